@@ -1,0 +1,70 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v3"
+)
+
+// Global flag names. Every flag has an environment twin named ALLFORONE_<NAME>.
+const (
+	flagData      = "data"
+	flagJSON      = "json"
+	flagLogLevel  = "log-level"
+	flagLogFormat = "log-format"
+)
+
+// envName returns the environment twin of a flag: "max-output" -> "ALLFORONE_MAX_OUTPUT".
+func envName(flag string) string {
+	b := []byte("ALLFORONE_" + flag)
+	for i, c := range b {
+		switch {
+		case c == '-':
+			b[i] = '_'
+		case c >= 'a' && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
+}
+
+// env is the cli.ValueSourceChain for a flag's environment twin.
+func env(flag string) cli.ValueSourceChain { return cli.EnvVars(envName(flag)) }
+
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{
+			Name:    flagData,
+			Usage:   "the node's data directory (identity, config, datastore)",
+			Value:   defaultDataDir(),
+			Sources: cli.EnvVars("ALLFORONE_PATH"),
+		},
+		&cli.BoolFlag{
+			Name:    flagJSON,
+			Usage:   "print machine-readable JSON instead of text",
+			Sources: env(flagJSON),
+		},
+		&cli.StringFlag{
+			Name:    flagLogLevel,
+			Usage:   "log level: debug, info, warn or error",
+			Value:   "info",
+			Sources: env(flagLogLevel),
+		},
+		&cli.StringFlag{
+			Name:    flagLogFormat,
+			Usage:   "log format: text or json",
+			Value:   "text",
+			Sources: env(flagLogFormat),
+		},
+	}
+}
+
+// defaultDataDir is ~/.allforone, or ./.allforone when there is no home directory.
+func defaultDataDir() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".allforone"
+	}
+	return filepath.Join(home, ".allforone")
+}

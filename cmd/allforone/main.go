@@ -1,0 +1,98 @@
+// Command allforone is the volunteer computing node: one binary that joins a swarm,
+// runs other people's WebAssembly tasks in a sandbox, and submits batches of its own.
+//
+// main stays thin: it parses flags, environment and the config file into a node.Config,
+// installs the log handler and the signal handling, and maps errors to exit codes. All the
+// behaviour lives in the node, tasks and testnet packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v3"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := newApp().Run(ctx, os.Args)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "allforone:", err)
+	}
+	os.Exit(exitCode(err))
+}
+
+// newApp builds the command tree. Each subcommand lives in its own file.
+func newApp() *cli.Command {
+	return &cli.Command{
+		Name:  "allforone",
+		Usage: "a peer-to-peer volunteer computing node",
+		Description: "Machines find each other through a Kademlia DHT with no central server, anyone\n" +
+			"announces batches of WebAssembly tasks, volunteers run them in a sandbox, and\n" +
+			"results are verified by quorum and replicated across peers.",
+		Version:         versionString(),
+		Flags:           globalFlags(),
+		Commands:        commands(),
+		HideHelpCommand: true,
+		// Errors are printed once by main, with the exit code from exitCode.
+		ExitErrHandler: func(context.Context, *cli.Command, error) {},
+		OnUsageError: func(_ context.Context, _ *cli.Command, err error, _ bool) error {
+			return usageError{err}
+		},
+	}
+}
+
+// commands lists the subcommands in the order help shows them.
+func commands() []*cli.Command {
+	return []*cli.Command{
+		versionCmd(),
+	}
+}
+
+// Exit codes. Scripts may rely on them.
+const (
+	exitOK          = 0 // success
+	exitFailure     = 1 // the command ran and failed (a task failed, a peer was unreachable, ...)
+	exitUsage       = 2 // bad flags, arguments or input files: fix the command line
+	exitUnavailable = 3 // the daemon is not running or its API cannot be reached
+)
+
+// usageError marks errors that the user fixes by changing the command line.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// usagef returns a usageError with a formatted message.
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// unavailableError marks errors meaning the daemon's API could not be reached.
+type unavailableError struct{ err error }
+
+func (e unavailableError) Error() string { return e.err.Error() }
+func (e unavailableError) Unwrap() error { return e.err }
+
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	var na unavailableError
+	if errors.As(err, &na) {
+		return exitUnavailable
+	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return exitFailure
+}
