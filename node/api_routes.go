@@ -1,0 +1,88 @@
+package node
+
+import (
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+func (n *Node) routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/id", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, n.IDInfo())
+	})
+	mux.HandleFunc("GET /api/v1/peers", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, n.Peers())
+	})
+	mux.HandleFunc("GET /api/v1/health", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, n.Health())
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, APIError{Error: "no such endpoint: " + r.Method + " " + r.URL.Path})
+	})
+}
+
+// IDInfo describes this node.
+func (n *Node) IDInfo() IDInfo {
+	info := IDInfo{
+		PeerID:  n.id.String(),
+		Swarm:   n.cfg.Swarm,
+		Private: n.cfg.SwarmKeyFile != "",
+		Version: n.version,
+		API:     n.APIAddr(),
+		Addrs:   []string{},
+	}
+	if n.host != nil {
+		addrs, _ := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: n.id, Addrs: n.host.Addrs()})
+		for _, a := range addrs {
+			info.Addrs = append(info.Addrs, a.String())
+		}
+	}
+	return info
+}
+
+// Peers lists the connected peers, sorted by peer ID.
+func (n *Node) Peers() []PeerInfo {
+	out := []PeerInfo{}
+	if n.host == nil {
+		return out
+	}
+	for _, p := range n.host.Network().Peers() {
+		pi := PeerInfo{PeerID: p.String(), Addrs: []string{}}
+		for _, c := range n.host.Network().ConnsToPeer(p) {
+			pi.Addrs = append(pi.Addrs, c.RemoteMultiaddr().String())
+			if c.Stat().Direction == network.DirInbound {
+				pi.Direction = "inbound"
+			} else {
+				pi.Direction = "outbound"
+			}
+		}
+		if l := n.host.Peerstore().LatencyEWMA(p); l > 0 {
+			pi.LatencyMS = float64(l) / float64(time.Millisecond)
+		}
+		if v, err := n.host.Peerstore().Get(p, "AgentVersion"); err == nil {
+			pi.Agent, _ = v.(string)
+		}
+		out = append(out, pi)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].PeerID < out[j].PeerID })
+	return out
+}
+
+// Health summarises whether the node is in its swarm.
+func (n *Node) Health() Health {
+	h := Health{PeerID: n.id.String()}
+	if n.host == nil {
+		return h
+	}
+	h.ConnectedPeers = len(n.host.Network().Peers())
+	h.RoutingTableSize = n.RoutingTableSize()
+	h.TopicPeers = n.TopicPeers()
+	h.OK = true
+	if n.api != nil {
+		h.UptimeSeconds = time.Since(n.api.started).Seconds()
+	}
+	return h
+}

@@ -1,0 +1,37 @@
+package node
+
+// The JSON bodies of the local API. The CLI prints them as they are with --json.
+
+// IDInfo answers GET /api/v1/id.
+type IDInfo struct {
+	PeerID  string   `json:"peer_id"`
+	Addrs   []string `json:"addrs"` // full multiaddrs ending in /p2p/<peer_id>
+	Swarm   string   `json:"swarm"`
+	Private bool     `json:"private"`
+	Version string   `json:"version"`
+	API     string   `json:"api"`
+}
+
+// PeerInfo is one element of GET /api/v1/peers.
+type PeerInfo struct {
+	PeerID    string   `json:"peer_id"`
+	Addrs     []string `json:"addrs"`
+	Direction string   `json:"direction"` // inbound or outbound
+	LatencyMS float64  `json:"latency_ms,omitempty"`
+	Agent     string   `json:"agent,omitempty"`
+}
+
+// Health answers GET /api/v1/health.
+type Health struct {
+	OK               bool    `json:"ok"`
+	PeerID           string  `json:"peer_id"`
+	ConnectedPeers   int     `json:"connected_peers"`
+	RoutingTableSize int     `json:"routing_table_size"`
+	TopicPeers       int     `json:"topic_peers"`
+	UptimeSeconds    float64 `json:"uptime_seconds"`
+}
+
+// APIError is the body of every API error response.
+type APIError struct {
+	Error string `json:"error"`
+}

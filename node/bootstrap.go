@@ -1,0 +1,144 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-datastore"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+)
+
+// Bootstrap keeps the node in its swarm, as Kubo's bootstrapper does: at start and whenever
+// fewer than BootstrapFloor peers are connected, it dials the configured bootstrap peers
+// (and the peers it knew when it last ran), each with its own exponential backoff, then
+// refreshes the DHT routing table.
+
+const (
+	maxBootstrapBackoff = 5 * time.Minute
+	bootstrapDialTime   = 10 * time.Second
+	backupPeersKey      = "/node/backup-peers"
+	maxBackupPeers      = 32
+)
+
+type backoffState struct {
+	next  time.Time
+	delay time.Duration
+}
+
+func (n *Node) bootstrapLoop(ctx context.Context) {
+	peers, _ := ParseBootstrapPeers(n.cfg.BootstrapPeers) // validated in New
+	peers = append(peers, n.loadBackupPeers(ctx)...)
+	backoff := make(map[peer.ID]*backoffState)
+	interval := time.Duration(n.cfg.BootstrapInterval)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	saveEvery := 10
+	for round := 0; ; round++ {
+		if len(n.host.Network().Peers()) < n.cfg.BootstrapFloor {
+			if n.dialBootstrap(ctx, peers, backoff, interval) > 0 {
+				n.refreshRoutingTable(ctx, bootstrapDialTime)
+			}
+		}
+		if round%saveEvery == saveEvery-1 {
+			n.saveBackupPeers(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			n.saveBackupPeers(context.Background())
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// dialBootstrap dials, in parallel, the bootstrap peers that are not connected and whose
+// backoff has passed. It returns how many connected.
+func (n *Node) dialBootstrap(ctx context.Context, peers []peer.AddrInfo, backoff map[peer.ID]*backoffState, base time.Duration) int {
+	now := time.Now()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok := 0
+	for _, pi := range peers {
+		if pi.ID == n.id || n.host.Network().Connectedness(pi.ID) == network.Connected {
+			continue
+		}
+		b := backoff[pi.ID]
+		if b == nil {
+			b = &backoffState{delay: base}
+			backoff[pi.ID] = b
+		}
+		if now.Before(b.next) {
+			continue
+		}
+		wg.Add(1)
+		go func(pi peer.AddrInfo, b *backoffState) {
+			defer wg.Done()
+			dctx, cancel := context.WithTimeout(ctx, bootstrapDialTime)
+			defer cancel()
+			err := n.host.Connect(dctx, pi)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				// Exponential backoff with jitter, so a swarm does not redial a
+				// recovering bootstrap node in lockstep.
+				jitter := time.Duration(rand.Int64N(int64(b.delay)/4 + 1))
+				b.next = time.Now().Add(b.delay + jitter)
+				b.delay = min(2*b.delay, maxBootstrapBackoff)
+				n.log.Debug("bootstrap dial failed", "peer", pi.ID.String(), "err", err, "retry_in", b.delay)
+				return
+			}
+			b.delay, b.next = base, time.Time{}
+			ok++
+			n.host.ConnManager().TagPeer(pi.ID, "bootstrap", 10)
+		}(pi, b)
+	}
+	wg.Wait()
+	return ok
+}
+
+// saveBackupPeers remembers some connected peers and their addresses, so a restarted node
+// can rejoin even when its bootstrap peers are gone.
+func (n *Node) saveBackupPeers(ctx context.Context) {
+	var infos []peer.AddrInfo
+	for _, p := range n.host.Network().Peers() {
+		addrs := n.host.Peerstore().Addrs(p)
+		if len(addrs) == 0 {
+			continue
+		}
+		infos = append(infos, peer.AddrInfo{ID: p, Addrs: addrs})
+		if len(infos) == maxBackupPeers {
+			break
+		}
+	}
+	if len(infos) == 0 {
+		return
+	}
+	b, err := json.Marshal(infos)
+	if err != nil {
+		return
+	}
+	if err := n.ds.Put(ctx, datastore.NewKey(backupPeersKey), b); err != nil {
+		n.log.Debug("save backup peers", "err", err)
+	}
+}
+
+func (n *Node) loadBackupPeers(ctx context.Context) []peer.AddrInfo {
+	b, err := n.ds.Get(ctx, datastore.NewKey(backupPeersKey))
+	if err != nil {
+		return nil
+	}
+	var infos []peer.AddrInfo
+	if err := json.Unmarshal(b, &infos); err != nil {
+		n.log.Warn("ignoring unreadable backup peer list", "err", err)
+		return nil
+	}
+	for _, pi := range infos {
+		n.host.Peerstore().AddAddrs(pi.ID, pi.Addrs, peerstore.TempAddrTTL)
+	}
+	return infos
+}

@@ -1,0 +1,110 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// ErrDaemonNotRunning means no daemon's API could be reached for a data dir.
+var ErrDaemonNotRunning = errors.New("daemon not running")
+
+// Client talks to a running daemon's local API, found through the data dir's api and
+// api.token files.
+type Client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// NewClient returns a client for the daemon that runs on dataDir.
+func NewClient(dataDir string) (*Client, error) {
+	b, err := os.ReadFile(filepath.Join(dataDir, APIFile))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w for data dir %s: start it with `allforone daemon --data %s`", ErrDaemonNotRunning, dataDir, dataDir)
+		}
+		return nil, fmt.Errorf("read api address: %w", err)
+	}
+	tok, err := readToken(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	return NewClientAt(strings.TrimSpace(string(b)), tok), nil
+}
+
+// NewClientAt returns a client for the API at host:port with the given token.
+func NewClientAt(addr, token string) *Client {
+	return &Client{base: "http://" + addr, token: token, http: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// Get fetches path (e.g. "/api/v1/id") and decodes the JSON answer into out.
+func (c *Client) Get(ctx context.Context, path string, out any) error {
+	return c.do(ctx, http.MethodGet, path, nil, out)
+}
+
+// Post sends in as JSON to path and decodes the JSON answer into out (which may be nil).
+func (c *Client) Post(ctx context.Context, path string, in, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPost, path, bytes.NewReader(b), out)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body io.Reader, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: cannot reach the API at %s (%v): is `allforone daemon` running?", ErrDaemonNotRunning, c.base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		var e APIError
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return fmt.Errorf("api %s %s: %s", method, path, e.Error)
+		}
+		return fmt.Errorf("api %s %s: %s", method, path, resp.Status)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("api %s %s: bad answer: %w", method, path, err)
+	}
+	return nil
+}
+
+// ID returns the daemon's identity and addresses.
+func (c *Client) ID(ctx context.Context) (IDInfo, error) {
+	var v IDInfo
+	return v, c.Get(ctx, "/api/v1/id", &v)
+}
+
+// Peers lists the daemon's connected peers.
+func (c *Client) Peers(ctx context.Context) ([]PeerInfo, error) {
+	var v []PeerInfo
+	return v, c.Get(ctx, "/api/v1/peers", &v)
+}
+
+// Health reports whether the daemon is in its swarm.
+func (c *Client) Health(ctx context.Context) (Health, error) {
+	var v Health
+	return v, c.Get(ctx, "/api/v1/health", &v)
+}

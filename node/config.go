@@ -1,0 +1,243 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"allforone/protocol"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// DHT modes a Config may name.
+const (
+	// DHTAutoServer serves the DHT until AutoNAT says the node is not reachable. It is the
+	// default: it works on loopback and LAN swarms, where plain auto mode never serves.
+	DHTAutoServer = "auto-server"
+	// DHTServer always serves: for always-on public nodes and testnets.
+	DHTServer = "server"
+	// DHTClient never serves: for nodes that others cannot dial.
+	DHTClient = "client"
+	// DHTAuto serves only once AutoNAT confirms public reachability.
+	DHTAuto = "auto"
+)
+
+// Config is everything a node needs to run. The zero value is not valid: start from
+// DefaultConfig or TestConfig. The JSON form is the config file in the data dir; fields with
+// the tag "-" are for programs and tests only.
+type Config struct {
+	// DataDir holds identity.key, config.json, swarm.key, the datastore, api and api.token.
+	DataDir string `json:"-"`
+
+	// Swarm names the swarm. Its DHT protocol prefix and topic names derive from it, so
+	// swarms with different names never see each other. Default protocol.DefaultSwarm.
+	Swarm string `json:"swarm"`
+	// SwarmKeyFile is the pre-shared key of a private swarm, in the IPFS swarm.key format.
+	// A relative path is relative to DataDir. Empty means a public swarm. With a key the
+	// node speaks TCP only (QUIC does not support private networks).
+	SwarmKeyFile string `json:"swarm_key_file,omitempty"`
+
+	// ListenAddrs are the multiaddrs the host listens on. Default TCP and QUIC on port 4501
+	// on all IPv4 and IPv6 interfaces.
+	ListenAddrs []string `json:"listen"`
+	// BootstrapPeers are full multiaddrs with a /p2p/<peer ID> part. The node dials them
+	// at start and whenever it has fewer than BootstrapFloor peers.
+	BootstrapPeers []string `json:"bootstrap"`
+	// BootstrapFloor is the peer count under which the node redials bootstrap peers.
+	// Default 4.
+	BootstrapFloor int `json:"bootstrap_floor"`
+	// BootstrapInterval is how often the node checks its peer count. Default 30s.
+	BootstrapInterval Duration `json:"bootstrap_interval"`
+
+	// DHTMode is one of DHTAutoServer (default), DHTServer, DHTClient, DHTAuto.
+	DHTMode string `json:"dht_mode"`
+
+	// APIAddr is host:port of the local control API. Port 0 picks a free port; the address
+	// actually used is written to <DataDir>/api. Default 127.0.0.1:4580.
+	APIAddr string `json:"api"`
+
+	// ConnLow and ConnHigh are the connection manager's watermarks: above ConnHigh
+	// connections it trims down to ConnLow. Defaults 64 and 128.
+	ConnLow  int `json:"conn_low"`
+	ConnHigh int `json:"conn_high"`
+
+	// UnlimitedResources turns off the libp2p resource manager's limits. Tests only: a
+	// node on the internet needs them.
+	UnlimitedResources bool `json:"-"`
+	// GossipHeartbeat overrides gossipsub's heartbeat interval (default 1s). Tests use a
+	// short one so meshes form quickly.
+	GossipHeartbeat time.Duration `json:"-"`
+}
+
+// DefaultConfig is the configuration of a volunteer's node with its data in dataDir.
+func DefaultConfig(dataDir string) Config {
+	return Config{
+		DataDir: dataDir,
+		Swarm:   protocol.DefaultSwarm,
+		ListenAddrs: []string{
+			"/ip4/0.0.0.0/tcp/4501",
+			"/ip4/0.0.0.0/udp/4501/quic-v1",
+			"/ip6/::/tcp/4501",
+			"/ip6/::/udp/4501/quic-v1",
+		},
+		BootstrapFloor:    4,
+		BootstrapInterval: Duration(30 * time.Second),
+		DHTMode:           DHTAutoServer,
+		APIAddr:           "127.0.0.1:4580",
+		ConnLow:           64,
+		ConnHigh:          128,
+	}
+}
+
+// TestConfig is a node for tests and local testnets: loopback only, free ports, fast
+// timers, the DHT always serving and no resource limits.
+func TestConfig(dataDir string) Config {
+	c := DefaultConfig(dataDir)
+	c.Swarm = "test"
+	c.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
+	c.BootstrapInterval = Duration(time.Second)
+	c.DHTMode = DHTServer
+	c.APIAddr = "127.0.0.1:0"
+	c.UnlimitedResources = true
+	c.GossipHeartbeat = 100 * time.Millisecond
+	return c
+}
+
+// Validate checks every field and returns all problems at once, each saying what to fix.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data dir is empty: pass --data DIR or set ALLFORONE_PATH"))
+	}
+	if err := protocol.ValidateSwarmName(c.Swarm); err != nil {
+		errs = append(errs, err)
+	}
+	if len(c.ListenAddrs) == 0 {
+		errs = append(errs, errors.New("no listen addresses: give at least one, e.g. --listen /ip4/0.0.0.0/tcp/4501"))
+	}
+	for _, s := range c.ListenAddrs {
+		if _, err := ma.NewMultiaddr(s); err != nil {
+			errs = append(errs, fmt.Errorf("listen address %q is not a multiaddr (%v): use a form like /ip4/0.0.0.0/tcp/4501", s, err))
+		}
+	}
+	if _, err := ParseBootstrapPeers(c.BootstrapPeers); err != nil {
+		errs = append(errs, err)
+	}
+	switch c.DHTMode {
+	case DHTAutoServer, DHTServer, DHTClient, DHTAuto:
+	default:
+		errs = append(errs, fmt.Errorf("dht mode %q is not known: use %s, %s, %s or %s", c.DHTMode, DHTAutoServer, DHTServer, DHTClient, DHTAuto))
+	}
+	if _, _, err := net.SplitHostPort(c.APIAddr); err != nil {
+		errs = append(errs, fmt.Errorf("api address %q is not host:port (%v): use e.g. 127.0.0.1:4580, or port 0 for a free port", c.APIAddr, err))
+	}
+	if c.ConnLow < 1 || c.ConnHigh < c.ConnLow {
+		errs = append(errs, fmt.Errorf("connection limits low=%d high=%d: need 1 <= low <= high", c.ConnLow, c.ConnHigh))
+	}
+	if c.BootstrapFloor < 0 {
+		errs = append(errs, fmt.Errorf("bootstrap floor %d is negative", c.BootstrapFloor))
+	}
+	if c.BootstrapInterval <= 0 {
+		errs = append(errs, fmt.Errorf("bootstrap interval %s must be positive", c.BootstrapInterval))
+	}
+	return errors.Join(errs...)
+}
+
+// ParseBootstrapPeers parses full multiaddrs with a /p2p/ part into peer infos, merging
+// addresses of the same peer.
+func ParseBootstrapPeers(addrs []string) ([]peer.AddrInfo, error) {
+	var errs []error
+	var maddrs []ma.Multiaddr
+	for _, s := range addrs {
+		m, err := ma.NewMultiaddr(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("bootstrap address %q is not a multiaddr (%v): use /ip4/1.2.3.4/tcp/4501/p2p/<peer ID>", s, err))
+			continue
+		}
+		if _, err := m.ValueForProtocol(ma.P_P2P); err != nil {
+			errs = append(errs, fmt.Errorf("bootstrap address %q has no peer ID: append /p2p/<peer ID> (`allforone id` on that node prints it)", s))
+			continue
+		}
+		maddrs = append(maddrs, m)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	infos, err := peer.AddrInfosFromP2pAddrs(maddrs...)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap addresses: %w", err)
+	}
+	return infos, nil
+}
+
+// SwarmKeyPath is the absolute path of the swarm key, or "" for a public swarm.
+func (c *Config) SwarmKeyPath() string {
+	if c.SwarmKeyFile == "" || filepath.IsAbs(c.SwarmKeyFile) {
+		return c.SwarmKeyFile
+	}
+	return filepath.Join(c.DataDir, c.SwarmKeyFile)
+}
+
+// ConfigFile is the name of the config file inside the data dir.
+const ConfigFile = "config.json"
+
+// LoadConfig reads <dataDir>/config.json over DefaultConfig(dataDir).
+func LoadConfig(dataDir string) (Config, error) {
+	c := DefaultConfig(dataDir)
+	path := filepath.Join(dataDir, ConfigFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return c, fmt.Errorf("%s not found: run `allforone init --data %s` first: %w", path, dataDir, ErrNotInitialized)
+	}
+	if err != nil {
+		return c, fmt.Errorf("read config: %w", err)
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("config file %s is not valid JSON (%v): fix it by hand or move it away and run `allforone init` again", path, err)
+	}
+	c.DataDir = dataDir
+	return c, nil
+}
+
+// Save writes the config file atomically.
+func (c *Config) Save() error {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(c.DataDir, ConfigFile), append(b, '\n'), 0o600)
+}
+
+// Duration is a time.Duration that reads and writes as a string like "30s" in JSON.
+type Duration time.Duration
+
+// String formats the duration like time.Duration.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// UnmarshalJSON reads a string like "30s" (or a number of nanoseconds).
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var n int64
+		if err2 := json.Unmarshal(b, &n); err2 != nil {
+			return fmt.Errorf("duration must be a string like \"30s\": %w", err)
+		}
+		*d = Duration(n)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}

@@ -1,0 +1,16 @@
+// Package node is the allforone daemon as a library. A Node owns the libp2p host, the
+// Kademlia DHT, gossipsub, the datastore under the data dir and the local control API.
+//
+// Life cycle: New checks the config and loads the identity and does nothing else; Start
+// opens the datastore, starts the host, the DHT, gossipsub, the bootstrap loop and the API;
+// Close stops them in reverse order, waits for every goroutine and is safe to call twice.
+//
+// Data dir layout:
+//
+//	identity.key   the node's Ed25519 private key (base64 protobuf, mode 0600)
+//	config.json    the node's Config
+//	swarm.key      the pre-shared key of a private swarm (optional)
+//	api.token      the bearer token of the local API (mode 0600)
+//	api            host:port of the running daemon's API (removed on close)
+//	datastore/     the embedded key-value store (pebble): DHT records, blobs, state
+package node

@@ -1,0 +1,90 @@
+package node
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// TokenFile holds the bearer token of the local API.
+const TokenFile = "api.token"
+
+// SwarmKeyFile is the name under which Init stores a private swarm's key in the data dir.
+const SwarmKeyFile = "swarm.key"
+
+// Init prepares cfg.DataDir: a new identity, the API token, the swarm key (copied from
+// swarmKeyPath when it is not empty) and the config file. It refuses a data dir that
+// already has an identity, and on failure removes only what it created.
+func Init(cfg Config, swarmKeyPath string) (peer.ID, error) {
+	if err := cfg.Validate(); err != nil {
+		return "", err
+	}
+	var key []byte
+	if swarmKeyPath != "" {
+		b, err := os.ReadFile(swarmKeyPath)
+		if err != nil {
+			return "", fmt.Errorf("read swarm key: %w", err)
+		}
+		if _, err := DecodeSwarmKey(b); err != nil {
+			return "", fmt.Errorf("swarm key %s: %w", swarmKeyPath, err)
+		}
+		key = b
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return "", fmt.Errorf("create data dir: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, IdentityFile)); err == nil {
+		return "", fmt.Errorf("%s is already initialized (it has an %s): use it as it is, or choose another --data dir", cfg.DataDir, IdentityFile)
+	}
+	var created []string
+	undo := func() {
+		for _, p := range created {
+			os.Remove(p)
+		}
+	}
+	sk, err := newIdentity(cfg.DataDir)
+	if err != nil {
+		return "", err
+	}
+	created = append(created, filepath.Join(cfg.DataDir, IdentityFile))
+	if err := ensureToken(cfg.DataDir); err != nil {
+		undo()
+		return "", err
+	}
+	if key != nil {
+		p := filepath.Join(cfg.DataDir, SwarmKeyFile)
+		if err := writeFileAtomic(p, key, 0o600); err != nil {
+			undo()
+			return "", err
+		}
+		created = append(created, p)
+		cfg.SwarmKeyFile = SwarmKeyFile
+	}
+	if err := cfg.Save(); err != nil {
+		undo()
+		return "", err
+	}
+	return peer.IDFromPrivateKey(sk)
+}
+
+// ensureToken creates the API token file if it does not exist yet.
+func ensureToken(dataDir string) error {
+	path := filepath.Join(dataDir, TokenFile)
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return err
+	}
+	err := writeFileExclusive(path, []byte(hex.EncodeToString(b)+"\n"), 0o600)
+	if err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("write api token: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,69 @@
+package node
+
+import (
+	"context"
+	"fmt"
+
+	"allforone/protocol"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+)
+
+// startPubsub starts gossipsub with strict signing and joins the swarm's topics. gossipsub
+// has no Close: it lives as long as n.ctx.
+func (n *Node) startPubsub() error {
+	params := pubsub.DefaultGossipSubParams()
+	if n.cfg.GossipHeartbeat > 0 {
+		params.HeartbeatInterval = n.cfg.GossipHeartbeat
+		params.HeartbeatInitialDelay = n.cfg.GossipHeartbeat / 10
+	}
+	ps, err := pubsub.NewGossipSub(n.ctx, n.host,
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		pubsub.WithGossipSubParams(params),
+		pubsub.WithFloodPublish(true),
+		pubsub.WithPeerExchange(true),
+	)
+	if err != nil {
+		return fmt.Errorf("start gossipsub: %w", err)
+	}
+	n.ps = ps
+	n.topics = make(map[string]*pubsub.Topic)
+	for _, name := range protocol.Topics(n.cfg.Swarm) {
+		t, err := ps.Join(name)
+		if err != nil {
+			return fmt.Errorf("join topic %s: %w", name, err)
+		}
+		n.topics[name] = t
+		sub, err := t.Subscribe()
+		if err != nil {
+			return fmt.Errorf("subscribe to topic %s: %w", name, err)
+		}
+		n.goLoop("topic "+name, func(ctx context.Context) {
+			for {
+				m, err := sub.Next(ctx)
+				if err != nil {
+					return // ctx cancelled: the node is closing
+				}
+				n.handleMessage(name, m)
+			}
+		})
+	}
+	return nil
+}
+
+// handleMessage receives every message that passed the topic validators.
+func (n *Node) handleMessage(topic string, m *pubsub.Message) {
+	if m.ReceivedFrom == n.id {
+		return
+	}
+	n.log.Debug("pubsub message", "topic", topic, "from", m.GetFrom().String(), "bytes", len(m.Data))
+}
+
+// TopicPeers lists the peers this node knows to be subscribed to the swarm's batch topic.
+func (n *Node) TopicPeers() int {
+	t := n.topics[protocol.BatchTopic(n.cfg.Swarm)]
+	if t == nil {
+		return 0
+	}
+	return len(t.ListPeers())
+}
