@@ -64,9 +64,9 @@ func (g *gater) list() map[peer.ID]time.Time {
 	return out
 }
 
-func (g *gater) InterceptPeerDial(p peer.ID) bool                  { return !g.isBlocked(p) }
-func (g *gater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool  { return !g.isBlocked(p) }
-func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool       { return true }
+func (g *gater) InterceptPeerDial(p peer.ID) bool                 { return !g.isBlocked(p) }
+func (g *gater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool { return !g.isBlocked(p) }
+func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool      { return true }
 func (g *gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
 	return !g.isBlocked(p)
 }
