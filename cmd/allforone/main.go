@@ -30,7 +30,7 @@ func main() {
 
 // newApp builds the command tree. Each subcommand lives in its own file.
 func newApp() *cli.Command {
-	return &cli.Command{
+	app := &cli.Command{
 		Name:  "allforone",
 		Usage: "a peer-to-peer volunteer computing node",
 		Description: "Machines find each other through a Kademlia DHT with no central server, anyone\n" +
@@ -42,15 +42,30 @@ func newApp() *cli.Command {
 		HideHelpCommand: true,
 		// Errors are printed once by main, with the exit code from exitCode.
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},
-		OnUsageError: func(_ context.Context, _ *cli.Command, err error, _ bool) error {
-			return usageError{err}
-		},
+	}
+	markUsageErrors(app)
+	return app
+}
+
+// markUsageErrors makes flag parsing errors of every command exit with exitUsage, with a
+// pointer to the command's help.
+func markUsageErrors(c *cli.Command) {
+	c.OnUsageError = func(_ context.Context, cmd *cli.Command, err error, _ bool) error {
+		return usagef("%v (see `%s --help`)", err, cmd.FullName())
+	}
+	for _, sub := range c.Commands {
+		markUsageErrors(sub)
 	}
 }
 
 // commands lists the subcommands in the order help shows them.
 func commands() []*cli.Command {
 	return []*cli.Command{
+		initCmd(),
+		daemonCmd(),
+		idCmd(),
+		peersCmd(),
+		swarmKeyCmd(),
 		versionCmd(),
 	}
 }

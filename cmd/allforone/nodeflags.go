@@ -1,0 +1,55 @@
+package main
+
+import (
+	"allforone/node"
+
+	"github.com/urfave/cli/v3"
+)
+
+// Flags shared by init and daemon that override the node's config.
+const (
+	flagSwarm     = "swarm"
+	flagSwarmKey  = "swarm-key"
+	flagListen    = "listen"
+	flagBootstrap = "bootstrap"
+	flagAPI       = "api"
+	flagDHTMode   = "dht-mode"
+	flagTestnet   = "testnet-mode"
+)
+
+func nodeFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: flagSwarm, Usage: "the swarm to join (its name keeps it apart from other swarms)", Sources: env(flagSwarm)},
+		&cli.StringFlag{Name: flagSwarmKey, Usage: "swarm key FILE of a private swarm (make one with `allforone swarm-key`)", Sources: env(flagSwarmKey)},
+		&cli.StringSliceFlag{Name: flagListen, Usage: "listen on this multiaddr (repeatable), e.g. /ip4/0.0.0.0/tcp/4501", Sources: env(flagListen)},
+		&cli.StringSliceFlag{Name: flagBootstrap, Usage: "bootstrap peer multiaddr with /p2p/<peer ID> (repeatable)", Sources: env(flagBootstrap)},
+		&cli.StringFlag{Name: flagAPI, Usage: "HOST:PORT of the local control API (port 0 picks a free one)", Sources: env(flagAPI)},
+		&cli.StringFlag{Name: flagDHTMode, Usage: "DHT mode: auto-server, server, client or auto", Sources: env(flagDHTMode)},
+		&cli.BoolFlag{Name: flagTestnet, Usage: "fast timers and no resource limits, for local testnets only", Hidden: true, Sources: env(flagTestnet)},
+	}
+}
+
+// applyNodeFlags overrides cfg with the node flags the user set (flag or environment).
+func applyNodeFlags(cmd *cli.Command, cfg *node.Config) {
+	if cmd.IsSet(flagSwarm) {
+		cfg.Swarm = cmd.String(flagSwarm)
+	}
+	if cmd.IsSet(flagListen) {
+		cfg.ListenAddrs = cmd.StringSlice(flagListen)
+	}
+	if cmd.IsSet(flagBootstrap) {
+		cfg.BootstrapPeers = cmd.StringSlice(flagBootstrap)
+	}
+	if cmd.IsSet(flagAPI) {
+		cfg.APIAddr = cmd.String(flagAPI)
+	}
+	if cmd.IsSet(flagDHTMode) {
+		cfg.DHTMode = cmd.String(flagDHTMode)
+	}
+	if cmd.Bool(flagTestnet) {
+		t := node.TestConfig(cfg.DataDir)
+		cfg.BootstrapInterval = t.BootstrapInterval
+		cfg.GossipHeartbeat = t.GossipHeartbeat
+		cfg.UnlimitedResources = true
+	}
+}
