@@ -1,0 +1,137 @@
+package tasks
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/ipfs/go-cid"
+	"github.com/tetratelabs/wazero"
+)
+
+// wasiModule is the only import module a task may use.
+const wasiModule = "wasi_snapshot_preview1"
+
+// compiled is one entry of the executor's in-memory module cache. refs counts the Runs
+// using it; an evicted entry is closed when its last user releases it.
+type compiled struct {
+	id      cid.Cid
+	ready   chan struct{} // closed when mod or err is set
+	mod     wazero.CompiledModule
+	err     error
+	refs    int
+	evicted bool
+	elem    *list.Element // position in the LRU list; nil once evicted
+}
+
+// acquire returns the compiled module for id, compiling module if it is not cached (and
+// waiting if another caller is compiling it). The caller must release the entry.
+func (e *Executor) acquire(ctx context.Context, id cid.Cid, module []byte) (*compiled, error) {
+	key := id.KeyString()
+	e.mu.Lock()
+	c, ok := e.modules[key]
+	if ok {
+		c.refs++
+		e.lru.MoveToFront(c.elem)
+		e.mu.Unlock()
+		select {
+		case <-c.ready:
+		case <-ctx.Done():
+			e.release(c)
+			return nil, ctx.Err()
+		}
+		if c.err != nil {
+			e.release(c)
+			return nil, c.err
+		}
+		return c, nil
+	}
+	if module == nil {
+		e.mu.Unlock()
+		return nil, fmt.Errorf("module %s: %w: pass its bytes in Job.Module", id, ErrNotCompiled)
+	}
+	c = &compiled{id: id, ready: make(chan struct{}), refs: 1}
+	c.elem = e.lru.PushFront(c)
+	e.modules[key] = c
+	e.evictLocked()
+	e.mu.Unlock()
+
+	// Compile outside the lock; others asking for the same module wait on ready. The
+	// caller's cancellation must not poison the shared entry.
+	c.mod, c.err = e.compile(context.WithoutCancel(ctx), id, module)
+	close(c.ready)
+	if c.err != nil {
+		e.release(c)
+		return nil, c.err
+	}
+	return c, nil
+}
+
+// release drops one reference and closes an evicted module when nobody uses it any more.
+func (e *Executor) release(c *compiled) {
+	e.mu.Lock()
+	c.refs--
+	closeIt := c.evicted && c.refs == 0 && c.mod != nil
+	e.mu.Unlock()
+	if closeIt {
+		_ = c.mod.Close(context.Background()) // closing compiled code only frees memory
+	}
+}
+
+// evictLocked drops least recently used entries beyond the cache size. Entries still in use
+// are closed by their last release. Must hold e.mu.
+func (e *Executor) evictLocked() {
+	for e.lru.Len() > e.cfg.MaxCompiledModules {
+		c := e.lru.Remove(e.lru.Back()).(*compiled)
+		delete(e.modules, c.id.KeyString())
+		c.evicted, c.elem = true, nil
+		if c.refs == 0 && c.mod != nil {
+			_ = c.mod.Close(context.Background()) // frees compiled code only
+		}
+	}
+}
+
+// compile checks module against id and compiles it, with the checks that make a module a
+// task: WASI preview 1 imports only, and a _start export.
+func (e *Executor) compile(ctx context.Context, id cid.Cid, module []byte) (wazero.CompiledModule, error) {
+	if err := CheckContentID(id); err != nil {
+		return nil, invalidModule("module ID: %v", err)
+	}
+	if got := ContentID(module); !got.Equals(id) {
+		return nil, invalidModule("module bytes hash to %s, not to the module ID %s", got, id)
+	}
+	mod, err := e.rt.CompileModule(ctx, module)
+	if err != nil && strings.Contains(err.Error(), "section memory") && strings.Contains(err.Error(), "over limit") {
+		return nil, &TaskError{Kind: ErrMemoryLimit, Err: err,
+			Detail: fmt.Sprintf("module's initial memory is over this node's memory cap of %s: %v", formatBytes(e.Caps().MemoryBytes()), err)}
+	}
+	if err != nil {
+		return nil, &TaskError{Kind: ErrInvalidModule, Err: err,
+			Detail: fmt.Sprintf("module is not valid WebAssembly for this sandbox: %v (build tasks with GOOS=wasip1 GOARCH=wasm)", err)}
+	}
+	if err := checkTaskShape(mod); err != nil {
+		_ = mod.Close(ctx)
+		return nil, err
+	}
+	e.log.Debug("compiled module", "module", id, "bytes", len(module))
+	return mod, nil
+}
+
+// checkTaskShape requires a WASI command: every import from wasi_snapshot_preview1, no
+// imported memory, and an exported _start.
+func checkTaskShape(mod wazero.CompiledModule) error {
+	for _, f := range mod.ImportedFunctions() {
+		if m, name, _ := f.Import(); m != wasiModule {
+			return invalidModule("module imports %s.%s: the sandbox provides only %s (WASI preview 1)", m, name, wasiModule)
+		}
+	}
+	for _, m := range mod.ImportedMemories() {
+		mn, name, _ := m.Import()
+		return invalidModule("module imports memory %s.%s: a task must define its own memory", mn, name)
+	}
+	if _, ok := mod.ExportedFunctions()["_start"]; !ok {
+		return invalidModule("module exports no _start function: a task must be a WASI command (GOOS=wasip1 GOARCH=wasm go build)")
+	}
+	return nil
+}
