@@ -79,10 +79,23 @@ func (n *Node) Health() Health {
 	}
 	h.ConnectedPeers = len(n.host.Network().Peers())
 	h.RoutingTableSize = n.RoutingTableSize()
+	h.KnownPeers = len(n.KnownPeers())
 	h.TopicPeers = n.TopicPeers()
 	h.OK = true
 	if n.api != nil {
 		h.UptimeSeconds = time.Since(n.api.started).Seconds()
 	}
 	return h
+}
+
+// KnownPeers is the set of peers in the routing table or connected.
+func (n *Node) KnownPeers() map[peer.ID]bool {
+	known := make(map[peer.ID]bool)
+	for _, p := range n.RoutingTablePeers() {
+		known[p] = true
+	}
+	for _, p := range n.host.Network().Peers() {
+		known[p] = true
+	}
+	return known
 }

@@ -27,6 +27,7 @@ type Health struct {
 	PeerID           string  `json:"peer_id"`
 	ConnectedPeers   int     `json:"connected_peers"`
 	RoutingTableSize int     `json:"routing_table_size"`
+	KnownPeers       int     `json:"known_peers"` // in the routing table or connected
 	TopicPeers       int     `json:"topic_peers"`
 	UptimeSeconds    float64 `json:"uptime_seconds"`
 }

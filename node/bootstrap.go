@@ -40,9 +40,11 @@ func (n *Node) bootstrapLoop(ctx context.Context) {
 	saveEvery := 10
 	for round := 0; ; round++ {
 		if len(n.host.Network().Peers()) < n.cfg.BootstrapFloor {
-			if n.dialBootstrap(ctx, peers, backoff, interval) > 0 {
-				n.refreshRoutingTable(ctx, bootstrapDialTime)
-			}
+			// Under the floor, also refresh when no dial was needed: in a small
+			// swarm, peers that joined at the same moment learn of each other only
+			// through a later lookup.
+			n.dialBootstrap(ctx, peers, backoff, interval)
+			n.refreshRoutingTable(ctx, bootstrapDialTime)
 		}
 		if round%saveEvery == saveEvery-1 {
 			n.saveBackupPeers(ctx)

@@ -55,6 +55,9 @@ type Config struct {
 	// BootstrapInterval is how often the node checks its peer count. Default 30s.
 	BootstrapInterval Duration `json:"bootstrap_interval"`
 
+	// RoutingRefresh is how often the DHT refreshes its routing table. Default 10m.
+	RoutingRefresh Duration `json:"routing_refresh"`
+
 	// DHTMode is one of DHTAutoServer (default), DHTServer, DHTClient, DHTAuto.
 	DHTMode string `json:"dht_mode"`
 
@@ -88,6 +91,7 @@ func DefaultConfig(dataDir string) Config {
 		},
 		BootstrapFloor:    4,
 		BootstrapInterval: Duration(30 * time.Second),
+		RoutingRefresh:    Duration(10 * time.Minute),
 		DHTMode:           DHTAutoServer,
 		APIAddr:           "127.0.0.1:4580",
 		ConnLow:           64,
@@ -102,6 +106,7 @@ func TestConfig(dataDir string) Config {
 	c.Swarm = "test"
 	c.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
 	c.BootstrapInterval = Duration(time.Second)
+	c.RoutingRefresh = Duration(15 * time.Second)
 	c.DHTMode = DHTServer
 	c.APIAddr = "127.0.0.1:0"
 	c.UnlimitedResources = true
@@ -142,6 +147,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BootstrapFloor < 0 {
 		errs = append(errs, fmt.Errorf("bootstrap floor %d is negative", c.BootstrapFloor))
+	}
+	if c.RoutingRefresh <= 0 {
+		errs = append(errs, fmt.Errorf("routing refresh interval %s must be positive", c.RoutingRefresh))
 	}
 	if c.BootstrapInterval <= 0 {
 		errs = append(errs, fmt.Errorf("bootstrap interval %s must be positive", c.BootstrapInterval))

@@ -38,6 +38,7 @@ func (n *Node) startDHT() error {
 		dht.Mode(dhtMode(n.cfg.DHTMode)),
 		dht.Datastore(namespace.Wrap(n.ds, datastore.NewKey("/dht"))),
 		dht.BootstrapPeers(boot...),
+		dht.RoutingTableRefreshPeriod(time.Duration(n.cfg.RoutingRefresh)),
 	)
 	if err != nil {
 		return fmt.Errorf("start DHT: %w", err)

@@ -230,13 +230,7 @@ func WaitFor(ctx context.Context, what string, cond func() bool) error {
 // Knows reports how many of the other running nodes n has in its routing table or is
 // connected to.
 func (c *Cluster) Knows(n *node.Node) int {
-	known := make(map[peer.ID]bool)
-	for _, p := range n.RoutingTablePeers() {
-		known[p] = true
-	}
-	for _, p := range n.Host().Network().Peers() {
-		known[p] = true
-	}
+	known := n.KnownPeers()
 	count := 0
 	for _, m := range c.Nodes() {
 		if m != n && known[m.ID()] {

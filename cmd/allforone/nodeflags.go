@@ -50,6 +50,7 @@ func applyNodeFlags(cmd *cli.Command, cfg *node.Config) {
 		t := node.TestConfig(cfg.DataDir)
 		cfg.BootstrapInterval = t.BootstrapInterval
 		cfg.GossipHeartbeat = t.GossipHeartbeat
+		cfg.RoutingRefresh = t.RoutingRefresh
 		cfg.UnlimitedResources = true
 	}
 }
