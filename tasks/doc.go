@@ -8,3 +8,5 @@
 // go out as values. See README.md in this folder for the manifest format, the batch file
 // format and the sandbox's determinism measures.
 package tasks
+
+//go:generate go run ./examples/internal/wasmbuild/gen -dir testdata goprobe=./testdata/goprobe
