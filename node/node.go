@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/gofrs/flock"
 	pebbleds "github.com/ipfs/go-ds-pebble"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -29,6 +30,7 @@ type Node struct {
 	reg     *prometheus.Registry
 
 	// Set by Start, read-only afterwards.
+	lock   *flock.Flock
 	ds     *pebbleds.Datastore
 	host   host.Host
 	dht    *dht.IpfsDHT
@@ -158,10 +160,15 @@ func (n *Node) goLoop(name string, f func(ctx context.Context)) {
 }
 
 func (n *Node) openDatastore() error {
+	l, err := lockDataDir(n.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	n.lock = l
 	path := filepath.Join(n.cfg.DataDir, "datastore")
 	d, err := pebbleds.NewDatastore(path)
 	if err != nil {
-		return fmt.Errorf("open datastore %s: %w (is another allforone daemon using this data dir? stop it, or use another --data)", path, err)
+		return fmt.Errorf("open datastore %s: %w", path, err)
 	}
 	n.ds = d
 	return nil
@@ -197,6 +204,9 @@ func (n *Node) Close() error {
 	}
 	if n.ds != nil {
 		errs = append(errs, n.ds.Close())
+	}
+	if n.lock != nil {
+		errs = append(errs, n.lock.Unlock())
 	}
 	n.closeErr = errors.Join(errs...)
 	if n.started {
