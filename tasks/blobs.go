@@ -21,7 +21,7 @@ var (
 	ErrBlobNotFound = errors.New("blob not found")
 	// ErrCorrupt means the stored bytes no longer hash to their content ID (disk corruption
 	// or tampering). Delete the blob and fetch it again.
-	ErrCorrupt = errors.New("blob is corrupt")
+	ErrCorrupt = errors.New("blob is corrupt (delete it and fetch it again)")
 )
 
 // blobNamespace is the datastore prefix under which blobs live.

@@ -246,6 +246,9 @@ func (in Input) validate() error {
 
 func (m *Manifest) validateProgramEnv() error {
 	for i, a := range m.Args {
+		if a == "" || strings.ContainsRune(a, 0) {
+			return fmt.Errorf("manifest: arg %d is empty or contains NUL: WASI arguments must be non-empty C strings", i)
+		}
 		if err := checkLabel(fmt.Sprintf("arg %d", i), a, false); err != nil {
 			return err
 		}

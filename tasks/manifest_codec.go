@@ -86,7 +86,6 @@ func (m *Manifest) toPB() *pb.Manifest {
 		Name:                m.Name,
 		Module:              m.Module.toPB(),
 		Args:                m.Args,
-		Limits:              &pb.Limits{MemoryPages: m.Limits.MemoryPages, TimeoutMs: uint64(m.Limits.Timeout / time.Millisecond), MaxOutputBytes: m.Limits.MaxOutputBytes},
 		Redundancy:          m.Redundancy,
 		Replication:         m.Replication,
 		MaxReplicas:         m.MaxReplicas,
@@ -96,6 +95,9 @@ func (m *Manifest) toPB() *pb.Manifest {
 		Nonce:               m.Nonce,
 		Submitter:           []byte(m.Submitter),
 		Signature:           m.Signature,
+	}
+	if m.Limits != (Limits{}) {
+		p.Limits = &pb.Limits{MemoryPages: m.Limits.MemoryPages, TimeoutMs: uint64(m.Limits.Timeout / time.Millisecond), MaxOutputBytes: m.Limits.MaxOutputBytes}
 	}
 	for _, in := range m.Inputs {
 		p.Inputs = append(p.Inputs, in.toPB())
