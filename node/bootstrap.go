@@ -39,11 +39,17 @@ func (n *Node) bootstrapLoop(ctx context.Context) {
 	defer tick.Stop()
 	saveEvery := 10
 	for round := 0; ; round++ {
-		if len(n.host.Network().Peers()) < n.cfg.BootstrapFloor {
+		switch {
+		case len(n.host.Network().Peers()) < n.cfg.BootstrapFloor:
 			// Under the floor, also refresh when no dial was needed: in a small
 			// swarm, peers that joined at the same moment learn of each other only
 			// through a later lookup.
 			n.dialBootstrap(ctx, peers, backoff, interval)
+			n.refreshRoutingTable(ctx, bootstrapDialTime)
+		case round&(round+1) == 0 && round < 64:
+			// Joining: refresh at rounds 1, 3, 7, 15, 31, 63 so that peers that
+			// joined after our first lookups are found in seconds, not at the
+			// next periodic refresh.
 			n.refreshRoutingTable(ctx, bootstrapDialTime)
 		}
 		if round%saveEvery == saveEvery-1 {

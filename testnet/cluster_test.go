@@ -38,7 +38,7 @@ func startCluster(t *testing.T, cfg ClusterConfig) *Cluster {
 	return c
 }
 
-func deadline(t *testing.T, d time.Duration) context.Context {
+func deadline(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), d)
 	t.Cleanup(cancel)
 	return ctx
