@@ -5,4 +5,4 @@
 // are committed, so building and testing need neither tool.
 package pb
 
-//go:generate protoc --go_out=. --go_opt=paths=source_relative -I . manifest.proto
+//go:generate protoc --go_out=. --go_opt=paths=source_relative -I . manifest.proto wire.proto

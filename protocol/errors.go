@@ -1,0 +1,95 @@
+package protocol
+
+import (
+	"errors"
+	"fmt"
+
+	"allforone/protocol/pb"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Sentinel errors, one per wire error code. A WireError from a peer matches its sentinel
+// with errors.Is.
+var (
+	ErrBadRequest   = errors.New("bad request")
+	ErrNotSteward   = errors.New("not the steward of this batch")
+	ErrUnknownBatch = errors.New("unknown batch")
+	ErrNotFound     = errors.New("not found")
+	ErrTooLarge     = errors.New("too large")
+	ErrRateLimited  = errors.New("rate limited")
+	ErrBadSignature = errors.New("bad signature")
+	ErrUnavailable  = errors.New("unavailable")
+	ErrInternal     = errors.New("internal error")
+)
+
+var codeErrors = map[pb.ErrorCode]error{
+	pb.ErrorCode_BAD_REQUEST:   ErrBadRequest,
+	pb.ErrorCode_NOT_STEWARD:   ErrNotSteward,
+	pb.ErrorCode_UNKNOWN_BATCH: ErrUnknownBatch,
+	pb.ErrorCode_NOT_FOUND:     ErrNotFound,
+	pb.ErrorCode_TOO_LARGE:     ErrTooLarge,
+	pb.ErrorCode_RATE_LIMITED:  ErrRateLimited,
+	pb.ErrorCode_BAD_SIGNATURE: ErrBadSignature,
+	pb.ErrorCode_UNAVAILABLE:   ErrUnavailable,
+	pb.ErrorCode_INTERNAL:      ErrInternal,
+}
+
+// WireError is an error a peer sent, or one we send.
+type WireError struct {
+	Code    pb.ErrorCode
+	Message string
+	Hint    peer.ID // with ErrNotSteward: who the peer believes stewards the batch
+}
+
+func (e *WireError) Error() string {
+	if e.Message == "" {
+		return codeErrors[e.Code].Error()
+	}
+	return fmt.Sprintf("%v: %s", codeErrors[e.Code], e.Message)
+}
+
+// Is makes errors.Is(err, ErrNotSteward) and friends work.
+func (e *WireError) Is(target error) bool { return codeErrors[e.Code] == target }
+
+// Errorf builds a WireError with a code and a message.
+func Errorf(code pb.ErrorCode, format string, args ...any) *WireError {
+	return &WireError{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ToPB maps any error to its wire form: a WireError keeps its code, a sentinel (or an error
+// wrapping one) gets the sentinel's code, anything else is INTERNAL. nil is OK.
+func ToPB(err error) *pb.Error {
+	if err == nil {
+		return &pb.Error{}
+	}
+	var we *WireError
+	if errors.As(err, &we) {
+		return &pb.Error{Code: we.Code, Message: we.Message, StewardHint: []byte(we.Hint)}
+	}
+	for code, sentinel := range codeErrors {
+		if errors.Is(err, sentinel) {
+			return &pb.Error{Code: code, Message: err.Error()}
+		}
+	}
+	return &pb.Error{Code: pb.ErrorCode_INTERNAL, Message: err.Error()}
+}
+
+// FromPB turns a received Error into a Go error; OK (or nil) is nil. An unknown code from a
+// newer peer reads as INTERNAL.
+func FromPB(e *pb.Error) error {
+	if e == nil || e.Code == pb.ErrorCode_OK {
+		return nil
+	}
+	code := e.Code
+	if _, ok := codeErrors[code]; !ok {
+		code = pb.ErrorCode_INTERNAL
+	}
+	we := &WireError{Code: code, Message: e.Message}
+	if len(e.StewardHint) > 0 {
+		if id, err := peer.IDFromBytes(e.StewardHint); err == nil {
+			we.Hint = id
+		}
+	}
+	return we
+}
