@@ -10,6 +10,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
 	pebbleds "github.com/ipfs/go-ds-pebble"
 )
 
@@ -101,3 +102,5 @@ func TestBlobStoreRejectsForeignCIDs(t *testing.T) {
 		t.Fatal("undefined CID accepted")
 	}
 }
+
+func newMapStore() datastore.Batching { return dssync.MutexWrap(datastore.NewMapDatastore()) }

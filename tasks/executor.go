@@ -119,9 +119,8 @@ type Executor struct {
 }
 
 // NewExecutor builds an executor: a wazero runtime with the compiler engine (where the
-// platform has one), WebAssembly 2.0 core features without threads, memory capped at
-// cfg.MaxMemoryBytes, modules closed when their context ends, and the WASI preview 1 host
-// module. It starts no goroutines; Close releases it.
+// platform has one), WebAssembly 2.0 core features without threads, modules closed when
+// their context ends, and the WASI preview 1 host module. It starts no goroutines; Close releases it.
 func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -131,7 +130,10 @@ func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
 		// WebAssembly 2.0 without the experimental threads proposal: no shared memory, no
 		// atomics, so a task is single-threaded and deterministic.
 		WithCoreFeatures(api.CoreFeaturesV2).
-		WithMemoryLimitPages(uint32(cfg.MaxMemoryBytes / PageSize)).
+		// The runtime allows the WebAssembly maximum; each instance gets its own limit
+		// (the task's, at most the node's cap) from a memory allocator, so one compiled
+		// module serves tasks with different limits. See memoryLimiter.
+		WithMemoryLimitPages(MaxMemoryPages).
 		WithCloseOnContextDone(true)
 	var cache wazero.CompilationCache
 	if cfg.CacheDir != "" {
@@ -228,6 +230,11 @@ func (e *Executor) Run(ctx context.Context, job Job) (Result, error) {
 		return Result{}, err
 	}
 	defer e.release(c)
+	limits := e.Clamp(job.Limits)
+	if c.memPages > limits.MemoryPages {
+		return Result{}, &TaskError{Kind: ErrMemoryLimit, Detail: fmt.Sprintf("module's initial memory of %s is over the task's memory limit of %s",
+			formatBytes(uint64(c.memPages)*PageSize), formatBytes(limits.MemoryBytes()))}
+	}
 
 	select {
 	case e.slots <- struct{}{}:
@@ -237,7 +244,7 @@ func (e *Executor) Run(ctx context.Context, job Job) (Result, error) {
 	case <-e.stop.Done():
 		return Result{}, ErrClosed
 	}
-	return e.run(ctx, c.mod, job, e.Clamp(job.Limits))
+	return e.run(ctx, c.mod, job, limits)
 }
 
 // Close stops running tasks, waits for them (or ctx), and releases the runtime and its

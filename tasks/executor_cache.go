@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/tetratelabs/wazero"
@@ -16,13 +17,14 @@ const wasiModule = "wasi_snapshot_preview1"
 // compiled is one entry of the executor's in-memory module cache. refs counts the Runs
 // using it; an evicted entry is closed when its last user releases it.
 type compiled struct {
-	id      cid.Cid
-	ready   chan struct{} // closed when mod or err is set
-	mod     wazero.CompiledModule
-	err     error
-	refs    int
-	evicted bool
-	elem    *list.Element // position in the LRU list; nil once evicted
+	id       cid.Cid
+	ready    chan struct{} // closed when mod or err is set
+	mod      wazero.CompiledModule
+	memPages uint32 // initial memory the module declares
+	err      error
+	refs     int
+	evicted  bool
+	elem     *list.Element // position in the LRU list; nil once evicted
 }
 
 // acquire returns the compiled module for id, compiling module if it is not cached (and
@@ -59,7 +61,7 @@ func (e *Executor) acquire(ctx context.Context, id cid.Cid, module []byte) (*com
 
 	// Compile outside the lock; others asking for the same module wait on ready. The
 	// caller's cancellation must not poison the shared entry.
-	c.mod, c.err = e.compile(context.WithoutCancel(ctx), id, module)
+	c.mod, c.memPages, c.err = e.compile(context.WithoutCancel(ctx), id, module)
 	close(c.ready)
 	if c.err != nil {
 		e.release(c)
@@ -94,28 +96,34 @@ func (e *Executor) evictLocked() {
 
 // compile checks module against id and compiles it, with the checks that make a module a
 // task: WASI preview 1 imports only, and a _start export.
-func (e *Executor) compile(ctx context.Context, id cid.Cid, module []byte) (wazero.CompiledModule, error) {
+func (e *Executor) compile(ctx context.Context, id cid.Cid, module []byte) (wazero.CompiledModule, uint32, error) {
 	if err := CheckContentID(id); err != nil {
-		return nil, invalidModule("module ID: %v", err)
+		return nil, 0, invalidModule("module ID: %v", err)
 	}
 	if got := ContentID(module); !got.Equals(id) {
-		return nil, invalidModule("module bytes hash to %s, not to the module ID %s", got, id)
+		return nil, 0, invalidModule("module bytes hash to %s, not to the module ID %s", got, id)
 	}
+	pages, _ := declaredMemoryPages(module)
+	if caps := e.Caps(); pages > caps.MemoryPages {
+		return nil, 0, &TaskError{Kind: ErrMemoryLimit, Detail: fmt.Sprintf("module's initial memory of %s is over this node's memory cap of %s",
+			formatBytes(uint64(pages)*PageSize), formatBytes(caps.MemoryBytes()))}
+	}
+	start := time.Now()
 	mod, err := e.rt.CompileModule(ctx, module)
-	if err != nil && strings.Contains(err.Error(), "section memory") && strings.Contains(err.Error(), "over limit") {
-		return nil, &TaskError{Kind: ErrMemoryLimit, Err: err,
-			Detail: fmt.Sprintf("module's initial memory is over this node's memory cap of %s: %v", formatBytes(e.Caps().MemoryBytes()), err)}
+	if err != nil && strings.Contains(err.Error(), "threads feature not enabled") {
+		return nil, 0, &TaskError{Kind: ErrInvalidModule, Err: err,
+			Detail: fmt.Sprintf("module uses threads (%v): the sandbox refuses them because they make results nondeterministic; build the task single-threaded", err)}
 	}
 	if err != nil {
-		return nil, &TaskError{Kind: ErrInvalidModule, Err: err,
+		return nil, 0, &TaskError{Kind: ErrInvalidModule, Err: err,
 			Detail: fmt.Sprintf("module is not valid WebAssembly for this sandbox: %v (build tasks with GOOS=wasip1 GOARCH=wasm)", err)}
 	}
 	if err := checkTaskShape(mod); err != nil {
 		_ = mod.Close(ctx)
-		return nil, err
+		return nil, 0, err
 	}
-	e.log.Debug("compiled module", "module", id, "bytes", len(module))
-	return mod, nil
+	e.log.Debug("compiled module", "module", id, "bytes", len(module), "took", time.Since(start))
+	return mod, pages, nil
 }
 
 // checkTaskShape requires a WASI command: every import from wasi_snapshot_preview1, no

@@ -62,11 +62,11 @@ func TestExecutorHostile(t *testing.T) {
 		{"loop", wasmtest.Loop(), ErrTimeout, "time limit of 300ms"},
 		{"start section loop", wasmtest.StartLoop(), ErrTimeout, "time limit"},
 		{"memory bomb", wasmtest.MemoryBomb(), ErrMemoryLimit, "memory limit of 16 MiB"},
-		{"big initial memory", wasmtest.BigMemory(1024), ErrMemoryLimit, "memory limit of 16 MiB"},
+		{"big initial memory", wasmtest.BigMemory(1024), ErrMemoryLimit, "initial memory of 64 MiB is over the task's memory limit of 16 MiB"},
 		{"initial memory over the node cap", wasmtest.BigMemory(8192), ErrMemoryLimit, "node's memory cap of 256 MiB"},
 		{"output flood", wasmtest.OutputFlood(), ErrOutputTooLarge, "output limit of 65536 bytes"},
 		{"exit code", wasmtest.Exit(3), ErrExitCode, "exited with code 3"},
-		{"threads", wasmtest.SharedMemory(), ErrInvalidModule, "shared memory"},
+		{"threads", wasmtest.SharedMemory(), ErrInvalidModule, "refuses them because they make results nondeterministic"},
 		{"foreign import", wasmtest.ForeignImport(), ErrInvalidModule, "env.host_time"},
 		{"unknown wasi function", wasmtest.UnknownWASI(), ErrInvalidModule, "sock_open_anything"},
 		{"no _start", wasmtest.NoStart(), ErrInvalidModule, "_start"},
@@ -235,5 +235,25 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		runtime.Gosched()
 		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestDeclaredMemoryPages(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		module []byte
+		pages  uint32
+		ok     bool
+	}{
+		{"one page", wasmtest.Echo(), 1, true},
+		{"big", wasmtest.BigMemory(1024), 1024, true},
+		{"no memory", wasmtest.Module{Types: []wasmtest.FuncType{{}}}.Encode(), 0, true},
+		{"not wasm", []byte("hi"), 0, false},
+		{"truncated", wasmtest.BigMemory(1024)[:20], 0, false},
+	} {
+		pages, ok := declaredMemoryPages(tc.module)
+		if pages != tc.pages || ok != tc.ok {
+			t.Errorf("%s: got %d, %v; want %d, %v", tc.name, pages, ok, tc.pages, tc.ok)
+		}
 	}
 }

@@ -1,0 +1,137 @@
+package tasks
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"allforone/protocol/pb"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
+)
+
+// resultSigDomain prefixes the bytes a result signature covers.
+const resultSigDomain = "allforone/result/v1\n"
+
+// ResultRecord is an executor's signed statement of what one task produced. A record with
+// Error set says the execution failed; it carries no output.
+type ResultRecord struct {
+	Batch      cid.Cid
+	Task       int
+	Executor   peer.ID
+	Output     cid.Cid // content ID of the output; undefined on failure
+	OutputSize uint64
+	Error      string // "" on success, else the failure kind (timeout, trap, memory, output, exit, invalid, fetch)
+	Finished   time.Time
+	Duration   time.Duration
+	Signature  []byte
+}
+
+// OK reports whether the execution succeeded.
+func (r *ResultRecord) OK() bool { return r.Error == "" }
+
+// ToPB converts the record to its wire form.
+func (r *ResultRecord) ToPB() *pb.ResultRecord {
+	p := &pb.ResultRecord{
+		BatchId:    r.Batch.Bytes(),
+		Task:       uint32(r.Task),
+		Executor:   []byte(r.Executor),
+		OutputSize: r.OutputSize,
+		Error:      r.Error,
+		FinishedMs: r.Finished.UnixMilli(),
+		DurationMs: uint32(r.Duration.Milliseconds()),
+		Signature:  r.Signature,
+	}
+	if r.Output.Defined() {
+		p.OutputCid = r.Output.Bytes()
+	}
+	return p
+}
+
+// ResultFromPB converts and checks the shape of a wire record (not its signature).
+func ResultFromPB(p *pb.ResultRecord) (ResultRecord, error) {
+	var r ResultRecord
+	b, err := cid.Cast(p.GetBatchId())
+	if err != nil {
+		return r, fmt.Errorf("result record: batch ID: %w", err)
+	}
+	ex, err := peer.IDFromBytes(p.GetExecutor())
+	if err != nil {
+		return r, fmt.Errorf("result record: executor: %w", err)
+	}
+	r = ResultRecord{
+		Batch:      b,
+		Task:       int(p.GetTask()),
+		Executor:   ex,
+		OutputSize: p.GetOutputSize(),
+		Error:      p.GetError(),
+		Finished:   time.UnixMilli(p.GetFinishedMs()),
+		Duration:   time.Duration(p.GetDurationMs()) * time.Millisecond,
+		Signature:  p.GetSignature(),
+	}
+	if len(p.GetOutputCid()) > 0 {
+		if r.Output, err = cid.Cast(p.GetOutputCid()); err != nil {
+			return r, fmt.Errorf("result record: output: %w", err)
+		}
+		if err := CheckContentID(r.Output); err != nil {
+			return r, fmt.Errorf("result record: output: %w", err)
+		}
+	}
+	if r.OK() != r.Output.Defined() {
+		return r, errors.New("result record: a successful record needs an output ID and a failed one must have none")
+	}
+	if len(r.Error) > 64 {
+		return r, errors.New("result record: error kind over 64 bytes")
+	}
+	return r, nil
+}
+
+func (r *ResultRecord) signingBytes() ([]byte, error) {
+	p := r.ToPB()
+	p.Signature = nil
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(resultSigDomain), b...), nil
+}
+
+// Sign sets the executor to key's peer ID and signs the record.
+func (r *ResultRecord) Sign(key crypto.PrivKey) error {
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return err
+	}
+	r.Executor = id
+	r.Finished = time.UnixMilli(r.Finished.UnixMilli())
+	r.Duration = r.Duration.Truncate(time.Millisecond)
+	b, err := r.signingBytes()
+	if err != nil {
+		return err
+	}
+	r.Signature, err = key.Sign(b)
+	return err
+}
+
+// ErrBadResultSignature means a result record's signature does not verify.
+var ErrBadResultSignature = errors.New("result record signature is invalid")
+
+// Verify checks the signature against the executor's peer ID.
+func (r *ResultRecord) Verify() error {
+	pk, err := r.Executor.ExtractPublicKey()
+	if err != nil {
+		return fmt.Errorf("%w: executor %s: %v", ErrBadResultSignature, r.Executor, err)
+	}
+	b, err := r.signingBytes()
+	if err != nil {
+		return err
+	}
+	ok, err := pk.Verify(b, r.Signature)
+	if err != nil || !ok {
+		return fmt.Errorf("%w: task %d by %s", ErrBadResultSignature, r.Task, r.Executor)
+	}
+	return nil
+}
