@@ -1,0 +1,411 @@
+package tasks
+
+import (
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// The steward's state machine. A BatchState holds what the stewards of one batch know:
+// for every task its result records, its leases and the peers holding its accepted result.
+// It is deterministic: time comes in as arguments, randomness from a seeded source, and it
+// does no I/O. The node applies its decisions and copies changed tasks (TakeDirty) to the
+// other stewards, which Merge them. Merging is a union, so copies may arrive twice, late or
+// out of order, and two stewards that both granted leases during a partition converge.
+
+// TaskStatus is where a task stands.
+type TaskStatus uint8
+
+// Task statuses.
+const (
+	TaskOpen     TaskStatus = iota // needs (more) executions
+	TaskAccepted                   // a quorum agreed on an output
+	TaskFailed                     // MaxReplicas executions without a quorum
+)
+
+func (s TaskStatus) String() string {
+	return [...]string{"open", "accepted", "failed"}[s]
+}
+
+// Lease is a worker's claim on a task until Expires.
+type Lease struct {
+	Worker   peer.ID
+	GrantID  uint64
+	Expires  time.Time
+	Released bool // returned, expired, or its worker left
+}
+
+// active reports whether the lease still holds at now.
+func (l *Lease) active(now time.Time) bool { return !l.Released && now.Before(l.Expires) }
+
+// TaskState is one task's replicated state.
+type TaskState struct {
+	Results []ResultRecord // at most one per executor
+	Leases  []Lease
+	Holders []peer.ID // peers that acknowledged storing the accepted result
+
+	status   TaskStatus
+	accepted cid.Cid
+}
+
+// Status is the task's outcome so far.
+func (t *TaskState) Status() TaskStatus { return t.status }
+
+// Accepted is the content ID of the accepted output, if any.
+func (t *TaskState) Accepted() (cid.Cid, bool) { return t.accepted, t.status == TaskAccepted }
+
+// resultBy returns the index of executor's record, or -1.
+func (t *TaskState) resultBy(p peer.ID) int {
+	return slices.IndexFunc(t.Results, func(r ResultRecord) bool { return r.Executor == p })
+}
+
+func (t *TaskState) activeLeases(now time.Time) int {
+	n := 0
+	for i := range t.Leases {
+		if t.Leases[i].active(now) {
+			n++
+		}
+	}
+	return n
+}
+
+func (t *TaskState) hasActiveLease(p peer.ID, now time.Time) bool {
+	for i := range t.Leases {
+		if t.Leases[i].Worker == p && t.Leases[i].active(now) {
+			return true
+		}
+	}
+	return false
+}
+
+// Agreeing returns the successful records whose output is the accepted one.
+func (t *TaskState) Agreeing() []ResultRecord {
+	var out []ResultRecord
+	if t.status != TaskAccepted {
+		return nil
+	}
+	for _, r := range t.Results {
+		if r.OK() && r.Output.Equals(t.accepted) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Quorum decides a task from its records: an output is accepted once at least R/2+1
+// executions (a strict majority of R) produced it and no other output has as many; without
+// that, the task fails after maxReplicas executions. Failed executions count as executions
+// but never as votes.
+func Quorum(results []ResultRecord, r, maxReplicas int) (TaskStatus, cid.Cid) {
+	votes := make(map[cid.Cid]int)
+	var best cid.Cid
+	bestN, secondN := 0, 0
+	for _, rec := range results {
+		if !rec.OK() {
+			continue
+		}
+		votes[rec.Output]++
+	}
+	for c, n := range votes {
+		switch {
+		case n > bestN || (n == bestN && c.KeyString() < best.KeyString()):
+			if c != best {
+				secondN = max(secondN, bestN)
+			}
+			best, bestN = c, n
+		case n > secondN:
+			secondN = n
+		}
+	}
+	if bestN >= r/2+1 && bestN > secondN {
+		return TaskAccepted, best
+	}
+	if len(results) >= maxReplicas {
+		return TaskFailed, cid.Undef
+	}
+	return TaskOpen, cid.Undef
+}
+
+// BatchState is the steward state of one batch.
+type BatchState struct {
+	ID       cid.Cid
+	Manifest *Manifest
+
+	tasks  []TaskState
+	r, max int
+	done   int // accepted
+	failed int
+	cursor int              // no task below it is open
+	leased map[int]struct{} // tasks with leases not yet released
+	dirty  map[int]struct{}
+	rng    *rand.Rand
+}
+
+// NewBatchState is the empty state of a batch; rng makes grant IDs.
+func NewBatchState(id cid.Cid, m *Manifest, rng *rand.Rand) *BatchState {
+	return &BatchState{
+		ID:       id,
+		Manifest: m,
+		tasks:    make([]TaskState, m.NumTasks()),
+		r:        int(m.Redundancy),
+		max:      int(max(m.MaxReplicas, m.Redundancy)),
+		leased:   make(map[int]struct{}),
+		dirty:    make(map[int]struct{}),
+		rng:      rng,
+	}
+}
+
+// NumTasks is the number of tasks.
+func (b *BatchState) NumTasks() int { return len(b.tasks) }
+
+// Task returns task i's state; callers must not modify it.
+func (b *BatchState) Task(i int) *TaskState { return &b.tasks[i] }
+
+// Done reports whether every task is accepted or failed.
+func (b *BatchState) Done() bool { return b.done+b.failed == len(b.tasks) }
+
+// Counts returns the numbers of accepted and failed tasks.
+func (b *BatchState) Counts() (done, failed int) { return b.done, b.failed }
+
+func (b *BatchState) touch(i int) { b.dirty[i] = struct{}{} }
+
+// TakeDirty returns the tasks changed since the last call, in order, and forgets them.
+func (b *BatchState) TakeDirty() []int {
+	out := make([]int, 0, len(b.dirty))
+	for i := range b.dirty {
+		out = append(out, i)
+	}
+	clear(b.dirty)
+	slices.Sort(out)
+	return out
+}
+
+// needed is how many more leases task i may have now.
+func (b *BatchState) needed(i int, now time.Time) int {
+	t := &b.tasks[i]
+	if t.status != TaskOpen {
+		return 0
+	}
+	active := t.activeLeases(now)
+	n := len(t.Results)
+	want := b.r - n // the first R executions run in parallel
+	if n >= b.r {
+		want = 1 // disagreement or failures: one more at a time
+	}
+	want = min(want, b.max-n) - active
+	return max(want, 0)
+}
+
+// Grant leases up to max open tasks to worker, lowest index first, never a task the worker
+// already ran or holds a lease on (the R executions of a task go to distinct peers).
+func (b *BatchState) Grant(worker peer.ID, max int, now time.Time, d time.Duration) []LeaseGrant {
+	var out []LeaseGrant
+	for i := b.cursor; i < len(b.tasks) && len(out) < max; i++ {
+		t := &b.tasks[i]
+		if i == b.cursor && t.status != TaskOpen {
+			b.cursor++
+			continue
+		}
+		if b.needed(i, now) == 0 || t.resultBy(worker) >= 0 || t.hasActiveLease(worker, now) {
+			continue
+		}
+		l := Lease{Worker: worker, GrantID: b.rng.Uint64(), Expires: now.Add(d)}
+		t.Leases = append(t.Leases, l)
+		b.leased[i] = struct{}{}
+		b.touch(i)
+		out = append(out, LeaseGrant{Task: i, Lease: l})
+	}
+	return out
+}
+
+// LeaseGrant is one lease handed out by Grant.
+type LeaseGrant struct {
+	Task int
+	Lease
+}
+
+// Renew extends worker's active leases on tasks until now+d; it returns how many it
+// extended.
+func (b *BatchState) Renew(worker peer.ID, tasks []int, now time.Time, d time.Duration) int {
+	n := 0
+	for _, i := range tasks {
+		if i < 0 || i >= len(b.tasks) {
+			continue
+		}
+		t := &b.tasks[i]
+		for k := range t.Leases {
+			if l := &t.Leases[k]; l.Worker == worker && l.active(now) {
+				l.Expires = now.Add(d)
+				b.touch(i)
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// Return releases worker's leases on tasks (it will not run them); it returns how many.
+func (b *BatchState) Return(worker peer.ID, tasks []int, now time.Time) int {
+	n := 0
+	for _, i := range tasks {
+		if i >= 0 && i < len(b.tasks) {
+			n += b.release(i, func(l *Lease) bool { return l.Worker == worker }, now)
+		}
+	}
+	return n
+}
+
+// ReleaseWorker releases every lease of worker at once (it disconnected) and returns the
+// tasks that went back to the pool.
+func (b *BatchState) ReleaseWorker(worker peer.ID, now time.Time) []int {
+	var out []int
+	for i := range b.leased {
+		if b.release(i, func(l *Lease) bool { return l.Worker == worker }, now) > 0 {
+			out = append(out, i)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Expire releases leases past their expiry and returns how many.
+func (b *BatchState) Expire(now time.Time) int {
+	n := 0
+	for i := range b.leased {
+		n += b.release(i, func(l *Lease) bool { return !now.Before(l.Expires) }, now)
+	}
+	return n
+}
+
+// release marks the matching unreleased leases of task i released.
+func (b *BatchState) release(i int, match func(*Lease) bool, now time.Time) int {
+	t := &b.tasks[i]
+	n, open := 0, 0
+	for k := range t.Leases {
+		l := &t.Leases[k]
+		if l.Released {
+			continue
+		}
+		if match(l) {
+			l.Released = true
+			n++
+		} else {
+			open++
+		}
+	}
+	if n > 0 {
+		b.touch(i)
+	}
+	if open == 0 {
+		delete(b.leased, i)
+	}
+	return n
+}
+
+// Change says what AddResult or Merge did to a task.
+type Change struct {
+	Added    bool // the state changed
+	Accepted bool // the task became accepted
+	Failed   bool // the task became failed
+}
+
+// AddResult records a (verified) result record. A second record from the same executor is
+// ignored. The executor's lease is released.
+func (b *BatchState) AddResult(rec ResultRecord, now time.Time) Change {
+	i := rec.Task
+	if i < 0 || i >= len(b.tasks) || !rec.Batch.Equals(b.ID) {
+		return Change{}
+	}
+	t := &b.tasks[i]
+	if t.resultBy(rec.Executor) >= 0 {
+		return Change{}
+	}
+	t.Results = append(t.Results, rec)
+	b.release(i, func(l *Lease) bool { return l.Worker == rec.Executor }, now)
+	b.touch(i)
+	return b.decide(i)
+}
+
+// decide recomputes task i's status and the batch counters.
+func (b *BatchState) decide(i int) Change {
+	t := &b.tasks[i]
+	before := t.status
+	if before != TaskOpen {
+		return Change{Added: true} // decisions are final
+	}
+	t.status, t.accepted = Quorum(t.Results, b.r, b.max)
+	switch t.status {
+	case TaskAccepted:
+		b.done++
+	case TaskFailed:
+		b.failed++
+	}
+	if t.status != TaskOpen {
+		// Nobody needs to run it any more.
+		b.release(i, func(*Lease) bool { return true }, time.Time{})
+	}
+	return Change{Added: true, Accepted: t.status == TaskAccepted, Failed: t.status == TaskFailed}
+}
+
+// AddHolder records that p stores task i's accepted result.
+func (b *BatchState) AddHolder(i int, p peer.ID) bool {
+	if i < 0 || i >= len(b.tasks) {
+		return false
+	}
+	t := &b.tasks[i]
+	if slices.Contains(t.Holders, p) {
+		return false
+	}
+	t.Holders = append(t.Holders, p)
+	b.touch(i)
+	return true
+}
+
+// Merge folds another steward's copy of task i into this one. Records must already be
+// verified. It does not mark the task dirty: copies are not copied on.
+func (b *BatchState) Merge(i int, other TaskState) Change {
+	if i < 0 || i >= len(b.tasks) {
+		return Change{}
+	}
+	t := &b.tasks[i]
+	changed := false
+	for _, r := range other.Results {
+		if r.Task == i && r.Batch.Equals(b.ID) && t.resultBy(r.Executor) < 0 {
+			t.Results = append(t.Results, r)
+			changed = true
+		}
+	}
+	for _, ol := range other.Leases {
+		k := slices.IndexFunc(t.Leases, func(l Lease) bool { return l.GrantID == ol.GrantID })
+		if k < 0 {
+			t.Leases = append(t.Leases, ol)
+			changed = true
+			if !ol.Released {
+				b.leased[i] = struct{}{}
+			}
+			continue
+		}
+		l := &t.Leases[k]
+		if ol.Released && !l.Released {
+			l.Released, changed = true, true
+		}
+		if ol.Expires.After(l.Expires) {
+			l.Expires, changed = ol.Expires, true
+		}
+	}
+	for _, h := range other.Holders {
+		if !slices.Contains(t.Holders, h) {
+			t.Holders = append(t.Holders, h)
+			changed = true
+		}
+	}
+	if !changed {
+		return Change{}
+	}
+	c := b.decide(i)
+	c.Added = true
+	return c
+}
