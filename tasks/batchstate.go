@@ -35,7 +35,8 @@ type Lease struct {
 	Worker   peer.ID
 	GrantID  uint64
 	Expires  time.Time
-	Released bool // returned, expired, or its worker left
+	Released bool // no longer holds: completed, returned, expired, or its worker left
+	Lost     bool // released without a result: the task went back to the pool
 }
 
 // active reports whether the lease still holds at now.
@@ -101,20 +102,17 @@ func (t *TaskState) Agreeing() []ResultRecord {
 // but never as votes.
 func Quorum(results []ResultRecord, r, maxReplicas int) (TaskStatus, cid.Cid) {
 	votes := make(map[cid.Cid]int)
+	for _, rec := range results {
+		if rec.OK() {
+			votes[rec.Output]++
+		}
+	}
 	var best cid.Cid
 	bestN, secondN := 0, 0
-	for _, rec := range results {
-		if !rec.OK() {
-			continue
-		}
-		votes[rec.Output]++
-	}
 	for c, n := range votes {
 		switch {
 		case n > bestN || (n == bestN && c.KeyString() < best.KeyString()):
-			if c != best {
-				secondN = max(secondN, bestN)
-			}
+			secondN = max(secondN, bestN)
 			best, bestN = c, n
 		case n > secondN:
 			secondN = n
@@ -248,11 +246,11 @@ func (b *BatchState) Renew(worker peer.ID, tasks []int, now time.Time, d time.Du
 }
 
 // Return releases worker's leases on tasks (it will not run them); it returns how many.
-func (b *BatchState) Return(worker peer.ID, tasks []int, now time.Time) int {
+func (b *BatchState) Return(worker peer.ID, tasks []int) int {
 	n := 0
 	for _, i := range tasks {
 		if i >= 0 && i < len(b.tasks) {
-			n += b.release(i, func(l *Lease) bool { return l.Worker == worker }, now)
+			n += b.release(i, func(l *Lease) bool { return l.Worker == worker }, true)
 		}
 	}
 	return n
@@ -260,10 +258,10 @@ func (b *BatchState) Return(worker peer.ID, tasks []int, now time.Time) int {
 
 // ReleaseWorker releases every lease of worker at once (it disconnected) and returns the
 // tasks that went back to the pool.
-func (b *BatchState) ReleaseWorker(worker peer.ID, now time.Time) []int {
+func (b *BatchState) ReleaseWorker(worker peer.ID) []int {
 	var out []int
 	for i := range b.leased {
-		if b.release(i, func(l *Lease) bool { return l.Worker == worker }, now) > 0 {
+		if b.release(i, func(l *Lease) bool { return l.Worker == worker }, true) > 0 {
 			out = append(out, i)
 		}
 	}
@@ -275,13 +273,14 @@ func (b *BatchState) ReleaseWorker(worker peer.ID, now time.Time) []int {
 func (b *BatchState) Expire(now time.Time) int {
 	n := 0
 	for i := range b.leased {
-		n += b.release(i, func(l *Lease) bool { return !now.Before(l.Expires) }, now)
+		n += b.release(i, func(l *Lease) bool { return !now.Before(l.Expires) }, true)
 	}
 	return n
 }
 
-// release marks the matching unreleased leases of task i released.
-func (b *BatchState) release(i int, match func(*Lease) bool, now time.Time) int {
+// release marks the matching unreleased leases of task i released; lost says the task
+// goes back to the pool without the holder's result.
+func (b *BatchState) release(i int, match func(*Lease) bool, lost bool) int {
 	t := &b.tasks[i]
 	n, open := 0, 0
 	for k := range t.Leases {
@@ -290,7 +289,7 @@ func (b *BatchState) release(i int, match func(*Lease) bool, now time.Time) int 
 			continue
 		}
 		if match(l) {
-			l.Released = true
+			l.Released, l.Lost = true, lost && b.tasks[i].status == TaskOpen
 			n++
 		} else {
 			open++
@@ -314,7 +313,7 @@ type Change struct {
 
 // AddResult records a (verified) result record. A second record from the same executor is
 // ignored. The executor's lease is released.
-func (b *BatchState) AddResult(rec ResultRecord, now time.Time) Change {
+func (b *BatchState) AddResult(rec ResultRecord) Change {
 	i := rec.Task
 	if i < 0 || i >= len(b.tasks) || !rec.Batch.Equals(b.ID) {
 		return Change{}
@@ -324,7 +323,7 @@ func (b *BatchState) AddResult(rec ResultRecord, now time.Time) Change {
 		return Change{}
 	}
 	t.Results = append(t.Results, rec)
-	b.release(i, func(l *Lease) bool { return l.Worker == rec.Executor }, now)
+	b.release(i, func(l *Lease) bool { return l.Worker == rec.Executor }, false)
 	b.touch(i)
 	return b.decide(i)
 }
@@ -345,7 +344,7 @@ func (b *BatchState) decide(i int) Change {
 	}
 	if t.status != TaskOpen {
 		// Nobody needs to run it any more.
-		b.release(i, func(*Lease) bool { return true }, time.Time{})
+		b.release(i, func(*Lease) bool { return true }, false)
 	}
 	return Change{Added: true, Accepted: t.status == TaskAccepted, Failed: t.status == TaskFailed}
 }
@@ -390,7 +389,7 @@ func (b *BatchState) Merge(i int, other TaskState) Change {
 		}
 		l := &t.Leases[k]
 		if ol.Released && !l.Released {
-			l.Released, changed = true, true
+			l.Released, l.Lost, changed = true, ol.Lost, true
 		}
 		if ol.Expires.After(l.Expires) {
 			l.Expires, changed = ol.Expires, true

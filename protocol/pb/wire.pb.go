@@ -999,6 +999,7 @@ type LeaseState struct {
 	GrantId       uint64                 `protobuf:"varint,2,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
 	ExpiresMs     int64                  `protobuf:"varint,3,opt,name=expires_ms,json=expiresMs,proto3" json:"expires_ms,omitempty"`
 	Released      bool                   `protobuf:"varint,4,opt,name=released,proto3" json:"released,omitempty"`
+	Lost          bool                   `protobuf:"varint,5,opt,name=lost,proto3" json:"lost,omitempty"` // released without a result: the task went back to the pool
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1057,6 +1058,13 @@ func (x *LeaseState) GetExpiresMs() int64 {
 func (x *LeaseState) GetReleased() bool {
 	if x != nil {
 		return x.Released
+	}
+	return false
+}
+
+func (x *LeaseState) GetLost() bool {
+	if x != nil {
+		return x.Lost
 	}
 	return false
 }
@@ -2165,14 +2173,15 @@ const file_wire_proto_rawDesc = "" +
 	"\x05tasks\x18\x01 \x03(\rR\x05tasks\"_\n" +
 	"\bComplete\x129\n" +
 	"\arecords\x18\x01 \x03(\v2\x1f.allforone.wire.v1.ResultRecordR\arecords\x12\x18\n" +
-	"\aoutputs\x18\x02 \x03(\fR\aoutputs\"z\n" +
+	"\aoutputs\x18\x02 \x03(\fR\aoutputs\"\x8e\x01\n" +
 	"\n" +
 	"LeaseState\x12\x16\n" +
 	"\x06worker\x18\x01 \x01(\fR\x06worker\x12\x19\n" +
 	"\bgrant_id\x18\x02 \x01(\x04R\agrantId\x12\x1d\n" +
 	"\n" +
 	"expires_ms\x18\x03 \x01(\x03R\texpiresMs\x12\x1a\n" +
-	"\breleased\x18\x04 \x01(\bR\breleased\"\xab\x01\n" +
+	"\breleased\x18\x04 \x01(\bR\breleased\x12\x12\n" +
+	"\x04lost\x18\x05 \x01(\bR\x04lost\"\xab\x01\n" +
 	"\tTaskState\x12\x12\n" +
 	"\x04task\x18\x01 \x01(\rR\x04task\x129\n" +
 	"\aresults\x18\x02 \x03(\v2\x1f.allforone.wire.v1.ResultRecordR\aresults\x125\n" +

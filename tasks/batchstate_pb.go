@@ -1,0 +1,68 @@
+package tasks
+
+import (
+	"fmt"
+	"time"
+
+	"allforone/protocol/pb"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// TaskStateToPB converts task i's state to its wire form.
+func (b *BatchState) TaskStateToPB(i int) *pb.TaskState {
+	t := &b.tasks[i]
+	p := &pb.TaskState{Task: uint32(i)}
+	for k := range t.Results {
+		p.Results = append(p.Results, t.Results[k].ToPB())
+	}
+	for _, l := range t.Leases {
+		p.Leases = append(p.Leases, &pb.LeaseState{
+			Worker: []byte(l.Worker), GrantId: l.GrantID, ExpiresMs: l.Expires.UnixMilli(),
+			Released: l.Released, Lost: l.Lost,
+		})
+	}
+	for _, h := range t.Holders {
+		p.Holders = append(p.Holders, []byte(h))
+	}
+	return p
+}
+
+// TaskStateFromPB converts a wire task state and verifies every result record in it
+// against its executor's key and against this batch.
+func (b *BatchState) TaskStateFromPB(p *pb.TaskState) (int, TaskState, error) {
+	var t TaskState
+	i := int(p.GetTask())
+	if i >= len(b.tasks) {
+		return 0, t, fmt.Errorf("task state: task %d of a %d-task batch", i, len(b.tasks))
+	}
+	for _, pr := range p.GetResults() {
+		r, err := ResultFromPB(pr)
+		if err != nil {
+			return 0, t, err
+		}
+		if r.Task != i || !r.Batch.Equals(b.ID) {
+			return 0, t, fmt.Errorf("task state %d: record for task %d of batch %s", i, r.Task, r.Batch)
+		}
+		if err := r.Verify(); err != nil {
+			return 0, t, err
+		}
+		t.Results = append(t.Results, r)
+	}
+	for _, pl := range p.GetLeases() {
+		w, err := peer.IDFromBytes(pl.GetWorker())
+		if err != nil {
+			return 0, t, fmt.Errorf("task state %d: lease worker: %w", i, err)
+		}
+		t.Leases = append(t.Leases, Lease{Worker: w, GrantID: pl.GetGrantId(),
+			Expires: time.UnixMilli(pl.GetExpiresMs()), Released: pl.GetReleased(), Lost: pl.GetLost()})
+	}
+	for _, h := range p.GetHolders() {
+		id, err := peer.IDFromBytes(h)
+		if err != nil {
+			return 0, t, fmt.Errorf("task state %d: holder: %w", i, err)
+		}
+		t.Holders = append(t.Holders, id)
+	}
+	return i, t, nil
+}

@@ -1,0 +1,102 @@
+package tasks
+
+import (
+	"bytes"
+	"slices"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Batch states as reported to users.
+const (
+	BatchRunning  = "running"
+	BatchComplete = "complete"
+	BatchFailed   = "failed"
+)
+
+// PeerShare is one peer's part in a batch.
+type PeerShare struct {
+	Peer    peer.ID
+	Done    int // accepted results it contributed to
+	Running int // active leases
+	Wrong   int // successful results that disagreed with the accepted output
+}
+
+// Summary is a batch's progress, for status and the dashboard.
+type Summary struct {
+	State       string // BatchRunning, BatchComplete (all accepted) or BatchFailed (some failed)
+	Total       int
+	Done        int // accepted
+	Failed      int
+	Running     int // active leases
+	Executions  int // result records received
+	Reassigned  int // leases lost: expired, returned, or their worker left
+	Peers       []PeerShare
+	MinReplicas int // fewest live holders of any accepted result (0 when none accepted)
+	FailedTasks []int
+}
+
+// Summary computes the batch's progress at now; live says which holders count.
+func (b *BatchState) Summary(now time.Time, live func(peer.ID) bool) Summary {
+	s := Summary{Total: len(b.tasks), Done: b.done, Failed: b.failed, MinReplicas: -1}
+	shares := make(map[peer.ID]*PeerShare)
+	share := func(p peer.ID) *PeerShare {
+		if shares[p] == nil {
+			shares[p] = &PeerShare{Peer: p}
+		}
+		return shares[p]
+	}
+	for i := range b.tasks {
+		t := &b.tasks[i]
+		s.Executions += len(t.Results)
+		for k := range t.Leases {
+			l := &t.Leases[k]
+			if l.active(now) {
+				s.Running++
+				share(l.Worker).Running++
+			}
+			if l.Lost {
+				s.Reassigned++
+			}
+		}
+		switch t.status {
+		case TaskFailed:
+			s.FailedTasks = append(s.FailedTasks, i)
+		case TaskAccepted:
+			for _, r := range t.Results {
+				if !r.OK() {
+					continue
+				}
+				if r.Output.Equals(t.accepted) {
+					share(r.Executor).Done++
+				} else {
+					share(r.Executor).Wrong++
+				}
+			}
+			n := 0
+			for _, h := range t.Holders {
+				if live(h) {
+					n++
+				}
+			}
+			if s.MinReplicas < 0 || n < s.MinReplicas {
+				s.MinReplicas = n
+			}
+		}
+	}
+	s.MinReplicas = max(s.MinReplicas, 0)
+	for _, p := range shares {
+		s.Peers = append(s.Peers, *p)
+	}
+	slices.SortFunc(s.Peers, func(a, b PeerShare) int { return bytes.Compare([]byte(a.Peer), []byte(b.Peer)) })
+	switch {
+	case !b.Done():
+		s.State = BatchRunning
+	case b.failed > 0:
+		s.State = BatchFailed
+	default:
+		s.State = BatchComplete
+	}
+	return s
+}
