@@ -276,6 +276,19 @@ func InputFiles(dir string) ([]string, error) {
 	return names, nil
 }
 
+// NumTasks is the number of tasks of the batch.
+func (s *BatchSpec) NumTasks() int {
+	n := 0
+	for _, in := range s.Inputs {
+		if in.Range != nil {
+			n += int(in.Range.Count())
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
 // TaskName is the output file name of task i in a local run of the batch, without
 // OutputExt: a file input's base name, "inline-<i>" for an inline value, and the decimal
 // value for a range task. It returns "" past the last task.

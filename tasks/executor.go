@@ -89,9 +89,10 @@ type Job struct {
 	Seed     [32]byte          // seed of the task's random source, usually TaskSeed(task ID)
 }
 
-// Result is a successful task run.
+// Result is what a task run produced. After a failure only Stderr, Duration and Limits are
+// set.
 type Result struct {
-	Output   []byte        // stdout
+	Output   []byte        // stdout, on success
 	Stderr   []byte        // the last 4 KiB of stderr
 	Duration time.Duration // wall time of instantiation and run
 	Limits   Limits        // the limits the task ran under (job limits clamped to the caps)

@@ -63,12 +63,13 @@ func (e *Executor) run(ctx context.Context, code wazero.CompiledModule, job Job,
 	res := Result{Output: stdout.bytes(), Stderr: stderr.bytes(), Duration: time.Since(start), Limits: limits}
 	var exit *sys.ExitError
 	if err == nil || (errors.As(err, &exit) && exit.ExitCode() == 0) {
-		if stdout.exceeded.Load() { // the module ignored the failed write and exited 0
-			return Result{}, e.classify(ctx, runCtx, errOutputFlood, limits, res, mem, stdout)
+		if !stdout.exceeded.Load() {
+			return res, nil
 		}
-		return res, nil
+		err = errOutputFlood // the module ignored the failed write and exited 0
 	}
-	return Result{}, e.classify(ctx, runCtx, err, limits, res, mem, stdout)
+	failed := Result{Stderr: res.Stderr, Duration: res.Duration, Limits: limits}
+	return failed, e.classify(ctx, runCtx, err, limits, res, mem, stdout)
 }
 
 // errInitialMemory reports a module whose declared initial memory is over the task's limit.

@@ -66,6 +66,7 @@ func commands() []*cli.Command {
 		idCmd(),
 		peersCmd(),
 		swarmKeyCmd(),
+		runCmd(),
 		testnetCmd(),
 		versionCmd(),
 	}
