@@ -104,6 +104,7 @@ func TestLoadBatchFileErrors(t *testing.T) {
 // TestRunLocalBatchMandelbrot renders an image as one range input, assembles the tiles and
 // compares with a native rendering.
 func TestRunLocalBatchMandelbrot(t *testing.T) {
+	skipGoModulesInShort(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "mandelbrot.wasm"), examples.Mandelbrot(), 0o644); err != nil {
 		t.Fatal(err)
@@ -145,6 +146,7 @@ func TestRunLocalBatchMandelbrot(t *testing.T) {
 // TestRunLocalBatchSeeded: pi without a seed draws from the sandbox's random source, which is
 // seeded per task: two local runs agree, and two tasks differ.
 func TestRunLocalBatchSeeded(t *testing.T) {
+	skipGoModulesInShort(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "pi.wasm"), examples.Pi(), 0o644); err != nil {
 		t.Fatal(err)

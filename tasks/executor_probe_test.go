@@ -12,12 +12,16 @@ import (
 // passes at once on the fake clock). It gets
 // nothing real, and two runs print the same bytes.
 func TestExecutorGoProbe(t *testing.T) {
+	skipGoModulesInShort(t)
 	module, err := os.ReadFile("testdata/goprobe.wasm")
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := newTestExecutor(t, ExecutorConfig{Slots: 2})
-	j := job(module, nil, Limits{Timeout: 30 * time.Second})
+	if err := e.Compile(t.Context(), ContentID(module), module); err != nil {
+		t.Fatal(err)
+	}
+	j := job(module, nil, Limits{Timeout: 60 * time.Second})
 	start := time.Now()
 	j.Seed = TaskSeed(TaskID(ContentID([]byte("batch")), 0))
 	first, err := e.Run(t.Context(), j)

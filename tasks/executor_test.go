@@ -16,6 +16,9 @@ import (
 
 func newTestExecutor(t testing.TB, cfg ExecutorConfig) *Executor {
 	t.Helper()
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = testCacheDir
+	}
 	e, err := NewExecutor(cfg)
 	if err != nil {
 		t.Fatalf("NewExecutor: %v", err)

@@ -29,6 +29,7 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 // misbehave: bad input, too much output, too much time, too much memory. Each fails alone
 // with its own reason; the good ones succeed.
 func TestRunLocalDirMixed(t *testing.T) {
+	skipGoModulesInShort(t)
 	dir := t.TempDir()
 	module := filepath.Join(dir, "primes.wasm")
 	if err := os.WriteFile(module, examples.Primes(), 0o644); err != nil {

@@ -16,6 +16,15 @@ import (
 	"allforone/tasks/examples/mandel"
 )
 
+// skipInShort skips tests that compile the Go-built examples (a second or two each, about
+// 20 s each under the race detector) or rebuild them, when -short is set.
+func skipInShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("compiles Go-built modules: slow under -race; runs without -short")
+	}
+}
+
 // exampleCases are one small input per example, with a check of its output.
 var exampleCases = []struct {
 	name  string
@@ -51,6 +60,7 @@ var exampleCases = []struct {
 // TestExamplesDeterministic runs every example twice on each of two executors (sharing an
 // on-disk compilation cache, as two runs of one node would) and requires identical bytes.
 func TestExamplesDeterministic(t *testing.T) {
+	skipInShort(t)
 	cache := t.TempDir()
 	var first map[string][]byte
 	for round := range 2 {
@@ -92,6 +102,7 @@ func TestExamplesDeterministic(t *testing.T) {
 // TestMandelbrotAssemble renders every tile of a small image in the sandbox and assembles
 // them; the result must equal a native rendering, pixel for pixel.
 func TestMandelbrotAssemble(t *testing.T) {
+	skipInShort(t)
 	e, err := tasks.NewExecutor(tasks.ExecutorConfig{Slots: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -141,9 +152,7 @@ func TestMandelbrotAssemble(t *testing.T) {
 // Go is the version that built them (other versions give other bytes). Run go generate in
 // tasks/examples after changing an example.
 func TestWasmUpToDate(t *testing.T) {
-	if testing.Short() {
-		t.Skip("rebuilding a module takes seconds")
-	}
+	skipInShort(t)
 	want, err := os.ReadFile(filepath.Join("wasm", wasmbuild.VersionFile))
 	if err != nil {
 		t.Fatal(err)
