@@ -43,7 +43,7 @@ func NewClient(dataDir string) (*Client, error) {
 
 // NewClientAt returns a client for the API at host:port with the given token.
 func NewClientAt(addr, token string) *Client {
-	return &Client{base: "http://" + addr, token: token, http: &http.Client{Timeout: 30 * time.Second}}
+	return &Client{base: "http://" + addr, token: token, http: &http.Client{Timeout: 10 * time.Minute}}
 }
 
 // Get fetches path (e.g. "/api/v1/id") and decodes the JSON answer into out.
@@ -107,4 +107,54 @@ func (c *Client) Peers(ctx context.Context) ([]PeerInfo, error) {
 func (c *Client) Health(ctx context.Context) (Health, error) {
 	var v Health
 	return v, c.Get(ctx, "/api/v1/health", &v)
+}
+
+// Submit submits a batch.
+func (c *Client) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, error) {
+	var v SubmitResult
+	return v, c.Post(ctx, "/api/v1/batches", req, &v)
+}
+
+// Status returns a batch's progress.
+func (c *Client) Status(ctx context.Context, id string) (BatchStatus, error) {
+	var v BatchStatus
+	return v, c.Get(ctx, "/api/v1/batches/"+id, &v)
+}
+
+// Batches lists the batches the daemon knows.
+func (c *Client) Batches(ctx context.Context) ([]BatchInfo, error) {
+	var v []BatchInfo
+	return v, c.Get(ctx, "/api/v1/batches", &v)
+}
+
+// Fetch makes the daemon copy a batch's results from their holders.
+func (c *Client) Fetch(ctx context.Context, id string) (FetchReport, error) {
+	var v FetchReport
+	return v, c.Post(ctx, "/api/v1/batches/"+id+"/fetch", struct{}{}, &v)
+}
+
+// InputNames returns the names of a batch's inputs, when the daemon submitted it.
+func (c *Client) InputNames(ctx context.Context, id string) ([]string, error) {
+	var v []string
+	return v, c.Get(ctx, "/api/v1/batches/"+id+"/names", &v)
+}
+
+// Output returns the output of one task of a batch, once the daemon holds it.
+func (c *Client) Output(ctx context.Context, id string, task int) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/api/v1/batches/%s/results/%d", c.base, id, task), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrDaemonNotRunning, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e APIError
+		json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&e)
+		return nil, fmt.Errorf("output of task %d: %s", task, e.Error)
+	}
+	return io.ReadAll(resp.Body)
 }

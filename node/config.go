@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"allforone/protocol"
@@ -70,6 +71,17 @@ type Config struct {
 	ConnLow  int `json:"conn_low"`
 	ConnHigh int `json:"conn_high"`
 
+	// Slots is how many tasks run at once. Default: CPU cores - 1, at least 1.
+	Slots int `json:"slots"`
+	// MaxTaskMemoryMB caps the memory of one task, whatever its manifest asks. Default 1024.
+	MaxTaskMemoryMB int `json:"max_task_memory_mb"`
+	// RepairInterval is how often a node checks that the results it holds have K live
+	// copies (it also checks soon after a peer leaves). Default 30s.
+	RepairInterval Duration `json:"repair_interval"`
+	// SyncInterval is how often a node asks a peer which batches are running, in case it
+	// missed an announcement. Default 60s.
+	SyncInterval Duration `json:"sync_interval"`
+
 	// UnlimitedResources turns off the libp2p resource manager's limits. Tests only: a
 	// node on the internet needs them.
 	UnlimitedResources bool `json:"-"`
@@ -96,6 +108,10 @@ func DefaultConfig(dataDir string) Config {
 		APIAddr:           "127.0.0.1:4580",
 		ConnLow:           64,
 		ConnHigh:          128,
+		Slots:             max(1, runtime.NumCPU()-1),
+		MaxTaskMemoryMB:   1024,
+		RepairInterval:    Duration(30 * time.Second),
+		SyncInterval:      Duration(time.Minute),
 	}
 }
 
@@ -107,6 +123,10 @@ func TestConfig(dataDir string) Config {
 	c.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
 	c.BootstrapInterval = Duration(time.Second)
 	c.RoutingRefresh = Duration(15 * time.Second)
+	c.Slots = 2
+	c.MaxTaskMemoryMB = 256
+	c.RepairInterval = Duration(2 * time.Second)
+	c.SyncInterval = Duration(2 * time.Second)
 	c.DHTMode = DHTServer
 	c.APIAddr = "127.0.0.1:0"
 	c.UnlimitedResources = true
@@ -147,6 +167,15 @@ func (c *Config) Validate() error {
 	}
 	if c.BootstrapFloor < 0 {
 		errs = append(errs, fmt.Errorf("bootstrap floor %d is negative", c.BootstrapFloor))
+	}
+	if c.Slots < 1 {
+		errs = append(errs, fmt.Errorf("slots %d: run at least 1 task at a time", c.Slots))
+	}
+	if c.MaxTaskMemoryMB < 1 || c.MaxTaskMemoryMB > 4096 {
+		errs = append(errs, fmt.Errorf("max task memory %d MB: use 1 to 4096", c.MaxTaskMemoryMB))
+	}
+	if c.RepairInterval <= 0 || c.SyncInterval <= 0 {
+		errs = append(errs, fmt.Errorf("repair interval %s and sync interval %s must be positive", c.RepairInterval, c.SyncInterval))
 	}
 	if c.RoutingRefresh <= 0 {
 		errs = append(errs, fmt.Errorf("routing refresh interval %s must be positive", c.RoutingRefresh))

@@ -17,6 +17,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"allforone/tasks"
 )
 
 // Node is one allforone peer. Create it with New, run it with Start, stop it with Close.
@@ -37,10 +39,28 @@ type Node struct {
 	ps     *pubsub.PubSub
 	topics map[string]*pubsub.Topic // joined swarm topics; they end with n.ctx
 	api    *apiServer
+	blobs  *tasks.BlobStore
+	exec   *tasks.Executor
+
+	metrics *metrics
+	hooks   TestHooks
+
+	batchMu sync.Mutex
+	batches map[string]*batch // by batch ID key
+	held    heldSet
+
+	slots       chan struct{} // a token per running task
+	slotFreed   chan struct{}
+	workWake    chan struct{}
+	disconnects chan peer.ID
+	peerLeft    chan peer.ID
+	rr, rrSync  int // round-robin positions (work loop, sync loop only)
 
 	ctx    context.Context // cancelled by Close; the lifetime of every goroutine and of pubsub
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	runMu    sync.RWMutex // guards stopping against wg.Add
+	stopping bool
 
 	mu        sync.Mutex
 	started   bool
@@ -77,6 +97,13 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
 	n := &Node{
+		batches:     make(map[string]*batch),
+		held:        heldSet{tasks: make(map[string]map[int]bool)},
+		slots:       make(chan struct{}, cfg.Slots),
+		slotFreed:   make(chan struct{}, 1),
+		workWake:    make(chan struct{}, 1),
+		disconnects: make(chan peer.ID, 1024),
+		peerLeft:    make(chan peer.ID, 1),
 		cfg:       cfg,
 		log:       slog.New(slog.DiscardHandler),
 		sk:        sk,
@@ -89,6 +116,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	for _, o := range opts {
 		o(n)
 	}
+	n.metrics = newMetrics(n.reg)
 	n.log = n.log.With("node", shortID(id))
 	return n, nil
 }
@@ -131,12 +159,29 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.openDatastore(); err != nil {
 		return err
 	}
+	n.blobs = tasks.NewBlobStore(n.ds)
+	if n.exec, err = tasks.NewExecutor(tasks.ExecutorConfig{
+		CacheDir:       filepath.Join(n.cfg.DataDir, "wazero-cache"),
+		Slots:          n.cfg.Slots,
+		MaxMemoryBytes: uint64(n.cfg.MaxTaskMemoryMB) << 20,
+		Logger:         n.log.With("sub", "executor"),
+	}); err != nil {
+		return err
+	}
 	if n.host, err = newHost(&n.cfg, n.sk, psk, n.gater, n.reg, n.version); err != nil {
 		return err
 	}
 	if err := n.startDHT(); err != nil {
 		return err
 	}
+	if err := n.loadBatches(ctx); err != nil {
+		return fmt.Errorf("load batches from the datastore: %w", err)
+	}
+	if err := n.loadHeld(ctx); err != nil {
+		return fmt.Errorf("load results from the datastore: %w", err)
+	}
+	n.serveProtocols()
+	n.watchPeers()
 	if err := n.startPubsub(); err != nil {
 		return err
 	}
@@ -144,19 +189,38 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.goLoop("bootstrap", n.bootstrapLoop)
+	n.goLoop("peers", n.peerLoop)
+	n.goLoop("work", n.workLoop)
+	n.goLoop("repair", n.repairLoop)
+	n.goLoop("sync", n.syncLoop)
 	n.log.Info("node started", "peer_id", n.id.String(), "swarm", n.cfg.Swarm,
 		"private", psk != nil, "addrs", n.host.Addrs(), "api", n.api.addr)
 	return nil
 }
 
 // goLoop runs f in a goroutine owned by the node: Close cancels n.ctx and waits for it.
-func (n *Node) goLoop(name string, f func(ctx context.Context)) {
-	n.wg.Add(1)
+// Once Close has begun it runs nothing and returns false.
+func (n *Node) goLoop(name string, f func(ctx context.Context)) bool {
+	if !n.enter() {
+		return false
+	}
 	go func() {
 		defer n.wg.Done()
 		f(n.ctx)
-		n.log.Debug("loop stopped", "loop", name)
 	}()
+	return true
+}
+
+// enter registers one unit of work with the node's WaitGroup, unless Close has begun.
+// Every enter that returns true is paired with n.wg.Done.
+func (n *Node) enter() bool {
+	n.runMu.RLock()
+	defer n.runMu.RUnlock()
+	if n.stopping {
+		return false
+	}
+	n.wg.Add(1)
+	return true
 }
 
 func (n *Node) openDatastore() error {
@@ -189,6 +253,9 @@ func (n *Node) Close() error {
 	defer close(n.closeDone)
 
 	var errs []error
+	n.runMu.Lock()
+	n.stopping = true
+	n.runMu.Unlock()
 	if n.cancel != nil {
 		n.cancel() // stops the loops and gossipsub (which has no Close)
 	}
@@ -196,6 +263,9 @@ func (n *Node) Close() error {
 		errs = append(errs, n.api.close())
 	}
 	n.wg.Wait()
+	if n.exec != nil {
+		errs = append(errs, n.exec.Close(context.Background()))
+	}
 	if n.dht != nil {
 		errs = append(errs, n.dht.Close())
 	}

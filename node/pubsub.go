@@ -22,12 +22,16 @@ func (n *Node) startPubsub() error {
 		pubsub.WithGossipSubParams(params),
 		pubsub.WithFloodPublish(true),
 		pubsub.WithPeerExchange(true),
+		pubsub.WithMaxMessageSize(pubsub.DefaultMaxMessageSize),
 	)
 	if err != nil {
 		return fmt.Errorf("start gossipsub: %w", err)
 	}
 	n.ps = ps
 	n.topics = make(map[string]*pubsub.Topic)
+	if err := ps.RegisterTopicValidator(protocol.BatchTopic(n.cfg.Swarm), n.validateAnnouncement); err != nil {
+		return err
+	}
 	for _, name := range protocol.Topics(n.cfg.Swarm) {
 		t, err := ps.Join(name)
 		if err != nil {
@@ -53,10 +57,9 @@ func (n *Node) startPubsub() error {
 
 // handleMessage receives every message that passed the topic validators.
 func (n *Node) handleMessage(topic string, m *pubsub.Message) {
-	if m.ReceivedFrom == n.id {
-		return
+	if topic == protocol.BatchTopic(n.cfg.Swarm) {
+		n.onAnnouncement(m)
 	}
-	n.log.Debug("pubsub message", "topic", topic, "from", m.GetFrom().String(), "bytes", len(m.Data))
 }
 
 // TopicPeers lists the peers this node knows to be subscribed to the swarm's batch topic.

@@ -1,0 +1,54 @@
+package node
+
+import (
+	"context"
+	"time"
+
+	"allforone/protocol"
+	"allforone/protocol/pb"
+	"allforone/tasks"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
+)
+
+// maxClockSkew bounds how far in the future an announced batch may say it was created.
+const maxClockSkew = 5 * time.Minute
+
+// validateAnnouncement is the batch topic's validator: it rejects what is oversized,
+// malformed, unsigned or for another swarm (the sender is penalised), and ignores what is
+// stale or already known (no penalty, not forwarded).
+func (n *Node) validateAnnouncement(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	if len(msg.Data) > protocol.MaxAnnouncement {
+		return pubsub.ValidationReject
+	}
+	var a pb.Announcement
+	if err := proto.Unmarshal(msg.Data, &a); err != nil {
+		return pubsub.ValidationReject
+	}
+	m, id, err := tasks.ParseManifest(a.GetManifest(), n.cfg.Swarm)
+	if err != nil {
+		n.log.Debug("rejected announcement", "from", shortID(from), "err", err)
+		return pubsub.ValidationReject
+	}
+	now := time.Now()
+	if !now.Before(m.Deadline) || m.CreatedAt.After(now.Add(maxClockSkew)) {
+		return pubsub.ValidationIgnore // a replay of an old batch, or a clock far off
+	}
+	if b := n.getBatch(id); b != nil && msg.ReceivedFrom != n.id {
+		return pubsub.ValidationIgnore // known already: a replay or a duplicate
+	}
+	return pubsub.ValidationAccept
+}
+
+// onAnnouncement registers an announced batch.
+func (n *Node) onAnnouncement(m *pubsub.Message) {
+	var a pb.Announcement
+	if proto.Unmarshal(m.Data, &a) != nil {
+		return
+	}
+	if _, _, err := n.addBatch(n.ctx, a.GetManifest()); err != nil {
+		n.log.Debug("announcement", "err", err)
+	}
+}

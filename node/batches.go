@@ -1,0 +1,152 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"allforone/tasks"
+
+	"github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// A batch as this node knows it. Every node that heard of a batch keeps its manifest; its
+// stewards also keep its state (st); its result holders keep results (see results.go).
+//
+// Lock order: Node.batchMu, then batch.mu. No lock is held across network calls.
+type batch struct {
+	id  cid.Cid
+	m   *tasks.Manifest
+	raw []byte // the signed canonical manifest
+
+	mu          sync.Mutex
+	st          *tasks.BatchState // non-nil while this node is one of its stewards
+	primary     bool              // this node acted as its primary steward last time it checked
+	workDone    bool              // a steward said no work is left
+	retryAt     time.Time         // do not ask for leases before this
+	sentTo      map[peer.ID]bool  // stewards that got the manifest with a state copy
+	kick        chan struct{}     // wakes the replication loop
+	replicating bool              // a replication loop runs for this batch
+	needStore   []int             // accepted tasks whose results still go to their holders
+	completions []completion      // finished tasks waiting to go to the steward
+	sending     bool              // a completion sender runs
+}
+
+// key prefixes in the datastore
+const (
+	batchPrefix   = "/batches/"
+	stewardPrefix = "/steward/"
+	namesSuffix   = "/names"
+)
+
+func batchKey(id cid.Cid) datastore.Key { return datastore.NewKey(batchPrefix + id.String()) }
+
+func (n *Node) getBatch(id cid.Cid) *batch {
+	n.batchMu.Lock()
+	defer n.batchMu.Unlock()
+	return n.batches[id.KeyString()]
+}
+
+// listBatches returns the known batches.
+func (n *Node) listBatches() []*batch {
+	n.batchMu.Lock()
+	defer n.batchMu.Unlock()
+	out := make([]*batch, 0, len(n.batches))
+	for _, b := range n.batches {
+		out = append(out, b)
+	}
+	return out
+}
+
+// addBatch parses and verifies a signed manifest and registers the batch, persisting the
+// manifest. It returns the batch and whether it was new.
+func (n *Node) addBatch(ctx context.Context, raw []byte) (*batch, bool, error) {
+	m, id, err := tasks.ParseManifest(raw, n.cfg.Swarm)
+	if err != nil {
+		return nil, false, err
+	}
+	if b := n.getBatch(id); b != nil {
+		return b, false, nil
+	}
+	if err := n.ds.Put(ctx, batchKey(id), raw); err != nil {
+		return nil, false, fmt.Errorf("store manifest: %w", err)
+	}
+	b := &batch{id: id, m: m, raw: raw, sentTo: make(map[peer.ID]bool), kick: make(chan struct{}, 1)}
+	n.batchMu.Lock()
+	if old := n.batches[id.KeyString()]; old != nil {
+		n.batchMu.Unlock()
+		return old, false, nil
+	}
+	n.batches[id.KeyString()] = b
+	n.batchMu.Unlock()
+	n.log.Info("batch known", "batch", id.String(), "name", m.Name, "tasks", m.NumTasks(),
+		"R", m.Redundancy, "K", m.Replication, "submitter", shortID(m.Submitter))
+	n.wakeWorker()
+	return b, true, nil
+}
+
+// loadBatches restores the known batches and the steward state kept in the datastore.
+func (n *Node) loadBatches(ctx context.Context) error {
+	res, err := n.ds.Query(ctx, query.Query{Prefix: batchPrefix})
+	if err != nil {
+		return err
+	}
+	entries, err := res.Rest()
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Key, namesSuffix) {
+			continue
+		}
+		if _, _, err := n.addBatch(ctx, e.Value); err != nil {
+			n.log.Warn("dropping unreadable batch from the datastore", "key", e.Key, "err", err)
+			n.ds.Delete(ctx, datastore.NewKey(e.Key))
+		}
+	}
+	for _, b := range n.listBatches() {
+		if err := n.loadStewardState(ctx, b); err != nil {
+			return fmt.Errorf("batch %s: %w", b.id, err)
+		}
+	}
+	return nil
+}
+
+// saveNames remembers the submitter's names for the inputs, used to name output files.
+func (n *Node) saveNames(ctx context.Context, id cid.Cid, names []string) error {
+	b, err := json.Marshal(names)
+	if err != nil {
+		return err
+	}
+	return n.ds.Put(ctx, datastore.NewKey(batchPrefix+id.String()+namesSuffix), b)
+}
+
+// InputNames returns the names the submitter gave the batch's inputs, if this node
+// submitted it; other nodes name outputs by task index.
+func (n *Node) InputNames(ctx context.Context, id cid.Cid) []string {
+	raw, err := n.ds.Get(ctx, datastore.NewKey(batchPrefix+id.String()+namesSuffix))
+	if err != nil {
+		return nil
+	}
+	var names []string
+	if json.Unmarshal(raw, &names) != nil {
+		return nil
+	}
+	return names
+}
+
+// newBatchState makes an empty steward state with its own random source.
+func newBatchState(b *batch) *tasks.BatchState {
+	return tasks.NewBatchState(b.id, b.m, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
+}
+
+// ErrUnknownBatch means this node has not heard of a batch.
+var ErrUnknownBatch = errors.New("unknown batch: check the ID, or wait until the announcement reaches this node")

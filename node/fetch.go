@@ -1,0 +1,123 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"allforone/protocol/pb"
+	"allforone/tasks"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// FetchReport says how a fetch of a batch's results went.
+type FetchReport struct {
+	BatchID string `json:"batch_id"`
+	Total   int    `json:"total"`
+	Have    int    `json:"have"`    // results now stored on this node
+	Missing []int  `json:"missing"` // tasks with no result found (not accepted yet, failed, or lost)
+}
+
+// FetchResults copies every accepted result of batch id to this node, from the holders:
+// first the K peers closest to each task ID, then any peer that provides the batch in the
+// DHT, then every live member.
+func (n *Node) FetchResults(ctx context.Context, id cid.Cid) (FetchReport, error) {
+	b := n.getBatch(id)
+	if b == nil {
+		return FetchReport{}, fmt.Errorf("%w: %s", ErrUnknownBatch, id)
+	}
+	total := b.m.NumTasks()
+	missing := func() []int {
+		var out []int
+		for i := range total {
+			if !n.held.has(id, i) {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+	k := int(max(b.m.Replication, 1))
+	// Round 1: the expected holders of each task.
+	want := make(map[peer.ID][]int)
+	for _, t := range missing() {
+		for _, h := range n.closestLive(tasks.TaskID(id, t), k) {
+			if h != n.id {
+				want[h] = append(want[h], t)
+			}
+		}
+	}
+	for h, ts := range want {
+		n.fetchFrom(ctx, b, h, ts)
+	}
+	// Round 2: providers of the batch, then everyone we know.
+	if rest := missing(); len(rest) > 0 {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		var cands []peer.ID
+		for info := range n.dht.FindProvidersAsync(pctx, id, 20) {
+			cands = append(cands, info.ID)
+		}
+		cancel()
+		for _, p := range n.members() {
+			if n.live(p) {
+				cands = append(cands, p)
+			}
+		}
+		seen := map[peer.ID]bool{n.id: true}
+		for _, p := range cands {
+			rest = missing()
+			if len(rest) == 0 || ctx.Err() != nil {
+				break
+			}
+			if !seen[p] {
+				seen[p] = true
+				n.fetchFrom(ctx, b, p, rest)
+			}
+		}
+	}
+	rest := missing()
+	return FetchReport{BatchID: id.String(), Total: total, Have: total - len(rest), Missing: rest}, nil
+}
+
+// fetchFrom asks p for the results of ts (repeating while p answers part of them) and
+// stores what verifies.
+func (n *Node) fetchFrom(ctx context.Context, b *batch, p peer.ID, ts []int) {
+	for len(ts) > 0 && ctx.Err() == nil {
+		req := &pb.ResultRequest{BatchId: b.id.Bytes(), Body: &pb.ResultRequest_Fetch{Fetch: &pb.FetchResults{Tasks: toUint32s(ts), WithOutput: true}}}
+		resp, err := n.resultCall(ctx, p, req)
+		if err != nil || len(resp.GetResults()) == 0 {
+			return
+		}
+		got := make(map[int]bool)
+		for _, sr := range resp.GetResults() {
+			if err := n.storeResult(ctx, b, sr); err != nil {
+				n.log.Warn("a holder sent a result that does not verify", "peer", shortID(p), "task", sr.GetTask(), "err", err)
+				return
+			}
+			got[int(sr.GetTask())] = true
+		}
+		var rest []int
+		for _, t := range ts {
+			if !got[t] {
+				rest = append(rest, t)
+			}
+		}
+		if len(rest) == len(ts) {
+			return
+		}
+		ts = rest
+	}
+}
+
+// ResultOutput returns the output of a task whose result this node holds.
+func (n *Node) ResultOutput(ctx context.Context, id cid.Cid, task int) ([]byte, error) {
+	if !n.held.has(id, task) {
+		return nil, fmt.Errorf("no result for task %d of %s here: fetch the batch's results first", task, id)
+	}
+	sr, err := n.loadResult(ctx, id, task, true)
+	if err != nil {
+		return nil, err
+	}
+	return sr.Output, nil
+}

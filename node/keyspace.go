@@ -1,0 +1,65 @@
+package node
+
+import (
+	"slices"
+
+	"allforone/protocol"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	kb "github.com/libp2p/go-libp2p-kbucket"
+)
+
+// Roles come from the DHT keyspace: the stewards of a batch are the K swarm members closest
+// to the batch ID, the holders of a result the K closest to the task ID, with distance the
+// XOR of SHA-256 hashes as in Kademlia. Each node decides from what it knows: the peers in
+// its routing table, the peers it is connected to that speak our protocols, and itself.
+
+// members returns the swarm members this node knows, itself included.
+func (n *Node) members() []peer.ID {
+	seen := map[peer.ID]bool{n.id: true}
+	out := []peer.ID{n.id}
+	add := func(p peer.ID) {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	for _, p := range n.dht.RoutingTable().ListPeers() {
+		add(p)
+	}
+	sp := protocol.StewardProtocol(n.cfg.Swarm)
+	for _, p := range n.host.Network().Peers() {
+		if ok, _ := n.host.Peerstore().SupportsProtocols(p, sp); len(ok) > 0 {
+			add(p)
+		}
+	}
+	return out
+}
+
+// live reports whether p is this node or connected to it.
+func (n *Node) live(p peer.ID) bool {
+	return p == n.id || n.host.Network().Connectedness(p) == network.Connected
+}
+
+// closestLive returns the k live members closest to key, nearest first.
+func (n *Node) closestLive(key cid.Cid, k int) []peer.ID {
+	var cands []peer.ID
+	for _, p := range n.members() {
+		if n.live(p) {
+			cands = append(cands, p)
+		}
+	}
+	return closest(cands, key, k)
+}
+
+// closest sorts peers by XOR distance to key and keeps the first k.
+func closest(peers []peer.ID, key cid.Cid, k int) []peer.ID {
+	target := kb.ConvertKey(string(key.Bytes()))
+	out := kb.SortClosestPeers(slices.Clone(peers), target)
+	if len(out) > k {
+		out = out[:k]
+	}
+	return out
+}

@@ -1,0 +1,218 @@
+package node
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"allforone/protocol/pb"
+	"allforone/tasks"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// storeAccepted pushes b's newly accepted results to their holders (the primary steward
+// does this) and records who acknowledged them.
+func (n *Node) storeAccepted(ctx context.Context, b *batch) {
+	b.mu.Lock()
+	pending := b.needStore
+	b.needStore = nil
+	k := int(max(b.m.Replication, 1))
+	perHolder := make(map[peer.ID][]*pb.StoredResult)
+	for _, i := range uniqueInts(pending) {
+		t := b.st.Task(i)
+		if _, ok := t.Accepted(); !ok {
+			continue
+		}
+		sr := &pb.StoredResult{Task: uint32(i)}
+		for _, r := range t.Agreeing() {
+			sr.Records = append(sr.Records, r.ToPB())
+		}
+		for _, h := range n.closestLive(tasks.TaskID(b.id, i), k) {
+			perHolder[h] = append(perHolder[h], sr)
+		}
+	}
+	b.mu.Unlock()
+	if len(perHolder) == 0 {
+		return
+	}
+	// Outputs come from the local blob store (workers sent them with their results).
+	outputs := make(map[uint32][]byte)
+	for _, srs := range perHolder {
+		for _, sr := range srs {
+			if _, ok := outputs[sr.Task]; ok {
+				continue
+			}
+			rec, _ := tasks.ResultFromPB(sr.Records[0])
+			out, err := n.blobs.Get(ctx, rec.Output)
+			if err != nil {
+				n.log.Error("accepted output missing on the steward", "batch", b.id.String(), "task", sr.Task, "err", err)
+				continue
+			}
+			outputs[sr.Task] = out
+		}
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var retry []int
+	for h, srs := range perHolder {
+		var full []*pb.StoredResult
+		for _, sr := range srs {
+			if out, ok := outputs[sr.Task]; ok {
+				full = append(full, &pb.StoredResult{Task: sr.Task, Records: sr.Records, Output: out})
+			}
+		}
+		wg.Add(1)
+		go func(h peer.ID, full []*pb.StoredResult) {
+			defer wg.Done()
+			have, err := n.pushResults(ctx, b, h, full)
+			got := make(map[int]bool, len(have))
+			for _, t := range have {
+				got[t] = true
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			for _, sr := range full {
+				if got[int(sr.Task)] {
+					b.st.AddHolder(int(sr.Task), h)
+				} else {
+					retry = append(retry, int(sr.Task))
+				}
+			}
+			if err != nil {
+				n.log.Debug("store results", "batch", b.id.String(), "holder", shortID(h), "err", err)
+			}
+		}(h, full)
+	}
+	wg.Wait()
+	b.mu.Lock()
+	b.needStore = append(b.needStore, retry...)
+	b.mu.Unlock()
+	if len(retry) == 0 {
+		n.kickBatch(b) // persist and copy the new holders
+	}
+}
+
+func uniqueInts(in []int) []int {
+	seen := make(map[int]bool, len(in))
+	out := in[:0:0]
+	for _, v := range in {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// repairLoop keeps K copies of every result this node holds: it checks the K closest live
+// peers of each held task and gives a copy to those that lack it. It runs periodically and
+// soon after a peer leaves.
+func (n *Node) repairLoop(ctx context.Context) {
+	interval := time.Duration(n.cfg.RepairInterval)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	confirmed := make(map[peer.ID]map[string]bool) // peer -> "batch/task" it holds
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case p := <-n.peerLeft:
+			delete(confirmed, p)
+			// Let a burst of departures settle into one round.
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-ctx.Done():
+				return
+			}
+		case <-t.C:
+		}
+		for p := range confirmed {
+			if !n.live(p) {
+				delete(confirmed, p)
+			}
+		}
+		n.repairOnce(ctx, confirmed)
+	}
+}
+
+func (n *Node) repairOnce(ctx context.Context, confirmed map[peer.ID]map[string]bool) {
+	for _, b := range n.listBatches() {
+		held := n.held.list(b.id)
+		if len(held) == 0 {
+			continue
+		}
+		k := int(max(b.m.Replication, 1))
+		need := make(map[peer.ID][]int)
+		for _, task := range held {
+			key := b.id.KeyString() + "/" + strconv.Itoa(task)
+			for _, h := range n.closestLive(tasks.TaskID(b.id, task), k) {
+				if h != n.id && !confirmed[h][key] {
+					need[h] = append(need[h], task)
+				}
+			}
+		}
+		for h, ts := range need {
+			if ctx.Err() != nil {
+				return
+			}
+			n.repairPeer(ctx, b, h, ts, confirmed)
+		}
+	}
+}
+
+// repairPeer asks h which of ts it holds and pushes the rest.
+func (n *Node) repairPeer(ctx context.Context, b *batch, h peer.ID, ts []int, confirmed map[peer.ID]map[string]bool) {
+	mark := func(tasks []int) {
+		if confirmed[h] == nil {
+			confirmed[h] = make(map[string]bool)
+		}
+		for _, t := range tasks {
+			confirmed[h][b.id.KeyString()+"/"+strconv.Itoa(t)] = true
+		}
+	}
+	q := &pb.ResultRequest{BatchId: b.id.Bytes(), Body: &pb.ResultRequest_Have{Have: &pb.HaveResults{Tasks: toUint32s(ts)}}}
+	resp, err := n.resultCall(ctx, h, q)
+	if err != nil {
+		return
+	}
+	has := toInts(resp.GetHave())
+	mark(has)
+	hasSet := make(map[int]bool, len(has))
+	for _, t := range has {
+		hasSet[t] = true
+	}
+	var push []*pb.StoredResult
+	for _, t := range ts {
+		if hasSet[t] {
+			continue
+		}
+		sr, err := n.loadResult(ctx, b.id, t, true)
+		if err == nil {
+			push = append(push, sr)
+		}
+	}
+	if len(push) == 0 {
+		return
+	}
+	stored, err := n.pushResults(ctx, b, h, push)
+	mark(stored)
+	if len(stored) > 0 {
+		n.log.Info("restored result copies", "batch", b.id.String(), "to", shortID(h), "results", len(stored))
+		n.metrics.repaired.Add(float64(len(stored)))
+	}
+	if err != nil {
+		n.log.Debug("repair", "peer", shortID(h), "err", err)
+	}
+}
+
+func toUint32s(in []int) []uint32 {
+	out := make([]uint32, len(in))
+	for i, v := range in {
+		out[i] = uint32(v)
+	}
+	return out
+}

@@ -1,0 +1,265 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"allforone/protocol"
+	"allforone/protocol/pb"
+	"allforone/tasks"
+
+	"github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
+)
+
+// Result holders: an accepted result is stored on the K peers closest to its task ID. A
+// stored result is the output plus the signed records that agree on it, so any holder can
+// check on its own that a quorum accepted it.
+
+const resultPrefix = "/results/"
+
+func resultKey(id cid.Cid, task int) datastore.Key {
+	return datastore.NewKey(fmt.Sprintf("%s%s/%08d", resultPrefix, id, task))
+}
+
+// heldSet is the results this node holds, by batch.
+type heldSet struct {
+	mu    sync.Mutex
+	tasks map[string]map[int]bool // batch key -> tasks
+}
+
+func (h *heldSet) add(id cid.Cid, task int) (first bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := h.tasks[id.KeyString()]
+	if m == nil {
+		m = make(map[int]bool)
+		h.tasks[id.KeyString()] = m
+		first = true
+	}
+	m[task] = true
+	return first
+}
+
+func (h *heldSet) has(id cid.Cid, task int) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.tasks[id.KeyString()][task]
+}
+
+// list returns the held tasks of a batch, sorted.
+func (h *heldSet) list(id cid.Cid) []int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]int, 0, len(h.tasks[id.KeyString()]))
+	for t := range h.tasks[id.KeyString()] {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// HeldResults returns how many results of batch id this node holds.
+func (n *Node) HeldResults(id cid.Cid) int { return len(n.held.list(id)) }
+
+// HoldsResult reports whether this node holds the result of a task.
+func (n *Node) HoldsResult(id cid.Cid, task int) bool { return n.held.has(id, task) }
+
+// loadHeld rebuilds the index of held results from the datastore.
+func (n *Node) loadHeld(ctx context.Context) error {
+	res, err := n.ds.Query(ctx, query.Query{Prefix: resultPrefix, KeysOnly: true})
+	if err != nil {
+		return err
+	}
+	for e := range res.Next() {
+		if e.Error != nil {
+			return e.Error
+		}
+		var batchStr string
+		var task int
+		k := datastore.NewKey(e.Key)
+		if _, err := fmt.Sscanf(k.Name(), "%d", &task); err != nil {
+			continue
+		}
+		batchStr = k.Parent().Name()
+		id, err := cid.Decode(batchStr)
+		if err != nil {
+			continue
+		}
+		n.held.add(id, task)
+	}
+	return nil
+}
+
+// checkStored verifies a stored result: the output matches, and the records are signed,
+// belong to the task and form an accepting quorum for that output.
+func checkStored(b *batch, sr *pb.StoredResult) ([]tasks.ResultRecord, cid.Cid, error) {
+	task := int(sr.GetTask())
+	if task >= b.m.NumTasks() {
+		return nil, cid.Undef, fmt.Errorf("task %d of a %d-task batch", task, b.m.NumTasks())
+	}
+	out := tasks.ContentID(sr.GetOutput())
+	var recs []tasks.ResultRecord
+	for _, p := range sr.GetRecords() {
+		r, err := tasks.ResultFromPB(p)
+		if err != nil {
+			return nil, cid.Undef, err
+		}
+		if r.Task != task || !r.Batch.Equals(b.id) {
+			return nil, cid.Undef, fmt.Errorf("record for task %d of %s with result %d", r.Task, r.Batch, task)
+		}
+		if err := r.Verify(); err != nil {
+			return nil, cid.Undef, err
+		}
+		recs = append(recs, r)
+	}
+	st, accepted := tasks.Quorum(recs, int(b.m.Redundancy), int(max(b.m.MaxReplicas, b.m.Redundancy)))
+	if st != tasks.TaskAccepted || !accepted.Equals(out) {
+		return nil, cid.Undef, fmt.Errorf("task %d: the records do not accept this output", task)
+	}
+	return recs, out, nil
+}
+
+// storeResult keeps a verified result.
+func (n *Node) storeResult(ctx context.Context, b *batch, sr *pb.StoredResult) error {
+	if n.held.has(b.id, int(sr.GetTask())) {
+		return nil
+	}
+	if _, _, err := checkStored(b, sr); err != nil {
+		return err
+	}
+	if _, err := n.blobs.Put(ctx, sr.GetOutput()); err != nil {
+		return err
+	}
+	meta := &pb.StoredResult{Task: sr.GetTask(), Records: sr.GetRecords()}
+	raw, err := proto.Marshal(meta)
+	if err != nil {
+		return err
+	}
+	if err := n.ds.Put(ctx, resultKey(b.id, int(sr.GetTask())), raw); err != nil {
+		return err
+	}
+	if n.held.add(b.id, int(sr.GetTask())) {
+		n.provide(b.id) // "I hold results of this batch"
+	}
+	n.metrics.resultsHeld.Inc()
+	return nil
+}
+
+// loadResult reads a held result, with its output if withOutput.
+func (n *Node) loadResult(ctx context.Context, id cid.Cid, task int, withOutput bool) (*pb.StoredResult, error) {
+	raw, err := n.ds.Get(ctx, resultKey(id, task))
+	if err != nil {
+		return nil, err
+	}
+	var sr pb.StoredResult
+	if err := proto.Unmarshal(raw, &sr); err != nil {
+		return nil, fmt.Errorf("stored result %s/%d is corrupt: %w", id, task, err)
+	}
+	if withOutput {
+		out, err := tasks.ResultFromPB(sr.Records[0])
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range sr.Records {
+			if rec, err := tasks.ResultFromPB(r); err == nil && rec.OK() {
+				out = rec
+				break
+			}
+		}
+		if sr.Output, err = n.blobs.Get(ctx, out.Output); err != nil {
+			return nil, err
+		}
+	}
+	return &sr, nil
+}
+
+func (n *Node) handleResult(ctx context.Context, from peer.ID, req *pb.ResultRequest) *pb.ResultResponse {
+	id, err := cid.Cast(req.GetBatchId())
+	if err != nil {
+		return &pb.ResultResponse{Error: protocol.ToPB(protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "batch ID: %v", err))}
+	}
+	switch body := req.Body.(type) {
+	case *pb.ResultRequest_Store:
+		b := n.getBatch(id)
+		if b == nil {
+			if b, _, err = n.addBatch(ctx, body.Store.GetManifest()); err != nil {
+				return &pb.ResultResponse{Error: protocol.ToPB(protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "%v", err))}
+			}
+		}
+		resp := &pb.ResultResponse{}
+		for _, sr := range body.Store.GetResults() {
+			if err := n.storeResult(ctx, b, sr); err != nil {
+				n.log.Warn("refused a result", "batch", id.String(), "task", sr.GetTask(), "from", shortID(from), "err", err)
+				continue
+			}
+			resp.Have = append(resp.Have, sr.GetTask())
+		}
+		return resp
+	case *pb.ResultRequest_Have:
+		resp := &pb.ResultResponse{}
+		for _, t := range body.Have.GetTasks() {
+			if n.held.has(id, int(t)) {
+				resp.Have = append(resp.Have, t)
+			}
+		}
+		return resp
+	case *pb.ResultRequest_Fetch:
+		resp := &pb.ResultResponse{}
+		size := 0
+		for _, t := range body.Fetch.GetTasks() {
+			if !n.held.has(id, int(t)) {
+				continue
+			}
+			sr, err := n.loadResult(ctx, id, int(t), body.Fetch.GetWithOutput())
+			if err != nil {
+				continue
+			}
+			if size > 0 && size+len(sr.Output) > protocol.MaxOutputsPerMessage {
+				break // the asker asks again for the rest
+			}
+			size += len(sr.Output)
+			resp.Results = append(resp.Results, sr)
+		}
+		return resp
+	}
+	return &pb.ResultResponse{Error: protocol.ToPB(protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "unknown result request"))}
+}
+
+// resultCall sends a result request to p.
+func (n *Node) resultCall(ctx context.Context, p peer.ID, req *pb.ResultRequest) (*pb.ResultResponse, error) {
+	if p == n.id {
+		return n.handleResult(ctx, n.id, req), nil
+	}
+	var resp pb.ResultResponse
+	if err := n.request(ctx, p, protocol.ResultProtocol(n.cfg.Swarm), protocol.MaxResultMessage, req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, protocol.FromPB(resp.GetError())
+}
+
+// pushResults stores the given held (or steward-known) results on p, in messages that stay
+// under the size limit. It returns the tasks p holds afterwards.
+func (n *Node) pushResults(ctx context.Context, b *batch, p peer.ID, results []*pb.StoredResult) ([]int, error) {
+	var have []int
+	for len(results) > 0 {
+		k, size := 0, 0
+		for k < len(results) && (k == 0 || size+len(results[k].Output) <= protocol.MaxOutputsPerMessage) {
+			size += len(results[k].Output)
+			k++
+		}
+		req := &pb.ResultRequest{BatchId: b.id.Bytes(), Body: &pb.ResultRequest_Store{Store: &pb.StoreResults{Manifest: b.raw, Results: results[:k]}}}
+		resp, err := n.resultCall(ctx, p, req)
+		if err != nil {
+			return have, err
+		}
+		have = append(have, toInts(resp.GetHave())...)
+		results = results[k:]
+	}
+	return have, nil
+}

@@ -1,0 +1,232 @@
+package node
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"allforone/protocol"
+	"allforone/protocol/pb"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Replication: the primary steward copies every changed task to the other stewards, and
+// pushes accepted results to their holders. One loop per stewarded batch, woken by kicks
+// (changes) and a ticker (lease expiry, retries, membership changes).
+
+const replicateEvery = time.Second
+
+// startReplication starts b's replication loop once.
+func (n *Node) startReplication(b *batch) {
+	b.mu.Lock()
+	if b.replicating {
+		b.mu.Unlock()
+		return
+	}
+	b.replicating = true
+	b.mu.Unlock()
+	n.goLoop("replicate "+b.id.String(), func(ctx context.Context) { n.replicateLoop(ctx, b) })
+}
+
+// kickBatch wakes b's replication loop.
+func (n *Node) kickBatch(b *batch) {
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (n *Node) replicateLoop(ctx context.Context, b *batch) {
+	t := time.NewTicker(replicateEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			n.replicateOnce(context.Background(), b, false) // flush what is dirty
+			return
+		case <-b.kick:
+			n.replicateOnce(ctx, b, false)
+		case <-t.C:
+			n.replicateOnce(ctx, b, true)
+		}
+	}
+}
+
+// replicateOnce persists and copies b's changed tasks, and stores accepted results.
+func (n *Node) replicateOnce(ctx context.Context, b *batch, tick bool) {
+	now := time.Now()
+	b.mu.Lock()
+	st := b.st
+	if st == nil {
+		b.mu.Unlock()
+		return
+	}
+	if tick && b.primary {
+		st.Expire(now)
+	}
+	dirty := st.TakeDirty()
+	states := make([]*pb.TaskState, len(dirty))
+	for k, i := range dirty {
+		states[k] = st.TaskStateToPB(i)
+	}
+	primary := b.primary
+	b.mu.Unlock()
+
+	if len(states) > 0 {
+		if err := n.saveTaskStates(ctx, b, states); err != nil {
+			n.log.Error("persist steward state", "batch", b.id.String(), "err", err)
+		}
+	}
+	if !primary {
+		return
+	}
+	others := n.closestLive(b.id, n.stewardCount(b))[1:]
+	var wg sync.WaitGroup
+	for _, p := range others {
+		if p == n.id {
+			continue
+		}
+		b.mu.Lock()
+		full := !b.sentTo[p]
+		b.mu.Unlock()
+		if !full && len(states) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func(p peer.ID, full bool) {
+			defer wg.Done()
+			n.sendDelta(ctx, b, p, full, states)
+		}(p, full)
+	}
+	wg.Wait()
+	n.storeAccepted(ctx, b)
+}
+
+// sendDelta copies states to p; full sends the manifest and every task with state.
+func (n *Node) sendDelta(ctx context.Context, b *batch, p peer.ID, full bool, states []*pb.TaskState) {
+	d := &pb.StateDelta{Tasks: states}
+	if full {
+		d.Manifest = b.raw
+		d.Tasks = n.allTaskStates(b)
+	}
+	var resp pb.StewardResponse
+	err := n.request(ctx, p, protocol.StewardProtocol(n.cfg.Swarm), protocol.MaxStewardMessage,
+		&pb.StewardRequest{BatchId: b.id.Bytes(), Body: &pb.StewardRequest_Delta{Delta: d}}, &resp)
+	if err == nil {
+		err = protocol.FromPB(resp.GetError())
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err != nil {
+		n.log.Debug("state copy failed", "batch", b.id.String(), "to", shortID(p), "err", err)
+		b.sentTo[p] = false // send everything next time
+		return
+	}
+	b.sentTo[p] = true
+}
+
+// allTaskStates encodes every task that has any state.
+func (n *Node) allTaskStates(b *batch) []*pb.TaskState {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []*pb.TaskState
+	for i := range b.st.NumTasks() {
+		t := b.st.Task(i)
+		if len(t.Results) > 0 || len(t.Leases) > 0 || len(t.Holders) > 0 {
+			out = append(out, b.st.TaskStateToPB(i))
+		}
+	}
+	return out
+}
+
+// applyDelta merges another steward's copy.
+func (n *Node) applyDelta(ctx context.Context, from peer.ID, id cid.Cid, d *pb.StateDelta) error {
+	b := n.getBatch(id)
+	if b == nil {
+		if len(d.GetManifest()) == 0 {
+			return protocol.Errorf(pb.ErrorCode_UNKNOWN_BATCH, "%s: send the manifest", id)
+		}
+		var err error
+		if b, _, err = n.addBatch(ctx, d.GetManifest()); err != nil {
+			return protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "%v", err)
+		}
+		if !b.id.Equals(id) {
+			return protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "manifest is batch %s, not %s", b.id, id)
+		}
+	}
+	st, err := n.becomeSteward(ctx, b)
+	if err != nil {
+		return protocol.Errorf(pb.ErrorCode_INTERNAL, "%v", err)
+	}
+	return n.mergeStates(ctx, b, st, d.GetTasks())
+}
+
+// mergeStates verifies and merges task states into b's state and persists what changed.
+func (n *Node) mergeStates(ctx context.Context, b *batch, st interface{ NumTasks() int }, states []*pb.TaskState) error {
+	var changed []*pb.TaskState
+	b.mu.Lock()
+	for _, p := range states {
+		i, t, err := b.st.TaskStateFromPB(p)
+		if err != nil {
+			b.mu.Unlock()
+			return protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "%v", err)
+		}
+		c := b.st.Merge(i, t)
+		if c.Added {
+			changed = append(changed, b.st.TaskStateToPB(i))
+		}
+		if c.Accepted && b.primary {
+			b.needStore = append(b.needStore, i)
+		}
+	}
+	b.mu.Unlock()
+	if len(changed) > 0 {
+		return n.saveTaskStates(ctx, b, changed)
+	}
+	return nil
+}
+
+// pullState merges the copies of the other stewards into b's state (a new primary does
+// this before it hands out leases).
+func (n *Node) pullState(ctx context.Context, b *batch, from []peer.ID) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, p := range from {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var resp pb.StewardResponse
+			err := n.request(ctx, p, protocol.StewardProtocol(n.cfg.Swarm), protocol.MaxStewardMessage,
+				&pb.StewardRequest{BatchId: b.id.Bytes(), Body: &pb.StewardRequest_Pull{Pull: &pb.StatePull{}}}, &resp)
+			if err == nil {
+				err = protocol.FromPB(resp.GetError())
+			}
+			if err != nil {
+				n.log.Debug("pull state", "batch", b.id.String(), "from", shortID(p), "err", err)
+				return
+			}
+			if err := n.mergeStates(ctx, b, nil, resp.GetSnapshot().GetTasks()); err != nil {
+				n.log.Warn("bad state from steward", "batch", b.id.String(), "from", shortID(p), "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (n *Node) snapshotResp(id cid.Cid) *pb.StewardResponse {
+	b := n.getBatch(id)
+	if b == nil {
+		return errResp(protocol.Errorf(pb.ErrorCode_UNKNOWN_BATCH, "%s", id))
+	}
+	b.mu.Lock()
+	has := b.st != nil
+	b.mu.Unlock()
+	if !has {
+		return errResp(protocol.Errorf(pb.ErrorCode_NOT_STEWARD, "no state for %s", id))
+	}
+	return &pb.StewardResponse{Body: &pb.StewardResponse_Snapshot{Snapshot: &pb.StateSnapshot{
+		Manifest: b.raw, Tasks: n.allTaskStates(b)}}}
+}

@@ -1,0 +1,250 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"allforone/protocol"
+	"allforone/protocol/pb"
+	"allforone/tasks"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// The worker: while it has free slots it pulls leases from the primary steward of a batch
+// with work, runs the tasks in the sandbox and sends back signed result records with their
+// outputs. A fast node comes back for more sooner, so it does more.
+
+const (
+	idleRetry        = 500 * time.Millisecond // how long a worker with nothing to do waits
+	maxRedirects     = 3
+	maxCompleteBatch = 64
+)
+
+// TestHooks change a node's worker for tests: a slow machine, a lying one.
+type TestHooks struct {
+	// TaskDelay is added to every task this node runs.
+	TaskDelay time.Duration
+	// CorruptOutput, when set, replaces every output before it is signed.
+	CorruptOutput func(task int, out []byte) []byte
+}
+
+// WithTestHooks installs test hooks.
+func WithTestHooks(h TestHooks) Option { return func(n *Node) { n.hooks = h } }
+
+// wakeWorker tells the work loop that there may be new work.
+func (n *Node) wakeWorker() {
+	select {
+	case n.workWake <- struct{}{}:
+	default:
+	}
+}
+
+func (n *Node) workLoop(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for ctx.Err() == nil {
+		free := cap(n.slots) - len(n.slots)
+		var b *batch
+		if free > 0 {
+			b = n.nextRunnable(time.Now())
+		}
+		if b == nil {
+			timer.Reset(idleRetry)
+			select {
+			case <-ctx.Done():
+				return
+			case <-n.workWake:
+			case <-n.slotFreed:
+			case <-timer.C:
+			}
+			continue
+		}
+		steward, leases, err := n.requestLeases(ctx, b, free)
+		b.mu.Lock()
+		switch {
+		case err != nil:
+			n.log.Debug("lease request", "batch", b.id.String(), "err", err)
+			b.retryAt = time.Now().Add(idleRetry)
+		case leases.GetDone():
+			b.workDone = true
+		case len(leases.GetLeases()) == 0:
+			b.retryAt = time.Now().Add(time.Duration(max(leases.GetRetryAfterMs(), 50)) * time.Millisecond)
+		}
+		b.mu.Unlock()
+		for _, l := range leases.GetLeases() {
+			n.slots <- struct{}{}
+			ok := n.goLoop("task", func(ctx context.Context) {
+				n.runLease(ctx, b, int(l.GetTask()), steward)
+				<-n.slots
+				select {
+				case n.slotFreed <- struct{}{}:
+				default:
+				}
+			})
+			if !ok {
+				<-n.slots
+			}
+		}
+	}
+}
+
+// nextRunnable picks a batch that may have work, rotating among them.
+func (n *Node) nextRunnable(now time.Time) *batch {
+	all := n.listBatches()
+	if len(all) == 0 {
+		return nil
+	}
+	n.rr++
+	for k := range all {
+		b := all[(n.rr+k)%len(all)]
+		b.mu.Lock()
+		ok := !b.workDone && now.After(b.retryAt) && now.Before(b.m.Deadline) && (b.st == nil || !b.st.Done())
+		b.mu.Unlock()
+		if ok {
+			return b
+		}
+	}
+	return nil
+}
+
+// stewardCall sends a steward request to the primary steward of b, following redirects;
+// a request to this node is handled in-process. It returns who answered.
+func (n *Node) stewardCall(ctx context.Context, b *batch, req *pb.StewardRequest) (peer.ID, *pb.StewardResponse, error) {
+	target := n.closestLive(b.id, n.stewardCount(b))[0]
+	adopted := false
+	for range maxRedirects + 1 {
+		var resp *pb.StewardResponse
+		if target == n.id {
+			resp = n.handleSteward(ctx, n.id, req)
+		} else {
+			resp = &pb.StewardResponse{}
+			if err := n.request(ctx, target, protocol.StewardProtocol(n.cfg.Swarm), protocol.MaxStewardMessage, req, resp); err != nil {
+				return target, nil, err
+			}
+		}
+		err := protocol.FromPB(resp.GetError())
+		var we *protocol.WireError
+		switch {
+		case err == nil:
+			return target, resp, nil
+		case errors.As(err, &we) && errors.Is(err, protocol.ErrNotSteward) && we.Hint != "" && we.Hint != target:
+			target = we.Hint
+		case errors.Is(err, protocol.ErrUnknownBatch) && !adopted && target != n.id:
+			// The steward missed the announcement: hand it the batch.
+			adopted = true
+			adopt := &pb.StewardRequest{BatchId: b.id.Bytes(), Body: &pb.StewardRequest_Adopt{Adopt: &pb.Adopt{Manifest: b.raw}}}
+			if err := n.request(ctx, target, protocol.StewardProtocol(n.cfg.Swarm), protocol.MaxStewardMessage, adopt, &pb.StewardResponse{}); err != nil {
+				return target, nil, err
+			}
+		default:
+			return target, nil, err
+		}
+	}
+	return target, nil, fmt.Errorf("batch %s: stewards keep redirecting", b.id)
+}
+
+func (n *Node) requestLeases(ctx context.Context, b *batch, free int) (peer.ID, *pb.LeaseGrant, error) {
+	req := &pb.StewardRequest{BatchId: b.id.Bytes(), Body: &pb.StewardRequest_Lease{Lease: &pb.LeaseRequest{Max: uint32(free)}}}
+	from, resp, err := n.stewardCall(ctx, b, req)
+	if err != nil {
+		return from, nil, err
+	}
+	return from, resp.GetGrant(), nil
+}
+
+// runLease runs one leased task and reports it.
+func (n *Node) runLease(ctx context.Context, b *batch, task int, steward peer.ID) {
+	rec, out, err := n.execute(ctx, b, task, steward)
+	if err != nil {
+		// Not the task's fault (a blob could not be fetched, the node is closing): hand the
+		// lease back so another peer runs it now.
+		n.log.Debug("task not run", "batch", b.id.String(), "task", task, "err", err)
+		n.metrics.returned.Inc()
+		req := &pb.StewardRequest{BatchId: b.id.Bytes(), Body: &pb.StewardRequest_Return{Return: &pb.LeaseReturn{Tasks: []uint32{uint32(task)}}}}
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		n.stewardCall(rctx, b, req)
+		return
+	}
+	n.queueCompletion(b, rec, out)
+}
+
+// execute fetches what the task needs, runs it and signs the record.
+func (n *Node) execute(ctx context.Context, b *batch, task int, steward peer.ID) (tasks.ResultRecord, []byte, error) {
+	m := b.m
+	module, err := n.fetchBlob(ctx, m.Module.CID, m.Module.Size, steward, m.Submitter)
+	if err != nil {
+		return tasks.ResultRecord{}, nil, err
+	}
+	in, err := m.Input(task)
+	if err != nil {
+		return tasks.ResultRecord{}, nil, err
+	}
+	input, err := tasks.ResolveInput(ctx, blobFetcher{n, [2]peer.ID{steward, m.Submitter}}, in)
+	if err != nil {
+		return tasks.ResultRecord{}, nil, err
+	}
+	taskID := tasks.TaskID(b.id, task)
+	start := time.Now()
+	res, runErr := n.exec.Run(ctx, tasks.Job{
+		ModuleID: m.Module.CID, Module: module, Input: input, Args: m.Args, Env: m.Env,
+		Limits: m.Limits, Seed: tasks.TaskSeed(taskID),
+	})
+	if d := n.hooks.TaskDelay; d > 0 {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+		}
+	}
+	if ctx.Err() != nil || errors.Is(runErr, tasks.ErrClosed) {
+		return tasks.ResultRecord{}, nil, fmt.Errorf("node closing: %w", errors.Join(ctx.Err(), runErr))
+	}
+	rec := tasks.ResultRecord{Batch: b.id, Task: task, Finished: time.Now(), Duration: time.Since(start)}
+	var out []byte
+	if runErr != nil {
+		rec.Error = failureKind(runErr)
+		n.metrics.tasksFailed.Inc()
+	} else {
+		out = res.Output
+		if n.hooks.CorruptOutput != nil {
+			out = n.hooks.CorruptOutput(task, out)
+		}
+		rec.Output, rec.OutputSize = tasks.ContentID(out), uint64(len(out))
+		n.metrics.tasksRun.Inc()
+	}
+	n.metrics.execSeconds.Observe(res.Duration.Seconds())
+	if err := rec.Sign(n.sk); err != nil {
+		return rec, nil, err
+	}
+	return rec, out, nil
+}
+
+// failureKind names an execution failure for a result record.
+func failureKind(err error) string {
+	for _, k := range []struct {
+		err  error
+		kind string
+	}{
+		{tasks.ErrTimeout, "timeout"}, {tasks.ErrMemoryLimit, "memory"}, {tasks.ErrOutputTooLarge, "output"},
+		{tasks.ErrTrap, "trap"}, {tasks.ErrExitCode, "exit"}, {tasks.ErrInvalidModule, "invalid"},
+	} {
+		if errors.Is(err, k.err) {
+			return k.kind
+		}
+	}
+	return "error"
+}
+
+// blobFetcher fetches task input blobs with the steward and submitter as first hints.
+type blobFetcher struct {
+	n     *Node
+	hints [2]peer.ID
+}
+
+func (f blobFetcher) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	return f.n.fetchBlob(ctx, c, 0, f.hints[:]...)
+}

@@ -1,0 +1,93 @@
+package testnet
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"allforone/node"
+	"allforone/tasks"
+	"allforone/tasks/wasmtest"
+
+	"github.com/ipfs/go-cid"
+)
+
+// echoBatch is a batch of n tasks running the minimal echo module on range inputs.
+func echoBatch(n int, r, k uint32) node.SubmitRequest {
+	return node.SubmitRequest{
+		Name:   "echo",
+		Module: wasmtest.Echo(),
+		Inputs: []node.SubmitInput{{Name: "t", Range: &tasks.Range{Start: 0, End: int64(n), Prefix: []byte("task ")}}},
+		MemoryPages: 16, TimeoutMS: 10_000, MaxOutputBytes: 1 << 10,
+		Redundancy: r, Replication: k,
+	}
+}
+
+// waitDone polls n's view of the batch until it is complete or failed.
+func waitDone(ctx context.Context, t testing.TB, n *node.Node, id cid.Cid) node.BatchStatus {
+	t.Helper()
+	var st node.BatchStatus
+	err := WaitFor(ctx, "batch to finish", func() bool {
+		s, err := n.Status(ctx, id)
+		if err != nil {
+			return false
+		}
+		st = s
+		return s.State != tasks.BatchRunning
+	})
+	if err != nil {
+		t.Fatalf("%v (last status %+v)", err, st)
+	}
+	return st
+}
+
+// holders counts the running nodes that hold task i's result.
+func holders(c *Cluster, id cid.Cid, i int) int {
+	n := 0
+	for _, nd := range c.Nodes() {
+		if nd.HoldsResult(id, i) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestSwarmSmallBatch(t *testing.T) {
+	c := startCluster(t, ClusterConfig{N: 4})
+	ctx := deadline(t, 60*time.Second)
+	if err := c.WaitAllKnown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sub := c.Node(1)
+	res, err := sub.Submit(ctx, echoBatch(20, 1, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := cid.Decode(res.BatchID)
+	st := waitDone(ctx, t, sub, id)
+	t.Logf("status: %+v", st)
+	if st.State != tasks.BatchComplete || st.Done != 20 {
+		t.Fatalf("status %+v", st)
+	}
+	if err := WaitFor(ctx, "K holders for every result", func() bool {
+		for i := range 20 {
+			if holders(c, id, i) < 3 {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := sub.FetchResults(ctx, id)
+	if err != nil || len(rep.Missing) > 0 {
+		t.Fatalf("fetch: %+v %v", rep, err)
+	}
+	for i := range 20 {
+		out, err := sub.ResultOutput(ctx, id, i)
+		if err != nil || string(out) != fmt.Sprintf("task %d", i) {
+			t.Fatalf("task %d output %q, %v", i, out, err)
+		}
+	}
+}
