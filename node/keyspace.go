@@ -6,9 +6,9 @@ import (
 	"allforone/protocol"
 
 	"github.com/ipfs/go-cid"
+	kb "github.com/libp2p/go-libp2p-kbucket"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	kb "github.com/libp2p/go-libp2p-kbucket"
 )
 
 // Roles come from the DHT keyspace: the stewards of a batch are the K swarm members closest

@@ -56,9 +56,9 @@ type Node struct {
 	peerLeft    chan peer.ID
 	rr, rrSync  int // round-robin positions (work loop, sync loop only)
 
-	ctx    context.Context // cancelled by Close; the lifetime of every goroutine and of pubsub
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx      context.Context // cancelled by Close; the lifetime of every goroutine and of pubsub
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 	runMu    sync.RWMutex // guards stopping against wg.Add
 	stopping bool
 
@@ -104,14 +104,14 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		workWake:    make(chan struct{}, 1),
 		disconnects: make(chan peer.ID, 1024),
 		peerLeft:    make(chan peer.ID, 1),
-		cfg:       cfg,
-		log:       slog.New(slog.DiscardHandler),
-		sk:        sk,
-		id:        id,
-		version:   "dev",
-		gater:     newGater(),
-		reg:       prometheus.NewRegistry(),
-		closeDone: make(chan struct{}),
+		cfg:         cfg,
+		log:         slog.New(slog.DiscardHandler),
+		sk:          sk,
+		id:          id,
+		version:     "dev",
+		gater:       newGater(),
+		reg:         prometheus.NewRegistry(),
+		closeDone:   make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(n)

@@ -207,7 +207,9 @@ func errResp(err error) *pb.StewardResponse {
 	return &pb.StewardResponse{Error: protocol.ToPB(err)}
 }
 
-func ack() *pb.StewardResponse { return &pb.StewardResponse{Body: &pb.StewardResponse_Ack{Ack: &pb.Ack{}}} }
+func ack() *pb.StewardResponse {
+	return &pb.StewardResponse{Body: &pb.StewardResponse_Ack{Ack: &pb.Ack{}}}
+}
 
 func toInts(u []uint32) []int {
 	out := make([]int, len(u))

@@ -37,9 +37,9 @@ type SubmitRequest struct {
 // SubmitInput is one entry of a batch's input list: one task's bytes (named, for output
 // file names) or a range of generated tasks.
 type SubmitInput struct {
-	Name  string        `json:"name,omitempty"`
-	Data  []byte        `json:"data,omitempty"`
-	Range *tasks.Range  `json:"range,omitempty"`
+	Name  string       `json:"name,omitempty"`
+	Data  []byte       `json:"data,omitempty"`
+	Range *tasks.Range `json:"range,omitempty"`
 }
 
 // SubmitResult answers a submission.

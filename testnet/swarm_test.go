@@ -16,9 +16,9 @@ import (
 // echoBatch is a batch of n tasks running the minimal echo module on range inputs.
 func echoBatch(n int, r, k uint32) node.SubmitRequest {
 	return node.SubmitRequest{
-		Name:   "echo",
-		Module: wasmtest.Echo(),
-		Inputs: []node.SubmitInput{{Name: "t", Range: &tasks.Range{Start: 0, End: int64(n), Prefix: []byte("task ")}}},
+		Name:        "echo",
+		Module:      wasmtest.Echo(),
+		Inputs:      []node.SubmitInput{{Name: "t", Range: &tasks.Range{Start: 0, End: int64(n), Prefix: []byte("task ")}}},
 		MemoryPages: 16, TimeoutMS: 10_000, MaxOutputBytes: 1 << 10,
 		Redundancy: r, Replication: k,
 	}
