@@ -32,6 +32,9 @@ type SubmitRequest struct {
 	MaxReplicas    uint32            `json:"max_replicas"` // 0: R + 2
 	Adaptive       bool              `json:"adaptive,omitempty"`
 	DeadlineSec    uint64            `json:"deadline_seconds"` // 0: 24 hours
+	// OutputNames, one per task, name the output files when results are written to a
+	// folder; this node keeps them. Default: the input names, or task indexes.
+	OutputNames []string `json:"output_names,omitempty"`
 }
 
 // SubmitInput is one entry of a batch's input list: one task's bytes (named, for output
@@ -67,6 +70,9 @@ func (n *Node) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, err
 	b, _, err := n.addBatch(ctx, raw)
 	if err != nil {
 		return SubmitResult{}, fmt.Errorf("%w: %v", ErrBadSubmission, err)
+	}
+	if len(req.OutputNames) == m.NumTasks() {
+		names = req.OutputNames
 	}
 	if err := n.saveNames(ctx, b.id, names); err != nil {
 		return SubmitResult{}, err
