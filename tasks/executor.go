@@ -43,6 +43,11 @@ type ExecutorConfig struct {
 	MaxCompiledModules int
 	// Logger receives debug logs about compilation. Default: discard.
 	Logger *slog.Logger
+
+	// noTerminationChecks turns off wazero's loop checks that let a time limit stop a
+	// running module. Unsafe with untrusted code; only a benchmark sets it, to measure
+	// what the checks cost.
+	noTerminationChecks bool
 }
 
 // withDefaults fills zero fields and checks the others.
@@ -135,7 +140,7 @@ func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
 		// (the task's, at most the node's cap) from a memory allocator, so one compiled
 		// module serves tasks with different limits. See memoryLimiter.
 		WithMemoryLimitPages(MaxMemoryPages).
-		WithCloseOnContextDone(true)
+		WithCloseOnContextDone(!cfg.noTerminationChecks)
 	var cache wazero.CompilationCache
 	if cfg.CacheDir != "" {
 		if cache, err = wazero.NewCompilationCacheWithDir(cfg.CacheDir); err != nil {

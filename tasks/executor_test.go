@@ -260,3 +260,38 @@ func TestDeclaredMemoryPages(t *testing.T) {
 		}
 	}
 }
+
+// TestExecutorMemoryStaysBounded runs many hostile tasks and checks that the process's heap
+// does not grow with them: each task's memory and output die with the task.
+func TestExecutorMemoryStaysBounded(t *testing.T) {
+	e := newTestExecutor(t, ExecutorConfig{Slots: 2})
+	limits := Limits{MemoryPages: 512, Timeout: 5 * time.Second, MaxOutputBytes: 1 << 20} // 32 MiB
+	modules := [][]byte{wasmtest.MemoryBomb(), wasmtest.OutputFlood(), wasmtest.Trap(), wasmtest.BigMemory(600)}
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapInuse
+	}
+	run := func() {
+		var wg sync.WaitGroup
+		for _, m := range modules {
+			wg.Go(func() {
+				if _, err := e.Run(t.Context(), job(m, nil, limits)); err == nil {
+					t.Error("a hostile task succeeded")
+				}
+			})
+		}
+		wg.Wait()
+	}
+	run() // compile and warm up
+	before := heap()
+	for range 20 {
+		run()
+	}
+	after := heap()
+	t.Logf("heap in use: %d MiB before, %d MiB after 80 hostile tasks", before>>20, after>>20)
+	if after > before+32<<20 {
+		t.Errorf("heap grew from %d MiB to %d MiB", before>>20, after>>20)
+	}
+}
