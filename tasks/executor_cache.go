@@ -49,9 +49,19 @@ func (e *Executor) acquire(ctx context.Context, id cid.Cid, module []byte) (*com
 		}
 		return c, nil
 	}
+	e.mu.Unlock()
 	if module == nil {
-		e.mu.Unlock()
 		return nil, fmt.Errorf("module %s: %w: pass its bytes in Job.Module", id, ErrNotCompiled)
+	}
+	// Bytes that do not match the ID say nothing about the module the ID names: refuse them
+	// without caching, so the right bytes can still arrive.
+	if err := checkModuleBytes(id, module); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	if _, ok := e.modules[key]; ok { // another caller got there first
+		e.mu.Unlock()
+		return e.acquire(ctx, id, module)
 	}
 	c = &compiled{id: id, ready: make(chan struct{}), refs: 1}
 	c.elem = e.lru.PushFront(c)
@@ -94,15 +104,20 @@ func (e *Executor) evictLocked() {
 	}
 }
 
-// compile checks module against id and compiles it, with the checks that make a module a
-// task: WASI preview 1 imports only, and a _start export.
-func (e *Executor) compile(ctx context.Context, id cid.Cid, module []byte) (wazero.CompiledModule, uint32, error) {
+// checkModuleBytes requires module to hash to id.
+func checkModuleBytes(id cid.Cid, module []byte) error {
 	if err := CheckContentID(id); err != nil {
-		return nil, 0, invalidModule("module ID: %v", err)
+		return invalidModule("module ID: %v", err)
 	}
 	if got := ContentID(module); !got.Equals(id) {
-		return nil, 0, invalidModule("module bytes hash to %s, not to the module ID %s", got, id)
+		return invalidModule("module bytes hash to %s, not to the module ID %s", got, id)
 	}
+	return nil
+}
+
+// compile compiles module, with the checks that make a module a task: initial memory within
+// the node's cap, WASI preview 1 imports only, and a _start export.
+func (e *Executor) compile(ctx context.Context, id cid.Cid, module []byte) (wazero.CompiledModule, uint32, error) {
 	pages, _ := declaredMemoryPages(module)
 	if caps := e.Caps(); pages > caps.MemoryPages {
 		return nil, 0, &TaskError{Kind: ErrMemoryLimit, Detail: fmt.Sprintf("module's initial memory of %s is over this node's memory cap of %s",

@@ -17,6 +17,7 @@ type cappedBuffer struct {
 	onExceed func()
 }
 
+// Write appends p, or fails with ErrOutputTooLarge when p would pass the limit.
 func (c *cappedBuffer) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -46,6 +47,7 @@ type tailBuffer struct {
 	max int
 }
 
+// Write keeps p, dropping the oldest bytes beyond max; it never fails.
 func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -186,6 +186,15 @@ func TestExecutorNotCompiled(t *testing.T) {
 	if _, err := e.Run(t.Context(), j); !errors.Is(err, ErrInvalidModule) || !strings.Contains(err.Error(), "hash") {
 		t.Fatalf("module not matching its ID: got %v, want ErrInvalidModule about the hash", err)
 	}
+	// Wrong bytes for an ID do not stop the right bytes from working later.
+	wrong := job(wasmtest.Echo(), []byte("x"), Limits{})
+	wrong.Module = wasmtest.Trap()
+	if _, err := e.Run(t.Context(), wrong); !errors.Is(err, ErrInvalidModule) {
+		t.Fatalf("wrong bytes: got %v", err)
+	}
+	if res, err := e.Run(t.Context(), job(wasmtest.Echo(), []byte("x"), Limits{})); err != nil || string(res.Output) != "x" {
+		t.Fatalf("right bytes after wrong ones: %q, %v", res.Output, err)
+	}
 }
 
 func TestExecutorCancelAndClose(t *testing.T) {
