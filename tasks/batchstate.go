@@ -408,3 +408,24 @@ func (b *BatchState) Merge(i int, other TaskState) Change {
 	c.Added = true
 	return c
 }
+
+// UnderReplicated returns the accepted tasks with fewer than k live holders.
+func (b *BatchState) UnderReplicated(k int, live func(peer.ID) bool) []int {
+	var out []int
+	for i := range b.tasks {
+		t := &b.tasks[i]
+		if t.status != TaskAccepted {
+			continue
+		}
+		n := 0
+		for _, h := range t.Holders {
+			if live(h) {
+				n++
+			}
+		}
+		if n < k {
+			out = append(out, i)
+		}
+	}
+	return out
+}

@@ -52,13 +52,11 @@ func TestAssembleNative(t *testing.T) {
 	if err := AssemblePNG(&out, spec, func(i int) ([]byte, error) { return tiles[i], nil }); err != nil {
 		t.Fatal(err)
 	}
-	whole := spec
-	whole.Tile = 100
 	img, err := Assemble(spec, func(i int) ([]byte, error) { return tiles[i], nil })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(img.Pix, Render(whole).Pix) {
+	if !bytes.Equal(img.Pix, RenderImage(spec).Pix) {
 		t.Error("assembled tiles differ from rendering the image in one tile")
 	}
 	small := spec

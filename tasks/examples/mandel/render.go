@@ -26,6 +26,13 @@ func Render(s Spec) *image.Gray {
 	return img
 }
 
+// RenderImage computes the whole image of s (its Index and Tile are ignored) natively: what
+// assembling all of its tiles gives.
+func RenderImage(s Spec) *image.Gray {
+	s.Index, s.Tile = 0, max(s.Width, s.Height)
+	return Render(s)
+}
+
 // escape is the number of iterations before z = z² + c leaves the radius-2 disc, or iter.
 func escape(cr, ci float64, iter int) int {
 	var zr, zi, zr2, zi2 float64
