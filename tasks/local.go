@@ -29,6 +29,7 @@ const maxFailuresListed = 1000
 type LocalOptions struct {
 	Executor *Executor        // runs the tasks, Executor.Slots() at a time
 	OutDir   string           // each task's output is written here under the task's name
+	OnStart  func(total int)  // called once the tasks are known and the module compiled; may be nil
 	OnDone   func(TaskReport) // called after each task, one call at a time; may be nil
 }
 
@@ -189,6 +190,9 @@ func runLocal(ctx context.Context, opts LocalOptions, b localBatch) (*LocalSumma
 	id := ContentID(b.module)
 	if err := e.Compile(ctx, id, b.module); err != nil {
 		return nil, fmt.Errorf("%w: module: %w", ErrBadRun, err)
+	}
+	if opts.OnStart != nil {
+		opts.OnStart(b.total)
 	}
 	sum := &LocalSummary{Tasks: b.total, Slots: e.Slots(), Module: id.String(), OutDir: opts.OutDir, Failures: []TaskFailure{}}
 	start := time.Now()

@@ -48,12 +48,14 @@ func TestRunLocalDirMixed(t *testing.T) {
 	writeFiles(t, out, map[string]string{"b-bad-input": "stale output of an earlier run"})
 	e := newTestExecutor(t, ExecutorConfig{Slots: 2})
 	var reports []TaskReport
+	started := 0
 	limits := Limits{MemoryPages: 1024, Timeout: time.Second, MaxOutputBytes: 4}
-	sum, err := RunLocalDir(t.Context(), LocalOptions{Executor: e, OutDir: out, OnDone: func(r TaskReport) { reports = append(reports, r) }}, module, in, limits)
+	opts := LocalOptions{Executor: e, OutDir: out, OnStart: func(n int) { started = n }, OnDone: func(r TaskReport) { reports = append(reports, r) }}
+	sum, err := RunLocalDir(t.Context(), opts, module, in, limits)
 	if err != nil {
 		t.Fatalf("RunLocalDir: %v", err)
 	}
-	if sum.Tasks != 6 || sum.Succeeded != 2 || sum.Failed != 4 || len(reports) != 6 {
+	if sum.Tasks != 6 || sum.Succeeded != 2 || sum.Failed != 4 || len(reports) != 6 || started != 6 {
 		t.Fatalf("summary %+v with %d reports, want 6 tasks, 2 succeeded, 4 failed", sum, len(reports))
 	}
 	for name, want := range map[string]string{"a-small": "25\n", "f-ok": "21\n"} {

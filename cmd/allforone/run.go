@@ -116,17 +116,12 @@ func runAction(ctx context.Context, cmd *cli.Command) error {
 	}
 	defer e.Close(context.WithoutCancel(ctx))
 
-	opts := tasks.LocalOptions{Executor: e, OutDir: cmd.String(flagOut)}
 	bar := newRunProgress(cmd)
-	opts.OnDone = bar.done
+	opts := tasks.LocalOptions{Executor: e, OutDir: cmd.String(flagOut), OnStart: bar.start, OnDone: bar.done}
 	var sum *tasks.LocalSummary
 	if spec != nil {
-		bar.start(spec.NumTasks())
 		sum, err = tasks.RunLocalBatch(ctx, opts, spec)
 	} else {
-		if names, lerr := tasks.InputFiles(inputs); lerr == nil {
-			bar.start(len(names))
-		}
 		sum, err = tasks.RunLocalDir(ctx, opts, module, inputs, limits)
 	}
 	bar.finish()
