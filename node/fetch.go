@@ -51,7 +51,17 @@ func (n *Node) FetchResults(ctx context.Context, id cid.Cid) (FetchReport, error
 	for h, ts := range want {
 		n.fetchFrom(ctx, b, h, ts)
 	}
-	// Round 2: providers of the batch, then everyone we know.
+	// Round 2: the stewards, which keep accepted results until the holders have them.
+	if rest := missing(); len(rest) > 0 {
+		for _, s := range n.closestLive(id, n.stewardCount(b)) {
+			if s != n.id {
+				n.fetchFrom(ctx, b, s, rest)
+			} else {
+				n.fetchFromSelf(ctx, b, rest)
+			}
+		}
+	}
+	// Round 3: providers of the batch, then everyone we know.
 	if rest := missing(); len(rest) > 0 {
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		var cands []peer.ID
@@ -78,6 +88,15 @@ func (n *Node) FetchResults(ctx context.Context, id cid.Cid) (FetchReport, error
 	}
 	rest := missing()
 	return FetchReport{BatchID: id.String(), Total: total, Have: total - len(rest), Missing: rest}, nil
+}
+
+// fetchFromSelf stores results from this node's own steward state.
+func (n *Node) fetchFromSelf(ctx context.Context, b *batch, ts []int) {
+	for _, t := range ts {
+		if sr, err := n.stewardResult(ctx, b.id, t, true); err == nil {
+			n.storeResult(ctx, b, sr)
+		}
+	}
 }
 
 // fetchFrom asks p for the results of ts (repeating while p answers part of them) and

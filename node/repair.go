@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -30,24 +31,27 @@ func (n *Node) storeAccepted(ctx context.Context, b *batch) {
 			sr.Records = append(sr.Records, r.ToPB())
 		}
 		for _, h := range n.closestLive(tasks.TaskID(b.id, i), k) {
-			perHolder[h] = append(perHolder[h], sr)
+			if !slices.Contains(t.Holders, h) {
+				perHolder[h] = append(perHolder[h], sr)
+			}
 		}
 	}
 	b.mu.Unlock()
 	if len(perHolder) == 0 {
 		return
 	}
-	// Outputs come from the local blob store (workers sent them with their results).
+	// Outputs come from the local blob store (workers sent them with their results) or,
+	// after a takeover, from the peers that have them: holders, expected holders, and the
+	// executors, which keep their outputs.
 	outputs := make(map[uint32][]byte)
 	for _, srs := range perHolder {
 		for _, sr := range srs {
 			if _, ok := outputs[sr.Task]; ok {
 				continue
 			}
-			rec, _ := tasks.ResultFromPB(sr.Records[0])
-			out, err := n.blobs.Get(ctx, rec.Output)
+			out, err := n.acceptedOutput(ctx, b, int(sr.Task), sr.Records)
 			if err != nil {
-				n.log.Error("accepted output missing on the steward", "batch", b.id.String(), "task", sr.Task, "err", err)
+				n.log.Warn("accepted output not found", "batch", b.id.String(), "task", sr.Task, "err", err)
 				continue
 			}
 			outputs[sr.Task] = out
@@ -94,6 +98,29 @@ func (n *Node) storeAccepted(ctx context.Context, b *batch) {
 	if len(retry) == 0 {
 		n.kickBatch(b) // persist and copy the new holders
 	}
+}
+
+// acceptedOutput finds the output that records agree on.
+func (n *Node) acceptedOutput(ctx context.Context, b *batch, task int, records []*pb.ResultRecord) ([]byte, error) {
+	var hints []peer.ID
+	var out tasks.ResultRecord
+	for _, p := range records {
+		r, err := tasks.ResultFromPB(p)
+		if err != nil {
+			return nil, err
+		}
+		out = r
+		hints = append(hints, r.Executor)
+	}
+	b.mu.Lock()
+	for _, h := range b.st.Task(task).Holders {
+		if n.live(h) {
+			hints = append([]peer.ID{h}, hints...)
+		}
+	}
+	b.mu.Unlock()
+	hints = append(hints, n.closestLive(tasks.TaskID(b.id, task), int(max(b.m.Replication, 1)))...)
+	return n.fetchBlob(ctx, out.Output, out.OutputSize, hints...)
 }
 
 func uniqueInts(in []int) []int {

@@ -213,10 +213,14 @@ func (n *Node) handleResult(ctx context.Context, from peer.ID, req *pb.ResultReq
 		resp := &pb.ResultResponse{}
 		size := 0
 		for _, t := range body.Fetch.GetTasks() {
-			if !n.held.has(id, int(t)) {
-				continue
+			var sr *pb.StoredResult
+			var err error
+			if n.held.has(id, int(t)) {
+				sr, err = n.loadResult(ctx, id, int(t), body.Fetch.GetWithOutput())
+			} else {
+				// A steward has every accepted result until its holders do.
+				sr, err = n.stewardResult(ctx, id, int(t), body.Fetch.GetWithOutput())
 			}
-			sr, err := n.loadResult(ctx, id, int(t), body.Fetch.GetWithOutput())
 			if err != nil {
 				continue
 			}
@@ -262,4 +266,35 @@ func (n *Node) pushResults(ctx context.Context, b *batch, p peer.ID, results []*
 		results = results[k:]
 	}
 	return have, nil
+}
+
+// stewardResult builds a stored result from this node's steward state: the agreeing
+// records and the output the workers sent.
+func (n *Node) stewardResult(ctx context.Context, id cid.Cid, task int, withOutput bool) (*pb.StoredResult, error) {
+	b := n.getBatch(id)
+	if b == nil {
+		return nil, ErrUnknownBatch
+	}
+	b.mu.Lock()
+	if b.st == nil || task >= b.st.NumTasks() {
+		b.mu.Unlock()
+		return nil, ErrUnknownBatch
+	}
+	t := b.st.Task(task)
+	out, ok := t.Accepted()
+	sr := &pb.StoredResult{Task: uint32(task)}
+	for _, r := range t.Agreeing() {
+		sr.Records = append(sr.Records, r.ToPB())
+	}
+	b.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("task %d not accepted yet", task)
+	}
+	if withOutput {
+		var err error
+		if sr.Output, err = n.blobs.Get(ctx, out); err != nil {
+			return nil, err
+		}
+	}
+	return sr, nil
 }

@@ -56,6 +56,11 @@ func (n *Node) replicateLoop(ctx context.Context, b *batch) {
 
 // replicateOnce persists and copies b's changed tasks, and stores accepted results.
 func (n *Node) replicateOnce(ctx context.Context, b *batch, tick bool) {
+	if tick {
+		// Take the primary role when the swarm says so, even if no worker asks: a
+		// finished batch still needs its results kept at K copies.
+		n.actAsPrimary(ctx, b)
+	}
 	now := time.Now()
 	b.mu.Lock()
 	st := b.st
@@ -65,6 +70,8 @@ func (n *Node) replicateOnce(ctx context.Context, b *batch, tick bool) {
 	}
 	if tick && b.primary {
 		st.Expire(now)
+		// Holders leave: keep K live copies of every accepted result while stewarding.
+		b.needStore = append(b.needStore, st.UnderReplicated(n.stewardCount(b), n.live)...)
 	}
 	dirty := st.TakeDirty()
 	states := make([]*pb.TaskState, len(dirty))

@@ -214,6 +214,11 @@ func (n *Node) execute(ctx context.Context, b *batch, task int, steward peer.ID)
 			out = n.hooks.CorruptOutput(task, out)
 		}
 		rec.Output, rec.OutputSize = tasks.ContentID(out), uint64(len(out))
+		// Keep the output: if the steward dies before the result reaches its holders,
+		// the next steward fetches it from here.
+		if _, err := n.blobs.Put(ctx, out); err != nil {
+			return tasks.ResultRecord{}, nil, err
+		}
 		n.metrics.tasksRun.Inc()
 	}
 	n.metrics.execSeconds.Observe(res.Duration.Seconds())

@@ -91,3 +91,85 @@ func TestSwarmSmallBatch(t *testing.T) {
 		}
 	}
 }
+
+func TestSwarmSurvivesKilledWorkerAndSteward(t *testing.T) {
+	c := startCluster(t, ClusterConfig{N: 6, Configure: func(i int, cfg *node.Config) { cfg.Slots = 2 }})
+	ctx := deadline(t, 120*time.Second)
+	if err := c.WaitAllKnown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sub := c.Node(0)
+	req := echoBatch(300, 1, 3)
+	res, err := sub.Submit(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := cid.Decode(res.BatchID)
+	killed := map[int]bool{}
+	index := func(peerID string) int {
+		for i := range c.Size() {
+			if n := c.Node(i); n != nil && n.ID().String() == peerID {
+				return i
+			}
+		}
+		return -1
+	}
+	// Kill a worker at 20% and the primary steward at 50%.
+	for _, frac := range []float64{0.2, 0.5} {
+		var st node.BatchStatus
+		if err := WaitFor(ctx, fmt.Sprintf("%.0f%% done", 100*frac), func() bool {
+			st, err = sub.Status(ctx, id)
+			return err == nil && float64(st.Done) >= frac*float64(st.Total)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		victim := index(st.Steward)
+		if frac < 0.5 {
+			for i := c.Size() - 1; i > 0; i-- {
+				if i != victim && !killed[i] {
+					victim = i
+					break
+				}
+			}
+		}
+		if victim == index(sub.ID().String()) {
+			// The submitter is the primary steward: it may leave too; ask another node.
+			for i := 1; i < c.Size(); i++ {
+				if !killed[i] && i != victim {
+					sub = c.Node(i)
+					break
+				}
+			}
+		}
+		killed[victim] = true
+		t.Logf("stopping node %d at %.0f%% (steward %s)", victim, 100*frac, st.Steward)
+		c.Stop(victim)
+	}
+	st := waitDone(ctx, t, sub, id)
+	t.Logf("status: %+v", st)
+	if st.State != tasks.BatchComplete || st.Done != 300 {
+		t.Fatalf("batch did not complete: %+v", st)
+	}
+	if err := WaitFor(ctx, "K live holders for every result", func() bool {
+		for i := range 300 {
+			if holders(c, id, i) < 3 {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The steward's view agrees: every result has K live holders.
+	if err := WaitFor(ctx, "the steward to count K live holders", func() bool {
+		st, err := sub.Status(ctx, id)
+		return err == nil && st.MinReplicas >= 3
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing ran twice beyond what the stopped nodes held: with 2 slots each, at most
+	// 2 leases per stopped node (plus the steward's own).
+	if st.Executions > 300+2*len(killed) {
+		t.Errorf("%d executions for 300 tasks after stopping %d nodes", st.Executions, len(killed))
+	}
+}

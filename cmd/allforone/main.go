@@ -61,6 +61,7 @@ func markUsageErrors(c *cli.Command) {
 // commands lists the subcommands in the order help shows them.
 func commands() []*cli.Command {
 	return []*cli.Command{
+		demoCmd(),
 		initCmd(),
 		daemonCmd(),
 		idCmd(),
