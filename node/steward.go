@@ -117,6 +117,13 @@ func (n *Node) actAsPrimary(ctx context.Context, b *batch) (*tasks.BatchState, e
 	if !wasPrimary {
 		n.log.Info("primary steward", "batch", b.id.String())
 		n.pullState(ctx, b, stewards[1:])
+		b.mu.Lock()
+		gone := st.ReleaseGone(n.live)
+		b.mu.Unlock()
+		if gone > 0 {
+			n.log.Info("leases of departed workers returned to the pool", "batch", b.id.String(), "leases", gone)
+			n.kickBatch(b)
+		}
 	}
 	return st, nil
 }
@@ -166,7 +173,11 @@ func (n *Node) complete(ctx context.Context, from peer.ID, b *batch, st *tasks.B
 	if done {
 		n.log.Info("batch finished", "batch", b.id.String())
 	}
-	n.kickBatch(b)
+	// The worker forgets a result once we answer: first store accepted results on their
+	// holders and copy the state to the other stewards, so that the work survives this
+	// steward.
+	n.storeAccepted(ctx, b)
+	n.copyState(ctx, b)
 	return nil
 }
 

@@ -54,24 +54,35 @@ func (n *Node) replicateLoop(ctx context.Context, b *batch) {
 	}
 }
 
-// replicateOnce persists and copies b's changed tasks, and stores accepted results.
+// replicateOnce persists and copies b's changed tasks, and stores accepted results. On a
+// tick it also expires leases and checks that accepted results have K live holders.
 func (n *Node) replicateOnce(ctx context.Context, b *batch, tick bool) {
 	if tick {
 		// Take the primary role when the swarm says so, even if no worker asks: a
 		// finished batch still needs its results kept at K copies.
 		n.actAsPrimary(ctx, b)
+		b.mu.Lock()
+		if b.st != nil && b.primary {
+			b.st.Expire(time.Now())
+			b.st.ReleaseGone(n.live)
+			// Holders leave: keep K live copies of every accepted result.
+			b.needStore = append(b.needStore, b.st.UnderReplicated(int(max(b.m.Replication, 1)), n.live)...)
+		}
+		b.mu.Unlock()
 	}
-	now := time.Now()
+	if n.copyState(ctx, b) {
+		n.storeAccepted(ctx, b)
+	}
+}
+
+// copyState persists b's changed tasks and, on the primary, copies them to the other
+// stewards, waiting for their answers. It reports whether this node is b's primary.
+func (n *Node) copyState(ctx context.Context, b *batch) bool {
 	b.mu.Lock()
 	st := b.st
 	if st == nil {
 		b.mu.Unlock()
-		return
-	}
-	if tick && b.primary {
-		st.Expire(now)
-		// Holders leave: keep K live copies of every accepted result while stewarding.
-		b.needStore = append(b.needStore, st.UnderReplicated(n.stewardCount(b), n.live)...)
+		return false
 	}
 	dirty := st.TakeDirty()
 	states := make([]*pb.TaskState, len(dirty))
@@ -87,14 +98,10 @@ func (n *Node) replicateOnce(ctx context.Context, b *batch, tick bool) {
 		}
 	}
 	if !primary {
-		return
+		return false
 	}
-	others := n.closestLive(b.id, n.stewardCount(b))[1:]
 	var wg sync.WaitGroup
-	for _, p := range others {
-		if p == n.id {
-			continue
-		}
+	for _, p := range n.closestLive(b.id, n.stewardCount(b))[1:] {
 		b.mu.Lock()
 		full := !b.sentTo[p]
 		b.mu.Unlock()
@@ -108,7 +115,7 @@ func (n *Node) replicateOnce(ctx context.Context, b *batch, tick bool) {
 		}(p, full)
 	}
 	wg.Wait()
-	n.storeAccepted(ctx, b)
+	return true
 }
 
 // sendDelta copies states to p; full sends the manifest and every task with state.

@@ -429,3 +429,13 @@ func (b *BatchState) UnderReplicated(k int, live func(peer.ID) bool) []int {
 	}
 	return out
 }
+
+// ReleaseGone releases the leases of workers for which live is false (a new primary does
+// this for leases it learned from the other stewards) and returns how many.
+func (b *BatchState) ReleaseGone(live func(peer.ID) bool) int {
+	n := 0
+	for i := range b.leased {
+		n += b.release(i, func(l *Lease) bool { return !live(l.Worker) }, true)
+	}
+	return n
+}

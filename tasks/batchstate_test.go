@@ -277,3 +277,16 @@ func TestResultRecordSignature(t *testing.T) {
 		t.Fatal("a record claimed by another executor verifies")
 	}
 }
+
+func TestReleaseGone(t *testing.T) {
+	w, _ := testPeers(t, 3)
+	b := newState(t, 4, 1, 3)
+	b.Grant(w[0], 2, t0, time.Minute)
+	b.Grant(w[1], 2, t0, time.Minute)
+	if n := b.ReleaseGone(func(p peer.ID) bool { return p != w[1] }); n != 2 {
+		t.Fatalf("released %d leases of the departed worker, want 2", n)
+	}
+	if got := tasksOf(b.Grant(w[2], 5, t0, time.Minute)); fmt.Sprint(got) != "[2 3]" {
+		t.Fatalf("granted %v, want [2 3]", got)
+	}
+}
