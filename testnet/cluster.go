@@ -107,7 +107,10 @@ func (c *Cluster) baseConfig(i int) node.Config {
 
 // Start starts node i (again) on its data dir, with its saved config, bootstrapping from
 // the cluster's bootstrap nodes.
-func (c *Cluster) Start(ctx context.Context, i int) error {
+func (c *Cluster) Start(ctx context.Context, i int) error { return c.StartWith(ctx, i) }
+
+// StartWith is Start with extra node options (test hooks, for instance).
+func (c *Cluster) StartWith(ctx context.Context, i int, opts ...node.Option) error {
 	ncfg, err := node.LoadConfig(c.dirs[i])
 	if err != nil {
 		return err
@@ -119,7 +122,7 @@ func (c *Cluster) Start(ctx context.Context, i int) error {
 	if i >= c.cfg.Bootstraps || len(c.boot) > 0 {
 		ncfg.BootstrapPeers = append(append([]string(nil), base.BootstrapPeers...), c.bootstrapAddrs(i)...)
 	}
-	n, err := node.New(ncfg, node.WithLogger(c.cfg.Logger.With("i", i)))
+	n, err := node.New(ncfg, append([]node.Option{node.WithLogger(c.cfg.Logger.With("i", i))}, opts...)...)
 	if err != nil {
 		return fmt.Errorf("node %d: %w", i, err)
 	}
