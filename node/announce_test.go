@@ -24,10 +24,10 @@ func signedManifest(t *testing.T, swarm string, mod func(m *tasks.Manifest)) []b
 	now := time.Now()
 	m := &tasks.Manifest{
 		Version: tasks.ManifestVersion, Swarm: swarm, Name: "t",
-		Module:      tasks.BlobRef{CID: tasks.ContentID(module), Size: uint64(len(module))},
-		Inputs:      []tasks.Input{tasks.InlineInput([]byte("x"))},
-		Limits:      tasks.Limits{MemoryPages: 16, Timeout: time.Second, MaxOutputBytes: 1024},
-		Redundancy:  1, Replication: 1, MaxReplicas: 3,
+		Module:     tasks.BlobRef{CID: tasks.ContentID(module), Size: uint64(len(module))},
+		Inputs:     []tasks.Input{tasks.InlineInput([]byte("x"))},
+		Limits:     tasks.Limits{MemoryPages: 16, Timeout: time.Second, MaxOutputBytes: 1024},
+		Redundancy: 1, Replication: 1, MaxReplicas: 3,
 		CreatedAt: time.UnixMilli(now.UnixMilli()), Deadline: time.UnixMilli(now.Add(time.Hour).UnixMilli()),
 		Nonce: []byte("12345678"),
 	}
