@@ -82,7 +82,7 @@ func BenchmarkSwarmEfficiency(b *testing.B) {
 			go func() {
 				defer func() { <-sem }()
 				_, err := e.Run(b.Context(), tasks.Job{ModuleID: mod, Module: req.Module,
-					Input: []byte(fmt.Sprintf("%s%d", req.Inputs[0].Range.Prefix, i)),
+					Input:  []byte(fmt.Sprintf("%s%d", req.Inputs[0].Range.Prefix, i)),
 					Limits: tasks.Limits{MemoryPages: 2048, Timeout: time.Minute, MaxOutputBytes: 1 << 20}})
 				errs <- err
 			}()
