@@ -32,6 +32,9 @@ type ClusterConfig struct {
 	Configure func(i int, c *node.Config)
 	// Logger is the base logger; nodes tag it with their ID. Default: discard.
 	Logger *slog.Logger
+	// Options, when set, gives node i extra options (test hooks, for instance) every time
+	// it starts.
+	Options func(i int) []node.Option
 }
 
 // Cluster is N real nodes in this process, on 127.0.0.1 with their own data dirs.
@@ -122,7 +125,11 @@ func (c *Cluster) StartWith(ctx context.Context, i int, opts ...node.Option) err
 	if i >= c.cfg.Bootstraps || len(c.boot) > 0 {
 		ncfg.BootstrapPeers = append(append([]string(nil), base.BootstrapPeers...), c.bootstrapAddrs(i)...)
 	}
-	n, err := node.New(ncfg, append([]node.Option{node.WithLogger(c.cfg.Logger.With("i", i))}, opts...)...)
+	all := []node.Option{node.WithLogger(c.cfg.Logger.With("i", i))}
+	if c.cfg.Options != nil {
+		all = append(all, c.cfg.Options(i)...)
+	}
+	n, err := node.New(ncfg, append(all, opts...)...)
 	if err != nil {
 		return fmt.Errorf("node %d: %w", i, err)
 	}

@@ -123,13 +123,15 @@ func TestSubmitterLeavesAndComesBack(t *testing.T) {
 func TestSlowWorkerGetsSmallerShare(t *testing.T) {
 	const slow = 2
 	var slowID string
-	c := startCluster(t, ClusterConfig{N: 4})
+	// Every task takes 10 ms on a normal machine and 80 ms on the slow one.
+	c := startCluster(t, ClusterConfig{N: 4, Options: func(i int) []node.Option {
+		delay := 10 * time.Millisecond
+		if i == slow {
+			delay = 80 * time.Millisecond
+		}
+		return []node.Option{node.WithTestHooks(node.TestHooks{TaskDelay: delay})}
+	}})
 	ctx := deadline(t, 120*time.Second)
-	// Restart node 2 as a slow machine: every task takes 50 ms longer.
-	c.Stop(slow)
-	if err := c.StartWith(ctx, slow, node.WithTestHooks(node.TestHooks{TaskDelay: 50 * time.Millisecond})); err != nil {
-		t.Fatal(err)
-	}
 	slowID = c.Node(slow).ID().String()
 	if err := c.WaitAllKnown(ctx); err != nil {
 		t.Fatal(err)
