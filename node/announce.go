@@ -17,8 +17,8 @@ import (
 const maxClockSkew = 5 * time.Minute
 
 // validateAnnouncement is the batch topic's validator: it rejects what is oversized,
-// malformed, unsigned or for another swarm (the sender is penalised), and ignores what is
-// stale or already known (no penalty, not forwarded).
+// malformed, unsigned or for another swarm (gossipsub counts it against the forwarder), and
+// ignores what is stale or was announced before (not forwarded, no penalty).
 func (n *Node) validateAnnouncement(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 	if len(msg.Data) > protocol.MaxAnnouncement {
 		return pubsub.ValidationReject
@@ -36,9 +36,14 @@ func (n *Node) validateAnnouncement(ctx context.Context, from peer.ID, msg *pubs
 	if !now.Before(m.Deadline) || m.CreatedAt.After(now.Add(maxClockSkew)) {
 		return pubsub.ValidationIgnore // a replay of an old batch, or a clock far off
 	}
-	if b := n.getBatch(id); b != nil && msg.ReceivedFrom != n.id {
-		return pubsub.ValidationIgnore // known already: a replay or a duplicate
+	// Forward a batch's announcement once: nodes that learned the batch otherwise (its
+	// stewards, through Adopt) still pass it on, and a replay of it is dropped.
+	n.announcedMu.Lock()
+	defer n.announcedMu.Unlock()
+	if n.announced[id.KeyString()] {
+		return pubsub.ValidationIgnore
 	}
+	n.announced[id.KeyString()] = true
 	return pubsub.ValidationAccept
 }
 

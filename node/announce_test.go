@@ -90,12 +90,18 @@ func TestAnnouncementValidator(t *testing.T) {
 			}
 		})
 	}
-	// A batch already known is a replay: ignored, not forwarded again.
-	if _, _, err := n.addBatch(t.Context(), valid); err != nil {
-		t.Fatal(err)
-	}
+	// The same batch announced again is a replay: ignored, not forwarded again.
 	msg := &pubsub.Message{Message: &pspb.Message{Data: announcement(valid)}, ReceivedFrom: "someone"}
 	if got := n.validateAnnouncement(t.Context(), "someone", msg); got != pubsub.ValidationIgnore {
-		t.Fatalf("replayed known batch: %v, want ignore", got)
+		t.Fatalf("replayed batch: %v, want ignore", got)
+	}
+	// A batch this node knows through Adopt is still forwarded the first time.
+	known := signedManifest(t, n.cfg.Swarm, nil)
+	if _, _, err := n.addBatch(t.Context(), known); err != nil {
+		t.Fatal(err)
+	}
+	msg = &pubsub.Message{Message: &pspb.Message{Data: announcement(known)}, ReceivedFrom: "someone"}
+	if got := n.validateAnnouncement(t.Context(), "someone", msg); got != pubsub.ValidationAccept {
+		t.Fatalf("first announcement of a batch known through Adopt: %v, want accept", got)
 	}
 }

@@ -37,7 +37,9 @@ func (n *Node) serveBlobs() {
 		}
 		var data []byte
 		c, err := cid.Cast(req.GetCid())
-		if err == nil {
+		if err != nil {
+			err = protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "blob ID: %v", err)
+		} else {
 			data, err = n.blobs.Get(n.ctx, c)
 		}
 		if errors.Is(err, tasks.ErrBlobNotFound) {

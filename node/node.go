@@ -47,6 +47,9 @@ type Node struct {
 
 	batchMu sync.Mutex
 	batches map[string]*batch // by batch ID key
+
+	announcedMu sync.Mutex
+	announced   map[string]bool // batches whose announcement passed the validator
 	held    heldSet
 
 	slots       chan struct{} // a token per running task
@@ -98,6 +101,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	}
 	n := &Node{
 		batches:     make(map[string]*batch),
+		announced:   make(map[string]bool),
 		held:        heldSet{tasks: make(map[string]map[int]bool)},
 		slots:       make(chan struct{}, cfg.Slots),
 		slotFreed:   make(chan struct{}, 1),

@@ -21,7 +21,11 @@ import (
 // stored result is the output plus the signed records that agree on it, so any holder can
 // check on its own that a quorum accepted it.
 
-const resultPrefix = "/results/"
+const (
+	resultPrefix = "/results/"
+	// maxResultsPerMessage bounds the results in one message, whatever their size.
+	maxResultsPerMessage = 4096
+)
 
 func resultKey(id cid.Cid, task int) datastore.Key {
 	return datastore.NewKey(fmt.Sprintf("%s%s/%08d", resultPrefix, id, task))
@@ -191,6 +195,9 @@ func (n *Node) handleResult(ctx context.Context, from peer.ID, req *pb.ResultReq
 			if b, _, err = n.addBatch(ctx, body.Store.GetManifest()); err != nil {
 				return &pb.ResultResponse{Error: protocol.ToPB(protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "%v", err))}
 			}
+			if !b.id.Equals(id) {
+				return &pb.ResultResponse{Error: protocol.ToPB(protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "manifest is batch %s, not %s", b.id, id))}
+			}
 		}
 		resp := &pb.ResultResponse{}
 		for _, sr := range body.Store.GetResults() {
@@ -224,7 +231,7 @@ func (n *Node) handleResult(ctx context.Context, from peer.ID, req *pb.ResultReq
 			if err != nil {
 				continue
 			}
-			if size > 0 && size+len(sr.Output) > protocol.MaxOutputsPerMessage {
+			if size > 0 && (size+len(sr.Output) > protocol.MaxOutputsPerMessage || len(resp.Results) >= maxResultsPerMessage) {
 				break // the asker asks again for the rest
 			}
 			size += len(sr.Output)
@@ -253,7 +260,7 @@ func (n *Node) pushResults(ctx context.Context, b *batch, p peer.ID, results []*
 	var have []int
 	for len(results) > 0 {
 		k, size := 0, 0
-		for k < len(results) && (k == 0 || size+len(results[k].Output) <= protocol.MaxOutputsPerMessage) {
+		for k < len(results) && (k == 0 || size+len(results[k].Output) <= protocol.MaxOutputsPerMessage && k < maxResultsPerMessage) {
 			size += len(results[k].Output)
 			k++
 		}

@@ -37,6 +37,9 @@ func (n *Node) handleSteward(ctx context.Context, from peer.ID, req *pb.StewardR
 	}
 	switch body := req.Body.(type) {
 	case *pb.StewardRequest_Adopt:
+		if !tasks.ContentID(body.Adopt.GetManifest()).Equals(id) {
+			return errResp(protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "the manifest is not batch %s", id))
+		}
 		return errResp(n.adopt(ctx, from, body.Adopt.GetManifest()))
 	case *pb.StewardRequest_Delta:
 		return errResp(n.applyDelta(ctx, from, id, body.Delta))
@@ -57,10 +60,13 @@ func (n *Node) handleSteward(ctx context.Context, from peer.ID, req *pb.StewardR
 	switch body := req.Body.(type) {
 	case *pb.StewardRequest_Lease:
 		want := min(int(body.Lease.GetMax()), maxLeasesPerGrant)
+		if now.After(b.m.Deadline) {
+			want = 0 // past its deadline the batch is abandoned
+		}
 		b.mu.Lock()
 		st.Expire(now)
 		grants := st.Grant(from, want, now, leaseDuration(b.m))
-		done := st.Done()
+		done := st.Done() || now.After(b.m.Deadline)
 		b.mu.Unlock()
 		g := &pb.LeaseGrant{Done: done}
 		for _, l := range grants {
@@ -143,6 +149,9 @@ func (n *Node) complete(ctx context.Context, from peer.ID, b *batch, st *tasks.B
 		if r.Executor != from || !r.Batch.Equals(b.id) || r.Task >= b.m.NumTasks() {
 			return protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "record for task %d of %s by %s sent by %s", r.Task, r.Batch, r.Executor, from)
 		}
+		if r.OutputSize > b.m.Limits.MaxOutputBytes {
+			return protocol.Errorf(pb.ErrorCode_TOO_LARGE, "output of task %d is %d bytes, over the batch's %d", r.Task, r.OutputSize, b.m.Limits.MaxOutputBytes)
+		}
 		if err := r.Verify(); err != nil {
 			return protocol.Errorf(pb.ErrorCode_BAD_SIGNATURE, "%v", err)
 		}
@@ -159,6 +168,12 @@ func (n *Node) complete(ctx context.Context, from peer.ID, b *batch, st *tasks.B
 	}
 	b.mu.Lock()
 	for _, r := range checked {
+		if !st.HadLease(r.Task, from) {
+			// Not asked to run it (or its lease was granted by a steward that died
+			// before copying it): a vote nobody asked for does not count.
+			n.log.Debug("result without a lease ignored", "batch", b.id.String(), "task", r.Task, "from", shortID(from))
+			continue
+		}
 		c := st.AddResult(r)
 		if c.Accepted {
 			b.needStore = append(b.needStore, r.Task)
@@ -205,8 +220,7 @@ func (n *Node) statusResp(id cid.Cid) *pb.StewardResponse {
 	st := b.st
 	b.mu.Unlock()
 	if st == nil {
-		hint := n.closestLive(id, 1)[0]
-		return errResp(&protocol.WireError{Code: pb.ErrorCode_NOT_STEWARD, Hint: hint})
+		return errResp(&protocol.WireError{Code: pb.ErrorCode_NOT_STEWARD, Hint: n.otherSteward(b)})
 	}
 	return &pb.StewardResponse{Body: &pb.StewardResponse_Status{Status: n.localStatus(b).toPB()}}
 }
@@ -228,4 +242,14 @@ func toInts(u []uint32) []int {
 		out[i] = int(v)
 	}
 	return out
+}
+
+// otherSteward is the closest live steward of b other than this node, as a hint.
+func (n *Node) otherSteward(b *batch) peer.ID {
+	for _, p := range n.closestLive(b.id, n.stewardCount(b)+1) {
+		if p != n.id {
+			return p
+		}
+	}
+	return ""
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,7 +17,14 @@ import (
 // pushes accepted results to their holders. One loop per stewarded batch, woken by kicks
 // (changes) and a ticker (lease expiry, retries, membership changes).
 
-const replicateEvery = time.Second
+const (
+	replicateEvery = time.Second
+	// stewardSlack widens the steward set when checking who may copy state: two nodes'
+	// views of the swarm may differ by a peer or two.
+	stewardSlack = 2
+	// maxTasksPerDelta splits a large state copy into several messages.
+	maxTasksPerDelta = 4096
+)
 
 // startReplication starts b's replication loop once.
 func (n *Node) startReplication(b *batch) {
@@ -120,16 +128,24 @@ func (n *Node) copyState(ctx context.Context, b *batch) bool {
 
 // sendDelta copies states to p; full sends the manifest and every task with state.
 func (n *Node) sendDelta(ctx context.Context, b *batch, p peer.ID, full bool, states []*pb.TaskState) {
-	d := &pb.StateDelta{Tasks: states}
+	var manifest []byte
 	if full {
-		d.Manifest = b.raw
-		d.Tasks = n.allTaskStates(b)
+		manifest, states = b.raw, n.allTaskStates(b)
 	}
-	var resp pb.StewardResponse
-	err := n.request(ctx, p, protocol.StewardProtocol(n.cfg.Swarm), protocol.MaxStewardMessage,
-		&pb.StewardRequest{BatchId: b.id.Bytes(), Body: &pb.StewardRequest_Delta{Delta: d}}, &resp)
-	if err == nil {
-		err = protocol.FromPB(resp.GetError())
+	var err error
+	for first := true; first || len(states) > 0; first = false {
+		k := min(len(states), maxTasksPerDelta)
+		d := &pb.StateDelta{Manifest: manifest, Tasks: states[:k]}
+		states, manifest = states[k:], nil
+		var resp pb.StewardResponse
+		err = n.request(ctx, p, protocol.StewardProtocol(n.cfg.Swarm), protocol.MaxStewardMessage,
+			&pb.StewardRequest{BatchId: b.id.Bytes(), Body: &pb.StewardRequest_Delta{Delta: d}}, &resp)
+		if err == nil {
+			err = protocol.FromPB(resp.GetError())
+		}
+		if err != nil {
+			break
+		}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -170,15 +186,20 @@ func (n *Node) applyDelta(ctx context.Context, from peer.ID, id cid.Cid, d *pb.S
 			return protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "manifest is batch %s, not %s", b.id, id)
 		}
 	}
-	st, err := n.becomeSteward(ctx, b)
-	if err != nil {
+	// Only a steward copies state, and only to stewards: both must be among the batch's
+	// closest peers (with some slack for differing views of the swarm).
+	near := n.closestLive(id, n.stewardCount(b)+stewardSlack)
+	if !slices.Contains(near, from) || !slices.Contains(near, n.id) {
+		return &protocol.WireError{Code: pb.ErrorCode_NOT_STEWARD, Message: "state copies go between the batch's stewards", Hint: n.otherSteward(b)}
+	}
+	if _, err := n.becomeSteward(ctx, b); err != nil {
 		return protocol.Errorf(pb.ErrorCode_INTERNAL, "%v", err)
 	}
-	return n.mergeStates(ctx, b, st, d.GetTasks())
+	return n.mergeStates(ctx, b, d.GetTasks())
 }
 
 // mergeStates verifies and merges task states into b's state and persists what changed.
-func (n *Node) mergeStates(ctx context.Context, b *batch, st interface{ NumTasks() int }, states []*pb.TaskState) error {
+func (n *Node) mergeStates(ctx context.Context, b *batch, states []*pb.TaskState) error {
 	var changed []*pb.TaskState
 	b.mu.Lock()
 	for _, p := range states {
@@ -222,7 +243,7 @@ func (n *Node) pullState(ctx context.Context, b *batch, from []peer.ID) {
 				n.log.Debug("pull state", "batch", b.id.String(), "from", shortID(p), "err", err)
 				return
 			}
-			if err := n.mergeStates(ctx, b, nil, resp.GetSnapshot().GetTasks()); err != nil {
+			if err := n.mergeStates(ctx, b, resp.GetSnapshot().GetTasks()); err != nil {
 				n.log.Warn("bad state from steward", "batch", b.id.String(), "from", shortID(p), "err", err)
 			}
 		}()
@@ -239,7 +260,7 @@ func (n *Node) snapshotResp(id cid.Cid) *pb.StewardResponse {
 	has := b.st != nil
 	b.mu.Unlock()
 	if !has {
-		return errResp(protocol.Errorf(pb.ErrorCode_NOT_STEWARD, "no state for %s", id))
+		return errResp(&protocol.WireError{Code: pb.ErrorCode_NOT_STEWARD, Message: "no state for " + id.String(), Hint: n.otherSteward(b)})
 	}
 	return &pb.StewardResponse{Body: &pb.StewardResponse_Snapshot{Snapshot: &pb.StateSnapshot{
 		Manifest: b.raw, Tasks: n.allTaskStates(b)}}}

@@ -21,14 +21,20 @@ import (
 // both sides.
 
 const (
-	requestTimeout = 30 * time.Second // a whole exchange, unless the caller's ctx is shorter
-	serveTimeout   = 60 * time.Second // a server's whole handling of one stream
+	requestTimeout = 30 * time.Second // a whole exchange, unless the caller's ctx says otherwise
+	readTimeout    = 30 * time.Second // a server reading a request
+	handleTimeout  = 10 * time.Minute // a server handling one (Adopt fetches blobs first)
+	writeTimeout   = 30 * time.Second // a server writing its answer
 )
 
-// request sends req to p on pid and reads the response into resp.
+// request sends req to p on pid and reads the response into resp. Without a deadline in
+// ctx the exchange gets requestTimeout.
 func (n *Node) request(ctx context.Context, p peer.ID, pid libp2pproto.ID, max int, req, resp proto.Message) error {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, requestTimeout)
+		defer cancel()
+	}
 	s, err := n.host.NewStream(ctx, p, pid)
 	if err != nil {
 		return fmt.Errorf("open %s stream to %s: %w", pid, shortID(p), err)
@@ -68,10 +74,8 @@ func serve[Req, Resp proto.Message](n *Node, pid libp2pproto.ID, max int, newReq
 			return
 		}
 		defer n.wg.Done()
-		ctx, cancel := context.WithTimeout(n.ctx, serveTimeout)
-		defer cancel()
-		s.SetDeadline(time.Now().Add(serveTimeout))
 		from := s.Conn().RemotePeer()
+		s.SetReadDeadline(time.Now().Add(readTimeout))
 		req := newReq()
 		if err := protocol.ReadMsg(bufio.NewReader(s), max, req); err != nil {
 			if !errors.Is(err, io.EOF) {
@@ -80,7 +84,10 @@ func serve[Req, Resp proto.Message](n *Node, pid libp2pproto.ID, max int, newReq
 			s.Reset()
 			return
 		}
+		ctx, cancel := context.WithTimeout(n.ctx, handleTimeout)
+		defer cancel()
 		resp := h(ctx, from, req)
+		s.SetWriteDeadline(time.Now().Add(writeTimeout))
 		if err := protocol.WriteMsg(s, resp); err != nil {
 			s.Reset()
 			return

@@ -93,6 +93,9 @@ func (n *Node) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, err
 	return res, nil
 }
 
+// adoptTimeout bounds handing a batch to a steward, which fetches its module and inputs.
+const adoptTimeout = 5 * time.Minute
+
 // ErrBadSubmission means a submission was refused for what it contains.
 var ErrBadSubmission = errors.New("bad submission")
 
@@ -176,6 +179,8 @@ func (n *Node) handToStewards(ctx context.Context, b *batch, stewards []peer.ID)
 				return
 			}
 			var resp pb.StewardResponse
+			ctx, cancel := context.WithTimeout(ctx, adoptTimeout) // the steward fetches the blobs first
+			defer cancel()
 			err := n.request(ctx, s, protocol.StewardProtocol(n.cfg.Swarm), protocol.MaxStewardMessage,
 				&pb.StewardRequest{BatchId: b.id.Bytes(), Body: &pb.StewardRequest_Adopt{Adopt: &pb.Adopt{Manifest: b.raw}}}, &resp)
 			if err == nil {

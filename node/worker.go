@@ -137,8 +137,12 @@ func (n *Node) stewardCall(ctx context.Context, b *batch, req *pb.StewardRequest
 			// The steward missed the announcement: hand it the batch.
 			adopted = true
 			adopt := &pb.StewardRequest{BatchId: b.id.Bytes(), Body: &pb.StewardRequest_Adopt{Adopt: &pb.Adopt{Manifest: b.raw}}}
-			if err := n.request(ctx, target, protocol.StewardProtocol(n.cfg.Swarm), protocol.MaxStewardMessage, adopt, &pb.StewardResponse{}); err != nil {
+			var aresp pb.StewardResponse
+			if err := n.request(ctx, target, protocol.StewardProtocol(n.cfg.Swarm), protocol.MaxStewardMessage, adopt, &aresp); err != nil {
 				return target, nil, err
+			}
+			if err := protocol.FromPB(aresp.GetError()); err != nil {
+				return target, nil, fmt.Errorf("hand batch to steward %s: %w", shortID(target), err)
 			}
 		default:
 			return target, nil, err
@@ -156,9 +160,17 @@ func (n *Node) requestLeases(ctx context.Context, b *batch, free int) (peer.ID, 
 	return from, resp.GetGrant(), nil
 }
 
-// runLease runs one leased task and reports it.
+// runLease runs one leased task and reports it, renewing the lease while it runs.
 func (n *Node) runLease(ctx context.Context, b *batch, task int, steward peer.ID) {
+	rctx, stopRenew := context.WithCancel(ctx)
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		n.renewWhileRunning(rctx, b, task)
+	}()
 	rec, out, err := n.execute(ctx, b, task, steward)
+	stopRenew()
+	<-renewed
 	if err != nil {
 		// Not the task's fault (a blob could not be fetched, the node is closing): hand the
 		// lease back so another peer runs it now.
@@ -252,4 +264,22 @@ type blobFetcher struct {
 
 func (f blobFetcher) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	return f.n.fetchBlob(ctx, c, 0, f.hints[:]...)
+}
+
+// renewWhileRunning renews the lease on a task every third of its duration until ctx ends,
+// so a slow download of a large module does not let the lease lapse.
+func (n *Node) renewWhileRunning(ctx context.Context, b *batch, task int) {
+	t := time.NewTicker(leaseDuration(b.m) / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			req := &pb.StewardRequest{BatchId: b.id.Bytes(), Body: &pb.StewardRequest_Renew{Renew: &pb.LeaseRenew{Tasks: []uint32{uint32(task)}}}}
+			if _, _, err := n.stewardCall(ctx, b, req); err != nil {
+				n.log.Debug("lease renewal", "batch", b.id.String(), "task", task, "err", err)
+			}
+		}
+	}
 }

@@ -43,10 +43,14 @@ type WireError struct {
 }
 
 func (e *WireError) Error() string {
-	if e.Message == "" {
-		return codeErrors[e.Code].Error()
+	kind, ok := codeErrors[e.Code]
+	if !ok {
+		kind = ErrInternal
 	}
-	return fmt.Sprintf("%v: %s", codeErrors[e.Code], e.Message)
+	if e.Message == "" {
+		return kind.Error()
+	}
+	return fmt.Sprintf("%v: %s", kind, e.Message)
 }
 
 // Is makes errors.Is(err, ErrNotSteward) and friends work.
@@ -67,8 +71,8 @@ func ToPB(err error) *pb.Error {
 	if errors.As(err, &we) {
 		return &pb.Error{Code: we.Code, Message: we.Message, StewardHint: []byte(we.Hint)}
 	}
-	for code, sentinel := range codeErrors {
-		if errors.Is(err, sentinel) {
+	for code := pb.ErrorCode_BAD_REQUEST; code <= pb.ErrorCode_INTERNAL; code++ { // in a fixed order
+		if errors.Is(err, codeErrors[code]) {
 			return &pb.Error{Code: code, Message: err.Error()}
 		}
 	}

@@ -99,10 +99,17 @@ func (t *TaskState) Agreeing() []ResultRecord {
 // Quorum decides a task from its records: an output is accepted once at least R/2+1
 // executions (a strict majority of R) produced it and no other output has as many; without
 // that, the task fails after maxReplicas executions. Failed executions count as executions
-// but never as votes.
+// but never as votes. Each executor counts once, whatever records it signed.
 func Quorum(results []ResultRecord, r, maxReplicas int) (TaskStatus, cid.Cid) {
 	votes := make(map[cid.Cid]int)
+	seen := make(map[peer.ID]bool, len(results))
+	executions := 0
 	for _, rec := range results {
+		if seen[rec.Executor] {
+			continue // one execution, one vote per peer
+		}
+		seen[rec.Executor] = true
+		executions++
 		if rec.OK() {
 			votes[rec.Output]++
 		}
@@ -121,7 +128,7 @@ func Quorum(results []ResultRecord, r, maxReplicas int) (TaskStatus, cid.Cid) {
 	if bestN >= r/2+1 && bestN > secondN {
 		return TaskAccepted, best
 	}
-	if len(results) >= maxReplicas {
+	if executions >= maxReplicas {
 		return TaskFailed, cid.Undef
 	}
 	return TaskOpen, cid.Undef
@@ -438,4 +445,13 @@ func (b *BatchState) ReleaseGone(live func(peer.ID) bool) int {
 		n += b.release(i, func(l *Lease) bool { return !live(l.Worker) }, true)
 	}
 	return n
+}
+
+// HadLease reports whether worker was ever granted a lease on task i: a result from a
+// peer that was never asked to run the task is not counted.
+func (b *BatchState) HadLease(i int, worker peer.ID) bool {
+	if i < 0 || i >= len(b.tasks) {
+		return false
+	}
+	return slices.ContainsFunc(b.tasks[i].Leases, func(l Lease) bool { return l.Worker == worker })
 }

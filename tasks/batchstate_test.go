@@ -70,8 +70,12 @@ func tasksOf(gs []LeaseGrant) []int {
 
 func TestQuorum(t *testing.T) {
 	a, b, c := ContentID([]byte("a")), ContentID([]byte("b")), ContentID([]byte("c"))
-	ok := func(c cid.Cid) ResultRecord { return ResultRecord{Output: c} }
+	n := 0
+	next := func() peer.ID { n++; return peer.ID(fmt.Sprint("peer", n)) }
+	ok := func(c cid.Cid) ResultRecord { return ResultRecord{Output: c, Executor: next()} }
 	bad := ResultRecord{Error: "trap"}
+	same := next() // one peer signing twice
+	fail := func() ResultRecord { r := bad; r.Executor = next(); return r }
 	cases := []struct {
 		name    string
 		results []ResultRecord
@@ -80,16 +84,17 @@ func TestQuorum(t *testing.T) {
 		output  cid.Cid
 	}{
 		{"R=1 one result", []ResultRecord{ok(a)}, 1, 3, TaskAccepted, a},
-		{"R=1 one failure", []ResultRecord{bad}, 1, 3, TaskOpen, cid.Undef},
-		{"R=1 failures up to max", []ResultRecord{bad, bad, bad}, 1, 3, TaskFailed, cid.Undef},
+		{"R=1 one failure", []ResultRecord{fail()}, 1, 3, TaskOpen, cid.Undef},
+		{"R=1 failures up to max", []ResultRecord{fail(), fail(), fail()}, 1, 3, TaskFailed, cid.Undef},
 		{"R=3 two agree", []ResultRecord{ok(a), ok(a)}, 3, 5, TaskAccepted, a},
 		{"R=3 one result", []ResultRecord{ok(a)}, 3, 5, TaskOpen, cid.Undef},
 		{"R=3 all differ", []ResultRecord{ok(a), ok(b), ok(c)}, 3, 5, TaskOpen, cid.Undef},
 		{"R=3 differ then agree", []ResultRecord{ok(a), ok(b), ok(c), ok(b)}, 3, 5, TaskAccepted, b},
 		{"R=3 tie is no quorum", []ResultRecord{ok(a), ok(b), ok(a), ok(b)}, 3, 5, TaskOpen, cid.Undef},
-		{"R=3 no quorum at max", []ResultRecord{ok(a), ok(b), ok(c), bad, ok(b), ok(a)}, 3, 6, TaskFailed, cid.Undef},
+		{"R=3 no quorum at max", []ResultRecord{ok(a), ok(b), ok(c), fail(), ok(b), ok(a)}, 3, 6, TaskFailed, cid.Undef},
 		{"R=2 needs both", []ResultRecord{ok(a)}, 2, 4, TaskOpen, cid.Undef},
 		{"R=2 both agree", []ResultRecord{ok(a), ok(a)}, 2, 4, TaskAccepted, a},
+		{"one peer twice is one vote", []ResultRecord{{Output: a, Executor: same}, {Output: a, Executor: same}}, 2, 4, TaskOpen, cid.Undef},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

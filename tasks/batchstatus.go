@@ -25,7 +25,7 @@ type PeerShare struct {
 
 // Summary is a batch's progress, for status and the dashboard.
 type Summary struct {
-	State       string // BatchRunning, BatchComplete (all accepted) or BatchFailed (some failed)
+	State       string // BatchRunning, BatchComplete (all accepted) or BatchFailed (some failed, or the deadline passed)
 	Total       int
 	Done        int // accepted
 	Failed      int
@@ -91,6 +91,8 @@ func (b *BatchState) Summary(now time.Time, live func(peer.ID) bool) Summary {
 	}
 	slices.SortFunc(s.Peers, func(a, b PeerShare) int { return bytes.Compare([]byte(a.Peer), []byte(b.Peer)) })
 	switch {
+	case !b.Done() && now.After(b.Manifest.Deadline):
+		s.State = BatchFailed // abandoned at its deadline
 	case !b.Done():
 		s.State = BatchRunning
 	case b.failed > 0:

@@ -24,7 +24,7 @@ type ResultRecord struct {
 	Executor   peer.ID
 	Output     cid.Cid // content ID of the output; undefined on failure
 	OutputSize uint64
-	Error      string // "" on success, else the failure kind (timeout, trap, memory, output, exit, invalid, fetch)
+	Error      string // "" on success, else the failure kind (timeout, trap, memory, output, exit, invalid, error)
 	Finished   time.Time
 	Duration   time.Duration
 	Signature  []byte
@@ -124,6 +124,9 @@ func (r *ResultRecord) Verify() error {
 	pk, err := r.Executor.ExtractPublicKey()
 	if err != nil {
 		return fmt.Errorf("%w: executor %s: %v", ErrBadResultSignature, r.Executor, err)
+	}
+	if pk.Type() != crypto.Ed25519 {
+		return fmt.Errorf("%w: executor %s has a %s key; allforone peers sign with Ed25519", ErrBadResultSignature, r.Executor, pk.Type())
 	}
 	b, err := r.signingBytes()
 	if err != nil {

@@ -206,7 +206,7 @@ type ResultRecord struct {
 	Executor      []byte                 `protobuf:"bytes,3,opt,name=executor,proto3" json:"executor,omitempty"`                    // binary peer ID of the executor (the signer)
 	OutputCid     []byte                 `protobuf:"bytes,4,opt,name=output_cid,json=outputCid,proto3" json:"output_cid,omitempty"` // binary CID of the output (CIDv1, raw, sha2-256); empty on failure
 	OutputSize    uint64                 `protobuf:"varint,5,opt,name=output_size,json=outputSize,proto3" json:"output_size,omitempty"`
-	Error         string                 `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`                              // non-empty when the execution failed: timeout, trap, memory, output, exit, invalid
+	Error         string                 `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`                              // non-empty when the execution failed: timeout, trap, memory, output, exit, invalid, error
 	FinishedMs    int64                  `protobuf:"varint,7,opt,name=finished_ms,json=finishedMs,proto3" json:"finished_ms,omitempty"` // unix milliseconds
 	DurationMs    uint32                 `protobuf:"varint,8,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"` // execution time
 	Signature     []byte                 `protobuf:"bytes,9,opt,name=signature,proto3" json:"signature,omitempty"`                      // Ed25519 over "allforone/result/v1\n" || this record with signature empty
