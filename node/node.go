@@ -50,7 +50,7 @@ type Node struct {
 
 	announcedMu sync.Mutex
 	announced   map[string]bool // batches whose announcement passed the validator
-	held    heldSet
+	held        heldSet
 
 	slots       chan struct{} // a token per running task
 	slotFreed   chan struct{}
