@@ -24,6 +24,26 @@ type FetchReport struct {
 // first the K peers closest to each task ID, then any peer that provides the batch in the
 // DHT, then every live member.
 func (n *Node) FetchResults(ctx context.Context, id cid.Cid) (FetchReport, error) {
+	// A node that just joined may not see the holders yet: try a few rounds.
+	var rep FetchReport
+	var err error
+	for round := range fetchRounds {
+		if rep, err = n.fetchRound(ctx, id); err != nil || len(rep.Missing) == 0 || round == fetchRounds-1 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return rep, nil
+		case <-time.After(time.Second):
+		}
+	}
+	return rep, err
+}
+
+// fetchRounds is how many times FetchResults looks for missing results, a second apart.
+const fetchRounds = 3
+
+func (n *Node) fetchRound(ctx context.Context, id cid.Cid) (FetchReport, error) {
 	b := n.getBatch(id)
 	if b == nil {
 		return FetchReport{}, fmt.Errorf("%w: %s", ErrUnknownBatch, id)
@@ -69,11 +89,9 @@ func (n *Node) FetchResults(ctx context.Context, id cid.Cid) (FetchReport, error
 			cands = append(cands, info.ID)
 		}
 		cancel()
-		for _, p := range n.members() {
-			if n.live(p) {
-				cands = append(cands, p)
-			}
-		}
+		// Every connected peer, even one whose protocols identify has not reported yet
+		// (a node that just started knows little else).
+		cands = append(cands, n.host.Network().Peers()...)
 		seen := map[peer.ID]bool{n.id: true}
 		for _, p := range cands {
 			rest = missing()
