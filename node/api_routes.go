@@ -20,6 +20,8 @@ func (n *Node) routes(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, n.Health())
 	})
 	n.batchRoutes(mux)
+	n.testingRoutes(mux)   // api_testing.go: fault injection for testnets
+	n.dashboardRoutes(mux) // api_dashboard.go: dashboard data, metrics
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, APIError{Error: "no such endpoint: " + r.Method + " " + r.URL.Path})
 	})

@@ -82,6 +82,11 @@ type Config struct {
 	// missed an announcement. Default 60s.
 	SyncInterval Duration `json:"sync_interval"`
 
+	// Prefs are the volunteer's preferences (see prefs.go).
+	Prefs Prefs `json:"prefs"`
+
+	// TestingAPI serves the fault-injection API (api_testing.go). Testnets only.
+	TestingAPI bool `json:"-"`
 	// UnlimitedResources turns off the libp2p resource manager's limits. Tests only: a
 	// node on the internet needs them.
 	UnlimitedResources bool `json:"-"`
@@ -130,6 +135,7 @@ func TestConfig(dataDir string) Config {
 	c.DHTMode = DHTServer
 	c.APIAddr = "127.0.0.1:0"
 	c.UnlimitedResources = true
+	c.TestingAPI = true
 	c.GossipHeartbeat = 100 * time.Millisecond
 	return c
 }
@@ -176,6 +182,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RepairInterval <= 0 || c.SyncInterval <= 0 {
 		errs = append(errs, fmt.Errorf("repair interval %s and sync interval %s must be positive", c.RepairInterval, c.SyncInterval))
+	}
+	if err := c.Prefs.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.RoutingRefresh <= 0 {
 		errs = append(errs, fmt.Errorf("routing refresh interval %s must be positive", c.RoutingRefresh))

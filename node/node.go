@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gofrs/flock"
 	pebbleds "github.com/ipfs/go-ds-pebble"
@@ -42,8 +43,9 @@ type Node struct {
 	blobs  *tasks.BlobStore
 	exec   *tasks.Executor
 
-	metrics *metrics
-	hooks   TestHooks
+	metrics    *metrics
+	hooks      TestHooks
+	extraDelay atomic.Int64 // SetTaskDelay
 
 	batchMu sync.Mutex
 	batches map[string]*batch // by batch ID key

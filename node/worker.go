@@ -33,7 +33,18 @@ type TestHooks struct {
 }
 
 // WithTestHooks installs test hooks.
-func WithTestHooks(h TestHooks) Option { return func(n *Node) { n.hooks = h } }
+func WithTestHooks(h TestHooks) Option {
+	return func(n *Node) {
+		n.hooks = h
+		n.extraDelay.Store(int64(h.TaskDelay))
+	}
+}
+
+// SetTaskDelay makes every task this node runs take d longer: a slow machine, for tests
+// and testnets.
+func (n *Node) SetTaskDelay(d time.Duration) { n.extraDelay.Store(int64(d)) }
+
+func (n *Node) taskDelay() time.Duration { return time.Duration(n.extraDelay.Load()) }
 
 // wakeWorker tells the work loop that there may be new work.
 func (n *Node) wakeWorker() {
@@ -49,7 +60,7 @@ func (n *Node) workLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		free := cap(n.slots) - len(n.slots)
 		var b *batch
-		if free > 0 {
+		if free > 0 && n.pauseReason() == "" {
 			b = n.nextRunnable(time.Now())
 		}
 		if b == nil {
@@ -201,12 +212,13 @@ func (n *Node) execute(ctx context.Context, b *batch, task int, steward peer.ID)
 		return tasks.ResultRecord{}, nil, err
 	}
 	taskID := tasks.TaskID(b.id, task)
+	n.taskStarted(b, task)
 	start := time.Now()
 	res, runErr := n.exec.Run(ctx, tasks.Job{
 		ModuleID: m.Module.CID, Module: module, Input: input, Args: m.Args, Env: m.Env,
 		Limits: m.Limits, Seed: tasks.TaskSeed(taskID),
 	})
-	if d := n.hooks.TaskDelay; d > 0 {
+	if d := n.taskDelay(); d > 0 {
 		select {
 		case <-time.After(d):
 		case <-ctx.Done():
@@ -237,6 +249,7 @@ func (n *Node) execute(ctx context.Context, b *batch, task int, steward peer.ID)
 	if err := rec.Sign(n.sk); err != nil {
 		return rec, nil, err
 	}
+	n.taskFinished(b, task, rec)
 	return rec, out, nil
 }
 

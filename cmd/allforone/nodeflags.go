@@ -52,5 +52,6 @@ func applyNodeFlags(cmd *cli.Command, cfg *node.Config) {
 		cfg.GossipHeartbeat = t.GossipHeartbeat
 		cfg.RoutingRefresh = t.RoutingRefresh
 		cfg.UnlimitedResources = true
+		cfg.TestingAPI = true
 	}
 }
