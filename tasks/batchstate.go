@@ -47,6 +47,11 @@ type TaskState struct {
 	Results []ResultRecord // at most one per executor
 	Leases  []Lease
 	Holders []peer.ID // peers that acknowledged storing the accepted result
+	// Single: adaptive replication gave the task to one trusted peer (R = min redundancy).
+	Single bool
+	// Reverified: the task is back at the full R (its trusted peer was caught lying, or
+	// it went to a peer that is not trusted).
+	Reverified bool
 
 	status   TaskStatus
 	accepted cid.Cid
@@ -141,19 +146,29 @@ type BatchState struct {
 
 	tasks  []TaskState
 	r, max int
+	minR   int // R of a task sampled for a trusted peer; 0 without adaptive replication
 	done   int // accepted
 	failed int
 	cursor int              // no task below it is open
 	leased map[int]struct{} // tasks with leases not yet released
 	dirty  map[int]struct{}
 	rng    *rand.Rand
+
+	// MaxPerWorker bounds the active leases one worker may hold in this batch (0: no
+	// bound), so a peer that hoards leases and never answers cannot stall the batch.
+	MaxPerWorker int
 }
 
 // NewBatchState is the empty state of a batch; rng makes grant IDs.
 func NewBatchState(id cid.Cid, m *Manifest, rng *rand.Rand) *BatchState {
+	minR := 0
+	if m.AdaptiveReplication {
+		minR = int(max(m.MinRedundancy, 1))
+	}
 	return &BatchState{
 		ID:       id,
 		Manifest: m,
+		minR:     minR,
 		tasks:    make([]TaskState, m.NumTasks()),
 		r:        int(m.Redundancy),
 		max:      int(max(m.MaxReplicas, m.Redundancy)),
@@ -188,6 +203,15 @@ func (b *BatchState) TakeDirty() []int {
 	return out
 }
 
+// effR is task i's redundancy: the manifest's R, or the minimum R while adaptive
+// replication has it with a trusted peer.
+func (b *BatchState) effR(t *TaskState) int {
+	if t.Single && !t.Reverified && b.minR > 0 {
+		return b.minR
+	}
+	return b.r
+}
+
 // needed is how many more leases task i may have now.
 func (b *BatchState) needed(i int, now time.Time) int {
 	t := &b.tasks[i]
@@ -196,25 +220,62 @@ func (b *BatchState) needed(i int, now time.Time) int {
 	}
 	active := t.activeLeases(now)
 	n := len(t.Results)
-	want := b.r - n // the first R executions run in parallel
-	if n >= b.r {
+	r := b.effR(t)
+	want := r - n // the first R executions run in parallel
+	if n >= r {
 		want = 1 // disagreement or failures: one more at a time
 	}
 	want = min(want, b.max-n) - active
 	return max(want, 0)
 }
 
+// Trust tells a steward how far it trusts a worker: its count of consecutive results that
+// agreed with the quorum (BOINC's CV), or 0. Nil trusts nobody.
+type Trust func(peer.ID) int
+
+// Adaptive replication, as BOINC's: a peer with at least TrustedAfter consecutive valid
+// results may get a task alone, with probability 1 - 1/CV but never more than
+// MaxSingleShare, so a sampled share of its tasks is always checked.
+const (
+	TrustedAfter   = 10
+	MaxSingleShare = 0.95
+)
+
 // Grant leases up to max open tasks to worker, lowest index first, never a task the worker
-// already ran or holds a lease on (the R executions of a task go to distinct peers).
-func (b *BatchState) Grant(worker peer.ID, max int, now time.Time, d time.Duration) []LeaseGrant {
+// already ran or holds a lease on (the R executions of a task go to distinct peers). With
+// adaptive replication, trust decides whether a fresh task goes to a trusted worker alone.
+func (b *BatchState) Grant(worker peer.ID, max int, now time.Time, d time.Duration, trust Trust) []LeaseGrant {
 	var out []LeaseGrant
+	if b.MaxPerWorker > 0 {
+		held := 0
+		for i := range b.leased {
+			if b.tasks[i].hasActiveLease(worker, now) {
+				held++
+			}
+		}
+		max = min(max, b.MaxPerWorker-held)
+	}
+	cv := 0
+	if trust != nil && b.minR > 0 {
+		cv = trust(worker)
+	}
 	for i := b.cursor; i < len(b.tasks) && len(out) < max; i++ {
 		t := &b.tasks[i]
 		if i == b.cursor && t.status != TaskOpen {
 			b.cursor++
 			continue
 		}
-		if b.needed(i, now) == 0 || t.resultBy(worker) >= 0 || t.hasActiveLease(worker, now) {
+		if t.resultBy(worker) >= 0 || t.hasActiveLease(worker, now) {
+			continue
+		}
+		fresh := len(t.Results) == 0 && len(t.Leases) == 0
+		switch {
+		case fresh && cv >= TrustedAfter && b.rng.Float64() < min(1-1/float64(cv), MaxSingleShare):
+			t.Single = true // this worker alone; the sample of the rest stays replicated
+		case t.Single && !t.Reverified && cv < TrustedAfter:
+			t.Reverified = true // a single task must not go to a peer that is not trusted
+		}
+		if b.needed(i, now) == 0 {
 			continue
 		}
 		l := Lease{Worker: worker, GrantID: b.rng.Uint64(), Expires: now.Add(d)}
@@ -316,6 +377,7 @@ type Change struct {
 	Added    bool // the state changed
 	Accepted bool // the task became accepted
 	Failed   bool // the task became failed
+	Reopened bool // an accepted task went back to open (reverified)
 }
 
 // AddResult records a (verified) result record. A second record from the same executor is
@@ -335,25 +397,57 @@ func (b *BatchState) AddResult(rec ResultRecord) Change {
 	return b.decide(i)
 }
 
-// decide recomputes task i's status and the batch counters.
+// decide recomputes task i's status and the batch counters. Decisions are final, except
+// that a task accepted on a single trusted peer's word reopens when it is reverified.
 func (b *BatchState) decide(i int) Change {
 	t := &b.tasks[i]
 	before := t.status
-	if before != TaskOpen {
-		return Change{Added: true} // decisions are final
+	if before != TaskOpen && !(before == TaskAccepted && t.Single && t.Reverified) {
+		return Change{Added: true}
 	}
-	t.status, t.accepted = Quorum(t.Results, b.r, b.max)
+	status, accepted := Quorum(t.Results, b.effR(t), b.max)
+	if status == before && accepted.Equals(t.accepted) {
+		return Change{Added: true}
+	}
+	switch before {
+	case TaskAccepted:
+		b.done--
+	case TaskFailed:
+		b.failed--
+	}
+	t.status, t.accepted = status, accepted
 	switch t.status {
 	case TaskAccepted:
 		b.done++
 	case TaskFailed:
 		b.failed++
+	case TaskOpen:
+		b.cursor = min(b.cursor, i) // reopened
+		t.Holders = nil             // they hold an output that is no longer accepted
 	}
 	if t.status != TaskOpen {
 		// Nobody needs to run it any more.
 		b.release(i, func(*Lease) bool { return true }, false)
 	}
-	return Change{Added: true, Accepted: t.status == TaskAccepted, Failed: t.status == TaskFailed}
+	return Change{Added: true, Accepted: t.status == TaskAccepted, Failed: t.status == TaskFailed, Reopened: before != TaskOpen && t.status == TaskOpen}
+}
+
+// Reverify puts every task that worker ran alone under adaptive replication back at the
+// full R (it was caught lying): tasks it alone vouched for reopen. It returns them.
+func (b *BatchState) Reverify(worker peer.ID) []int {
+	var out []int
+	for i := range b.tasks {
+		t := &b.tasks[i]
+		if !t.Single || t.Reverified || t.resultBy(worker) < 0 {
+			continue
+		}
+		t.Reverified = true
+		b.touch(i)
+		if c := b.decide(i); c.Reopened {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // AddHolder records that p stores task i's accepted result.
@@ -407,6 +501,12 @@ func (b *BatchState) Merge(i int, other TaskState) Change {
 			t.Holders = append(t.Holders, h)
 			changed = true
 		}
+	}
+	if other.Single && !t.Single {
+		t.Single, changed = true, true
+	}
+	if other.Reverified && !t.Reverified {
+		t.Reverified, changed = true, true
 	}
 	if !changed {
 		return Change{}

@@ -12,7 +12,7 @@ import (
 // TaskStateToPB converts task i's state to its wire form.
 func (b *BatchState) TaskStateToPB(i int) *pb.TaskState {
 	t := &b.tasks[i]
-	p := &pb.TaskState{Task: uint32(i)}
+	p := &pb.TaskState{Task: uint32(i), Single: t.Single, Reverified: t.Reverified}
 	for k := range t.Results {
 		p.Results = append(p.Results, t.Results[k].ToPB())
 	}
@@ -31,7 +31,7 @@ func (b *BatchState) TaskStateToPB(i int) *pb.TaskState {
 // TaskStateFromPB converts a wire task state and verifies every result record in it
 // against its executor's key and against this batch.
 func (b *BatchState) TaskStateFromPB(p *pb.TaskState) (int, TaskState, error) {
-	var t TaskState
+	t := TaskState{Single: p.GetSingle(), Reverified: p.GetReverified()}
 	i := int(p.GetTask())
 	if i >= len(b.tasks) {
 		return 0, t, fmt.Errorf("task state: task %d of a %d-task batch", i, len(b.tasks))

@@ -109,14 +109,14 @@ func TestQuorum(t *testing.T) {
 func TestGrantLowestFirstAndComplete(t *testing.T) {
 	w, _ := testPeers(t, 2)
 	b := newState(t, 5, 1, 3)
-	g := b.Grant(w[0], 2, t0, time.Minute)
+	g := b.Grant(w[0], 2, t0, time.Minute, nil)
 	if got := tasksOf(g); fmt.Sprint(got) != "[0 1]" {
 		t.Fatalf("first grant %v, want [0 1]", got)
 	}
-	if got := tasksOf(b.Grant(w[1], 10, t0, time.Minute)); fmt.Sprint(got) != "[2 3 4]" {
+	if got := tasksOf(b.Grant(w[1], 10, t0, time.Minute, nil)); fmt.Sprint(got) != "[2 3 4]" {
 		t.Fatalf("second grant %v, want [2 3 4]", got)
 	}
-	if g := b.Grant(w[1], 10, t0, time.Minute); len(g) != 0 {
+	if g := b.Grant(w[1], 10, t0, time.Minute, nil); len(g) != 0 {
 		t.Fatalf("everything is leased, yet granted %v", tasksOf(g))
 	}
 	for i := range 5 {
@@ -135,20 +135,20 @@ func TestRedundancyUsesDistinctPeers(t *testing.T) {
 	w, _ := testPeers(t, 4)
 	b := newState(t, 1, 3, 5)
 	// One worker asking again and again gets the task once.
-	if got := tasksOf(b.Grant(w[0], 5, t0, time.Minute)); fmt.Sprint(got) != "[0]" {
+	if got := tasksOf(b.Grant(w[0], 5, t0, time.Minute, nil)); fmt.Sprint(got) != "[0]" {
 		t.Fatalf("grant %v", got)
 	}
-	if g := b.Grant(w[0], 5, t0, time.Minute); len(g) != 0 {
+	if g := b.Grant(w[0], 5, t0, time.Minute, nil); len(g) != 0 {
 		t.Fatal("the same worker got a second replica of a task")
 	}
-	b.Grant(w[1], 1, t0, time.Minute)
-	b.Grant(w[2], 1, t0, time.Minute)
-	if g := b.Grant(w[3], 1, t0, time.Minute); len(g) != 0 {
+	b.Grant(w[1], 1, t0, time.Minute, nil)
+	b.Grant(w[2], 1, t0, time.Minute, nil)
+	if g := b.Grant(w[3], 1, t0, time.Minute, nil); len(g) != 0 {
 		t.Fatal("a fourth replica was granted while R=3 are running")
 	}
 	b.AddResult(rec(b, 0, w[0], "x"))
 	// After its result, the same worker still cannot take the task again.
-	if g := b.Grant(w[0], 1, t0, time.Minute); len(g) != 0 {
+	if g := b.Grant(w[0], 1, t0, time.Minute, nil); len(g) != 0 {
 		t.Fatal("a worker got a task it already ran")
 	}
 	c := b.AddResult(rec(b, 0, w[1], "x"))
@@ -164,25 +164,25 @@ func TestDisagreementAddsReplicasThenFails(t *testing.T) {
 	w, _ := testPeers(t, 6)
 	b := newState(t, 1, 3, 5)
 	for i := range 3 {
-		b.Grant(w[i], 1, t0, time.Minute)
+		b.Grant(w[i], 1, t0, time.Minute, nil)
 		b.AddResult(rec(b, 0, w[i], fmt.Sprint("out", i)))
 	}
 	if b.Task(0).Status() != TaskOpen {
 		t.Fatal("three different outputs decided the task")
 	}
-	if g := b.Grant(w[3], 5, t0, time.Minute); len(g) != 1 {
+	if g := b.Grant(w[3], 5, t0, time.Minute, nil); len(g) != 1 {
 		t.Fatal("disagreement did not buy another replica")
 	}
-	if g := b.Grant(w[4], 5, t0, time.Minute); len(g) != 0 {
+	if g := b.Grant(w[4], 5, t0, time.Minute, nil); len(g) != 0 {
 		t.Fatal("more than one extra replica at a time")
 	}
 	b.AddResult(rec(b, 0, w[3], "out3"))
-	b.Grant(w[4], 1, t0, time.Minute)
+	b.Grant(w[4], 1, t0, time.Minute, nil)
 	c := b.AddResult(rec(b, 0, w[4], "out4"))
 	if !c.Failed || b.Task(0).Status() != TaskFailed {
 		t.Fatalf("five different outputs at max replicas 5: %+v", c)
 	}
-	if g := b.Grant(w[5], 5, t0, time.Minute); len(g) != 0 {
+	if g := b.Grant(w[5], 5, t0, time.Minute, nil); len(g) != 0 {
 		t.Fatal("a failed task was granted")
 	}
 	s := b.Summary(t0, func(peer.ID) bool { return true })
@@ -194,22 +194,22 @@ func TestDisagreementAddsReplicasThenFails(t *testing.T) {
 func TestExpiredAndLostLeasesReturnToThePool(t *testing.T) {
 	w, _ := testPeers(t, 3)
 	b := newState(t, 4, 1, 3)
-	b.Grant(w[0], 2, t0, time.Second) // tasks 0, 1
-	b.Grant(w[1], 2, t0, time.Minute) // tasks 2, 3
+	b.Grant(w[0], 2, t0, time.Second, nil) // tasks 0, 1
+	b.Grant(w[1], 2, t0, time.Minute, nil) // tasks 2, 3
 	if n := b.Expire(t0.Add(500 * time.Millisecond)); n != 0 {
 		t.Fatalf("expired %d leases early", n)
 	}
 	if n := b.Expire(t0.Add(time.Second)); n != 2 {
 		t.Fatalf("expired %d leases, want 2", n)
 	}
-	if got := tasksOf(b.Grant(w[2], 5, t0.Add(time.Second), time.Minute)); fmt.Sprint(got) != "[0 1]" {
+	if got := tasksOf(b.Grant(w[2], 5, t0.Add(time.Second), time.Minute, nil)); fmt.Sprint(got) != "[0 1]" {
 		t.Fatalf("after expiry granted %v, want [0 1]", got)
 	}
 	// Worker 1 disconnects: its tasks return at once, before their expiry.
 	if got := b.ReleaseWorker(w[1]); fmt.Sprint(got) != "[2 3]" {
 		t.Fatalf("ReleaseWorker = %v", got)
 	}
-	if got := tasksOf(b.Grant(w[0], 5, t0.Add(time.Second), time.Minute)); fmt.Sprint(got) != "[2 3]" {
+	if got := tasksOf(b.Grant(w[0], 5, t0.Add(time.Second), time.Minute, nil)); fmt.Sprint(got) != "[2 3]" {
 		t.Fatalf("after disconnect granted %v, want [2 3]", got)
 	}
 	if s := b.Summary(t0.Add(time.Second), func(peer.ID) bool { return true }); s.Reassigned != 4 {
@@ -225,8 +225,8 @@ func TestMergeConverges(t *testing.T) {
 	w, _ := testPeers(t, 4)
 	// Two stewards that both granted during a partition.
 	a, b := newState(t, 3, 3, 5), newState(t, 3, 3, 5)
-	a.Grant(w[0], 3, t0, time.Minute)
-	b.Grant(w[1], 3, t0, time.Minute)
+	a.Grant(w[0], 3, t0, time.Minute, nil)
+	b.Grant(w[1], 3, t0, time.Minute, nil)
 	a.AddResult(rec(a, 0, w[0], "x"))
 	b.AddResult(rec(b, 0, w[1], "x"))
 	b.AddHolder(1, w[3])
@@ -286,12 +286,138 @@ func TestResultRecordSignature(t *testing.T) {
 func TestReleaseGone(t *testing.T) {
 	w, _ := testPeers(t, 3)
 	b := newState(t, 4, 1, 3)
-	b.Grant(w[0], 2, t0, time.Minute)
-	b.Grant(w[1], 2, t0, time.Minute)
+	b.Grant(w[0], 2, t0, time.Minute, nil)
+	b.Grant(w[1], 2, t0, time.Minute, nil)
 	if n := b.ReleaseGone(func(p peer.ID) bool { return p != w[1] }); n != 2 {
 		t.Fatalf("released %d leases of the departed worker, want 2", n)
 	}
-	if got := tasksOf(b.Grant(w[2], 5, t0, time.Minute)); fmt.Sprint(got) != "[2 3]" {
+	if got := tasksOf(b.Grant(w[2], 5, t0, time.Minute, nil)); fmt.Sprint(got) != "[2 3]" {
 		t.Fatalf("granted %v, want [2 3]", got)
+	}
+}
+
+// adaptiveState is a batch with adaptive replication: R=2, a trusted peer alone R=1.
+func adaptiveState(t testing.TB, tasks int) *BatchState {
+	t.Helper()
+	m := testManifest()
+	m.Inputs = []Input{RangeInput(Range{Start: 0, End: int64(tasks)})}
+	m.Redundancy, m.MaxReplicas, m.AdaptiveReplication, m.MinRedundancy = 2, 4, true, 1
+	return NewBatchState(ContentID([]byte(fmt.Sprint("adaptive", tasks))), m, rand.New(rand.NewPCG(3, 4)))
+}
+
+func TestAdaptiveReplication(t *testing.T) {
+	w, _ := testPeers(t, 3)
+	trusted, untrusted, checker := w[0], w[1], w[2]
+	cv := map[peer.ID]int{trusted: 100}
+	trust := func(p peer.ID) int { return cv[p] }
+	b := adaptiveState(t, 1000)
+	single := 0
+	for range 1000 {
+		g := b.Grant(trusted, 1, t0, time.Minute, trust)
+		if len(g) != 1 {
+			t.Fatal("the trusted worker got no task")
+		}
+		i := g[0].Task
+		if b.Task(i).Single {
+			single++
+		}
+		b.AddResult(rec(b, i, trusted, fmt.Sprint("ok", i)))
+		// Replicated tasks need a second, distinct peer.
+		if b.Task(i).Status() == TaskOpen {
+			if g := b.Grant(checker, 1, t0, time.Minute, trust); len(g) != 1 || g[0].Task != i {
+				t.Fatalf("the check of task %d was not granted", i)
+			}
+			b.AddResult(rec(b, i, checker, fmt.Sprint("ok", i)))
+		}
+	}
+	// With CV=100 the single share is min(1-1/100, 0.95) = 95%: the rest stays checked.
+	if single < 900 || single > 980 {
+		t.Fatalf("%d of 1000 tasks ran single for a trusted peer, want about 950", single)
+	}
+	if d, f := b.Counts(); d != 1000 || f != 0 {
+		t.Fatalf("done %d failed %d", d, f)
+	}
+	// An untrusted peer never gets a task alone.
+	u := adaptiveState(t, 100)
+	for range 100 {
+		for _, g := range u.Grant(untrusted, 1, t0, time.Minute, trust) {
+			if u.Task(g.Task).Single {
+				t.Fatal("an untrusted peer got a single-replica task")
+			}
+		}
+	}
+}
+
+func TestReverifyReopensALiarsSingleTasks(t *testing.T) {
+	w, _ := testPeers(t, 3)
+	liar, honest := w[0], w[1]
+	trust := func(p peer.ID) int {
+		if p == liar {
+			return 1000 // it earned trust, then turned
+		}
+		return 0
+	}
+	b := adaptiveState(t, 50)
+	var singles []int
+	for range 50 {
+		g := b.Grant(liar, 1, t0, time.Minute, trust)
+		if len(g) == 0 {
+			break
+		}
+		i := g[0].Task
+		b.AddResult(rec(b, i, liar, "a lie"))
+		if b.Task(i).Single {
+			singles = append(singles, i)
+		}
+	}
+	if len(singles) == 0 {
+		t.Fatal("no single tasks")
+	}
+	// Caught on a sampled check: everything it vouched for alone reopens.
+	reopened := b.Reverify(liar)
+	if fmt.Sprint(reopened) != fmt.Sprint(singles) {
+		t.Fatalf("reopened %v, want %v", reopened, singles)
+	}
+	for _, i := range singles {
+		if b.Task(i).Status() != TaskOpen {
+			t.Fatalf("task %d still %v", i, b.Task(i).Status())
+		}
+	}
+	// Honest checks outvote the lie.
+	for range 200 {
+		g := b.Grant(honest, 1, t0, time.Minute, trust)
+		if len(g) == 0 {
+			break
+		}
+		b.AddResult(rec(b, g[0].Task, honest, fmt.Sprint("truth", g[0].Task)))
+	}
+	w3 := w[2]
+	for range 200 {
+		g := b.Grant(w3, 1, t0, time.Minute, trust)
+		if len(g) == 0 {
+			break
+		}
+		b.AddResult(rec(b, g[0].Task, w3, fmt.Sprint("truth", g[0].Task)))
+	}
+	for _, i := range singles {
+		out, ok := b.Task(i).Accepted()
+		if !ok || !out.Equals(ContentID([]byte(fmt.Sprint("truth", i)))) {
+			t.Fatalf("task %d: accepted %v %v, want the truth", i, out, ok)
+		}
+	}
+}
+
+func TestMaxLeasesPerWorker(t *testing.T) {
+	w, _ := testPeers(t, 2)
+	b := newState(t, 100, 1, 3)
+	b.MaxPerWorker = 4
+	if g := b.Grant(w[0], 64, t0, time.Minute, nil); len(g) != 4 {
+		t.Fatalf("a hoarder got %d leases, want the bound of 4", len(g))
+	}
+	if g := b.Grant(w[0], 64, t0, time.Minute, nil); len(g) != 0 {
+		t.Fatalf("a hoarder asking again got %d more", len(g))
+	}
+	if g := b.Grant(w[1], 2, t0, time.Minute, nil); len(g) != 2 {
+		t.Fatalf("another worker got %d leases, want 2", len(g))
 	}
 }

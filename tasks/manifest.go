@@ -62,11 +62,14 @@ type Manifest struct {
 	MaxReplicas uint32            // bound on executions of a task when results disagree, >= R
 	// AdaptiveReplication allows a trusted peer to run a task alone on a sampled basis.
 	AdaptiveReplication bool
-	CreatedAt           time.Time // creation time, millisecond precision
-	Deadline            time.Time // after it the batch is abandoned, millisecond precision
-	Nonce               []byte    // 8 to 32 random bytes
-	Submitter           peer.ID   // the signer; set by Sign
-	Signature           []byte    // Ed25519 signature; set by Sign
+	// MinRedundancy is the R of a task that adaptive replication gives a trusted peer
+	// alone; 0 means 1. At most Redundancy.
+	MinRedundancy uint32
+	CreatedAt     time.Time // creation time, millisecond precision
+	Deadline      time.Time // after it the batch is abandoned, millisecond precision
+	Nonce         []byte    // 8 to 32 random bytes
+	Submitter     peer.ID   // the signer; set by Sign
+	Signature     []byte    // Ed25519 signature; set by Sign
 }
 
 // BlobRef names a blob by content ID and size.
@@ -293,6 +296,12 @@ func (m *Manifest) validateReplication() error {
 	}
 	if m.MaxReplicas < m.Redundancy || m.MaxReplicas > MaxRedundancy*2 {
 		return fmt.Errorf("manifest: max replicas %d: must be at least R=%d and at most %d", m.MaxReplicas, m.Redundancy, MaxRedundancy*2)
+	}
+	if m.MinRedundancy > m.Redundancy {
+		return fmt.Errorf("manifest: minimum redundancy %d is over R=%d: adaptive replication can only lower R", m.MinRedundancy, m.Redundancy)
+	}
+	if m.MinRedundancy > 0 && !m.AdaptiveReplication {
+		return fmt.Errorf("manifest: a minimum redundancy without adaptive replication means nothing: enable adaptive replication or drop it")
 	}
 	return nil
 }

@@ -90,6 +90,7 @@ func (m *Manifest) toPB() *pb.Manifest {
 		Replication:         m.Replication,
 		MaxReplicas:         m.MaxReplicas,
 		AdaptiveReplication: m.AdaptiveReplication,
+		MinRedundancy:       m.MinRedundancy,
 		CreatedAtMs:         unixMilli(m.CreatedAt),
 		DeadlineMs:          unixMilli(m.Deadline),
 		Nonce:               m.Nonce,
@@ -149,6 +150,7 @@ func fromPB(p *pb.Manifest) (*Manifest, error) {
 		Replication:         p.GetReplication(),
 		MaxReplicas:         p.GetMaxReplicas(),
 		AdaptiveReplication: p.GetAdaptiveReplication(),
+		MinRedundancy:       p.GetMinRedundancy(),
 		Nonce:               p.GetNonce(),
 		Signature:           p.GetSignature(),
 	}

@@ -55,6 +55,7 @@ type Manifest struct {
 	Nonce               []byte                 `protobuf:"bytes,15,opt,name=nonce,proto3" json:"nonce,omitempty"`                                                         // random, 8 to 32 bytes: two otherwise equal manifests differ
 	Submitter           []byte                 `protobuf:"bytes,16,opt,name=submitter,proto3" json:"submitter,omitempty"`                                                 // the submitter's peer ID (binary), Ed25519 key
 	Signature           []byte                 `protobuf:"bytes,17,opt,name=signature,proto3" json:"signature,omitempty"`                                                 // Ed25519 signature, see above
+	MinRedundancy       uint32                 `protobuf:"varint,18,opt,name=min_redundancy,json=minRedundancy,proto3" json:"min_redundancy,omitempty"`                   // with adaptive replication: R of a task sampled for a trusted peer (0 means 1)
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -206,6 +207,13 @@ func (x *Manifest) GetSignature() []byte {
 		return x.Signature
 	}
 	return nil
+}
+
+func (x *Manifest) GetMinRedundancy() uint32 {
+	if x != nil {
+		return x.MinRedundancy
+	}
+	return 0
 }
 
 // BlobRef names a content-addressed blob: CIDv1, raw codec, sha2-256.
@@ -548,7 +556,7 @@ var File_manifest_proto protoreflect.FileDescriptor
 
 const file_manifest_proto_rawDesc = "" +
 	"\n" +
-	"\x0emanifest.proto\x12\x15allforone.manifest.v1\"\xe7\x04\n" +
+	"\x0emanifest.proto\x12\x15allforone.manifest.v1\"\x8e\x05\n" +
 	"\bManifest\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x14\n" +
 	"\x05swarm\x18\x02 \x01(\tR\x05swarm\x12\x12\n" +
@@ -570,7 +578,8 @@ const file_manifest_proto_rawDesc = "" +
 	"deadlineMs\x12\x14\n" +
 	"\x05nonce\x18\x0f \x01(\fR\x05nonce\x12\x1c\n" +
 	"\tsubmitter\x18\x10 \x01(\fR\tsubmitter\x12\x1c\n" +
-	"\tsignature\x18\x11 \x01(\fR\tsignature\"/\n" +
+	"\tsignature\x18\x11 \x01(\fR\tsignature\x12%\n" +
+	"\x0emin_redundancy\x18\x12 \x01(\rR\rminRedundancy\"/\n" +
 	"\aBlobRef\x12\x10\n" +
 	"\x03cid\x18\x01 \x01(\fR\x03cid\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\"\x95\x01\n" +

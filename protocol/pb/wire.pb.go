@@ -1076,7 +1076,9 @@ type TaskState struct {
 	Task          uint32                 `protobuf:"varint,1,opt,name=task,proto3" json:"task,omitempty"`
 	Results       []*ResultRecord        `protobuf:"bytes,2,rep,name=results,proto3" json:"results,omitempty"`
 	Leases        []*LeaseState          `protobuf:"bytes,3,rep,name=leases,proto3" json:"leases,omitempty"`
-	Holders       [][]byte               `protobuf:"bytes,4,rep,name=holders,proto3" json:"holders,omitempty"` // peers that acknowledged storing the accepted result
+	Holders       [][]byte               `protobuf:"bytes,4,rep,name=holders,proto3" json:"holders,omitempty"`        // peers that acknowledged storing the accepted result
+	Single        bool                   `protobuf:"varint,5,opt,name=single,proto3" json:"single,omitempty"`         // adaptive replication gave it to one trusted peer (R = min redundancy)
+	Reverified    bool                   `protobuf:"varint,6,opt,name=reverified,proto3" json:"reverified,omitempty"` // that peer was later caught lying: back to the full R
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1139,12 +1141,29 @@ func (x *TaskState) GetHolders() [][]byte {
 	return nil
 }
 
+func (x *TaskState) GetSingle() bool {
+	if x != nil {
+		return x.Single
+	}
+	return false
+}
+
+func (x *TaskState) GetReverified() bool {
+	if x != nil {
+		return x.Reverified
+	}
+	return false
+}
+
 // StateDelta copies changed task states to another steward. The manifest rides along so a
 // steward that never saw the announcement can adopt the batch.
 type StateDelta struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Manifest      []byte                 `protobuf:"bytes,1,opt,name=manifest,proto3" json:"manifest,omitempty"`
-	Tasks         []*TaskState           `protobuf:"bytes,2,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Manifest []byte                 `protobuf:"bytes,1,opt,name=manifest,proto3" json:"manifest,omitempty"`
+	Tasks    []*TaskState           `protobuf:"bytes,2,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	// The sending steward's Ed25519 signature over "allforone/state/v1\n" || batch CID bytes ||
+	// the deterministic encoding of this message with signature empty.
+	Signature     []byte `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1193,6 +1212,13 @@ func (x *StateDelta) GetTasks() []*TaskState {
 	return nil
 }
 
+func (x *StateDelta) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 type StatePull struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1233,6 +1259,7 @@ type StateSnapshot struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Manifest      []byte                 `protobuf:"bytes,1,opt,name=manifest,proto3" json:"manifest,omitempty"`
 	Tasks         []*TaskState           `protobuf:"bytes,2,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	Signature     []byte                 `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"` // as StateDelta's, by the steward that answers
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1277,6 +1304,13 @@ func (x *StateSnapshot) GetManifest() []byte {
 func (x *StateSnapshot) GetTasks() []*TaskState {
 	if x != nil {
 		return x.Tasks
+	}
+	return nil
+}
+
+func (x *StateSnapshot) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
 	}
 	return nil
 }
@@ -1839,12 +1873,18 @@ func (*ResultRequest_Have) isResultRequest_Body() {}
 
 // StoredResult is an accepted result: the output and the signed records that agree on it.
 type StoredResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Task          uint32                 `protobuf:"varint,1,opt,name=task,proto3" json:"task,omitempty"`
-	Output        []byte                 `protobuf:"bytes,2,opt,name=output,proto3" json:"output,omitempty"`
-	Records       []*ResultRecord        `protobuf:"bytes,3,rep,name=records,proto3" json:"records,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Task    uint32                 `protobuf:"varint,1,opt,name=task,proto3" json:"task,omitempty"`
+	Output  []byte                 `protobuf:"bytes,2,opt,name=output,proto3" json:"output,omitempty"`
+	Records []*ResultRecord        `protobuf:"bytes,3,rep,name=records,proto3" json:"records,omitempty"`
+	// Adaptive replication: the task ran on one trusted peer (R = min redundancy), which its
+	// primary steward vouches for: Ed25519 over "allforone/single/v1\n" || batch CID bytes ||
+	// uvarint(task) || output CID bytes.
+	Single           bool   `protobuf:"varint,4,opt,name=single,proto3" json:"single,omitempty"`
+	Steward          []byte `protobuf:"bytes,5,opt,name=steward,proto3" json:"steward,omitempty"`
+	StewardSignature []byte `protobuf:"bytes,6,opt,name=steward_signature,json=stewardSignature,proto3" json:"steward_signature,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *StoredResult) Reset() {
@@ -1894,6 +1934,27 @@ func (x *StoredResult) GetOutput() []byte {
 func (x *StoredResult) GetRecords() []*ResultRecord {
 	if x != nil {
 		return x.Records
+	}
+	return nil
+}
+
+func (x *StoredResult) GetSingle() bool {
+	if x != nil {
+		return x.Single
+	}
+	return false
+}
+
+func (x *StoredResult) GetSteward() []byte {
+	if x != nil {
+		return x.Steward
+	}
+	return nil
+}
+
+func (x *StoredResult) GetStewardSignature() []byte {
+	if x != nil {
+		return x.StewardSignature
 	}
 	return nil
 }
@@ -2181,20 +2242,26 @@ const file_wire_proto_rawDesc = "" +
 	"\n" +
 	"expires_ms\x18\x03 \x01(\x03R\texpiresMs\x12\x1a\n" +
 	"\breleased\x18\x04 \x01(\bR\breleased\x12\x12\n" +
-	"\x04lost\x18\x05 \x01(\bR\x04lost\"\xab\x01\n" +
+	"\x04lost\x18\x05 \x01(\bR\x04lost\"\xe3\x01\n" +
 	"\tTaskState\x12\x12\n" +
 	"\x04task\x18\x01 \x01(\rR\x04task\x129\n" +
 	"\aresults\x18\x02 \x03(\v2\x1f.allforone.wire.v1.ResultRecordR\aresults\x125\n" +
 	"\x06leases\x18\x03 \x03(\v2\x1d.allforone.wire.v1.LeaseStateR\x06leases\x12\x18\n" +
-	"\aholders\x18\x04 \x03(\fR\aholders\"\\\n" +
+	"\aholders\x18\x04 \x03(\fR\aholders\x12\x16\n" +
+	"\x06single\x18\x05 \x01(\bR\x06single\x12\x1e\n" +
+	"\n" +
+	"reverified\x18\x06 \x01(\bR\n" +
+	"reverified\"z\n" +
 	"\n" +
 	"StateDelta\x12\x1a\n" +
 	"\bmanifest\x18\x01 \x01(\fR\bmanifest\x122\n" +
-	"\x05tasks\x18\x02 \x03(\v2\x1c.allforone.wire.v1.TaskStateR\x05tasks\"\v\n" +
-	"\tStatePull\"_\n" +
+	"\x05tasks\x18\x02 \x03(\v2\x1c.allforone.wire.v1.TaskStateR\x05tasks\x12\x1c\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"\v\n" +
+	"\tStatePull\"}\n" +
 	"\rStateSnapshot\x12\x1a\n" +
 	"\bmanifest\x18\x01 \x01(\fR\bmanifest\x122\n" +
-	"\x05tasks\x18\x02 \x03(\v2\x1c.allforone.wire.v1.TaskStateR\x05tasks\"\x0f\n" +
+	"\x05tasks\x18\x02 \x03(\v2\x1c.allforone.wire.v1.TaskStateR\x05tasks\x12\x1c\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"\x0f\n" +
 	"\rStatusRequest\"c\n" +
 	"\tPeerShare\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\fR\x04peer\x12\x12\n" +
@@ -2233,11 +2300,14 @@ const file_wire_proto_rawDesc = "" +
 	"\x05store\x18\x02 \x01(\v2\x1f.allforone.wire.v1.StoreResultsH\x00R\x05store\x127\n" +
 	"\x05fetch\x18\x03 \x01(\v2\x1f.allforone.wire.v1.FetchResultsH\x00R\x05fetch\x124\n" +
 	"\x04have\x18\x04 \x01(\v2\x1e.allforone.wire.v1.HaveResultsH\x00R\x04haveB\x06\n" +
-	"\x04body\"u\n" +
+	"\x04body\"\xd4\x01\n" +
 	"\fStoredResult\x12\x12\n" +
 	"\x04task\x18\x01 \x01(\rR\x04task\x12\x16\n" +
 	"\x06output\x18\x02 \x01(\fR\x06output\x129\n" +
-	"\arecords\x18\x03 \x03(\v2\x1f.allforone.wire.v1.ResultRecordR\arecords\"e\n" +
+	"\arecords\x18\x03 \x03(\v2\x1f.allforone.wire.v1.ResultRecordR\arecords\x12\x16\n" +
+	"\x06single\x18\x04 \x01(\bR\x06single\x12\x18\n" +
+	"\asteward\x18\x05 \x01(\fR\asteward\x12+\n" +
+	"\x11steward_signature\x18\x06 \x01(\fR\x10stewardSignature\"e\n" +
 	"\fStoreResults\x12\x1a\n" +
 	"\bmanifest\x18\x01 \x01(\fR\bmanifest\x129\n" +
 	"\aresults\x18\x02 \x03(\v2\x1f.allforone.wire.v1.StoredResultR\aresults\"E\n" +
