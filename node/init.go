@@ -65,6 +65,11 @@ func Init(cfg Config, swarmKeyPath string) (peer.ID, error) {
 		created = append(created, p)
 		cfg.SwarmKeyFile = SwarmKeyFile
 	}
+	if err := writeDataDirVersion(cfg.DataDir, DataDirVersion); err != nil {
+		undo()
+		return "", err
+	}
+	created = append(created, filepath.Join(cfg.DataDir, VersionFile))
 	if err := cfg.Save(); err != nil {
 		undo()
 		return "", err

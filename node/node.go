@@ -93,6 +93,10 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("data dir %s is not a directory: choose another --data", cfg.DataDir)
 	}
+	upgraded, err := upgradeDataDir(cfg.DataDir) // datadir.go
+	if err != nil {
+		return nil, err
+	}
 	sk, err := LoadIdentity(cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -124,6 +128,9 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	}
 	n.metrics = newMetrics(n.reg)
 	n.log = n.log.With("node", shortID(id))
+	if upgraded.To != 0 {
+		n.log.Info("data dir upgraded", "from", upgraded.From, "to", upgraded.To, "backup", upgraded.Backup)
+	}
 	return n, nil
 }
 
