@@ -68,6 +68,7 @@ func (n *Node) Peers() []PeerInfo {
 		if v, err := n.host.Peerstore().Get(p, "AgentVersion"); err == nil {
 			pi.Agent, _ = v.(string)
 		}
+		pi.Incompatible, pi.IncompatibleReason = n.peerCompat(p) // compat.go
 		out = append(out, pi)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].PeerID < out[j].PeerID })

@@ -19,6 +19,10 @@ type PeerInfo struct {
 	Direction string   `json:"direction"` // inbound or outbound
 	LatencyMS float64  `json:"latency_ms,omitempty"`
 	Agent     string   `json:"agent,omitempty"`
+	// Incompatible is set when the peer speaks allforone protocols but none of this node's
+	// versions (or only another swarm's); IncompatibleReason says why and what to do.
+	Incompatible       bool   `json:"incompatible,omitempty"`
+	IncompatibleReason string `json:"incompatible_reason,omitempty"`
 }
 
 // Health answers GET /api/v1/health.
