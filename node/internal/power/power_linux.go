@@ -1,0 +1,3 @@
+package power
+
+func onBattery() (bool, error) { return sysfsOnBattery(SysfsDir) }
