@@ -23,6 +23,9 @@ func (n *Node) validateAnnouncement(ctx context.Context, from peer.ID, msg *pubs
 	if len(msg.Data) > protocol.MaxAnnouncement {
 		return pubsub.ValidationReject
 	}
+	if author := msg.GetFrom(); !n.allow(author, limitAnnouncement) {
+		return pubsub.ValidationIgnore // a flood from one author: not forwarded
+	}
 	var a pb.Announcement
 	if err := proto.Unmarshal(msg.Data, &a); err != nil {
 		return pubsub.ValidationReject

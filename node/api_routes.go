@@ -19,6 +19,12 @@ func (n *Node) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/health", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, n.Health())
 	})
+	mux.HandleFunc("GET /api/v1/blocklist", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, n.Blocklist())
+	})
+	mux.HandleFunc("GET /api/v1/trust", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, n.TrustRecords())
+	})
 	n.batchRoutes(mux)
 	n.testingRoutes(mux)   // api_testing.go: fault injection for testnets
 	n.dashboardRoutes(mux) // api_dashboard.go: dashboard data, metrics

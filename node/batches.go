@@ -145,7 +145,9 @@ func (n *Node) InputNames(ctx context.Context, id cid.Cid) []string {
 
 // newBatchState makes an empty steward state with its own random source.
 func newBatchState(b *batch) *tasks.BatchState {
-	return tasks.NewBatchState(b.id, b.m, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
+	st := tasks.NewBatchState(b.id, b.m, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
+	st.MaxPerWorker = maxLeasesPerWorker
+	return st
 }
 
 // ErrUnknownBatch means this node has not heard of a batch.

@@ -30,6 +30,11 @@ func (n *Node) serveBlobs() {
 		}
 		defer n.wg.Done()
 		s.SetDeadline(time.Now().Add(blobFetchTimeout))
+		if !n.allow(s.Conn().RemotePeer(), limitBlob) {
+			protocol.WriteMsg(s, &pb.BlobResponse{Error: protocol.ToPB(protocol.Errorf(pb.ErrorCode_RATE_LIMITED, "slow down"))})
+			s.Close()
+			return
+		}
 		var req pb.BlobRequest
 		if err := protocol.ReadMsg(bufio.NewReader(s), protocol.MaxBlobRequest, &req); err != nil {
 			s.Reset()

@@ -71,8 +71,15 @@ func (n *Node) fetchRound(ctx context.Context, id cid.Cid) (FetchReport, error) 
 	for h, ts := range want {
 		n.fetchFrom(ctx, b, h, ts)
 	}
-	// Round 2: the stewards, which keep accepted results until the holders have them.
-	if rest := missing(); len(rest) > 0 {
+	// Round 2: the stewards, which keep accepted results until the holders have them, and
+	// which know whether a result that stood on one trusted peer's word still stands.
+	rest := missing()
+	for i := range total {
+		if n.held.single(id, i) {
+			rest = append(rest, i)
+		}
+	}
+	if len(rest) > 0 {
 		for _, s := range n.closestLive(id, n.stewardCount(b)) {
 			if s != n.id {
 				n.fetchFrom(ctx, b, s, rest)
@@ -104,7 +111,7 @@ func (n *Node) fetchRound(ctx context.Context, id cid.Cid) (FetchReport, error) 
 			}
 		}
 	}
-	rest := missing()
+	rest = missing()
 	return FetchReport{BatchID: id.String(), Total: total, Have: total - len(rest), Missing: rest}, nil
 }
 

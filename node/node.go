@@ -50,6 +50,11 @@ type Node struct {
 	batchMu sync.Mutex
 	batches map[string]*batch // by batch ID key
 
+	trust        trustStore
+	limits       limiter
+	blockMu      sync.Mutex
+	blockReasons map[peer.ID]string
+
 	announcedMu sync.Mutex
 	announced   map[string]bool // batches whose announcement passed the validator
 	held        heldSet
@@ -106,22 +111,24 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
 	n := &Node{
-		batches:     make(map[string]*batch),
-		announced:   make(map[string]bool),
-		held:        heldSet{tasks: make(map[string]map[int]bool)},
-		slots:       make(chan struct{}, cfg.Slots),
-		slotFreed:   make(chan struct{}, 1),
-		workWake:    make(chan struct{}, 1),
-		disconnects: make(chan peer.ID, 1024),
-		peerLeft:    make(chan peer.ID, 1),
-		cfg:         cfg,
-		log:         slog.New(slog.DiscardHandler),
-		sk:          sk,
-		id:          id,
-		version:     "dev",
-		gater:       newGater(),
-		reg:         prometheus.NewRegistry(),
-		closeDone:   make(chan struct{}),
+		batches:      make(map[string]*batch),
+		announced:    make(map[string]bool),
+		blockReasons: make(map[peer.ID]string),
+		limits:       limiter{peers: make(map[peer.ID]*peerLimits)},
+		held:         heldSet{tasks: make(map[string]map[int]bool)},
+		slots:        make(chan struct{}, cfg.Slots),
+		slotFreed:    make(chan struct{}, 1),
+		workWake:     make(chan struct{}, 1),
+		disconnects:  make(chan peer.ID, 1024),
+		peerLeft:     make(chan peer.ID, 1),
+		cfg:          cfg,
+		log:          slog.New(slog.DiscardHandler),
+		sk:           sk,
+		id:           id,
+		version:      "dev",
+		gater:        newGater(),
+		reg:          prometheus.NewRegistry(),
+		closeDone:    make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(n)
@@ -189,6 +196,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	if err := n.loadBatches(ctx); err != nil {
 		return fmt.Errorf("load batches from the datastore: %w", err)
+	}
+	if err := n.loadTrust(ctx); err != nil {
+		return fmt.Errorf("load trust records from the datastore: %w", err)
 	}
 	if err := n.loadHeld(ctx); err != nil {
 		return fmt.Errorf("load results from the datastore: %w", err)

@@ -17,7 +17,9 @@ func (n *Node) startPubsub() error {
 		params.HeartbeatInterval = n.cfg.GossipHeartbeat
 		params.HeartbeatInitialDelay = n.cfg.GossipHeartbeat / 10
 	}
+	scoreParams, scoreThresholds := n.peerScore()
 	ps, err := pubsub.NewGossipSub(n.ctx, n.host,
+		pubsub.WithPeerScore(scoreParams, scoreThresholds),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithGossipSubParams(params),
 		pubsub.WithFloodPublish(true),

@@ -23,12 +23,18 @@ func (n *Node) storeAccepted(ctx context.Context, b *batch) {
 	perHolder := make(map[peer.ID][]*pb.StoredResult)
 	for _, i := range uniqueInts(pending) {
 		t := b.st.Task(i)
-		if _, ok := t.Accepted(); !ok {
+		out, ok := t.Accepted()
+		if !ok {
 			continue
 		}
 		sr := &pb.StoredResult{Task: uint32(i)}
 		for _, r := range t.Agreeing() {
 			sr.Records = append(sr.Records, r.ToPB())
+		}
+		if t.Single && !t.Reverified {
+			if err := n.vouchSingle(sr, b.id, out); err != nil {
+				continue
+			}
 		}
 		for _, h := range n.closestLive(tasks.TaskID(b.id, i), k) {
 			if !slices.Contains(t.Holders, h) {
@@ -64,7 +70,8 @@ func (n *Node) storeAccepted(ctx context.Context, b *batch) {
 		var full []*pb.StoredResult
 		for _, sr := range srs {
 			if out, ok := outputs[sr.Task]; ok {
-				full = append(full, &pb.StoredResult{Task: sr.Task, Records: sr.Records, Output: out})
+				full = append(full, &pb.StoredResult{Task: sr.Task, Records: sr.Records, Output: out,
+					Single: sr.Single, Steward: sr.Steward, StewardSignature: sr.StewardSignature})
 			}
 		}
 		wg.Add(1)
@@ -175,6 +182,9 @@ func (n *Node) repairOnce(ctx context.Context, confirmed map[peer.ID]map[string]
 		k := int(max(b.m.Replication, 1))
 		need := make(map[peer.ID][]int)
 		for _, task := range held {
+			if n.held.single(b.id, task) {
+				continue // the steward places single results: a stale one must not spread
+			}
 			key := b.id.KeyString() + "/" + strconv.Itoa(task)
 			for _, h := range n.closestLive(tasks.TaskID(b.id, task), k) {
 				if h != n.id && !confirmed[h][key] {

@@ -34,10 +34,10 @@ func resultKey(id cid.Cid, task int) datastore.Key {
 // heldSet is the results this node holds, by batch.
 type heldSet struct {
 	mu    sync.Mutex
-	tasks map[string]map[int]bool // batch key -> tasks
+	tasks map[string]map[int]bool // batch key -> task -> single (accepted on one trusted peer's word)
 }
 
-func (h *heldSet) add(id cid.Cid, task int) (first bool) {
+func (h *heldSet) add(id cid.Cid, task int, single bool) (first bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	m := h.tasks[id.KeyString()]
@@ -46,11 +46,19 @@ func (h *heldSet) add(id cid.Cid, task int) (first bool) {
 		h.tasks[id.KeyString()] = m
 		first = true
 	}
-	m[task] = true
+	m[task] = single
 	return first
 }
 
 func (h *heldSet) has(id cid.Cid, task int) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, ok := h.tasks[id.KeyString()][task]
+	return ok
+}
+
+// single reports whether a held result stands on one trusted peer's word.
+func (h *heldSet) single(id cid.Cid, task int) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.tasks[id.KeyString()][task]
@@ -77,6 +85,7 @@ func (n *Node) HoldsResult(id cid.Cid, task int) bool { return n.held.has(id, ta
 // loadHeld rebuilds the index of held results from the datastore.
 func (n *Node) loadHeld(ctx context.Context) error {
 	res, err := n.ds.Query(ctx, query.Query{Prefix: resultPrefix, KeysOnly: true})
+	// (Values are read one by one below, for the few held results that are single.)
 	if err != nil {
 		return err
 	}
@@ -95,14 +104,19 @@ func (n *Node) loadHeld(ctx context.Context) error {
 		if err != nil {
 			continue
 		}
-		n.held.add(id, task)
+		single := false // a single result is rechecked with its steward when fetched
+		if raw, err := n.ds.Get(ctx, k); err == nil {
+			var sr pb.StoredResult
+			single = proto.Unmarshal(raw, &sr) == nil && sr.GetSingle()
+		}
+		n.held.add(id, task, single)
 	}
 	return nil
 }
 
 // checkStored verifies a stored result: the output matches, and the records are signed,
 // belong to the task and form an accepting quorum for that output.
-func checkStored(b *batch, sr *pb.StoredResult) ([]tasks.ResultRecord, cid.Cid, error) {
+func (n *Node) checkStored(b *batch, sr *pb.StoredResult) ([]tasks.ResultRecord, cid.Cid, error) {
 	task := int(sr.GetTask())
 	if task >= b.m.NumTasks() {
 		return nil, cid.Undef, fmt.Errorf("task %d of a %d-task batch", task, b.m.NumTasks())
@@ -122,25 +136,38 @@ func checkStored(b *batch, sr *pb.StoredResult) ([]tasks.ResultRecord, cid.Cid, 
 		}
 		recs = append(recs, r)
 	}
-	st, accepted := tasks.Quorum(recs, int(b.m.Redundancy), int(max(b.m.MaxReplicas, b.m.Redundancy)))
+	r := int(b.m.Redundancy)
+	if sr.GetSingle() {
+		// One trusted peer's word, vouched for by a steward of the batch.
+		if err := n.checkSingle(b, task, out, sr); err != nil {
+			return nil, cid.Undef, err
+		}
+		r = int(max(b.m.MinRedundancy, 1))
+	}
+	st, accepted := tasks.Quorum(recs, r, int(max(b.m.MaxReplicas, b.m.Redundancy)))
 	if st != tasks.TaskAccepted || !accepted.Equals(out) {
 		return nil, cid.Undef, fmt.Errorf("task %d: the records do not accept this output", task)
 	}
 	return recs, out, nil
 }
 
-// storeResult keeps a verified result.
+// storeResult keeps a verified result. A result accepted by the full quorum replaces one
+// that a single trusted peer vouched for (the peer may have been caught lying since).
 func (n *Node) storeResult(ctx context.Context, b *batch, sr *pb.StoredResult) error {
 	if n.held.has(b.id, int(sr.GetTask())) {
-		return nil
+		old, err := n.loadResult(ctx, b.id, int(sr.GetTask()), false)
+		if err == nil && (!old.GetSingle() || sr.GetSingle()) {
+			return nil
+		}
 	}
-	if _, _, err := checkStored(b, sr); err != nil {
+	if _, _, err := n.checkStored(b, sr); err != nil {
 		return err
 	}
 	if _, err := n.blobs.Put(ctx, sr.GetOutput()); err != nil {
 		return err
 	}
-	meta := &pb.StoredResult{Task: sr.GetTask(), Records: sr.GetRecords()}
+	meta := &pb.StoredResult{Task: sr.GetTask(), Records: sr.GetRecords(), Single: sr.GetSingle(),
+		Steward: sr.GetSteward(), StewardSignature: sr.GetStewardSignature()}
 	raw, err := proto.Marshal(meta)
 	if err != nil {
 		return err
@@ -148,7 +175,7 @@ func (n *Node) storeResult(ctx context.Context, b *batch, sr *pb.StoredResult) e
 	if err := n.ds.Put(ctx, resultKey(b.id, int(sr.GetTask())), raw); err != nil {
 		return err
 	}
-	if n.held.add(b.id, int(sr.GetTask())) {
+	if n.held.add(b.id, int(sr.GetTask()), sr.GetSingle()) {
 		n.provide(b.id) // "I hold results of this batch"
 	}
 	n.metrics.resultsHeld.Inc()
@@ -184,6 +211,9 @@ func (n *Node) loadResult(ctx context.Context, id cid.Cid, task int, withOutput 
 }
 
 func (n *Node) handleResult(ctx context.Context, from peer.ID, req *pb.ResultRequest) *pb.ResultResponse {
+	if !n.allow(from, limitRequest) {
+		return &pb.ResultResponse{Error: protocol.ToPB(protocol.Errorf(pb.ErrorCode_RATE_LIMITED, "slow down"))}
+	}
 	id, err := cid.Cast(req.GetBatchId())
 	if err != nil {
 		return &pb.ResultResponse{Error: protocol.ToPB(protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "batch ID: %v", err))}
@@ -220,13 +250,11 @@ func (n *Node) handleResult(ctx context.Context, from peer.ID, req *pb.ResultReq
 		resp := &pb.ResultResponse{}
 		size := 0
 		for _, t := range body.Fetch.GetTasks() {
-			var sr *pb.StoredResult
-			var err error
-			if n.held.has(id, int(t)) {
+			// A steward's own decision comes first: it has every accepted result until
+			// its holders do, and it knows when a single-replica result was overturned.
+			sr, err := n.stewardResult(ctx, id, int(t), body.Fetch.GetWithOutput())
+			if err != nil && n.held.has(id, int(t)) {
 				sr, err = n.loadResult(ctx, id, int(t), body.Fetch.GetWithOutput())
-			} else {
-				// A steward has every accepted result until its holders do.
-				sr, err = n.stewardResult(ctx, id, int(t), body.Fetch.GetWithOutput())
 			}
 			if err != nil {
 				continue
@@ -293,9 +321,15 @@ func (n *Node) stewardResult(ctx context.Context, id cid.Cid, task int, withOutp
 	for _, r := range t.Agreeing() {
 		sr.Records = append(sr.Records, r.ToPB())
 	}
+	single := t.Single && !t.Reverified
 	b.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("task %d not accepted yet", task)
+	}
+	if single {
+		if err := n.vouchSingle(sr, id, out); err != nil {
+			return nil, err
+		}
 	}
 	if withOutput {
 		var err error

@@ -23,6 +23,7 @@ type BatchStatus struct {
 	Running     int          `json:"running"`
 	Executions  int          `json:"executions"`
 	Reassigned  int          `json:"reassigned"`
+	Single      int          `json:"single"` // tasks run by one trusted peer (adaptive replication)
 	MinReplicas int          `json:"min_replicas"` // fewest live holders of an accepted result
 	Replication int          `json:"replication"`  // K
 	Redundancy  int          `json:"redundancy"`   // R
@@ -46,7 +47,7 @@ func (n *Node) localStatus(b *batch) BatchStatus {
 	b.mu.Unlock()
 	out := BatchStatus{
 		BatchID: b.id.String(), Name: b.m.Name, State: s.State, Total: s.Total, Done: s.Done,
-		Failed: s.Failed, Running: s.Running, Executions: s.Executions, Reassigned: s.Reassigned,
+		Failed: s.Failed, Running: s.Running, Executions: s.Executions, Reassigned: s.Reassigned, Single: s.Single,
 		MinReplicas: s.MinReplicas, Replication: int(b.m.Replication), Redundancy: int(b.m.Redundancy),
 		FailedTasks: s.FailedTasks, Steward: n.id.String(), Peers: []PeerStatus{},
 	}
@@ -58,7 +59,7 @@ func (n *Node) localStatus(b *batch) BatchStatus {
 
 func (s BatchStatus) toPB() *pb.BatchStatus {
 	p := &pb.BatchStatus{State: s.State, Total: uint32(s.Total), Done: uint32(s.Done), Failed: uint32(s.Failed),
-		Running: uint32(s.Running), Executions: uint32(s.Executions), Reassigned: uint32(s.Reassigned),
+		Running: uint32(s.Running), Executions: uint32(s.Executions), Reassigned: uint32(s.Reassigned), Single: uint32(s.Single),
 		MinReplicas: uint32(s.MinReplicas)}
 	for _, t := range s.FailedTasks {
 		p.FailedTasks = append(p.FailedTasks, uint32(t))
@@ -79,7 +80,7 @@ func (s BatchStatus) toPB() *pb.BatchStatus {
 func statusFromPB(b *batch, p *pb.BatchStatus) BatchStatus {
 	s := BatchStatus{BatchID: b.id.String(), Name: b.m.Name, State: p.GetState(), Total: int(p.GetTotal()),
 		Done: int(p.GetDone()), Failed: int(p.GetFailed()), Running: int(p.GetRunning()),
-		Executions: int(p.GetExecutions()), Reassigned: int(p.GetReassigned()), MinReplicas: int(p.GetMinReplicas()),
+		Executions: int(p.GetExecutions()), Reassigned: int(p.GetReassigned()), Single: int(p.GetSingle()), MinReplicas: int(p.GetMinReplicas()),
 		Replication: int(b.m.Replication), Redundancy: int(b.m.Redundancy), FailedTasks: toInts(p.GetFailedTasks()),
 		Peers: []PeerStatus{}}
 	if id, err := peer.IDFromBytes(p.GetSteward()); err == nil {

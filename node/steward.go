@@ -28,6 +28,9 @@ func (n *Node) stewardCount(b *batch) int { return int(max(b.m.Replication, 1)) 
 func leaseDuration(m *tasks.Manifest) time.Duration { return 2*m.Limits.Timeout + 10*time.Second }
 
 func (n *Node) handleSteward(ctx context.Context, from peer.ID, req *pb.StewardRequest) *pb.StewardResponse {
+	if !n.allow(from, limitRequest) || (req.GetLease() != nil && !n.allow(from, limitLease)) {
+		return errResp(protocol.Errorf(pb.ErrorCode_RATE_LIMITED, "slow down"))
+	}
 	if l := req.GetList(); l != nil {
 		return &pb.StewardResponse{Body: &pb.StewardResponse_Batches{Batches: n.runningManifests()}}
 	}
@@ -60,12 +63,12 @@ func (n *Node) handleSteward(ctx context.Context, from peer.ID, req *pb.StewardR
 	switch body := req.Body.(type) {
 	case *pb.StewardRequest_Lease:
 		want := min(int(body.Lease.GetMax()), maxLeasesPerGrant)
-		if now.After(b.m.Deadline) {
-			want = 0 // past its deadline the batch is abandoned
+		if now.After(b.m.Deadline) || n.distrusted(from) {
+			want = 0 // past its deadline the batch is abandoned; liars get nothing
 		}
 		b.mu.Lock()
 		st.Expire(now)
-		grants := st.Grant(from, want, now, leaseDuration(b.m))
+		grants := st.Grant(from, want, now, leaseDuration(b.m), n.consecutive)
 		done := st.Done() || now.After(b.m.Deadline)
 		b.mu.Unlock()
 		g := &pb.LeaseGrant{Done: done}
@@ -166,6 +169,7 @@ func (n *Node) complete(ctx context.Context, from peer.ID, b *batch, st *tasks.B
 		}
 		checked = append(checked, r)
 	}
+	var decided []int
 	b.mu.Lock()
 	for _, r := range checked {
 		if !st.HadLease(r.Task, from) {
@@ -177,6 +181,7 @@ func (n *Node) complete(ctx context.Context, from peer.ID, b *batch, st *tasks.B
 		c := st.AddResult(r)
 		if c.Accepted {
 			b.needStore = append(b.needStore, r.Task)
+			decided = append(decided, r.Task)
 			n.metrics.accepted.Inc()
 		}
 		if c.Failed {
@@ -185,6 +190,7 @@ func (n *Node) complete(ctx context.Context, from peer.ID, b *batch, st *tasks.B
 	}
 	done := st.Done()
 	b.mu.Unlock()
+	n.judgeTasks(ctx, b, decided)
 	if done {
 		n.log.Info("batch finished", "batch", b.id.String())
 	}

@@ -137,6 +137,9 @@ func (n *Node) sendDelta(ctx context.Context, b *batch, p peer.ID, full bool, st
 		k := min(len(states), maxTasksPerDelta)
 		d := &pb.StateDelta{Manifest: manifest, Tasks: states[:k]}
 		states, manifest = states[k:], nil
+		if err = n.signState(b.id, d); err != nil {
+			break
+		}
 		var resp pb.StewardResponse
 		err = n.request(ctx, p, protocol.StewardProtocol(n.cfg.Swarm), protocol.MaxStewardMessage,
 			&pb.StewardRequest{BatchId: b.id.Bytes(), Body: &pb.StewardRequest_Delta{Delta: d}}, &resp)
@@ -173,6 +176,9 @@ func (n *Node) allTaskStates(b *batch) []*pb.TaskState {
 
 // applyDelta merges another steward's copy.
 func (n *Node) applyDelta(ctx context.Context, from peer.ID, id cid.Cid, d *pb.StateDelta) error {
+	if err := verifyState(from, id, d); err != nil {
+		return &protocol.WireError{Code: pb.ErrorCode_BAD_SIGNATURE, Message: err.Error()}
+	}
 	b := n.getBatch(id)
 	if b == nil {
 		if len(d.GetManifest()) == 0 {
@@ -243,6 +249,10 @@ func (n *Node) pullState(ctx context.Context, b *batch, from []peer.ID) {
 				n.log.Debug("pull state", "batch", b.id.String(), "from", shortID(p), "err", err)
 				return
 			}
+			if err := verifyState(p, b.id, resp.GetSnapshot()); err != nil {
+				n.log.Warn("state snapshot with a bad signature", "batch", b.id.String(), "from", shortID(p), "err", err)
+				return
+			}
 			if err := n.mergeStates(ctx, b, resp.GetSnapshot().GetTasks()); err != nil {
 				n.log.Warn("bad state from steward", "batch", b.id.String(), "from", shortID(p), "err", err)
 			}
@@ -262,6 +272,9 @@ func (n *Node) snapshotResp(id cid.Cid) *pb.StewardResponse {
 	if !has {
 		return errResp(&protocol.WireError{Code: pb.ErrorCode_NOT_STEWARD, Message: "no state for " + id.String(), Hint: n.otherSteward(b)})
 	}
-	return &pb.StewardResponse{Body: &pb.StewardResponse_Snapshot{Snapshot: &pb.StateSnapshot{
-		Manifest: b.raw, Tasks: n.allTaskStates(b)}}}
+	snap := &pb.StateSnapshot{Manifest: b.raw, Tasks: n.allTaskStates(b)}
+	if err := n.signState(id, snap); err != nil {
+		return errResp(protocol.Errorf(pb.ErrorCode_INTERNAL, "%v", err))
+	}
+	return &pb.StewardResponse{Body: &pb.StewardResponse_Snapshot{Snapshot: snap}}
 }

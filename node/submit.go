@@ -31,6 +31,7 @@ type SubmitRequest struct {
 	Replication    uint32            `json:"replication"`  // K
 	MaxReplicas    uint32            `json:"max_replicas"` // 0: R + 2
 	Adaptive       bool              `json:"adaptive,omitempty"`
+	MinRedundancy  uint32            `json:"min_redundancy,omitempty"` // with Adaptive: R of a trusted peer's task (0: 1)
 	DeadlineSec    uint64            `json:"deadline_seconds"` // 0: 24 hours
 	// OutputNames, one per task, name the output files when results are written to a
 	// folder; this node keeps them. Default: the input names, or task indexes.
@@ -127,7 +128,7 @@ func (n *Node) buildManifest(ctx context.Context, req SubmitRequest) (*tasks.Man
 		Deadline:    time.UnixMilli(now.Add(deadline).UnixMilli()),
 		Nonce:       make([]byte, 16),
 	}
-	m.AdaptiveReplication = req.Adaptive
+	m.AdaptiveReplication, m.MinRedundancy = req.Adaptive, req.MinRedundancy
 	if m.MaxReplicas == 0 {
 		m.MaxReplicas = m.Redundancy + 2
 	}

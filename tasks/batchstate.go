@@ -261,8 +261,10 @@ func (b *BatchState) Grant(worker peer.ID, max int, now time.Time, d time.Durati
 	}
 	for i := b.cursor; i < len(b.tasks) && len(out) < max; i++ {
 		t := &b.tasks[i]
-		if i == b.cursor && t.status != TaskOpen {
-			b.cursor++
+		if t.status != TaskOpen {
+			if i == b.cursor {
+				b.cursor++
+			}
 			continue
 		}
 		if t.resultBy(worker) >= 0 || t.hasActiveLease(worker, now) {
@@ -432,13 +434,15 @@ func (b *BatchState) decide(i int) Change {
 	return Change{Added: true, Accepted: t.status == TaskAccepted, Failed: t.status == TaskFailed, Reopened: before != TaskOpen && t.status == TaskOpen}
 }
 
-// Reverify puts every task that worker ran alone under adaptive replication back at the
-// full R (it was caught lying): tasks it alone vouched for reopen. It returns them.
+// Reverify puts every task that worker runs or ran alone under adaptive replication back
+// at the full R (it was caught lying): tasks it alone vouched for reopen, and those it
+// still holds a lease on will need the full quorum. It returns the reopened ones.
 func (b *BatchState) Reverify(worker peer.ID) []int {
 	var out []int
 	for i := range b.tasks {
 		t := &b.tasks[i]
-		if !t.Single || t.Reverified || t.resultBy(worker) < 0 {
+		leased := slices.ContainsFunc(t.Leases, func(l Lease) bool { return l.Worker == worker })
+		if !t.Single || t.Reverified || (t.resultBy(worker) < 0 && !leased) {
 			continue
 		}
 		t.Reverified = true

@@ -32,6 +32,7 @@ type Summary struct {
 	Running     int // active leases
 	Executions  int // result records received
 	Reassigned  int // leases lost: expired, returned, or their worker left
+	Single      int // tasks adaptive replication gave to one trusted peer (and not reverified)
 	Peers       []PeerShare
 	MinReplicas int // fewest live holders of any accepted result (0 when none accepted)
 	FailedTasks []int
@@ -50,6 +51,9 @@ func (b *BatchState) Summary(now time.Time, live func(peer.ID) bool) Summary {
 	for i := range b.tasks {
 		t := &b.tasks[i]
 		s.Executions += len(t.Results)
+		if t.Single && !t.Reverified {
+			s.Single++
+		}
 		for k := range t.Leases {
 			l := &t.Leases[k]
 			if l.active(now) {

@@ -173,3 +173,17 @@ func TestSwarmSurvivesKilledWorkerAndSteward(t *testing.T) {
 		t.Errorf("%d executions for 300 tasks after stopping %d nodes", st.Executions, len(killed))
 	}
 }
+
+// waitStatus polls a daemon's API until the batch is no longer running.
+func waitStatus(ctx context.Context, t testing.TB, c *node.Client, id string) node.BatchStatus {
+	t.Helper()
+	var st node.BatchStatus
+	if err := WaitFor(ctx, "batch to finish", func() bool {
+		s, err := c.Status(ctx, id)
+		st = s
+		return err == nil && s.State != tasks.BatchRunning
+	}); err != nil {
+		t.Fatalf("%v (last status %+v)", err, st)
+	}
+	return st
+}

@@ -1432,6 +1432,7 @@ type BatchStatus struct {
 	MinReplicas   uint32                 `protobuf:"varint,9,opt,name=min_replicas,json=minReplicas,proto3" json:"min_replicas,omitempty"` // fewest holders of any accepted result
 	FailedTasks   []uint32               `protobuf:"varint,10,rep,packed,name=failed_tasks,json=failedTasks,proto3" json:"failed_tasks,omitempty"`
 	Steward       []byte                 `protobuf:"bytes,11,opt,name=steward,proto3" json:"steward,omitempty"`
+	Single        uint32                 `protobuf:"varint,12,opt,name=single,proto3" json:"single,omitempty"` // tasks adaptive replication gave to one trusted peer
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1541,6 +1542,13 @@ func (x *BatchStatus) GetSteward() []byte {
 		return x.Steward
 	}
 	return nil
+}
+
+func (x *BatchStatus) GetSingle() uint32 {
+	if x != nil {
+		return x.Single
+	}
+	return 0
 }
 
 // Adopt hands a new batch to a steward, which fetches the module and input blobs from the
@@ -2267,7 +2275,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x04peer\x18\x01 \x01(\fR\x04peer\x12\x12\n" +
 	"\x04done\x18\x02 \x01(\rR\x04done\x12\x18\n" +
 	"\arunning\x18\x03 \x01(\rR\arunning\x12\x14\n" +
-	"\x05wrong\x18\x04 \x01(\rR\x05wrong\"\xd3\x02\n" +
+	"\x05wrong\x18\x04 \x01(\rR\x05wrong\"\xeb\x02\n" +
 	"\vBatchStatus\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12\x14\n" +
 	"\x05total\x18\x02 \x01(\rR\x05total\x12\x12\n" +
@@ -2284,7 +2292,8 @@ const file_wire_proto_rawDesc = "" +
 	"\fmin_replicas\x18\t \x01(\rR\vminReplicas\x12!\n" +
 	"\ffailed_tasks\x18\n" +
 	" \x03(\rR\vfailedTasks\x12\x18\n" +
-	"\asteward\x18\v \x01(\fR\asteward\"#\n" +
+	"\asteward\x18\v \x01(\fR\asteward\x12\x16\n" +
+	"\x06single\x18\f \x01(\rR\x06single\"#\n" +
 	"\x05Adopt\x12\x1a\n" +
 	"\bmanifest\x18\x01 \x01(\fR\bmanifest\"\r\n" +
 	"\vListBatches\")\n" +
