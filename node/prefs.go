@@ -1,10 +1,231 @@
 package node
 
-// Prefs are the volunteer's preferences: how much of the machine the node may use and when.
-type Prefs struct{}
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Prefs are the volunteer's preferences: how much of the machine the node may use and when,
+// like BOINC's computing preferences. They live under "prefs" in config.json; the task
+// slots ("slots") and the memory per task ("max_task_memory_mb") are top-level Config fields
+// with the same standing. `allforone config set` edits them; the running daemon applies the
+// fields of Prefs at once (ReloadPrefs), while slots and max_task_memory_mb take effect at
+// the next start.
+type Prefs struct {
+	// DiskQuotaMB caps the disk space of blobs and results in the datastore, in MiB. Over
+	// it the node collects finished batches at once (not waiting for Retention) and takes
+	// no new tasks until it is under again. 0 means no quota. Default 10240 (10 GiB).
+	DiskQuotaMB int `json:"disk_quota_mb"`
+	// Retention is how long the data of a finished batch (module, inputs, outputs this node
+	// ran, extra result copies) stays before garbage collection. Results that this node
+	// keeps as one of their K holders are never collected. Default 72h.
+	Retention Duration `json:"retention"`
+	// GCInterval is how often the node measures its disk use and collects. Default 1m.
+	GCInterval Duration `json:"gc_interval"`
+	// CPUBusyPercent pauses new tasks while other processes use more than this share of
+	// the machine's CPU (all cores together, averaged over CPUBusyWindow). 0 never pauses.
+	// Default 50. Linux only for now (read from /proc); elsewhere it never pauses.
+	CPUBusyPercent int `json:"cpu_busy_percent"`
+	// CPUBusyWindow is the time over which other processes' CPU use is averaged. Default 30s.
+	CPUBusyWindow Duration `json:"cpu_busy_window"`
+	// RunOnBattery lets the node compute while the machine runs on battery. Default false:
+	// a laptop on battery takes no new tasks.
+	RunOnBattery bool `json:"run_on_battery"`
+	// Schedule limits computing to some hours, in local time: comma-separated entries of
+	// "[DAYS ]HH:MM-HH:MM", where DAYS is a day or a range of days (mon, sat-sun, mon-fri).
+	// A range that ends before it starts runs past midnight: "18:00-08:00" is evenings and
+	// nights. Empty means any time. Default empty.
+	Schedule string `json:"schedule"`
+	// MetricsPublic serves /metrics without the API token, for a Prometheus server that
+	// scrapes the node. The API stays on loopback unless --api says otherwise. Default false.
+	MetricsPublic bool `json:"metrics_public"`
+}
+
+// DefaultPrefs are the preferences of a new node.
+func DefaultPrefs() Prefs {
+	return Prefs{
+		DiskQuotaMB:    10240,
+		Retention:      Duration(72 * time.Hour),
+		GCInterval:     Duration(time.Minute),
+		CPUBusyPercent: 50,
+		CPUBusyWindow:  Duration(30 * time.Second),
+	}
+}
 
 // validate checks the preferences and says what to fix.
-func (p *Prefs) validate() error { return nil }
+func (p *Prefs) validate() error {
+	var errs []error
+	if p.DiskQuotaMB < 0 {
+		errs = append(errs, fmt.Errorf("disk_quota_mb %d: use 0 (no quota) or a size in MiB", p.DiskQuotaMB))
+	}
+	if p.Retention < 0 {
+		errs = append(errs, fmt.Errorf("retention %s: use a duration like 72h, or 0 to collect finished batches at once", p.Retention))
+	}
+	if p.GCInterval < Duration(100*time.Millisecond) {
+		errs = append(errs, fmt.Errorf("gc_interval %s: use at least 100ms, e.g. 1m", p.GCInterval))
+	}
+	if p.CPUBusyPercent < 0 || p.CPUBusyPercent > 100 {
+		errs = append(errs, fmt.Errorf("cpu_busy_percent %d: use 0 (never pause) to 100", p.CPUBusyPercent))
+	}
+	if p.CPUBusyWindow < Duration(time.Second) {
+		errs = append(errs, fmt.Errorf("cpu_busy_window %s: use at least 1s, e.g. 30s", p.CPUBusyWindow))
+	}
+	if _, err := ParseSchedule(p.Schedule); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Pause is one preference that keeps the node from starting tasks now.
+type Pause struct {
+	Pref   string `json:"pref"`   // the config key, e.g. "schedule"
+	Reason string `json:"reason"` // what is the case
+	Fix    string `json:"fix"`    // what the volunteer can do about it
+}
+
+// prefsState is the node's live preferences and what they watch. The zero value is ready:
+// the preferences come from the config on first use.
+type prefsState struct {
+	once     sync.Once
+	mu       sync.RWMutex
+	prefs    Prefs
+	schedule Schedule
+	override func(*Prefs) // flags that win over the config file on reload
+
+	cpu     *busyDetector
+	battery func() (bool, error)
+	now     func() time.Time
+}
+
+// WithPrefsOverride gives the preferences that command-line flags set, so that ReloadPrefs
+// keeps them over what the config file says.
+func WithPrefsOverride(f func(*Prefs)) Option { return func(n *Node) { n.op.prefs.override = f } }
+
+func (n *Node) prefsInit() *prefsState {
+	s := &n.op.prefs
+	s.once.Do(func() {
+		s.prefs = n.cfg.Prefs
+		s.schedule, _ = ParseSchedule(s.prefs.Schedule) // validated by Config.Validate
+		if s.cpu == nil {
+			s.cpu = newBusyDetector(procCPU{})
+		}
+		if s.battery == nil {
+			s.battery = onBattery
+		}
+		if s.now == nil {
+			s.now = time.Now
+		}
+	})
+	return s
+}
+
+// Prefs returns the preferences in force.
+func (n *Node) Prefs() Prefs {
+	s := n.prefsInit()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.prefs
+}
+
+// SetPrefs validates p and puts it in force at once. It does not write the config file.
+func (n *Node) SetPrefs(p Prefs) error {
+	if err := p.validate(); err != nil {
+		return err
+	}
+	sched, _ := ParseSchedule(p.Schedule)
+	s := n.prefsInit()
+	s.mu.Lock()
+	s.prefs, s.schedule = p, sched
+	s.mu.Unlock()
+	n.wakeWorker()
+	n.kickGC()
+	return nil
+}
+
+// ReloadPrefs reads the preferences from config.json again (keeping those that flags set)
+// and puts them in force. It returns them. Slots and max_task_memory_mb are not reloaded:
+// they take effect when the daemon restarts.
+func (n *Node) ReloadPrefs() (Prefs, error) {
+	c, err := LoadConfig(n.cfg.DataDir)
+	if err != nil {
+		return Prefs{}, err
+	}
+	if f := n.prefsInit().override; f != nil {
+		f(&c.Prefs)
+	}
+	if err := n.SetPrefs(c.Prefs); err != nil {
+		return Prefs{}, fmt.Errorf("config.json: %w", err)
+	}
+	n.log.Info("preferences reloaded")
+	return c.Prefs, nil
+}
+
+// pauses lists the preferences that keep the node from starting tasks now.
+func (n *Node) pauses() []Pause {
+	s := n.prefsInit()
+	s.mu.RLock()
+	p, sched := s.prefs, s.schedule
+	s.mu.RUnlock()
+	var out []Pause
+	now := s.now()
+	if !sched.Allows(now) {
+		next := sched.Next(now)
+		out = append(out, Pause{Pref: "schedule",
+			Reason: fmt.Sprintf("outside the hours set in the schedule %q (next start %s)", p.Schedule, next.Format("Mon 15:04")),
+			Fix:    "wait, or widen the hours: allforone config set schedule \"\" (any time)"})
+	}
+	if p.CPUBusyPercent > 0 {
+		if busy, others := s.cpu.busy(now, time.Duration(p.CPUBusyWindow), float64(p.CPUBusyPercent)); busy {
+			out = append(out, Pause{Pref: "cpu_busy_percent",
+				Reason: fmt.Sprintf("other programs use %.0f%% of the CPU, over the %d%% set", others, p.CPUBusyPercent),
+				Fix:    "it resumes when they calm down; or allow more: allforone config set cpu_busy_percent 90 (0 never pauses)"})
+		}
+	}
+	if !p.RunOnBattery {
+		if on, err := s.battery(); err == nil && on {
+			out = append(out, Pause{Pref: "run_on_battery", Reason: "the machine runs on battery",
+				Fix: "plug it in, or: allforone config set run_on_battery true"})
+		}
+	}
+	if used, over := n.overQuota(); over {
+		out = append(out, Pause{Pref: "disk_quota_mb",
+			Reason: fmt.Sprintf("blobs and results use %s, over the disk quota of %d MiB, and nothing more can be collected", formatMiB(used), p.DiskQuotaMB),
+			Fix:    "raise it: allforone config set disk_quota_mb N; results this node keeps as one of K holders are never collected"})
+	}
+	return out
+}
 
 // pauseReason says why the node must not start new tasks now ("" when it may).
-func (n *Node) pauseReason() string { return "" }
+func (n *Node) pauseReason() string {
+	ps := n.pauses()
+	if len(ps) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for i, p := range ps {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(p.Reason)
+	}
+	return b.String()
+}
+
+// fitsMemory reports whether a task of m fits in the memory a task may use here.
+func (n *Node) fitsMemory(memoryPages uint32) bool {
+	return uint64(memoryPages)*65536 <= uint64(n.cfg.MaxTaskMemoryMB)<<20
+}
+
+func formatMiB(bytes int64) string {
+	switch {
+	case bytes >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(bytes)/(1<<30))
+	case bytes >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(bytes)/(1<<20))
+	default:
+		return fmt.Sprintf("%.0f KiB", float64(bytes)/(1<<10))
+	}
+}

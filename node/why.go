@@ -1,0 +1,215 @@
+package node
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// "Why am I idle?": the reasons this node is not computing right now, each with what to
+// do about it. The rules read a snapshot of the node (whyFacts), so each is tested with
+// fakes; a new reason is one more line in whyRules.
+
+// WhyReason is one reason the node is not computing, or not as much as it could.
+type WhyReason struct {
+	// Code names the reason for scripts: no_peers, paused, no_batches, memory, no_tasks,
+	// distrusted, unreachable, incompatible.
+	Code   string `json:"code"`
+	Reason string `json:"reason"` // what is the case
+	Fix    string `json:"fix"`    // what to do
+}
+
+// WhyReport answers GET /api/v1/why and `allforone why`.
+type WhyReport struct {
+	Computing bool        `json:"computing"` // a task runs here now
+	Running   int         `json:"running"`
+	Slots     int         `json:"slots"`
+	Summary   string      `json:"summary"`
+	Reasons   []WhyReason `json:"reasons"`
+}
+
+// whyFacts is what the reasons are decided from.
+type whyFacts struct {
+	Peers        int           // connected peers
+	Bootstrap    int           // configured bootstrap peers
+	Private      bool          // private swarm (a swarm key)
+	Running      int           // tasks running here
+	Slots        int           // task slots
+	Batches      []whyBatch    // the batches this node knows
+	Pauses       []Pause       // preferences that pause the node now
+	MaxMemoryMB  int           // memory a task may use here
+	SyncInterval time.Duration // how often the node asks a peer for running batches
+	Distrusted   string        // why stewards distrust this node ("" when they do not)
+	Reachability string        // "public", "private" or "unknown"
+	Incompatible []string      // peers that run a version this node cannot work with
+}
+
+// whyBatch is one known batch.
+type whyBatch struct {
+	Name     string
+	MemoryMB int  // memory one task asks for
+	Open     bool // it may still need work: not finished, not past its deadline
+}
+
+// whyRules are the reasons, in the order they are shown.
+var whyRules = []func(f *whyFacts) []WhyReason{
+	whyNoPeers,
+	whyPaused,
+	whyNoBatches,
+	whyMemory,
+	whyNoTasks,
+	whyDistrusted,
+	whyUnreachable,
+	whyIncompatible,
+}
+
+// decideWhy applies the rules to the facts.
+func decideWhy(f whyFacts) WhyReport {
+	r := WhyReport{Computing: f.Running > 0, Running: f.Running, Slots: f.Slots, Reasons: []WhyReason{}}
+	for _, rule := range whyRules {
+		r.Reasons = append(r.Reasons, rule(&f)...)
+	}
+	switch {
+	case r.Computing && len(r.Reasons) == 0:
+		r.Summary = fmt.Sprintf("computing: %d of %d task slots busy", f.Running, f.Slots)
+	case r.Computing:
+		r.Summary = fmt.Sprintf("computing %d tasks, but: %s", f.Running, r.Reasons[0].Reason)
+	case len(r.Reasons) == 0:
+		r.Summary = "idle for a moment: looking for work"
+	default:
+		r.Summary = "idle: " + r.Reasons[0].Reason
+	}
+	return r
+}
+
+func whyNoPeers(f *whyFacts) []WhyReason {
+	if f.Peers > 0 {
+		return nil
+	}
+	if f.Bootstrap == 0 {
+		return []WhyReason{{Code: "no_peers", Reason: "no peers: this node has no bootstrap peers, so it cannot find the swarm",
+			Fix: "add one: allforone config set bootstrap /ip4/ADDRESS/tcp/4501/p2p/PEER_ID (`allforone id` on a node of the swarm prints it), then restart the daemon"}}
+	}
+	fix := "check that the bootstrap peers run and that this machine can reach them (address, port, firewall): allforone config show bootstrap"
+	if f.Private {
+		fix += "; in a private swarm every node needs the same swarm.key"
+	}
+	return []WhyReason{{Code: "no_peers", Reason: fmt.Sprintf("no peers: none of the %d bootstrap peers could be reached", f.Bootstrap), Fix: fix}}
+}
+
+func whyPaused(f *whyFacts) []WhyReason {
+	var out []WhyReason
+	for _, p := range f.Pauses {
+		out = append(out, WhyReason{Code: "paused", Reason: "paused by the preference " + p.Pref + ": " + p.Reason, Fix: p.Fix})
+	}
+	return out
+}
+
+func whyNoBatches(f *whyFacts) []WhyReason {
+	if f.Peers == 0 || f.Running > 0 {
+		return nil
+	}
+	for _, b := range f.Batches {
+		if b.Open {
+			return nil
+		}
+	}
+	reason := "no batch has been announced since this node joined"
+	if len(f.Batches) > 0 {
+		reason = fmt.Sprintf("the %d batches this node knows are finished or past their deadline", len(f.Batches))
+	}
+	return []WhyReason{{Code: "no_batches", Reason: reason,
+		Fix: fmt.Sprintf("nothing to compute until someone submits work (`allforone submit`); this node also asks a peer for running batches every %s", f.SyncInterval)}}
+}
+
+func whyMemory(f *whyFacts) []WhyReason {
+	var open, least int
+	for _, b := range f.Batches {
+		if !b.Open {
+			continue
+		}
+		if b.MemoryMB <= f.MaxMemoryMB {
+			return nil
+		}
+		if open == 0 || b.MemoryMB < least {
+			least = b.MemoryMB
+		}
+		open++
+	}
+	if open == 0 {
+		return nil
+	}
+	return []WhyReason{{Code: "memory", Reason: fmt.Sprintf("every batch with work needs more memory per task (at least %d MiB) than this node allows (%d MiB)", least, f.MaxMemoryMB),
+		Fix: fmt.Sprintf("allow more: allforone config set max_task_memory_mb %d, then restart the daemon", least)}}
+}
+
+func whyNoTasks(f *whyFacts) []WhyReason {
+	if f.Running > 0 || f.Peers == 0 || len(f.Pauses) > 0 {
+		return nil
+	}
+	for _, b := range f.Batches {
+		if b.Open && b.MemoryMB <= f.MaxMemoryMB {
+			return []WhyReason{{Code: "no_tasks", Reason: "the batches with work have no task to lease right now: every task is leased to another peer or waits for its quorum",
+				Fix: "nothing to do: this node asks the stewards again every moment, and takes the next batch's tasks"}}
+		}
+	}
+	return nil
+}
+
+// whyDistrusted is a placeholder until trust between peers lands: stewards that distrust
+// a node give it no leases.
+func whyDistrusted(f *whyFacts) []WhyReason {
+	if f.Distrusted == "" {
+		return nil
+	}
+	return []WhyReason{{Code: "distrusted", Reason: "stewards distrust this node: " + f.Distrusted,
+		Fix: "results that disagree with the quorum cost trust; check the machine (overclocking, memory errors) and keep running: trust comes back with valid results"}}
+}
+
+// whyUnreachable is a placeholder until NAT traversal lands and tells reachability.
+func whyUnreachable(f *whyFacts) []WhyReason {
+	if f.Reachability != "private" {
+		return nil
+	}
+	return []WhyReason{{Code: "unreachable", Reason: "peers outside this network cannot dial this node (it is behind a NAT or a firewall)",
+		Fix: "forward the listen port (TCP 4501 by default) to this machine or enable UPnP on the router; it still pulls work, but holds and serves fewer results"}}
+}
+
+func whyIncompatible(f *whyFacts) []WhyReason {
+	if len(f.Incompatible) == 0 {
+		return nil
+	}
+	return []WhyReason{{Code: "incompatible", Reason: fmt.Sprintf("%d peers run a version this node cannot work with: %s", len(f.Incompatible), strings.Join(f.Incompatible, ", ")),
+		Fix: "run the same release as the swarm: `allforone version` here and on a peer"}}
+}
+
+// Why says why the node is not computing right now.
+func (n *Node) Why() WhyReport { return decideWhy(n.whyFacts()) }
+
+func (n *Node) whyFacts() whyFacts {
+	f := whyFacts{
+		Bootstrap:    len(n.cfg.BootstrapPeers),
+		Private:      n.cfg.SwarmKeyFile != "",
+		Slots:        n.cfg.Slots,
+		MaxMemoryMB:  n.cfg.MaxTaskMemoryMB,
+		SyncInterval: time.Duration(n.cfg.SyncInterval),
+		Pauses:       n.pauses(),
+		Reachability: "unknown", // TODO(nat): from AutoNAT once the NAT issue lands
+		Distrusted:   "",        // TODO(trust): from the stewards' trust records once they tell a node
+		Incompatible: nil,       // TODO(compat): n.IncompatiblePeers() once node/compat.go lands
+	}
+	if n.host != nil {
+		f.Peers = len(n.host.Network().Peers())
+	}
+	n.op.act.mu.Lock()
+	f.Running = len(n.op.act.running)
+	n.op.act.mu.Unlock()
+	now := time.Now()
+	for _, b := range n.listBatches() {
+		b.mu.Lock()
+		open := !b.workDone && now.Before(b.m.Deadline) && (b.st == nil || !b.st.Done())
+		b.mu.Unlock()
+		f.Batches = append(f.Batches, whyBatch{Name: b.m.Name, MemoryMB: int((b.m.Limits.MemoryPages + 15) / 16), Open: open})
+	}
+	return f
+}
