@@ -53,7 +53,7 @@ func (n *Node) startAPI() error {
 		started: time.Now(),
 		done:    make(chan struct{}),
 		srv: &http.Server{
-			Handler:           requireToken(tok, mux),
+			Handler:           requireToken(tok, mux, n.publicRequest),
 			ReadHeaderTimeout: 10 * time.Second,
 		},
 	}
@@ -102,10 +102,15 @@ func readToken(dataDir string) (string, error) {
 	return tok, nil
 }
 
-// requireToken answers 401 to any request without the right bearer token.
-func requireToken(token string, next http.Handler) http.Handler {
+// requireToken answers 401 to any request without the right bearer token, except those
+// that public allows (the dashboard's static assets: api_dashboard.go).
+func requireToken(token string, next http.Handler, public func(*http.Request) bool) http.Handler {
 	want := []byte("Bearer " + token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if public(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		got := []byte(r.Header.Get("Authorization"))
 		if subtle.ConstantTimeCompare(got, want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="allforone"`)

@@ -44,6 +44,7 @@ type Node struct {
 	exec   *tasks.Executor
 
 	metrics    *metrics
+	op         operatorState // prefs, activity, garbage collection (operator.go)
 	hooks      TestHooks
 	extraDelay atomic.Int64 // SetTaskDelay
 
@@ -134,6 +135,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		o(n)
 	}
 	n.metrics = newMetrics(n.reg)
+	n.registerGauges(n.reg)
 	n.log = n.log.With("node", shortID(id))
 	if upgraded.To != 0 {
 		n.log.Info("data dir upgraded", "from", upgraded.From, "to", upgraded.To, "backup", upgraded.Backup)
@@ -216,6 +218,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.goLoop("work", n.workLoop)
 	n.goLoop("repair", n.repairLoop)
 	n.goLoop("sync", n.syncLoop)
+	n.goLoop("housekeeping", n.housekeepingLoop) // gc.go: CPU samples for prefs, garbage collection
 	n.log.Info("node started", "peer_id", n.id.String(), "swarm", n.cfg.Swarm,
 		"private", psk != nil, "addrs", n.host.Addrs(), "api", n.api.addr)
 	return nil

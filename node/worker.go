@@ -86,6 +86,7 @@ func (n *Node) workLoop(ctx context.Context) {
 			b.retryAt = time.Now().Add(time.Duration(max(leases.GetRetryAfterMs(), 50)) * time.Millisecond)
 		}
 		b.mu.Unlock()
+		n.metrics.leased.Add(float64(len(leases.GetLeases())))
 		for _, l := range leases.GetLeases() {
 			n.slots <- struct{}{}
 			ok := n.goLoop("task", func(ctx context.Context) {
@@ -113,7 +114,8 @@ func (n *Node) nextRunnable(now time.Time) *batch {
 	for k := range all {
 		b := all[(n.rr+k)%len(all)]
 		b.mu.Lock()
-		ok := !b.workDone && now.After(b.retryAt) && now.Before(b.m.Deadline) && (b.st == nil || !b.st.Done())
+		ok := !b.workDone && now.After(b.retryAt) && now.Before(b.m.Deadline) && (b.st == nil || !b.st.Done()) &&
+			n.fitsMemory(b.m.Limits.MemoryPages) // prefs.go: a task that needs more memory than allowed would fail here
 		b.mu.Unlock()
 		if ok {
 			return b
