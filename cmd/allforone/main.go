@@ -73,6 +73,7 @@ func commands() []*cli.Command {
 		batchesCmd(),
 		runCmd(),
 		testnetCmd(),
+		serviceCmd(),
 		versionCmd(),
 	}
 }
