@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -24,6 +25,7 @@ type apiServer struct {
 	srv     *http.Server
 	ln      net.Listener
 	addr    string
+	entry   string // what the api file says: host:port or https://host:port
 	file    string
 	started time.Time
 	done    chan struct{}
@@ -44,6 +46,10 @@ func (n *Node) startAPI() error {
 		}
 		return fmt.Errorf("api listen on %s: %w", n.cfg.APIAddr, err)
 	}
+	ln, scheme, err := n.secureAPI(ln)
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	n.routes(mux)
 	a := &apiServer{
@@ -55,6 +61,7 @@ func (n *Node) startAPI() error {
 		srv: &http.Server{
 			Handler:           requireToken(tok, mux, n.publicRequest),
 			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
 		},
 	}
 	n.api = a
@@ -64,7 +71,12 @@ func (n *Node) startAPI() error {
 			n.log.Error("api server stopped", "err", err)
 		}
 	}()
-	if err := writeFileAtomic(a.file, []byte(a.addr+"\n"), 0o600); err != nil {
+	entry := dialableAddr(a.addr)
+	if scheme == "https" {
+		entry = "https://" + entry
+	}
+	a.entry = entry
+	if err := writeFileAtomic(a.file, []byte(entry+"\n"), 0o600); err != nil {
 		return err
 	}
 	return nil
@@ -76,7 +88,7 @@ func (a *apiServer) close() error {
 	err := a.srv.Shutdown(ctx)
 	<-a.done
 	// Remove the api file only if it still names this server.
-	if b, rerr := os.ReadFile(a.file); rerr == nil && strings.TrimSpace(string(b)) == a.addr {
+	if b, rerr := os.ReadFile(a.file); rerr == nil && strings.TrimSpace(string(b)) == a.entry {
 		os.Remove(a.file)
 	}
 	return err

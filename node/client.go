@@ -38,7 +38,11 @@ func NewClient(dataDir string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewClientAt(strings.TrimSpace(string(b)), tok), nil
+	base, hc, err := clientFor(dataDir, strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, err
+	}
+	return &Client{base: base, token: tok, http: hc}, nil
 }
 
 // NewClientAt returns a client for the API at host:port with the given token.
@@ -158,3 +162,6 @@ func (c *Client) Output(ctx context.Context, id string, task int) ([]byte, error
 	}
 	return io.ReadAll(resp.Body)
 }
+
+// CloseIdleConnections closes the client's idle keep-alive connections.
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }

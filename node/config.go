@@ -65,6 +65,12 @@ type Config struct {
 	// APIAddr is host:port of the local control API. Port 0 picks a free port; the address
 	// actually used is written to <DataDir>/api. Default 127.0.0.1:4580.
 	APIAddr string `json:"api"`
+	// APITLSCert and APITLSKey (PEM files; relative paths are in DataDir) serve the API
+	// over TLS. An API bound beyond loopback needs them, or APIInsecure.
+	APITLSCert string `json:"api_tls_cert,omitempty"`
+	APITLSKey  string `json:"api_tls_key,omitempty"`
+	// APIInsecure allows an API beyond loopback without TLS: the token travels in clear.
+	APIInsecure bool `json:"api_insecure,omitempty"`
 
 	// ConnLow and ConnHigh are the connection manager's watermarks: above ConnHigh
 	// connections it trims down to ConnLow. Defaults 64 and 128.
@@ -169,6 +175,9 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.APIAddr); err != nil {
 		errs = append(errs, fmt.Errorf("api address %q is not host:port (%v): use e.g. 127.0.0.1:4580, or port 0 for a free port", c.APIAddr, err))
+	}
+	if err := c.validateAPIExposure(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.ConnLow < 1 || c.ConnHigh < c.ConnLow {
 		errs = append(errs, fmt.Errorf("connection limits low=%d high=%d: need 1 <= low <= high", c.ConnLow, c.ConnHigh))

@@ -23,7 +23,7 @@ type BatchStatus struct {
 	Running     int          `json:"running"`
 	Executions  int          `json:"executions"`
 	Reassigned  int          `json:"reassigned"`
-	Single      int          `json:"single"` // tasks run by one trusted peer (adaptive replication)
+	Single      int          `json:"single"`       // tasks run by one trusted peer (adaptive replication)
 	MinReplicas int          `json:"min_replicas"` // fewest live holders of an accepted result
 	Replication int          `json:"replication"`  // K
 	Redundancy  int          `json:"redundancy"`   // R

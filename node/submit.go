@@ -32,7 +32,7 @@ type SubmitRequest struct {
 	MaxReplicas    uint32            `json:"max_replicas"` // 0: R + 2
 	Adaptive       bool              `json:"adaptive,omitempty"`
 	MinRedundancy  uint32            `json:"min_redundancy,omitempty"` // with Adaptive: R of a trusted peer's task (0: 1)
-	DeadlineSec    uint64            `json:"deadline_seconds"` // 0: 24 hours
+	DeadlineSec    uint64            `json:"deadline_seconds"`         // 0: 24 hours
 	// OutputNames, one per task, name the output files when results are written to a
 	// folder; this node keeps them. Default: the input names, or task indexes.
 	OutputNames []string `json:"output_names,omitempty"`
