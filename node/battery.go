@@ -1,11 +1,32 @@
 package node
 
-import "errors"
+import (
+	"sync"
+	"time"
 
-// onBattery reports whether the machine runs on battery.
-//
-// TODO(power): call node/internal/power.OnBattery once that package lands (another
-// engineer writes it). Until then the node cannot tell, and never pauses on battery.
-func onBattery() (bool, error) { return false, errBatteryUnknown }
+	"allforone/node/internal/power"
+)
 
-var errBatteryUnknown = errors.New("battery state is not known on this build")
+// batteryTTL is how long an answer about the power source is reused: asking may run a
+// program (pmset on macOS), and the work loop asks often.
+const batteryTTL = 10 * time.Second
+
+// cachedBattery wraps a power-source check so that it runs at most once per ttl.
+func cachedBattery(check func() (bool, error), ttl time.Duration, now func() time.Time) func() (bool, error) {
+	var mu sync.Mutex
+	var at time.Time
+	var on bool
+	var err error
+	return func() (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if t := now(); at.IsZero() || t.Sub(at) >= ttl {
+			on, err = check()
+			at = t
+		}
+		return on, err
+	}
+}
+
+// onBattery reports whether the machine runs on battery (node/internal/power).
+var onBattery = power.OnBattery

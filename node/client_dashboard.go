@@ -20,8 +20,8 @@ func (c *Client) ReloadPrefs(ctx context.Context) (PrefsInfo, error) {
 	return v, c.Post(ctx, "/api/v1/prefs/reload", struct{}{}, &v)
 }
 
-// Addr is host:port of the daemon's API.
-func (c *Client) Addr() string { return c.base[len("http://"):] }
+// BaseURL is the daemon API's address as a URL: http://host:port (or https://).
+func (c *Client) BaseURL() string { return c.base }
 
 // Token is the API token the client sends.
 func (c *Client) Token() string { return c.token }

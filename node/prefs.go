@@ -112,11 +112,11 @@ func (n *Node) prefsInit() *prefsState {
 		if s.cpu == nil {
 			s.cpu = newBusyDetector(procCPU{})
 		}
-		if s.battery == nil {
-			s.battery = onBattery
-		}
 		if s.now == nil {
 			s.now = time.Now
+		}
+		if s.battery == nil {
+			s.battery = cachedBattery(onBattery, batteryTTL, s.now)
 		}
 	})
 	return s

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // "Why am I idle?": the reasons this node is not computing right now, each with what to
@@ -195,8 +197,10 @@ func (n *Node) whyFacts() whyFacts {
 		SyncInterval: time.Duration(n.cfg.SyncInterval),
 		Pauses:       n.pauses(),
 		Reachability: "unknown", // TODO(nat): from AutoNAT once the NAT issue lands
-		Distrusted:   "",        // TODO(trust): from the stewards' trust records once they tell a node
-		Incompatible: nil,       // TODO(compat): n.IncompatiblePeers() once node/compat.go lands
+		Distrusted:   "",        // TODO(trust): stewards keep trust records of others; nothing tells a node its own standing yet
+	}
+	for _, p := range n.IncompatiblePeers() {
+		f.Incompatible = append(f.Incompatible, shortID(peerIDOf(p.PeerID))+" ("+p.IncompatibleReason+")")
 	}
 	if n.host != nil {
 		f.Peers = len(n.host.Network().Peers())
@@ -212,4 +216,12 @@ func (n *Node) whyFacts() whyFacts {
 		f.Batches = append(f.Batches, whyBatch{Name: b.m.Name, MemoryMB: int((b.m.Limits.MemoryPages + 15) / 16), Open: open})
 	}
 	return f
+}
+
+// peerIDOf decodes a peer ID string, or returns it as it is.
+func peerIDOf(s string) peer.ID {
+	if id, err := peer.Decode(s); err == nil {
+		return id
+	}
+	return peer.ID(s)
 }

@@ -1,0 +1,134 @@
+package node
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestWhyNamesTheReason(t *testing.T) {
+	open := whyBatch{Name: "b", MemoryMB: 64, Open: true}
+	base := whyFacts{Peers: 3, Bootstrap: 1, Slots: 2, MaxMemoryMB: 256, SyncInterval: time.Minute}
+	cases := []struct {
+		name  string
+		mod   func(f *whyFacts)
+		codes []string
+	}{
+		{"no peers, no bootstrap", func(f *whyFacts) { f.Peers, f.Bootstrap = 0, 0 }, []string{"no_peers"}},
+		{"no peers", func(f *whyFacts) { f.Peers = 0; f.Batches = []whyBatch{open} }, []string{"no_peers"}},
+		{"no batches", func(f *whyFacts) {}, []string{"no_batches"}},
+		{"all finished", func(f *whyFacts) { f.Batches = []whyBatch{{Name: "old"}} }, []string{"no_batches"}},
+		{"paused twice", func(f *whyFacts) {
+			f.Batches = []whyBatch{open}
+			f.Pauses = []Pause{{"schedule", "outside hours", "wait"}, {"run_on_battery", "on battery", "plug in"}}
+		}, []string{"paused", "paused"}},
+		{"memory", func(f *whyFacts) { f.Batches = []whyBatch{{MemoryMB: 512, Open: true}, {MemoryMB: 1024, Open: true}} }, []string{"memory"}},
+		{"some fit", func(f *whyFacts) { f.Batches = []whyBatch{{MemoryMB: 512, Open: true}, open} }, []string{"no_tasks"}},
+		{"waiting for a lease", func(f *whyFacts) { f.Batches = []whyBatch{open} }, []string{"no_tasks"}},
+		{"computing", func(f *whyFacts) { f.Batches = []whyBatch{open}; f.Running = 2 }, nil},
+		{"distrusted", func(f *whyFacts) { f.Batches = []whyBatch{open}; f.Running = 1; f.Distrusted = "wrong results" }, []string{"distrusted"}},
+		{"unreachable", func(f *whyFacts) { f.Batches = []whyBatch{open}; f.Running = 1; f.Reachability = "private" }, []string{"unreachable"}},
+		{"incompatible", func(f *whyFacts) { f.Peers = 0; f.Incompatible = []string{"abc (v0)"} }, []string{"no_peers", "incompatible"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := base
+			tc.mod(&f)
+			r := decideWhy(f)
+			var got []string
+			for _, reason := range r.Reasons {
+				got = append(got, reason.Code)
+				if reason.Reason == "" || reason.Fix == "" {
+					t.Errorf("reason %s without text or fix: %+v", reason.Code, reason)
+				}
+			}
+			if len(got) != len(tc.codes) {
+				t.Fatalf("codes %v, want %v (%s)", got, tc.codes, r.Summary)
+			}
+			for i := range got {
+				if got[i] != tc.codes[i] {
+					t.Fatalf("codes %v, want %v", got, tc.codes)
+				}
+			}
+			if r.Computing != (f.Running > 0) || r.Summary == "" {
+				t.Fatalf("report %+v", r)
+			}
+		})
+	}
+}
+
+func TestPausesFromPrefs(t *testing.T) {
+	cfg := TestConfig(t.TempDir())
+	n := &Node{cfg: cfg}
+	s := &n.op.prefs
+	now := time.Date(2024, 6, 3, 12, 0, 0, 0, time.Local) // Monday noon
+	cpu := &fakeCPU{others: 180}
+	onBat := false
+	s.now = func() time.Time { return now }
+	s.cpu = newBusyDetector(cpu)
+	s.battery = func() (bool, error) { return onBat, nil }
+	if r := n.pauseReason(); r != "" {
+		t.Fatalf("paused with default test prefs: %s", r)
+	}
+	p := n.Prefs()
+	p.Schedule = "18:00-08:00"
+	p.CPUBusyPercent = 50
+	if err := n.SetPrefs(p); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		now = now.Add(time.Second)
+		s.cpu.sample(now, time.Minute)
+	}
+	onBat = true
+	var prefs []string
+	for _, ps := range n.pauses() {
+		prefs = append(prefs, ps.Pref)
+	}
+	if len(prefs) != 3 || prefs[0] != "schedule" || prefs[1] != "cpu_busy_percent" || prefs[2] != "run_on_battery" {
+		t.Fatalf("pauses %v, want schedule, cpu_busy_percent, run_on_battery", prefs)
+	}
+	p.Schedule, p.CPUBusyPercent, p.RunOnBattery = "", 0, true
+	if err := n.SetPrefs(p); err != nil {
+		t.Fatal(err)
+	}
+	if r := n.pauseReason(); r != "" {
+		t.Fatalf("still paused: %s", r)
+	}
+	p.Schedule = "whenever"
+	if err := n.SetPrefs(p); err == nil || n.Prefs().Schedule != "" {
+		t.Fatalf("SetPrefs took a bad schedule: %v", err)
+	}
+}
+
+func TestPrefsValidate(t *testing.T) {
+	if p := DefaultPrefs(); p.validate() != nil {
+		t.Fatalf("DefaultPrefs: %v", p.validate())
+	}
+	for name, mod := range map[string]func(p *Prefs){
+		"disk_quota_mb":    func(p *Prefs) { p.DiskQuotaMB = -1 },
+		"retention":        func(p *Prefs) { p.Retention = -1 },
+		"gc_interval":      func(p *Prefs) { p.GCInterval = 0 },
+		"cpu_busy_percent": func(p *Prefs) { p.CPUBusyPercent = 101 },
+		"cpu_busy_window":  func(p *Prefs) { p.CPUBusyWindow = 0 },
+		"schedule":         func(p *Prefs) { p.Schedule = "noon" },
+	} {
+		p := DefaultPrefs()
+		mod(&p)
+		if err := p.validate(); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: validate() = %v", name, err)
+		}
+	}
+}
+
+func TestCachedBattery(t *testing.T) {
+	calls := 0
+	now := time.Unix(0, 0)
+	f := cachedBattery(func() (bool, error) { calls++; return true, nil }, 10*time.Second, func() time.Time { return now })
+	f()
+	f()
+	now = now.Add(11 * time.Second)
+	if on, _ := f(); !on || calls != 2 {
+		t.Fatalf("calls %d, on %v", calls, on)
+	}
+}
