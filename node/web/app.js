@@ -167,7 +167,7 @@ function renderChart(a) {
   const pts = a.throughput;
   const W = 1000, H = 180, L = 34, B = 20, T = 8;
   const max = Math.max(1, ...pts.map((p) => p.ok + p.failed));
-  const nice = max <= 5 ? max : Math.ceil(max / 5) * 5;
+  const nice = Math.max(4, Math.ceil(max / 4) * 4); // four grid lines at whole numbers
   const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none" });
   for (let i = 0; i <= 4; i++) {
     const y = T + ((H - T - B) * i) / 4;
@@ -278,7 +278,7 @@ function renderNode(d) {
 }
 
 function renderPrefs(p) {
-  const kv = [["slots", p.slots + " tasks at once"], ["max_task_memory_mb", p.max_task_memory_mb + " MiB per task"],
+  const kv = [["slots", plural(p.slots, "task") + " at once"], ["max_task_memory_mb", p.max_task_memory_mb + " MiB per task"],
     ["disk_quota_mb", p.disk_quota_mb ? p.disk_quota_mb + " MiB" : "none"], ["retention", p.retention],
     ["cpu_busy_percent", p.cpu_busy_percent ? "pause above " + p.cpu_busy_percent + "% (over " + p.cpu_busy_window + ")" : "never pause"],
     ["run_on_battery", p.run_on_battery ? "yes" : "no"], ["schedule", p.schedule || "any time"],
