@@ -36,7 +36,8 @@ func daemonCmd() *cli.Command {
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
-			n, err := node.New(cfg, node.WithLogger(log), node.WithVersion(version))
+			n, err := node.New(cfg, node.WithLogger(log), node.WithVersion(version),
+				node.WithPrefsOverride(prefsOverride(cmd))) // prefflags.go: flags win over config.json on reload
 			if err != nil {
 				return err
 			}

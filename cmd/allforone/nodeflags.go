@@ -18,7 +18,7 @@ const (
 )
 
 func nodeFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: flagSwarm, Usage: "the swarm to join (its name keeps it apart from other swarms)", Sources: env(flagSwarm)},
 		&cli.StringFlag{Name: flagSwarmKey, Usage: "swarm key FILE of a private swarm (make one with `allforone swarm-key`)", Sources: env(flagSwarmKey)},
 		&cli.StringSliceFlag{Name: flagListen, Usage: "listen on this multiaddr (repeatable), e.g. /ip4/0.0.0.0/tcp/4501", Sources: env(flagListen)},
@@ -26,7 +26,7 @@ func nodeFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagAPI, Usage: "HOST:PORT of the local control API (port 0 picks a free one)", Sources: env(flagAPI)},
 		&cli.StringFlag{Name: flagDHTMode, Usage: "DHT mode: auto-server, server, client or auto", Sources: env(flagDHTMode)},
 		&cli.BoolFlag{Name: flagTestnet, Usage: "fast timers and no resource limits, for local testnets only", Hidden: true, Sources: env(flagTestnet)},
-	}
+	}, prefFlags()...) // prefflags.go: the volunteer's preferences
 }
 
 // applyNodeFlags overrides cfg with the node flags the user set (flag or environment).
@@ -46,6 +46,7 @@ func applyNodeFlags(cmd *cli.Command, cfg *node.Config) {
 	if cmd.IsSet(flagDHTMode) {
 		cfg.DHTMode = cmd.String(flagDHTMode)
 	}
+	applyPrefFlags(cmd, cfg)
 	if cmd.Bool(flagTestnet) {
 		t := node.TestConfig(cfg.DataDir)
 		cfg.BootstrapInterval = t.BootstrapInterval
@@ -53,5 +54,6 @@ func applyNodeFlags(cmd *cli.Command, cfg *node.Config) {
 		cfg.RoutingRefresh = t.RoutingRefresh
 		cfg.UnlimitedResources = true
 		cfg.TestingAPI = true
+		cfg.Prefs.CPUBusyPercent = t.Prefs.CPUBusyPercent // the testnet's own nodes keep the CPU busy
 	}
 }
