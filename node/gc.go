@@ -35,6 +35,8 @@ import (
 const (
 	finishedPrefix = "/gc/finished/" // batch -> when this node first saw it finished (unix ms)
 	statusTimeout  = 5 * time.Second
+	// diskMeasureEvery is how often disk use is measured between collections.
+	diskMeasureEvery = 10 * time.Second
 )
 
 // DiskUsage is what blobs and results take in the datastore.
@@ -77,12 +79,23 @@ func (n *Node) housekeepingLoop(ctx context.Context) {
 	s := n.prefsInit()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	next := time.Now() // measure the disk at start
+	next := time.Now() // collect (and measure the disk) at start
+	measure := next.Add(diskMeasureEvery)
 	for {
 		now := time.Now()
 		p := n.Prefs()
 		if p.CPUBusyPercent > 0 {
 			s.cpu.sample(now, time.Duration(p.CPUBusyWindow)+time.Second)
+		}
+		if !now.Before(measure) {
+			// Keep the dashboard's disk figure fresh between collections.
+			if u, err := n.measureDisk(ctx); err == nil {
+				n.op.gc.mu.Lock()
+				u.QuotaBytes = n.op.gc.usage.QuotaBytes
+				n.op.gc.usage = u
+				n.op.gc.mu.Unlock()
+			}
+			measure = now.Add(diskMeasureEvery)
 		}
 		if !now.Before(next) || n.op.gc.kick.Swap(false) {
 			rep, err := n.CollectGarbage(ctx)
@@ -94,6 +107,7 @@ func (n *Node) housekeepingLoop(ctx context.Context) {
 					"bytes", rep.BytesFreed, "extra_results", rep.ResultsDropped, "used_bytes", rep.Usage.Total())
 			}
 			next = time.Now().Add(time.Duration(p.GCInterval))
+			measure = time.Now().Add(diskMeasureEvery)
 		}
 		select {
 		case <-ctx.Done():

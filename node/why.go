@@ -118,7 +118,10 @@ func whyNoBatches(f *whyFacts) []WhyReason {
 	}
 	reason := "no batch has been announced since this node joined"
 	if len(f.Batches) > 0 {
-		reason = fmt.Sprintf("the %d batches this node knows are finished or past their deadline", len(f.Batches))
+		reason = "the batch this node knows is finished or past its deadline"
+		if len(f.Batches) > 1 {
+			reason = fmt.Sprintf("the %d batches this node knows are finished or past their deadline", len(f.Batches))
+		}
 	}
 	return []WhyReason{{Code: "no_batches", Reason: reason,
 		Fix: fmt.Sprintf("nothing to compute until someone submits work (`allforone submit`); this node also asks a peer for running batches every %s", f.SyncInterval)}}
