@@ -1,6 +1,183 @@
 package node
 
-import "net/http"
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// The test-only fault-injection API. A testnet drives it to cut the swarm into partitions
+// (without root: the connection gater refuses the other side's peers), to heal them, to
+// make a node slow, and to see which results each node really holds. It is served only
+// when Config.TestingAPI is set, which only testnets do (`daemon --testnet-mode`).
+//
+//	POST /api/v1/testing/partition  {"block": [peer IDs]}        -> TestingPeers
+//	POST /api/v1/testing/heal       {"connect": [multiaddrs]}    -> TestingPeers
+//	GET  /api/v1/testing/blocked                                 -> TestingPeers
+//	POST /api/v1/testing/slow       {"delay_ms": N}              -> TestingSlow
+//	GET  /api/v1/testing/held/{batch}                            -> TestingHeld
+//	GET  /api/v1/testing/tasks/{batch}                           -> TestingTasks
+
+// healDialTimeout bounds the redials after a heal.
+const healDialTimeout = 10 * time.Second
+
+// PartitionRequest is the body of POST /api/v1/testing/partition.
+type PartitionRequest struct {
+	Block []string `json:"block"` // peer IDs to refuse and disconnect
+}
+
+// HealRequest is the body of POST /api/v1/testing/heal.
+type HealRequest struct {
+	// Connect are full multiaddrs (with /p2p/<peer ID>) to dial once the blocks are lifted:
+	// the peers of the other side, where they listen now.
+	Connect []string `json:"connect,omitempty"`
+}
+
+// TestingPeers answers the partition, heal and blocked endpoints.
+type TestingPeers struct {
+	Blocked   []string `json:"blocked"`             // peers blocked now
+	Connected []string `json:"connected,omitempty"` // heal: peers dialled back successfully
+}
+
+// SlowRequest is the body of POST /api/v1/testing/slow.
+type SlowRequest struct {
+	DelayMS int64 `json:"delay_ms"` // added to every task this node runs; 0 is normal speed
+}
+
+// TestingSlow answers POST /api/v1/testing/slow.
+type TestingSlow struct {
+	DelayMS int64 `json:"delay_ms"`
+}
+
+// TestingHeld answers GET /api/v1/testing/held/{batch}: the tasks whose results this node
+// holds (stored and acknowledged, not merely known to a steward).
+type TestingHeld struct {
+	BatchID string `json:"batch_id"`
+	Tasks   []int  `json:"tasks"`
+}
+
+// TestingTasks answers GET /api/v1/testing/tasks/{batch}: this node's steward view of every
+// task, when it is one of the batch's stewards.
+type TestingTasks struct {
+	BatchID     string       `json:"batch_id"`
+	Redundancy  int          `json:"redundancy"`
+	Replication int          `json:"replication"`
+	Tasks       []TaskCounts `json:"tasks"`
+}
+
+// TaskCounts is one task as a steward sees it.
+type TaskCounts struct {
+	Status  string `json:"status"`  // open, accepted or failed
+	Results int    `json:"results"` // result records: completed executions, one per executor
+	Leases  int    `json:"leases"`  // leases granted: executions started
+	Lost    int    `json:"lost"`    // leases that went back to the pool without a result
+	Holders int    `json:"holders"` // peers that acknowledged storing the accepted result
+}
+
+// BlockPeers refuses connections to and from the given peers and closes the connections
+// that exist: this node's side of a network partition. It lasts until UnblockPeers, or
+// until the node stops (blocks are not saved).
+func (n *Node) BlockPeers(ids ...peer.ID) {
+	banned := n.gater.list()
+	for _, p := range ids {
+		if until, ok := banned[p]; p == n.id || ok && !until.IsZero() {
+			continue // a timed ban already keeps it out, and must outlive the heal
+		}
+		n.gater.block(p, time.Time{})
+	}
+	for _, p := range ids {
+		if p != n.id && n.host != nil {
+			n.host.Network().ClosePeer(p)
+		}
+	}
+}
+
+// UnblockPeers lifts every block BlockPeers made (the partition heals; the blocklist's
+// timed bans of misbehaving peers stay) and dials the given peers back, in parallel,
+// skipping those already connected. It returns the peers it reached.
+func (n *Node) UnblockPeers(ctx context.Context, dial ...peer.AddrInfo) []peer.ID {
+	for _, p := range n.BlockedPeers() {
+		n.gater.unblock(p)
+	}
+	ctx, cancel := context.WithTimeout(ctx, healDialTimeout)
+	defer cancel()
+	var mu sync.Mutex
+	var reached []peer.ID
+	var wg sync.WaitGroup
+	for _, ai := range dial {
+		if ai.ID == n.id || n.host == nil {
+			continue
+		}
+		if n.host.Network().Connectedness(ai.ID) == network.Connected {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
+			if err := n.host.Connect(ctx, ai); err != nil {
+				n.log.Debug("heal: redial", "peer", shortID(ai.ID), "err", err)
+				return
+			}
+			mu.Lock()
+			reached = append(reached, ai.ID)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return reached
+}
+
+// BlockedPeers lists the peers BlockPeers blocks now. They are the gater's entries without
+// an end: the blocklist (Block) always bans for a while.
+func (n *Node) BlockedPeers() []peer.ID {
+	var out []peer.ID
+	for p, until := range n.gater.list() {
+		if until.IsZero() {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// HeldTasks lists the tasks of batch id whose results this node holds, sorted.
+func (n *Node) HeldTasks(id cid.Cid) []int { return n.held.list(id) }
+
+// StewardTasks returns this node's steward view of every task of batch id; false when this
+// node keeps no state for the batch.
+func (n *Node) StewardTasks(id cid.Cid) (TestingTasks, bool) {
+	b := n.getBatch(id)
+	if b == nil {
+		return TestingTasks{}, false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.st == nil {
+		return TestingTasks{}, false
+	}
+	out := TestingTasks{BatchID: id.String(), Redundancy: int(b.m.Redundancy), Replication: int(b.m.Replication),
+		Tasks: make([]TaskCounts, b.st.NumTasks())}
+	for i := range out.Tasks {
+		t := b.st.Task(i)
+		c := TaskCounts{Status: t.Status().String(), Results: len(t.Results), Leases: len(t.Leases), Holders: len(t.Holders)}
+		for _, l := range t.Leases {
+			if l.Lost {
+				c.Lost++
+			}
+		}
+		out.Tasks[i] = c
+	}
+	return out, true
+}
 
 // testingRoutes registers the test-only fault-injection API (partitions, slow nodes). It
 // is served only when Config.TestingAPI is set, which only testnets do.
@@ -8,4 +185,89 @@ func (n *Node) testingRoutes(mux *http.ServeMux) {
 	if !n.cfg.TestingAPI {
 		return
 	}
+	mux.HandleFunc("POST /api/v1/testing/partition", func(w http.ResponseWriter, r *http.Request) {
+		var req PartitionRequest
+		if !readTestingBody(w, r, &req) {
+			return
+		}
+		ids := make([]peer.ID, 0, len(req.Block))
+		for _, s := range req.Block {
+			p, err := peer.Decode(s)
+			if err != nil {
+				writeJSON(w, http.StatusBadRequest, APIError{Error: fmt.Sprintf("block %q: not a peer ID: %v", s, err)})
+				return
+			}
+			ids = append(ids, p)
+		}
+		n.BlockPeers(ids...)
+		writeJSON(w, http.StatusOK, n.testingPeers(nil))
+	})
+	mux.HandleFunc("POST /api/v1/testing/heal", func(w http.ResponseWriter, r *http.Request) {
+		var req HealRequest
+		if !readTestingBody(w, r, &req) {
+			return
+		}
+		infos, err := ParseBootstrapPeers(req.Connect)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, n.testingPeers(n.UnblockPeers(r.Context(), infos...)))
+	})
+	mux.HandleFunc("GET /api/v1/testing/blocked", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, n.testingPeers(nil))
+	})
+	mux.HandleFunc("POST /api/v1/testing/slow", func(w http.ResponseWriter, r *http.Request) {
+		var req SlowRequest
+		if !readTestingBody(w, r, &req) {
+			return
+		}
+		if req.DelayMS < 0 || req.DelayMS > int64(time.Hour/time.Millisecond) {
+			writeJSON(w, http.StatusBadRequest, APIError{Error: fmt.Sprintf("delay_ms %d: use 0 to 3600000", req.DelayMS)})
+			return
+		}
+		n.SetTaskDelay(time.Duration(req.DelayMS) * time.Millisecond)
+		writeJSON(w, http.StatusOK, TestingSlow{DelayMS: n.taskDelay().Milliseconds()})
+	})
+	mux.HandleFunc("GET /api/v1/testing/held/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id, err := batchIDOf(r.PathValue("id"))
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, TestingHeld{BatchID: id.String(), Tasks: n.HeldTasks(id)})
+	})
+	mux.HandleFunc("GET /api/v1/testing/tasks/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id, err := batchIDOf(r.PathValue("id"))
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
+			return
+		}
+		v, ok := n.StewardTasks(id)
+		if !ok {
+			writeJSON(w, http.StatusNotFound, APIError{Error: fmt.Sprintf("this node keeps no steward state for batch %s: ask one of its stewards", id)})
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	})
+}
+
+func (n *Node) testingPeers(connected []peer.ID) TestingPeers {
+	out := TestingPeers{Blocked: []string{}}
+	for _, p := range n.BlockedPeers() {
+		out.Blocked = append(out.Blocked, p.String())
+	}
+	for _, p := range connected {
+		out.Connected = append(out.Connected, p.String())
+	}
+	return out
+}
+
+// readTestingBody decodes a small JSON body into v, answering 400 when it cannot.
+func readTestingBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(v); err != nil {
+		writeJSON(w, http.StatusBadRequest, APIError{Error: "request is not valid JSON: " + err.Error()})
+		return false
+	}
+	return true
 }

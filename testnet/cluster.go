@@ -39,11 +39,12 @@ type ClusterConfig struct {
 
 // Cluster is N real nodes in this process, on 127.0.0.1 with their own data dirs.
 type Cluster struct {
-	cfg   ClusterConfig
-	mu    sync.Mutex
-	nodes []*node.Node // nil where a node is stopped
-	dirs  []string
-	boot  []string // bootstrap multiaddrs
+	cfg    ClusterConfig
+	mu     sync.Mutex
+	nodes  []*node.Node // nil where a node is stopped
+	dirs   []string
+	boot   []string   // bootstrap multiaddrs
+	faults faultState // faults.go: partition and slow nodes, reapplied on Start
 }
 
 // StartCluster initialises and starts cfg.N nodes: the bootstrap nodes first, then the rest
@@ -122,6 +123,7 @@ func (c *Cluster) StartWith(ctx context.Context, i int, opts ...node.Option) err
 	base := c.baseConfig(i)
 	ncfg.UnlimitedResources = base.UnlimitedResources
 	ncfg.GossipHeartbeat = base.GossipHeartbeat
+	ncfg.TestingAPI = base.TestingAPI
 	if i >= c.cfg.Bootstraps || len(c.boot) > 0 {
 		ncfg.BootstrapPeers = append(append([]string(nil), base.BootstrapPeers...), c.bootstrapAddrs(i)...)
 	}
@@ -139,6 +141,7 @@ func (c *Cluster) StartWith(ctx context.Context, i int, opts ...node.Option) err
 	c.mu.Lock()
 	c.nodes[i] = n
 	c.mu.Unlock()
+	c.reapplyFaults(i)
 	return nil
 }
 

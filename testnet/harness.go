@@ -32,14 +32,17 @@ type HarnessConfig struct {
 	DaemonArgs []string
 	// Env is extra environment for every process (e.g. GOMEMLIMIT=...).
 	Env []string
+	// Configure, when set, adjusts each node's saved config (config.json) after init.
+	Configure func(i int, c *node.Config)
 }
 
 // Harness is a running process testnet.
 type Harness struct {
-	cfg   HarnessConfig
-	boot  string
-	mu    sync.Mutex
-	procs []*Proc
+	cfg    HarnessConfig
+	boot   string
+	mu     sync.Mutex
+	procs  []*Proc
+	faults faultState // faults.go: partition and slow nodes, reapplied on Start
 }
 
 // Proc is one daemon process of a Harness.
@@ -104,6 +107,11 @@ func StartHarness(ctx context.Context, cfg HarnessConfig) (*Harness, error) {
 		if out, err := h.command(args...).CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("init node %d: %v: %s", i, err, out)
 		}
+		if cfg.Configure != nil {
+			if err := configure(dir, func(c *node.Config) { cfg.Configure(i, c) }); err != nil {
+				return nil, fmt.Errorf("configure node %d: %w", i, err)
+			}
+		}
 	}
 	if err := h.Start(ctx, 0); err != nil {
 		h.Close()
@@ -132,13 +140,17 @@ func (h *Harness) command(args ...string) *exec.Cmd {
 }
 
 // Start starts the daemon of node i (again, after Kill or Stop) and waits for its API.
-func (h *Harness) Start(ctx context.Context, i int) error {
+func (h *Harness) Start(ctx context.Context, i int) error { return h.start(ctx, i) }
+
+// start is Start with extra daemon arguments.
+func (h *Harness) start(ctx context.Context, i int, extra ...string) error {
 	dir := h.dataDir(i)
 	args := []string{"--data", dir, "daemon", "--testnet-mode"}
 	if i != 0 && h.boot != "" {
 		args = append(args, "--bootstrap", h.boot)
 	}
 	args = append(args, h.cfg.DaemonArgs...)
+	args = append(args, extra...)
 	logf, err := os.OpenFile(filepath.Join(dir, "daemon.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
@@ -163,6 +175,9 @@ func (h *Harness) Start(ctx context.Context, i int) error {
 	h.mu.Lock()
 	h.procs[i] = p
 	h.mu.Unlock()
+	if err := h.reapplyFaults(ctx, i); err != nil {
+		return fmt.Errorf("node %d: %w", i, err)
+	}
 	return nil
 }
 
@@ -285,4 +300,17 @@ func (h *Harness) Close() error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// configure edits the saved config of the node in dir.
+func configure(dir string, edit func(c *node.Config)) error {
+	c, err := node.LoadConfig(dir)
+	if err != nil {
+		return err
+	}
+	edit(&c)
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	return c.Save()
 }

@@ -1,0 +1,45 @@
+package node
+
+import (
+	"context"
+	"time"
+)
+
+// Client methods for the test-only fault-injection API (api_testing.go). A daemon answers
+// them only when it runs with --testnet-mode.
+
+// Partition makes the daemon refuse and drop connections to the given peers.
+func (c *Client) Partition(ctx context.Context, block []string) (TestingPeers, error) {
+	var v TestingPeers
+	return v, c.Post(ctx, "/api/v1/testing/partition", PartitionRequest{Block: block}, &v)
+}
+
+// Heal lifts every block and dials the given full multiaddrs back.
+func (c *Client) Heal(ctx context.Context, connect []string) (TestingPeers, error) {
+	var v TestingPeers
+	return v, c.Post(ctx, "/api/v1/testing/heal", HealRequest{Connect: connect}, &v)
+}
+
+// Blocked lists the peers the daemon blocks.
+func (c *Client) Blocked(ctx context.Context) (TestingPeers, error) {
+	var v TestingPeers
+	return v, c.Get(ctx, "/api/v1/testing/blocked", &v)
+}
+
+// SetSlow adds d to every task the daemon runs (0: normal speed).
+func (c *Client) SetSlow(ctx context.Context, d time.Duration) error {
+	return c.Post(ctx, "/api/v1/testing/slow", SlowRequest{DelayMS: d.Milliseconds()}, nil)
+}
+
+// Held lists the tasks of a batch whose results the daemon holds.
+func (c *Client) Held(ctx context.Context, batchID string) ([]int, error) {
+	var v TestingHeld
+	return v.Tasks, c.Get(ctx, "/api/v1/testing/held/"+batchID, &v)
+}
+
+// StewardTasks returns the daemon's steward view of every task of a batch; it fails when
+// the daemon is not one of the batch's stewards.
+func (c *Client) StewardTasks(ctx context.Context, batchID string) (TestingTasks, error) {
+	var v TestingTasks
+	return v, c.Get(ctx, "/api/v1/testing/tasks/"+batchID, &v)
+}

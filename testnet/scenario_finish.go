@@ -1,0 +1,169 @@
+package testnet
+
+import (
+	"context"
+	"time"
+)
+
+// settlePoll is how often the runner counts holders while the swarm repairs.
+const settlePoll = 500 * time.Millisecond
+
+// finish heals what is still broken, waits for every result to have K live holders, checks
+// that the results can be fetched, and fills in the report.
+func (r *runner) finish(ctx context.Context) {
+	rep := r.rep
+	for _, b := range r.batches {
+		rep.TasksTotal += b.total
+		rep.BatchSeconds = max(rep.BatchSeconds, b.end.Seconds())
+	}
+	if r.split {
+		r.heal(ctx, r.now(), "the end of the run")
+	}
+	k := r.sc.Batch.Replication
+	settled := time.Now()
+	deadline := settled.Add(r.sc.Settle.D())
+	// Healed means connected again: nodes that restarted late find the others first.
+	wctx, cancel := context.WithDeadline(ctx, deadline)
+	if err := r.sw.waitAllKnown(wctx); err != nil {
+		r.note("the swarm was not whole again within %s of the end: %v", r.sc.Settle.D(), err)
+	}
+	cancel()
+	finished := true
+	for _, b := range r.batches {
+		finished = finished && b.finished
+	}
+	for {
+		r.sample(ctx, r.now())
+		rep.TasksLost, rep.UnderReplicated = 0, 0
+		for _, b := range r.batches {
+			for _, n := range r.holderCounts(ctx, b) {
+				switch {
+				case n == 0:
+					rep.TasksLost++
+				case n < int(k):
+					rep.UnderReplicated++
+				}
+			}
+		}
+		if rep.TasksLost+rep.UnderReplicated == 0 || !finished || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(settlePoll):
+		}
+	}
+	rep.SettleSeconds = time.Since(settled).Seconds()
+	r.logf("after the faults: %d tasks lost, %d results with fewer than %d live holders (%.1fs to settle)",
+		rep.TasksLost, rep.UnderReplicated, k, rep.SettleSeconds)
+
+	obs := r.observer()
+	var stats taskTally
+	for _, b := range r.batches {
+		rep.TasksCompleted += b.status.Done
+		rep.TasksFailed += b.status.Failed
+		rep.Unfetchable += r.unfetchable(ctx, obs, b)
+		if t, ok := r.stewardTally(ctx, b); ok {
+			stats.executions += t.executions
+			stats.duplicates += t.duplicates
+			stats.rerun += t.rerun
+			stats.lost += t.lost
+		} else {
+			r.note("no steward of batch %s answered with its task counts: executions not counted", short(b.id))
+		}
+	}
+	rep.Executions, rep.DuplicateExecutions = stats.executions, stats.duplicates
+	rep.TasksRunMoreThanOnce, rep.LostLeases = stats.rerun, stats.lost
+	if stats.executions > 0 {
+		rep.DuplicateShare = float64(stats.duplicates) / float64(stats.executions)
+	}
+	if rep.BatchSeconds > 0 {
+		rep.TasksPerSecond = float64(rep.TasksCompleted) / rep.BatchSeconds
+	}
+	r.memory()
+	for i := range rep.Events {
+		e := &rep.Events[i]
+		if !e.Fault {
+			continue
+		}
+		if d, ok := recoveryAfter(r.samples, time.Duration(e.Seconds*float64(time.Second)), int(k)); ok {
+			s := d.Seconds()
+			e.RecoverySeconds = &s
+		}
+	}
+	rep.summarizeRecovery()
+	rep.Throughput = series(r.samples)
+	rep.OK = rep.TasksLost == 0 && rep.UnderReplicated == 0 && rep.Unfetchable == 0
+}
+
+// holderCounts counts, for each task of b, the running nodes that hold its result.
+func (r *runner) holderCounts(ctx context.Context, b *batchRun) []int {
+	counts := make([]int, b.total)
+	for _, i := range r.upNodes() {
+		held, err := r.held(ctx, i, b.id)
+		if err != nil {
+			continue
+		}
+		for _, t := range held {
+			if t >= 0 && t < len(counts) {
+				counts[t]++
+			}
+		}
+	}
+	return counts
+}
+
+// unfetchable is how many of b's results node obs cannot fetch from the swarm.
+func (r *runner) unfetchable(ctx context.Context, obs int, b *batchRun) int {
+	c, err := r.sw.client(obs)
+	if err != nil {
+		return b.total
+	}
+	fctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	fr, err := c.Fetch(fctx, b.id)
+	if err != nil {
+		r.note("fetch batch %s on node-%d: %v", short(b.id), obs, err)
+		return b.total
+	}
+	return len(fr.Missing)
+}
+
+// stewardTally asks b's stewards (the last primary first) for their view of every task.
+func (r *runner) stewardTally(ctx context.Context, b *batchRun) (taskTally, bool) {
+	order := []int{r.index(b.status.Steward)}
+	order = append(order, r.upNodes()...)
+	for _, i := range order {
+		if i < 0 || !r.up(i) {
+			continue
+		}
+		c, err := r.sw.client(i)
+		if err != nil {
+			continue
+		}
+		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		v, err := c.StewardTasks(tctx, b.id)
+		cancel()
+		if err != nil {
+			continue
+		}
+		return tally(v.Redundancy, v.Tasks), true
+	}
+	return taskTally{}, false
+}
+
+// memory records the daemons' proportional set size (processes on Linux only).
+func (r *runner) memory() {
+	var sum, most float64
+	n := 0
+	for _, i := range r.upNodes() {
+		if m, ok := r.sw.pssMiB(i); ok {
+			sum += m
+			most = max(most, m)
+			n++
+		}
+	}
+	if n > 0 {
+		r.rep.MemoryPSSMiB, r.rep.MemoryPSSMaxMiB = sum/float64(n), most
+	}
+}
