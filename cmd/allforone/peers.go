@@ -32,6 +32,9 @@ func peersCmd() *cli.Command {
 						lat = fmt.Sprintf("%.1fms", pi.LatencyMS)
 					}
 					p.f("%s  %-8s %-8s %s", pi.PeerID, pi.Direction, lat, addr)
+					if pi.Incompatible {
+						p.f("    incompatible: %s", pi.IncompatibleReason)
+					}
 				}
 			})
 		},
