@@ -3,10 +3,13 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // serviceHome points HOME at a fresh dir, so that nothing touches the real user's files,
@@ -122,5 +125,51 @@ func TestServiceStatusNotInstalled(t *testing.T) {
 	}
 	if st.Installed || st.State != "not installed" || st.File == "" {
 		t.Fatalf("status = %+v", st)
+	}
+}
+
+// `service run` is what the Windows task runs; it works anywhere: it keeps the daemon
+// running, with its output in daemon.log, and stops it gracefully when it is stopped.
+func TestServiceRunSupervisesTheDaemon(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a daemon")
+	}
+	dir := initNode(t)
+	cmd := exec.Command(cliBinary(t), "--data", dir, "service", "run")
+	cmd.Env = cleanEnv()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	logFile := filepath.Join(dir, "daemon.log")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, _ := os.ReadFile(logFile)
+		if strings.Contains(string(b), "daemon ready") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no \"daemon ready\" in daemon.log after 30s:\n%s", b)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("service run exited with %v after SIGTERM", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("service run did not exit within 30s of SIGTERM")
+	}
+	b, _ := os.ReadFile(logFile)
+	for _, want := range []string{"allforone service: starting", "node stopped", "allforone service: stopped"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("daemon.log does not have %q:\n%s", want, b)
+		}
 	}
 }
