@@ -13,4 +13,6 @@
 //	api.token      the bearer token of the local API (mode 0600)
 //	api            host:port of the running daemon's API (removed on close)
 //	datastore/     the embedded key-value store (pebble): DHT records, blobs, state
+//	version        the data dir's format version, DataDirVersion (datadir.go)
+//	backups/       copies of the data dir made before upgrading its format
 package node
