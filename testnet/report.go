@@ -107,6 +107,7 @@ type sample struct {
 	Live        int           // nodes running
 	Active      bool          // a batch was running
 	MinReplicas int           // the steward's fewest live holders of a result of the current batch
+	Fresh       bool          // the status was answered for this sample (not an older one kept)
 }
 
 // Recovery rule parameters.
@@ -133,7 +134,7 @@ func recoveryAfter(samples []sample, t time.Duration, k int) (time.Duration, boo
 	at := atOrBefore(samples, t)
 	if !at.Active && at.Done >= at.Total && at.Total > 0 {
 		for _, s := range samples[i:] {
-			if s.MinReplicas >= k {
+			if s.Fresh && s.MinReplicas >= k {
 				return s.T - t, true
 			}
 		}

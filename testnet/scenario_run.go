@@ -239,11 +239,13 @@ func (r *runner) sample(ctx context.Context, now time.Duration) {
 			live++
 		}
 	}
+	fresh, minRep := false, 0
 	if c, err := r.sw.client(r.observer()); err == nil {
 		sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		st, err := c.Status(sctx, b.id)
 		cancel()
 		if err == nil {
+			fresh, minRep = true, st.MinReplicas
 			r.last = st
 			if st.Done >= b.status.Done || st.State != tasks.BatchRunning {
 				b.status = st
@@ -261,7 +263,7 @@ func (r *runner) sample(ctx context.Context, now time.Duration) {
 	}
 	r.doneMax = max(r.doneMax, done)
 	r.samples = append(r.samples, sample{T: now, Done: r.doneMax, Total: total, Live: live,
-		Active: !b.finished, MinReplicas: b.status.MinReplicas})
+		Active: !b.finished, MinReplicas: minRep, Fresh: fresh})
 	if time.Since(r.lastLog) >= 2*time.Second {
 		r.lastLog = time.Now()
 		r.logf("[%5.1fs] %d/%d tasks accepted, %d running, %d/%d nodes up, steward %s", now.Seconds(),

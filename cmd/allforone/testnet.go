@@ -18,6 +18,8 @@ func testnetCmd() *cli.Command {
 		Usage: "run a swarm of many nodes on this machine, on loopback only",
 		Commands: []*cli.Command{
 			testnetUpCmd(),
+			testnetRunCmd(),
+			testnetSoakCmd(),
 		},
 	}
 }
