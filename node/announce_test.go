@@ -84,14 +84,14 @@ func TestAnnouncementValidator(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			msg := &pubsub.Message{Message: &pspb.Message{Data: tc.data}, ReceivedFrom: "someone"}
+			msg := &pubsub.Message{Message: &pspb.Message{Data: tc.data, From: []byte(tc.name)}, ReceivedFrom: "someone"}
 			if got := n.validateAnnouncement(t.Context(), "someone", msg); got != tc.want {
 				t.Fatalf("validator = %v, want %v", got, tc.want)
 			}
 		})
 	}
 	// The same batch announced again is a replay: ignored, not forwarded again.
-	msg := &pubsub.Message{Message: &pspb.Message{Data: announcement(valid)}, ReceivedFrom: "someone"}
+	msg := &pubsub.Message{Message: &pspb.Message{Data: announcement(valid), From: []byte("a")}, ReceivedFrom: "someone"}
 	if got := n.validateAnnouncement(t.Context(), "someone", msg); got != pubsub.ValidationIgnore {
 		t.Fatalf("replayed batch: %v, want ignore", got)
 	}
@@ -100,8 +100,20 @@ func TestAnnouncementValidator(t *testing.T) {
 	if _, _, err := n.addBatch(t.Context(), known); err != nil {
 		t.Fatal(err)
 	}
-	msg = &pubsub.Message{Message: &pspb.Message{Data: announcement(known)}, ReceivedFrom: "someone"}
+	msg = &pubsub.Message{Message: &pspb.Message{Data: announcement(known), From: []byte("b")}, ReceivedFrom: "someone"}
 	if got := n.validateAnnouncement(t.Context(), "someone", msg); got != pubsub.ValidationAccept {
 		t.Fatalf("first announcement of a batch known through Adopt: %v, want accept", got)
+	}
+	// One author flooding announcements is cut off after a burst.
+	ignored := 0
+	for range 50 {
+		m := signedManifest(t, n.cfg.Swarm, nil)
+		flood := &pubsub.Message{Message: &pspb.Message{Data: announcement(m), From: []byte("flooder")}, ReceivedFrom: "someone"}
+		if n.validateAnnouncement(t.Context(), "someone", flood) == pubsub.ValidationIgnore {
+			ignored++
+		}
+	}
+	if ignored < 40 {
+		t.Fatalf("a flood of 50 announcements from one author: only %d ignored", ignored)
 	}
 }

@@ -32,6 +32,8 @@ type batch struct {
 	primary     bool              // this node acted as its primary steward last time it checked
 	workDone    bool              // a steward said no work is left
 	retryAt     time.Time         // do not ask for leases before this
+	backoff     time.Duration     // grows while asking for this batch's work keeps failing
+	fetching    bool              // a background fetch of the batch's blobs runs
 	sentTo      map[peer.ID]bool  // stewards that got the manifest with a state copy
 	kick        chan struct{}     // wakes the replication loop
 	replicating bool              // a replication loop runs for this batch

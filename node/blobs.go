@@ -20,7 +20,10 @@ import (
 // The blob protocol: a peer asks for a content ID and gets the bytes. Blobs are modules,
 // task inputs and outputs; the receiver checks the hash, so any peer may serve any blob.
 
-const blobFetchTimeout = 60 * time.Second
+const (
+	blobFetchTimeout   = 60 * time.Second
+	providerSearchTime = 3 * time.Second // looking for other providers of a blob in the DHT
+)
 
 func (n *Node) serveBlobs() {
 	n.host.SetStreamHandler(protocol.BlobProtocol(n.cfg.Swarm), func(s network.Stream) {
@@ -91,7 +94,7 @@ func (n *Node) fetchBlob(ctx context.Context, c cid.Cid, size uint64, hints ...p
 			return data, nil
 		}
 	}
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	pctx, cancel := context.WithTimeout(ctx, providerSearchTime)
 	defer cancel()
 	for info := range n.dht.FindProvidersAsync(pctx, c, 8) {
 		n.host.Peerstore().AddAddrs(info.ID, info.Addrs, time.Minute)

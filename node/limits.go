@@ -15,7 +15,7 @@ type limitKind int
 
 const (
 	limitRequest      limitKind = iota // any steward or result request
-	limitLease                         // lease requests
+	limitLease                         // lease requests that were granted nothing
 	limitBlob                          // blob requests
 	limitAnnouncement                  // announcements by one author
 	numLimits
@@ -26,24 +26,26 @@ var rates = [numLimits]struct {
 	perSecond float64
 	burst     int
 }{
-	limitRequest:      {200, 400},
-	limitLease:        {20, 40},
+	limitRequest:      {1000, 2000},
+	limitLease:        {10, 20}, // lease requests that got nothing
 	limitBlob:         {50, 100},
-	limitAnnouncement: {1, 20},
+	limitAnnouncement: {1, 5}, // a missed announcement is found again through ListBatches
 }
 
 const (
-	// strikesToBlock refused requests in a row earn a block.
-	strikesToBlock = 200
+	// strikesToBlock refused requests, each within strikeMemory of the last, earn a block.
+	strikesToBlock = 50
+	strikeMemory   = 10 * time.Second
 	spamBlockTime  = 10 * time.Minute
 	// maxLeasesPerWorker bounds the leases one worker holds in one batch.
 	maxLeasesPerWorker = 32
 )
 
 type peerLimits struct {
-	lim     [numLimits]*rate.Limiter
-	strikes int
-	seen    time.Time
+	lim        [numLimits]*rate.Limiter
+	strikes    int       // refusals since the first of a burst of them
+	lastStrike time.Time // strikes older than strikeMemory are forgotten
+	seen       time.Time
 }
 
 type limiter struct {
@@ -69,13 +71,16 @@ func (n *Node) allow(p peer.ID, kind limitKind) bool {
 		}
 		n.limits.peers[p] = pl
 	}
-	pl.seen = time.Now()
+	now := time.Now()
+	pl.seen = now
 	ok := pl.lim[kind].Allow()
 	block := false
-	if ok {
-		pl.strikes = max(pl.strikes-1, 0)
-	} else {
+	if !ok {
+		if now.Sub(pl.lastStrike) > strikeMemory {
+			pl.strikes = 0
+		}
 		pl.strikes++
+		pl.lastStrike = now
 		block = pl.strikes >= strikesToBlock
 		if block {
 			pl.strikes = 0

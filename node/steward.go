@@ -28,7 +28,7 @@ func (n *Node) stewardCount(b *batch) int { return int(max(b.m.Replication, 1)) 
 func leaseDuration(m *tasks.Manifest) time.Duration { return 2*m.Limits.Timeout + 10*time.Second }
 
 func (n *Node) handleSteward(ctx context.Context, from peer.ID, req *pb.StewardRequest) *pb.StewardResponse {
-	if !n.allow(from, limitRequest) || (req.GetLease() != nil && !n.allow(from, limitLease)) {
+	if !n.allow(from, limitRequest) {
 		return errResp(protocol.Errorf(pb.ErrorCode_RATE_LIMITED, "slow down"))
 	}
 	if l := req.GetList(); l != nil {
@@ -66,6 +66,12 @@ func (n *Node) handleSteward(ctx context.Context, from peer.ID, req *pb.StewardR
 		if now.After(b.m.Deadline) || n.distrusted(from) {
 			want = 0 // past its deadline the batch is abandoned; liars get nothing
 		}
+		if want > 0 && !n.hasBatchBlobs(ctx, b) {
+			// Workers fetch blobs from their steward: first get them (or find that
+			// nobody has them) without holding anyone up.
+			n.fetchInBackground(b, b.m.Submitter)
+			return &pb.StewardResponse{Error: protocol.ToPB(protocol.Errorf(pb.ErrorCode_UNAVAILABLE, "fetching the batch's module and inputs"))}
+		}
 		b.mu.Lock()
 		st.Expire(now)
 		grants := st.Grant(from, want, now, leaseDuration(b.m), n.consecutive)
@@ -80,6 +86,12 @@ func (n *Node) handleSteward(ctx context.Context, from peer.ID, req *pb.StewardR
 			n.kickBatch(b)
 		} else if !done {
 			g.RetryAfterMs = uint32(leaseRetryAfter.Milliseconds())
+			// Asking again and again for nothing (a worker that ignores retry_after,
+			// or one hoarding leases it never runs) is what the lease limit counts; a
+			// fast honest worker gets leases every time it asks.
+			if !n.allow(from, limitLease) {
+				return errResp(protocol.Errorf(pb.ErrorCode_RATE_LIMITED, "slow down: wait retry_after_ms between empty lease requests"))
+			}
 		}
 		return &pb.StewardResponse{Body: &pb.StewardResponse_Grant{Grant: g}}
 	case *pb.StewardRequest_Renew:

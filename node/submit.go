@@ -213,6 +213,16 @@ func (n *Node) adopt(ctx context.Context, from peer.ID, raw []byte) error {
 	if err != nil {
 		return protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "%v", err)
 	}
+	if from != b.m.Submitter {
+		// A worker hands over a batch this steward missed: take it, and fetch the
+		// blobs in the background (leases wait for them), so a batch whose blobs
+		// nobody has costs the worker nothing.
+		n.fetchInBackground(b, from)
+		if _, err := n.becomeSteward(ctx, b); err != nil {
+			return protocol.Errorf(pb.ErrorCode_INTERNAL, "%v", err)
+		}
+		return nil
+	}
 	if err := n.fetchBatchBlobs(ctx, b, from); err != nil {
 		return protocol.Errorf(pb.ErrorCode_UNAVAILABLE, "%v", err)
 	}
@@ -220,6 +230,42 @@ func (n *Node) adopt(ctx context.Context, from peer.ID, raw []byte) error {
 		return protocol.Errorf(pb.ErrorCode_INTERNAL, "%v", err)
 	}
 	return nil
+}
+
+// fetchInBackground fetches b's blobs unless a fetch already runs.
+func (n *Node) fetchInBackground(b *batch, hints ...peer.ID) {
+	b.mu.Lock()
+	if b.fetching {
+		b.mu.Unlock()
+		return
+	}
+	b.fetching = true
+	b.mu.Unlock()
+	n.goLoop("fetch blobs", func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, adoptTimeout)
+		defer cancel()
+		if err := n.fetchBatchBlobs(ctx, b, hints...); err != nil {
+			n.log.Debug("blobs of a batch not found", "batch", b.id.String(), "err", err)
+		}
+		b.mu.Lock()
+		b.fetching = false
+		b.mu.Unlock()
+	})
+}
+
+// hasBatchBlobs reports whether the module and every blob input of b are stored here.
+func (n *Node) hasBatchBlobs(ctx context.Context, b *batch) bool {
+	if ok, _ := n.blobs.Has(ctx, b.m.Module.CID); !ok {
+		return false
+	}
+	for _, in := range b.m.Inputs {
+		if in.Kind == tasks.InputBlob {
+			if ok, _ := n.blobs.Has(ctx, in.Blob.CID); !ok {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // fetchBatchBlobs makes sure the module and every blob input of b are stored here.

@@ -20,6 +20,7 @@ import (
 
 const (
 	idleRetry        = 500 * time.Millisecond // how long a worker with nothing to do waits
+	maxBatchBackoff  = 30 * time.Second       // the longest wait before asking a failing batch again
 	maxRedirects     = 3
 	maxCompleteBatch = 64
 )
@@ -79,9 +80,14 @@ func (n *Node) workLoop(ctx context.Context) {
 		switch {
 		case err != nil:
 			n.log.Debug("lease request", "batch", b.id.String(), "err", err)
-			b.retryAt = time.Now().Add(idleRetry)
+			// Back off further each time: a batch whose stewards or blobs cannot be
+			// reached must not eat the time of the batches that can.
+			b.backoff = min(max(2*b.backoff, idleRetry), maxBatchBackoff)
+			b.retryAt = time.Now().Add(b.backoff)
 		case leases.GetDone():
 			b.workDone = true
+		case len(leases.GetLeases()) > 0:
+			b.backoff = 0
 		case len(leases.GetLeases()) == 0:
 			b.retryAt = time.Now().Add(time.Duration(max(leases.GetRetryAfterMs(), 50)) * time.Millisecond)
 		}
@@ -185,6 +191,10 @@ func (n *Node) runLease(ctx context.Context, b *batch, task int, steward peer.ID
 	stopRenew()
 	<-renewed
 	if err != nil {
+		b.mu.Lock()
+		b.backoff = min(max(2*b.backoff, idleRetry), maxBatchBackoff)
+		b.retryAt = time.Now().Add(b.backoff)
+		b.mu.Unlock()
 		// Not the task's fault (a blob could not be fetched, the node is closing): hand the
 		// lease back so another peer runs it now.
 		n.log.Debug("task not run", "batch", b.id.String(), "task", task, "err", err)

@@ -239,6 +239,8 @@ type Trust func(peer.ID) int
 const (
 	TrustedAfter   = 10
 	MaxSingleShare = 0.95
+	// NewWorkerLeases is how many leases a peer without a record may hold in a batch.
+	NewWorkerLeases = 8
 )
 
 // Grant leases up to max open tasks to worker, lowest index first, never a task the worker
@@ -246,6 +248,10 @@ const (
 // adaptive replication, trust decides whether a fresh task goes to a trusted worker alone.
 func (b *BatchState) Grant(worker peer.ID, max int, now time.Time, d time.Duration, trust Trust) []LeaseGrant {
 	var out []LeaseGrant
+	cv := 0
+	if trust != nil {
+		cv = trust(worker)
+	}
 	if b.MaxPerWorker > 0 {
 		held := 0
 		for i := range b.leased {
@@ -253,11 +259,16 @@ func (b *BatchState) Grant(worker peer.ID, max int, now time.Time, d time.Durati
 				held++
 			}
 		}
-		max = min(max, b.MaxPerWorker-held)
+		// A peer with no record gets a few leases at a time; each valid result lets
+		// it hold one more, up to the bound.
+		limit := b.MaxPerWorker
+		if trust != nil {
+			limit = min(limit, NewWorkerLeases+cv)
+		}
+		max = min(max, limit-held)
 	}
-	cv := 0
-	if trust != nil && b.minR > 0 {
-		cv = trust(worker)
+	if b.minR == 0 {
+		cv = 0 // no adaptive replication in this batch
 	}
 	for i := b.cursor; i < len(b.tasks) && len(out) < max; i++ {
 		t := &b.tasks[i]

@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 	)
 }
 
-func startCluster(t *testing.T, cfg ClusterConfig) *Cluster {
+func startCluster(t testing.TB, cfg ClusterConfig) *Cluster {
 	t.Helper()
 	if cfg.Dir == "" {
 		cfg.Dir = t.TempDir()
