@@ -14,6 +14,9 @@ const (
 	flagBootstrap = "bootstrap"
 	flagAPI       = "api"
 	flagDHTMode   = "dht-mode"
+	flagAPICert   = "api-tls-cert"
+	flagAPIKey    = "api-tls-key"
+	flagAPIOpen   = "api-insecure"
 	flagTestnet   = "testnet-mode"
 )
 
@@ -25,6 +28,9 @@ func nodeFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: flagBootstrap, Usage: "bootstrap peer multiaddr with /p2p/<peer ID> (repeatable)", Sources: env(flagBootstrap)},
 		&cli.StringFlag{Name: flagAPI, Usage: "HOST:PORT of the local control API (port 0 picks a free one)", Sources: env(flagAPI)},
 		&cli.StringFlag{Name: flagDHTMode, Usage: "DHT mode: auto-server, server, client or auto", Sources: env(flagDHTMode)},
+		&cli.StringFlag{Name: flagAPICert, Usage: "serve the API over TLS with this certificate `FILE` (PEM)", Sources: env(flagAPICert)},
+		&cli.StringFlag{Name: flagAPIKey, Usage: "the TLS private key `FILE` (PEM) for --api-tls-cert", Sources: env(flagAPIKey)},
+		&cli.BoolFlag{Name: flagAPIOpen, Usage: "allow an API beyond 127.0.0.1 without TLS (the token then travels in clear text)", Sources: env(flagAPIOpen)},
 		&cli.BoolFlag{Name: flagTestnet, Usage: "fast timers and no resource limits, for local testnets only", Hidden: true, Sources: env(flagTestnet)},
 	}, prefFlags()...) // prefflags.go: the volunteer's preferences
 }
@@ -42,6 +48,15 @@ func applyNodeFlags(cmd *cli.Command, cfg *node.Config) {
 	}
 	if cmd.IsSet(flagAPI) {
 		cfg.APIAddr = cmd.String(flagAPI)
+	}
+	if cmd.IsSet(flagAPICert) {
+		cfg.APITLSCert = cmd.String(flagAPICert)
+	}
+	if cmd.IsSet(flagAPIKey) {
+		cfg.APITLSKey = cmd.String(flagAPIKey)
+	}
+	if cmd.IsSet(flagAPIOpen) {
+		cfg.APIInsecure = cmd.Bool(flagAPIOpen)
 	}
 	if cmd.IsSet(flagDHTMode) {
 		cfg.DHTMode = cmd.String(flagDHTMode)
