@@ -87,6 +87,14 @@ func (n *Node) taskStarted(b *batch, task int) {
 	a.running[runKey{b.id.String(), task}] = RunningTask{BatchID: b.id.String(), Name: b.m.Name, Task: task, Started: time.Now()}
 }
 
+// taskAbandoned forgets a task that started but produced no result (the node is closing).
+func (n *Node) taskAbandoned(b *batch, task int) {
+	a := &n.op.act
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.running, runKey{b.id.String(), task})
+}
+
 func (n *Node) taskFinished(b *batch, task int, rec tasks.ResultRecord) {
 	r := RecentResult{BatchID: b.id.String(), Name: b.m.Name, Task: task, OK: rec.OK(), Error: rec.Error,
 		OutputSize: rec.OutputSize, Seconds: rec.Duration.Seconds(), Finished: rec.Finished}

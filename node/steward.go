@@ -183,6 +183,7 @@ func (n *Node) complete(ctx context.Context, from peer.ID, b *batch, st *tasks.B
 	}
 	var decided []int
 	b.mu.Lock()
+	wasDone := st.Done()
 	for _, r := range checked {
 		if !st.HadLease(r.Task, from) {
 			// Not asked to run it (or its lease was granted by a steward that died
@@ -200,10 +201,10 @@ func (n *Node) complete(ctx context.Context, from peer.ID, b *batch, st *tasks.B
 			n.log.Warn("task failed: no quorum", "batch", b.id.String(), "task", r.Task)
 		}
 	}
-	done := st.Done()
+	finished := !wasDone && st.Done()
 	b.mu.Unlock()
 	n.judgeTasks(ctx, b, decided)
-	if done {
+	if finished {
 		n.log.Info("batch finished", "batch", b.id.String())
 	}
 	// The worker forgets a result once we answer: first store accepted results on their

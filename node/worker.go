@@ -225,6 +225,12 @@ func (n *Node) execute(ctx context.Context, b *batch, task int, steward peer.ID)
 	}
 	taskID := tasks.TaskID(b.id, task)
 	n.taskStarted(b, task)
+	finished := false
+	defer func() {
+		if !finished {
+			n.taskAbandoned(b, task)
+		}
+	}()
 	start := time.Now()
 	res, runErr := n.exec.Run(ctx, tasks.Job{
 		ModuleID: m.Module.CID, Module: module, Input: input, Args: m.Args, Env: m.Env,
@@ -262,6 +268,7 @@ func (n *Node) execute(ctx context.Context, b *batch, task int, steward peer.ID)
 		return rec, nil, err
 	}
 	n.taskFinished(b, task, rec)
+	finished = true
 	return rec, out, nil
 }
 
