@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,7 +26,7 @@ import (
 //	GET  /api/v1/testing/blocked                                 -> TestingPeers
 //	POST /api/v1/testing/slow       {"delay_ms": N}              -> TestingSlow
 //	GET  /api/v1/testing/held/{batch}                            -> TestingHeld
-//	GET  /api/v1/testing/tasks/{batch}                           -> TestingTasks
+//	GET  /api/v1/testing/tasks/{batch}[?holders=3,17]            -> TestingTasks
 
 // healDialTimeout bounds the redials after a heal.
 const healDialTimeout = 10 * time.Second
@@ -80,6 +82,8 @@ type TaskCounts struct {
 	Leases  int    `json:"leases"`  // leases granted: executions started
 	Lost    int    `json:"lost"`    // leases that went back to the pool without a result
 	Holders int    `json:"holders"` // peers that acknowledged storing the accepted result
+	// HolderIDs are those peers, for the tasks named in the request's holders parameter.
+	HolderIDs []string `json:"holder_ids,omitempty"`
 }
 
 // BlockPeers refuses connections to and from the given peers and closes the connections
@@ -152,9 +156,9 @@ func (n *Node) BlockedPeers() []peer.ID {
 // HeldTasks lists the tasks of batch id whose results this node holds, sorted.
 func (n *Node) HeldTasks(id cid.Cid) []int { return n.held.list(id) }
 
-// StewardTasks returns this node's steward view of every task of batch id; false when this
-// node keeps no state for the batch.
-func (n *Node) StewardTasks(id cid.Cid) (TestingTasks, bool) {
+// StewardTasks returns this node's steward view of every task of batch id, with the holders'
+// peer IDs for the tasks in withHolders; false when this node keeps no state for the batch.
+func (n *Node) StewardTasks(id cid.Cid, withHolders ...int) (TestingTasks, bool) {
 	b := n.getBatch(id)
 	if b == nil {
 		return TestingTasks{}, false
@@ -175,6 +179,14 @@ func (n *Node) StewardTasks(id cid.Cid) (TestingTasks, bool) {
 			}
 		}
 		out.Tasks[i] = c
+	}
+	for _, i := range withHolders {
+		if i >= 0 && i < len(out.Tasks) {
+			out.Tasks[i].HolderIDs = []string{}
+			for _, h := range b.st.Task(i).Holders {
+				out.Tasks[i].HolderIDs = append(out.Tasks[i].HolderIDs, h.String())
+			}
+		}
 	}
 	return out, true
 }
@@ -243,7 +255,18 @@ func (n *Node) testingRoutes(mux *http.ServeMux) {
 			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
 			return
 		}
-		v, ok := n.StewardTasks(id)
+		var holders []int
+		if q := r.URL.Query().Get("holders"); q != "" {
+			for _, s := range strings.Split(q, ",") {
+				i, err := strconv.Atoi(s)
+				if err != nil {
+					writeJSON(w, http.StatusBadRequest, APIError{Error: fmt.Sprintf("holders=%s: give task indexes separated by commas", q)})
+					return
+				}
+				holders = append(holders, i)
+			}
+		}
+		v, ok := n.StewardTasks(id, holders...)
 		if !ok {
 			writeJSON(w, http.StatusNotFound, APIError{Error: fmt.Sprintf("this node keeps no steward state for batch %s: ask one of its stewards", id)})
 			return

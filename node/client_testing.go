@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -37,9 +39,18 @@ func (c *Client) Held(ctx context.Context, batchID string) ([]int, error) {
 	return v.Tasks, c.Get(ctx, "/api/v1/testing/held/"+batchID, &v)
 }
 
-// StewardTasks returns the daemon's steward view of every task of a batch; it fails when
-// the daemon is not one of the batch's stewards.
-func (c *Client) StewardTasks(ctx context.Context, batchID string) (TestingTasks, error) {
+// StewardTasks returns the daemon's steward view of every task of a batch, with the holders'
+// peer IDs for the tasks in withHolders; it fails when the daemon is not one of the batch's
+// stewards.
+func (c *Client) StewardTasks(ctx context.Context, batchID string, withHolders ...int) (TestingTasks, error) {
+	path := "/api/v1/testing/tasks/" + batchID
+	if len(withHolders) > 0 {
+		s := make([]string, len(withHolders))
+		for i, t := range withHolders {
+			s[i] = strconv.Itoa(t)
+		}
+		path += "?holders=" + strings.Join(s, ",")
+	}
 	var v TestingTasks
-	return v, c.Get(ctx, "/api/v1/testing/tasks/"+batchID, &v)
+	return v, c.Get(ctx, path, &v)
 }

@@ -35,6 +35,9 @@ type Report struct {
 	// UnderReplicated counts results that fewer than K running nodes hold (but at least one)
 	// after the faults healed and the swarm had Settle to repair. It must be 0.
 	UnderReplicated int `json:"under_replicated"`
+	// LostTasks and UnderReplicatedTasks name the tasks counted above (at most 100 each).
+	LostTasks            []TaskRef `json:"lost_tasks,omitempty"`
+	UnderReplicatedTasks []TaskRef `json:"under_replicated_tasks,omitempty"`
 	// Unfetchable counts results that a running node could not fetch from the swarm.
 	Unfetchable   int     `json:"unfetchable"`
 	SettleSeconds float64 `json:"settle_seconds"` // from the end of the work to K holders everywhere
@@ -64,6 +67,15 @@ type Report struct {
 
 	Notes []string `json:"notes,omitempty"`
 	OK    bool     `json:"ok"`
+}
+
+// TaskRef names a task whose result is lost or under-replicated, with the running nodes that
+// hold it and the nodes its steward believes hold it (-1: a peer outside the testnet).
+type TaskRef struct {
+	Batch          int   `json:"batch"` // index in BatchIDs
+	Task           int   `json:"task"`
+	Holders        []int `json:"holders"`
+	StewardHolders []int `json:"steward_holders"`
 }
 
 // EventRecord is one thing the scenario did to the swarm.

@@ -3,6 +3,7 @@ package testnet
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -24,6 +25,10 @@ func (r *Report) WriteText(w io.Writer) {
 	p("tasks        %d total, %d completed, %d failed, %d lost %s", r.TasksTotal, r.TasksCompleted, r.TasksFailed, r.TasksLost, mark(r.TasksLost == 0))
 	p("results      %d with fewer than %d live holders after healing %s (settled in %.1fs); %d not fetchable %s",
 		r.UnderReplicated, r.Replication, mark(r.UnderReplicated == 0), r.SettleSeconds, r.Unfetchable, mark(r.Unfetchable == 0))
+	for _, ref := range slices.Concat(r.LostTasks, r.UnderReplicatedTasks)[:min(5, len(r.LostTasks)+len(r.UnderReplicatedTasks))] {
+		p("  task %d of batch %d: held by %s; its steward counts %s as holders", ref.Task, ref.Batch+1,
+			nodeList(ref.Holders), nodeList(ref.StewardHolders))
+	}
 	p("executions   %d, of which %d duplicate (%.1f%%); %d tasks run more than once; %d leases lost",
 		r.Executions, r.DuplicateExecutions, 100*r.DuplicateShare, r.TasksRunMoreThanOnce, r.LostLeases)
 	if n := len(r.RecoverySeconds); n > 0 {
@@ -77,6 +82,21 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 }
 
+// nodeList names nodes: "node-1, node-4", or "none".
+func nodeList(nodes []int) string {
+	if len(nodes) == 0 {
+		return "none"
+	}
+	names := make([]string, len(nodes))
+	for i, n := range nodes {
+		names[i] = fmt.Sprintf("node-%d", n)
+		if n < 0 {
+			names[i] = "a peer outside the testnet"
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
 func mark(ok bool) string {
 	if ok {
 		return "✓"
@@ -86,11 +106,7 @@ func mark(ok bool) string {
 
 // describe says what an event did, in words.
 func describe(e EventRecord) string {
-	nodes := make([]string, len(e.Nodes))
-	for i, n := range e.Nodes {
-		nodes[i] = fmt.Sprintf("node-%d", n)
-	}
-	list := strings.Join(nodes, ", ")
+	list := nodeList(e.Nodes)
 	var s string
 	switch e.Kind {
 	case KindKill:

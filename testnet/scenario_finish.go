@@ -3,6 +3,8 @@ package testnet
 import (
 	"context"
 	"time"
+
+	"allforone/node"
 )
 
 // settlePoll is how often the runner counts holders while the swarm repairs.
@@ -35,13 +37,17 @@ func (r *runner) finish(ctx context.Context) {
 	for {
 		r.sample(ctx, r.now())
 		rep.TasksLost, rep.UnderReplicated = 0, 0
-		for _, b := range r.batches {
-			for _, n := range r.holderCounts(ctx, b) {
+		rep.LostTasks, rep.UnderReplicatedTasks = nil, nil
+		for bi, b := range r.batches {
+			for t, holders := range r.holders(ctx, b) {
+				ref := TaskRef{Batch: bi, Task: t, Holders: holders}
 				switch {
-				case n == 0:
+				case len(holders) == 0:
 					rep.TasksLost++
-				case n < int(k):
+					rep.LostTasks = appendCapped(rep.LostTasks, ref)
+				case len(holders) < int(k):
 					rep.UnderReplicated++
+					rep.UnderReplicatedTasks = appendCapped(rep.UnderReplicatedTasks, ref)
 				}
 			}
 		}
@@ -59,18 +65,28 @@ func (r *runner) finish(ctx context.Context) {
 
 	obs := r.observer()
 	var stats taskTally
-	for _, b := range r.batches {
+	for bi, b := range r.batches {
 		rep.TasksCompleted += b.status.Done
 		rep.TasksFailed += b.status.Failed
 		rep.Unfetchable += r.unfetchable(ctx, obs, b)
-		if t, ok := r.stewardTally(ctx, b); ok {
-			stats.executions += t.executions
-			stats.duplicates += t.duplicates
-			stats.rerun += t.rerun
-			stats.lost += t.lost
-		} else {
-			r.note("no steward of batch %s answered with its task counts: executions not counted", short(b.id))
+		var problems []*TaskRef
+		for _, refs := range [][]TaskRef{rep.LostTasks, rep.UnderReplicatedTasks} {
+			for i := range refs {
+				if refs[i].Batch == bi {
+					problems = append(problems, &refs[i])
+				}
+			}
 		}
+		v, ok := r.stewardView(ctx, b, problems)
+		if !ok {
+			r.note("no steward of batch %s answered with its task counts: executions not counted", short(b.id))
+			continue
+		}
+		t := tally(v.Redundancy, v.Tasks)
+		stats.executions += t.executions
+		stats.duplicates += t.duplicates
+		stats.rerun += t.rerun
+		stats.lost += t.lost
 	}
 	rep.Executions, rep.DuplicateExecutions = stats.executions, stats.duplicates
 	rep.TasksRunMoreThanOnce, rep.LostLeases = stats.rerun, stats.lost
@@ -96,21 +112,31 @@ func (r *runner) finish(ctx context.Context) {
 	rep.OK = rep.TasksLost == 0 && rep.UnderReplicated == 0 && rep.Unfetchable == 0
 }
 
-// holderCounts counts, for each task of b, the running nodes that hold its result.
-func (r *runner) holderCounts(ctx context.Context, b *batchRun) []int {
-	counts := make([]int, b.total)
+// holders lists, for each task of b, the running nodes that hold its result.
+func (r *runner) holders(ctx context.Context, b *batchRun) [][]int {
+	out := make([][]int, b.total)
 	for _, i := range r.upNodes() {
 		held, err := r.held(ctx, i, b.id)
 		if err != nil {
 			continue
 		}
 		for _, t := range held {
-			if t >= 0 && t < len(counts) {
-				counts[t]++
+			if t >= 0 && t < len(out) {
+				out[t] = append(out[t], i)
 			}
 		}
 	}
-	return counts
+	return out
+}
+
+// maxTaskRefs bounds the tasks a report names.
+const maxTaskRefs = 100
+
+func appendCapped(refs []TaskRef, ref TaskRef) []TaskRef {
+	if len(refs) >= maxTaskRefs {
+		return refs
+	}
+	return append(refs, ref)
 }
 
 // unfetchable is how many of b's results node obs cannot fetch from the swarm.
@@ -129,8 +155,13 @@ func (r *runner) unfetchable(ctx context.Context, obs int, b *batchRun) int {
 	return len(fr.Missing)
 }
 
-// stewardTally asks b's stewards (the last primary first) for their view of every task.
-func (r *runner) stewardTally(ctx context.Context, b *batchRun) (taskTally, bool) {
+// stewardView asks b's stewards (the last primary first) for their view of every task, and
+// fills in which nodes they believe hold the problem tasks' results.
+func (r *runner) stewardView(ctx context.Context, b *batchRun, problems []*TaskRef) (node.TestingTasks, bool) {
+	tasks := make([]int, len(problems))
+	for i, p := range problems {
+		tasks[i] = p.Task
+	}
 	order := []int{r.index(b.status.Steward)}
 	order = append(order, r.upNodes()...)
 	for _, i := range order {
@@ -142,14 +173,23 @@ func (r *runner) stewardTally(ctx context.Context, b *batchRun) (taskTally, bool
 			continue
 		}
 		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		v, err := c.StewardTasks(tctx, b.id)
+		v, err := c.StewardTasks(tctx, b.id, tasks...)
 		cancel()
 		if err != nil {
 			continue
 		}
-		return tally(v.Redundancy, v.Tasks), true
+		for _, p := range problems {
+			if p.Task >= len(v.Tasks) {
+				continue
+			}
+			p.StewardHolders = []int{}
+			for _, id := range v.Tasks[p.Task].HolderIDs {
+				p.StewardHolders = append(p.StewardHolders, r.index(id))
+			}
+		}
+		return v, true
 	}
-	return taskTally{}, false
+	return node.TestingTasks{}, false
 }
 
 // memory records the daemons' proportional set size (processes on Linux only).

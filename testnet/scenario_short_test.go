@@ -109,3 +109,10 @@ func TestScenarioSlowNodesShort(t *testing.T) {
 		t.Errorf("want two nodes slowed and sped up again: %+v", rep.Events)
 	}
 }
+
+func TestScenarioHolderCrashShort(t *testing.T) {
+	t.Skip("known bug: a holder killed right after storing results loses some it acknowledged " +
+		"(the datastore writes with pebble.NoSync) and they come back only with the next repair " +
+		"round (RepairInterval, 30 s); enable with a short settle once stores are durable or audited")
+	runShort(t, "holder-crash", true)
+}
