@@ -88,6 +88,10 @@ type Config struct {
 	// missed an announcement. Default 60s.
 	SyncInterval Duration `json:"sync_interval"`
 
+	// ShutdownTimeout bounds a graceful stop: finishing or handing back running tasks,
+	// handing steward roles over and copying held results. Default 30s.
+	ShutdownTimeout Duration `json:"shutdown_timeout"`
+
 	// Prefs are the volunteer's preferences (see prefs.go).
 	Prefs Prefs `json:"prefs"`
 
@@ -123,6 +127,7 @@ func DefaultConfig(dataDir string) Config {
 		MaxTaskMemoryMB:   1024,
 		RepairInterval:    Duration(30 * time.Second),
 		SyncInterval:      Duration(time.Minute),
+		ShutdownTimeout:   Duration(30 * time.Second),
 		Prefs:             DefaultPrefs(),
 	}
 }
@@ -139,6 +144,7 @@ func TestConfig(dataDir string) Config {
 	c.MaxTaskMemoryMB = 256
 	c.RepairInterval = Duration(2 * time.Second)
 	c.SyncInterval = Duration(2 * time.Second)
+	c.ShutdownTimeout = Duration(3 * time.Second)
 	c.DHTMode = DHTServer
 	c.APIAddr = "127.0.0.1:0"
 	c.UnlimitedResources = true
@@ -190,6 +196,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxTaskMemoryMB < 1 || c.MaxTaskMemoryMB > 4096 {
 		errs = append(errs, fmt.Errorf("max task memory %d MB: use 1 to 4096", c.MaxTaskMemoryMB))
+	}
+	if c.ShutdownTimeout < 0 {
+		errs = append(errs, fmt.Errorf("shutdown timeout %s must not be negative", c.ShutdownTimeout))
 	}
 	if c.RepairInterval <= 0 || c.SyncInterval <= 0 {
 		errs = append(errs, fmt.Errorf("repair interval %s and sync interval %s must be positive", c.RepairInterval, c.SyncInterval))

@@ -67,11 +67,16 @@ type Node struct {
 	peerLeft    chan peer.ID
 	rr, rrSync  int // round-robin positions (work loop, sync loop only)
 
-	ctx      context.Context // cancelled by Close; the lifetime of every goroutine and of pubsub
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	runMu    sync.RWMutex // guards stopping against wg.Add
-	stopping bool
+	ctx    context.Context // cancelled by Close; the lifetime of every goroutine and of pubsub
+	cancel context.CancelFunc
+	// workCtx is the lifetime of running tasks: a graceful stop ends it first.
+	workCtx    context.Context
+	workCancel context.CancelFunc
+	draining   atomic.Bool // a graceful stop is under way: take no new leases
+	up         atomic.Bool // Start completed: a stop can be graceful
+	wg         sync.WaitGroup
+	runMu      sync.RWMutex // guards stopping against wg.Add
+	stopping   bool
 
 	mu        sync.Mutex
 	started   bool
@@ -169,6 +174,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.mu.Unlock()
 
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.workCtx, n.workCancel = context.WithCancel(n.ctx)
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -219,6 +225,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.goLoop("repair", n.repairLoop)
 	n.goLoop("sync", n.syncLoop)
 	n.goLoop("housekeeping", n.housekeepingLoop) // gc.go: CPU samples for prefs, garbage collection
+	n.up.Store(true)
 	n.log.Info("node started", "peer_id", n.id.String(), "swarm", n.cfg.Swarm,
 		"private", psk != nil, "addrs", n.host.Addrs(), "api", n.api.addr)
 	return nil
@@ -277,6 +284,9 @@ func (n *Node) Close() error {
 	n.closed = true
 	n.mu.Unlock()
 	defer close(n.closeDone)
+	if n.up.Load() {
+		n.drain()
+	}
 
 	var errs []error
 	n.runMu.Lock()

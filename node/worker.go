@@ -61,7 +61,7 @@ func (n *Node) workLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		free := cap(n.slots) - len(n.slots)
 		var b *batch
-		if free > 0 && n.pauseReason() == "" {
+		if free > 0 && n.pauseReason() == "" && !n.draining.Load() {
 			b = n.nextRunnable(time.Now())
 		}
 		if b == nil {
@@ -95,8 +95,8 @@ func (n *Node) workLoop(ctx context.Context) {
 		n.metrics.leased.Add(float64(len(leases.GetLeases())))
 		for _, l := range leases.GetLeases() {
 			n.slots <- struct{}{}
-			ok := n.goLoop("task", func(ctx context.Context) {
-				n.runLease(ctx, b, int(l.GetTask()), steward)
+			ok := n.goLoop("task", func(context.Context) {
+				n.runLease(n.workCtx, b, int(l.GetTask()), steward)
 				<-n.slots
 				select {
 				case n.slotFreed <- struct{}{}:

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"allforone/node"
 
 	"github.com/urfave/cli/v3"
@@ -67,6 +69,7 @@ func applyNodeFlags(cmd *cli.Command, cfg *node.Config) {
 		cfg.BootstrapInterval = t.BootstrapInterval
 		cfg.GossipHeartbeat = t.GossipHeartbeat
 		cfg.RoutingRefresh = t.RoutingRefresh
+		cfg.ShutdownTimeout = node.Duration(5 * time.Second)
 		cfg.UnlimitedResources = true
 		cfg.TestingAPI = true
 		cfg.Prefs.CPUBusyPercent = t.Prefs.CPUBusyPercent // the testnet's own nodes keep the CPU busy
