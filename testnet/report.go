@@ -19,8 +19,10 @@ type Report struct {
 	Replication int      `json:"replication"` // K
 	BatchIDs    []string `json:"batch_ids"`
 
-	// ConnectivitySeconds is the time from starting the nodes until every node knew every
-	// other (routing table or connection).
+	// StartSeconds is the time from initialising the nodes' data dirs until every node's API
+	// answered; ConnectivitySeconds until, besides, every node knew every other (routing
+	// table or connection).
+	StartSeconds        float64 `json:"start_seconds"`
 	ConnectivitySeconds float64 `json:"connectivity_seconds"`
 	// BatchSeconds is the time from the first submission until the last batch finished.
 	BatchSeconds   float64 `json:"batch_seconds"`

@@ -20,7 +20,7 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	p("scenario %s: %d %s%s, %d batch(es) of %s tasks (R=%d, K=%d)", r.Scenario, r.Nodes, kind, private,
 		len(r.BatchIDs), r.Module, r.Redundancy, r.Replication)
-	p("connected in %.1fs; work done in %.1fs (%.1f tasks/s)", r.ConnectivitySeconds, r.BatchSeconds, r.TasksPerSecond)
+	p("nodes up in %.1fs, connected in %.1fs; work done in %.1fs (%.1f tasks/s)", r.StartSeconds, r.ConnectivitySeconds, r.BatchSeconds, r.TasksPerSecond)
 	p("")
 	p("tasks        %d total, %d completed, %d failed, %d lost %s", r.TasksTotal, r.TasksCompleted, r.TasksFailed, r.TasksLost, mark(r.TasksLost == 0))
 	p("results      %d with fewer than %d live holders after healing %s (settled in %.1fs); %d not fetchable %s",

@@ -32,6 +32,7 @@ func benchmarkScenario(b *testing.B, name string) *Report {
 	b.ReportMetric(float64(rep.TasksLost), "tasks-lost")
 	b.ReportMetric(float64(rep.UnderReplicated), "under-replicated")
 	b.ReportMetric(rep.TasksPerSecond, "tasks/s")
+	b.ReportMetric(rep.StartSeconds, "s-to-start")
 	b.ReportMetric(rep.ConnectivitySeconds, "s-to-full-view")
 	if rep.MemoryPSSMiB > 0 {
 		b.ReportMetric(rep.MemoryPSSMiB, "PSS-MiB/node")

@@ -60,6 +60,7 @@ func RunScenario(ctx context.Context, sc *Scenario, cfg RunConfig) (*Report, err
 	}
 	r.sw = sw
 	defer sw.Close()
+	r.rep.StartSeconds = time.Since(started).Seconds()
 	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	err = sw.waitAllKnown(wctx)
 	cancel()
@@ -67,7 +68,7 @@ func RunScenario(ctx context.Context, sc *Scenario, cfg RunConfig) (*Report, err
 		return nil, fmt.Errorf("the nodes did not all find each other: %w (logs in %s)", err, cfg.Dir)
 	}
 	r.rep.ConnectivitySeconds = time.Since(started).Seconds()
-	r.logf("swarm connected in %.1fs: every node knows every other", r.rep.ConnectivitySeconds)
+	r.logf("swarm connected in %.1fs (every node up after %.1fs): every node knows every other", r.rep.ConnectivitySeconds, r.rep.StartSeconds)
 	if sc.TaskDelay > 0 {
 		for i := range sc.Nodes {
 			if err := sw.slow(ctx, i, sc.TaskDelay.D()); err != nil {
