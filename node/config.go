@@ -94,6 +94,8 @@ type Config struct {
 
 	// Prefs are the volunteer's preferences (see prefs.go).
 	Prefs Prefs `json:"prefs"`
+	// NAT is reachability, relays, hole punching and port mapping (natconfig.go).
+	NAT NATConfig `json:"nat"`
 
 	// TestingAPI serves the fault-injection API (api_testing.go). Testnets only.
 	TestingAPI bool `json:"-"`
@@ -129,6 +131,7 @@ func DefaultConfig(dataDir string) Config {
 		SyncInterval:      Duration(time.Minute),
 		ShutdownTimeout:   Duration(30 * time.Second),
 		Prefs:             DefaultPrefs(),
+		NAT:               DefaultNATConfig(),
 	}
 }
 
@@ -151,6 +154,8 @@ func TestConfig(dataDir string) Config {
 	c.TestingAPI = true
 	c.GossipHeartbeat = 100 * time.Millisecond
 	c.Prefs.CPUBusyPercent = 0 // many nodes share the test machine's CPU: never pause for it
+	// Loopback: AutoNAT never probes, so relays and hole punching would only cost memory.
+	c.NAT.RelayService, c.NAT.AutoRelay, c.NAT.HolePunching = false, false, false
 	return c
 }
 
@@ -204,6 +209,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("repair interval %s and sync interval %s must be positive", c.RepairInterval, c.SyncInterval))
 	}
 	if err := c.Prefs.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.NAT.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.RoutingRefresh <= 0 {
