@@ -26,6 +26,7 @@ func (n *Node) routes(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, n.TrustRecords())
 	})
 	n.batchRoutes(mux)
+	n.connectRoutes(mux)   // connect.go: dial a peer by multiaddr or peer ID
 	n.testingRoutes(mux)   // api_testing.go: fault injection for testnets
 	n.dashboardRoutes(mux) // api_dashboard.go: dashboard data, metrics
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -42,8 +43,11 @@ func (n *Node) IDInfo() IDInfo {
 		Version: n.version,
 		API:     n.APIAddr(),
 		Addrs:   []string{},
+		Relays:  []string{},
 	}
 	if n.host != nil {
+		info.Reachability, info.DHTServer = n.Reachability(), n.ServesDHT()
+		info.Relays = append(info.Relays, n.Relays()...)
 		addrs, _ := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: n.id, Addrs: n.host.Addrs()})
 		for _, a := range addrs {
 			info.Addrs = append(info.Addrs, a.String())
@@ -59,8 +63,9 @@ func (n *Node) Peers() []PeerInfo {
 		return out
 	}
 	for _, p := range n.host.Network().Peers() {
-		pi := PeerInfo{PeerID: p.String(), Addrs: []string{}}
+		pi := PeerInfo{PeerID: p.String(), Addrs: []string{}, Relayed: true}
 		for _, c := range n.host.Network().ConnsToPeer(p) {
+			pi.Relayed = pi.Relayed && c.Stat().Limited
 			pi.Addrs = append(pi.Addrs, c.RemoteMultiaddr().String())
 			if c.Stat().Direction == network.DirInbound {
 				pi.Direction = "inbound"

@@ -10,6 +10,14 @@ type IDInfo struct {
 	Private bool     `json:"private"`
 	Version string   `json:"version"`
 	API     string   `json:"api"`
+	// Reachability is "public", "private" (peers cannot dial it: behind a NAT) or
+	// "unknown" (AutoNAT has no verdict yet; on a LAN or loopback it never has one).
+	Reachability string `json:"reachability"`
+	// DHTServer: the node serves the DHT, so others count it as a steward and result
+	// holder. A node others cannot dial does not.
+	DHTServer bool `json:"dht_server"`
+	// Relays are the peer IDs of the relays this node has a reservation on.
+	Relays []string `json:"relays"`
 }
 
 // PeerInfo is one element of GET /api/v1/peers.
@@ -19,6 +27,9 @@ type PeerInfo struct {
 	Direction string   `json:"direction"` // inbound or outbound
 	LatencyMS float64  `json:"latency_ms,omitempty"`
 	Agent     string   `json:"agent,omitempty"`
+	// Relayed: every connection to the peer goes through a relay (limited in time and
+	// bytes; no work flows over it). Direct once hole punching succeeds.
+	Relayed bool `json:"relayed,omitempty"`
 	// Incompatible is set when the peer speaks allforone protocols but none of this node's
 	// versions (or only another swarm's); IncompatibleReason says why and what to do.
 	Incompatible       bool   `json:"incompatible,omitempty"`

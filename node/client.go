@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -43,6 +44,22 @@ func NewClient(dataDir string) (*Client, error) {
 		return nil, err
 	}
 	return &Client{base: base, token: tok, http: hc}, nil
+}
+
+// WithDialer makes the client open its connections with dial (tests use it to reach a
+// daemon inside a network namespace). It returns c.
+func (c *Client) WithDialer(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *Client {
+	t, ok := c.http.Transport.(*http.Transport)
+	if ok {
+		t = t.Clone()
+	} else {
+		t = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	t.DialContext = dial
+	hc := *c.http
+	hc.Transport = t
+	c.http = &hc
+	return c
 }
 
 // NewClientAt returns a client for the API at host:port with the given token.

@@ -22,8 +22,9 @@ import (
 func UserAgent(version string) string { return "allforone/" + version }
 
 // newHost builds the libp2p host: TCP (and QUIC unless the swarm is private), Noise, yamux,
-// a resource manager and a connection manager. It starts listening.
-func newHost(cfg *Config, sk crypto.PrivKey, psk pnet.PSK, g *gater, reg prometheus.Registerer, version string) (host.Host, error) {
+// a resource manager, a connection manager, and the NAT options of reach.go. It starts
+// listening.
+func newHost(cfg *Config, sk crypto.PrivKey, psk pnet.PSK, g *gater, reg prometheus.Registerer, version string, n *Node) (host.Host, error) {
 	rm, err := newResourceManager(cfg)
 	if err != nil {
 		return nil, err
@@ -43,8 +44,8 @@ func newHost(cfg *Config, sk crypto.PrivKey, psk pnet.PSK, g *gater, reg prometh
 		libp2p.ConnectionGater(g),
 		libp2p.UserAgent(UserAgent(version)),
 		libp2p.PrometheusRegisterer(reg),
-		libp2p.DisableRelay(),
 	}
+	opts = append(opts, natOptions(&cfg.NAT, n)...) // reach.go
 	if psk != nil {
 		// QUIC cannot carry a pre-shared key: a private swarm is TCP only. Drop QUIC
 		// listen addresses instead of failing, and say so in the node's log.

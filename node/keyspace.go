@@ -16,10 +16,17 @@ import (
 // XOR of SHA-256 hashes as in Kademlia. Each node decides from what it knows: the peers in
 // its routing table, the peers it is connected to that speak our protocols, and itself.
 
-// members returns the swarm members this node knows, itself included.
+// Only peers that serve the DHT count: a node that cannot be dialled (behind a NAT, see
+// reach.go) runs its DHT as a client, so it is neither a steward nor a result holder.
+
+// members returns the swarm members this node knows that may take roles, itself included
+// while it serves the DHT.
 func (n *Node) members() []peer.ID {
 	seen := map[peer.ID]bool{n.id: true}
-	out := []peer.ID{n.id}
+	var out []peer.ID
+	if n.ServesDHT() {
+		out = append(out, n.id)
+	}
 	add := func(p peer.ID) {
 		if !seen[p] {
 			seen[p] = true
@@ -29,9 +36,9 @@ func (n *Node) members() []peer.ID {
 	for _, p := range n.dht.RoutingTable().ListPeers() {
 		add(p)
 	}
-	sp := protocol.StewardProtocol(n.cfg.Swarm)
+	sp, kad := protocol.StewardProtocol(n.cfg.Swarm), n.kadProtocol()
 	for _, p := range n.host.Network().Peers() {
-		if ok, _ := n.host.Peerstore().SupportsProtocols(p, sp); len(ok) > 0 {
+		if ok, _ := n.host.Peerstore().SupportsProtocols(p, sp, kad); len(ok) == 2 {
 			add(p)
 		}
 	}

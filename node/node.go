@@ -30,6 +30,7 @@ type Node struct {
 	id      peer.ID
 	version string
 	gater   *gater
+	reachSt reachState // reach.go
 	reg     *prometheus.Registry
 
 	// Set by Start, read-only afterwards.
@@ -196,10 +197,13 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}); err != nil {
 		return err
 	}
-	if n.host, err = newHost(&n.cfg, n.sk, psk, n.gater, n.reg, n.version); err != nil {
+	if n.host, err = newHost(&n.cfg, n.sk, psk, n.gater, n.reg, n.version, n); err != nil {
 		return err
 	}
 	if err := n.startDHT(); err != nil {
+		return err
+	}
+	if err := n.watchReachability(); err != nil {
 		return err
 	}
 	if err := n.loadBatches(ctx); err != nil {

@@ -43,6 +43,7 @@ type whyFacts struct {
 	SyncInterval time.Duration // how often the node asks a peer for running batches
 	Distrusted   string        // why stewards distrust this node ("" when they do not)
 	Reachability string        // "public", "private" or "unknown"
+	Relays       int           // relay reservations held
 	Incompatible []string      // peers that run a version this node cannot work with
 }
 
@@ -171,13 +172,19 @@ func whyDistrusted(f *whyFacts) []WhyReason {
 		Fix: "results that disagree with the quorum cost trust; check the machine (overclocking, memory errors) and keep running: trust comes back with valid results"}}
 }
 
-// whyUnreachable is a placeholder until NAT traversal lands and tells reachability.
+// whyUnreachable: AutoNAT says peers cannot dial this node. It still computes (it pulls
+// leases over its own connections), but it is no steward or result holder, and without a
+// relay reservation peers cannot reach it at all.
 func whyUnreachable(f *whyFacts) []WhyReason {
 	if f.Reachability != "private" {
 		return nil
 	}
-	return []WhyReason{{Code: "unreachable", Reason: "peers outside this network cannot dial this node (it is behind a NAT or a firewall)",
-		Fix: "forward the listen port (TCP 4501 by default) to this machine or enable UPnP on the router; it still pulls work, but holds and serves fewer results"}}
+	reason := "peers outside this network cannot dial this node (it is behind a NAT or a firewall): it still takes tasks, but holds no results and stewards no batches"
+	if f.Relays == 0 {
+		reason += "; it has no relay reservation yet, so peers cannot reach it at all"
+	}
+	return []WhyReason{{Code: "unreachable", Reason: reason,
+		Fix: "forward the listen port (TCP and UDP 4501 by default) to this machine, or turn on UPnP on the router and `allforone config set nat.port_map true`"}}
 }
 
 func whyIncompatible(f *whyFacts) []WhyReason {
@@ -199,8 +206,9 @@ func (n *Node) whyFacts() whyFacts {
 		MaxMemoryMB:  n.cfg.MaxTaskMemoryMB,
 		SyncInterval: time.Duration(n.cfg.SyncInterval),
 		Pauses:       n.pauses(),
-		Reachability: "unknown", // TODO(nat): from AutoNAT once the NAT issue lands
-		Distrusted:   "",        // TODO(trust): stewards keep trust records of others; nothing tells a node its own standing yet
+		Reachability: n.Reachability(),
+		Relays:       len(n.Relays()),
+		Distrusted:   "", // TODO(trust): stewards keep trust records of others; nothing tells a node its own standing yet
 	}
 	for _, p := range n.IncompatiblePeers() {
 		f.Incompatible = append(f.Incompatible, shortID(peerIDOf(p.PeerID))+" ("+p.IncompatibleReason+")")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,6 +35,11 @@ type HarnessConfig struct {
 	Env []string
 	// Configure, when set, adjusts each node's saved config (config.json) after init.
 	Configure func(i int, c *node.Config)
+	// Wrap, when set, gives a command prefix for node i's processes, e.g.
+	// ["ip", "netns", "exec", "home1"] to run it in a network namespace.
+	Wrap func(i int) []string
+	// Dial, when set, opens connections to node i's API (one inside its namespace).
+	Dial func(i int) func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Harness is a running process testnet.
@@ -54,6 +60,7 @@ type Proc struct {
 	cmd      *exec.Cmd
 	done     chan struct{} // closed when the process has exited
 	bootAddr string
+	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Running reports whether the process is still alive.
@@ -73,7 +80,13 @@ func (p *Proc) Running() bool {
 func (p *Proc) Pid() int { return p.cmd.Process.Pid }
 
 // Client is an API client for the process's daemon.
-func (p *Proc) Client() (*node.Client, error) { return node.NewClient(p.Dir) }
+func (p *Proc) Client() (*node.Client, error) {
+	c, err := node.NewClient(p.Dir)
+	if err == nil && p.dial != nil {
+		c.WithDialer(p.dial)
+	}
+	return c, err
+}
 
 // StartHarness initialises cfg.N data dirs and starts a daemon on each: node 0 first, then
 // the rest in parallel bootstrapping from it. It returns when every API answers.
@@ -104,7 +117,7 @@ func StartHarness(ctx context.Context, cfg HarnessConfig) (*Harness, error) {
 		dir := h.dataDir(i)
 		args := append([]string{"--data", dir, "init", "--swarm", cfg.Swarm,
 			"--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0"}, keyArgs...)
-		if out, err := h.command(args...).CombinedOutput(); err != nil {
+		if out, err := h.command(i, args...).CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("init node %d: %v: %s", i, err, out)
 		}
 		if cfg.Configure != nil {
@@ -132,8 +145,13 @@ func StartHarness(ctx context.Context, cfg HarnessConfig) (*Harness, error) {
 
 func (h *Harness) dataDir(i int) string { return filepath.Join(h.cfg.Dir, fmt.Sprintf("node-%02d", i)) }
 
-func (h *Harness) command(args ...string) *exec.Cmd {
-	cmd := exec.Command(h.cfg.Binary, args...)
+// command is the binary with args, for node i (wrapped by cfg.Wrap).
+func (h *Harness) command(i int, args ...string) *exec.Cmd {
+	argv := append([]string{h.cfg.Binary}, args...)
+	if h.cfg.Wrap != nil {
+		argv = append(h.cfg.Wrap(i), argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), h.cfg.Env...)
 	cmd.SysProcAttr = childProcAttr()
 	return cmd
@@ -156,13 +174,16 @@ func (h *Harness) start(ctx context.Context, i int, extra ...string) error {
 		return err
 	}
 	os.Remove(filepath.Join(dir, node.APIFile)) // left over by a killed daemon
-	cmd := h.command(args...)
+	cmd := h.command(i, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("start node %d: %w", i, err)
 	}
 	p := &Proc{Index: i, Dir: dir, cmd: cmd, done: make(chan struct{})}
+	if h.cfg.Dial != nil {
+		p.dial = h.cfg.Dial(i)
+	}
 	go func() {
 		cmd.Wait()
 		logf.Close()
@@ -188,7 +209,7 @@ func (p *Proc) waitAPI(ctx context.Context) error {
 	t := time.NewTicker(25 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if c, err := node.NewClient(p.Dir); err == nil {
+		if c, err := p.Client(); err == nil {
 			if info, err := c.ID(ctx); err == nil {
 				p.PeerID, p.API = info.PeerID, info.API
 				if len(info.Addrs) > 0 {

@@ -254,7 +254,7 @@ function renderPeers(peers) {
   $("peers-sub").textContent = plural(peers.length, "peer") + " connected";
   fill("peers", peers.map((p) => el("tr", { "data-peer": p.peer_id },
     el("td", { class: "mono", text: short(p.peer_id), title: p.peer_id }),
-    el("td", { text: p.direction }),
+    el("td", { text: p.direction + (p.relayed ? " (relayed)" : "") }),
     el("td", { text: p.latency_ms ? p.latency_ms.toFixed(1) + " ms" : "–" }),
     el("td", { text: p.agent || "" }),
     el("td", { class: "addr mono", text: (p.addrs || [])[0] || "", title: (p.addrs || []).join("\n") }))));
@@ -271,10 +271,21 @@ function renderNode(d) {
   const n = d.node, h = d.health;
   const kv = [["peer ID", el("span", {}, el("span", { class: "mono", text: n.peer_id }), copyButton(n.peer_id))],
     ["swarm", n.swarm + (n.private ? " (private, swarm key)" : " (public)")],
+    ["reachability", reachText(n)],
     ["version", n.version], ["API", n.api], ["uptime", secs(h.uptime_seconds)],
     ["routing table", plural(h.routing_table_size, "peer")]];
   fill("node", kv.flatMap(([k, v]) => [el("dt", { text: k }), typeof v === "string" ? el("dd", { text: v }) : el("dd", {}, v)]));
   fill("addrs", n.addrs.map((a) => el("li", { class: "mono", text: a })));
+}
+
+// reachText says whether peers can dial this node, and what follows from it.
+function reachText(n) {
+  if (n.reachability === "public") return "public: peers can dial this node" + (n.dht_server ? "; it stewards batches and holds results" : "");
+  if (n.reachability === "private") {
+    const relays = (n.relays || []).length;
+    return "behind a NAT: takes tasks, holds no results; " + (relays ? "reachable through " + plural(relays, "relay") : "no relay yet");
+  }
+  return "unknown (no AutoNAT verdict; normal on a LAN)" + (n.dht_server ? "; serves the DHT" : "");
 }
 
 function renderPrefs(p) {

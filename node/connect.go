@@ -1,0 +1,86 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// ConnectRequest is the body of POST /api/v1/peers/connect: a full multiaddr ending in
+// /p2p/<peer ID>, or a bare peer ID to look up in the swarm's DHT.
+type ConnectRequest struct {
+	Target string `json:"target"`
+}
+
+// Connect dials a peer by multiaddr or peer ID (found through the DHT; a peer behind a NAT
+// is found at its relayed address, and hole punching then tries a direct connection). It
+// returns the peer as Peers shows it.
+func (n *Node) Connect(ctx context.Context, target string) (PeerInfo, error) {
+	target = strings.TrimSpace(target)
+	var ai peer.AddrInfo
+	if strings.HasPrefix(target, "/") {
+		m, err := ma.NewMultiaddr(target)
+		if err != nil {
+			return PeerInfo{}, fmt.Errorf("%q is not a multiaddr (%v): use /ip4/1.2.3.4/tcp/4501/p2p/<peer ID> or a bare peer ID", target, err)
+		}
+		p, err := peer.AddrInfoFromP2pAddr(m)
+		if err != nil {
+			return PeerInfo{}, fmt.Errorf("%q has no /p2p/<peer ID> part: append it, or give only the peer ID", target)
+		}
+		ai = *p
+	} else {
+		id, err := peer.Decode(target)
+		if err != nil {
+			return PeerInfo{}, fmt.Errorf("%q is neither a multiaddr nor a peer ID (%v)", target, err)
+		}
+		if ai, err = n.FindPeer(ctx, id); err != nil {
+			return PeerInfo{}, fmt.Errorf("look up %s in the DHT: %w (is it online and in this swarm?)", shortID(id), err)
+		}
+	}
+	if ai.ID == n.id {
+		return PeerInfo{}, errors.New("that is this node's own peer ID")
+	}
+	// A peer behind a NAT may only be reachable over a relay; allow a limited connection.
+	ctx = network.WithAllowLimitedConn(ctx, "connect")
+	if err := n.host.Connect(ctx, ai); err != nil {
+		return PeerInfo{}, fmt.Errorf("connect to %s: %w", shortID(ai.ID), err)
+	}
+	for _, p := range n.Peers() {
+		if p.PeerID == ai.ID.String() {
+			return p, nil
+		}
+	}
+	return PeerInfo{PeerID: ai.ID.String()}, nil
+}
+
+func (n *Node) connectRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /api/v1/peers/connect", func(w http.ResponseWriter, r *http.Request) {
+		var req ConnectRequest
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
+			writeJSON(w, http.StatusBadRequest, APIError{Error: `body must be {"target": "<multiaddr or peer ID>"}: ` + err.Error()})
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		defer cancel()
+		p, err := n.Connect(ctx, req.Target)
+		if err != nil {
+			writeJSON(w, http.StatusBadGateway, APIError{Error: err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, p)
+	})
+}
+
+// Connect asks the daemon to dial a peer (multiaddr or peer ID).
+func (c *Client) Connect(ctx context.Context, target string) (PeerInfo, error) {
+	var v PeerInfo
+	return v, c.Post(ctx, "/api/v1/peers/connect", ConnectRequest{Target: target}, &v)
+}
