@@ -43,16 +43,34 @@ func ConfigKeys() []ConfigKey {
 		{"prefs.run_on_battery", "compute while the machine runs on battery (default false)", true},
 		{"prefs.schedule", `hours to compute, local time, e.g. "18:00-08:00" or "mon-fri 18:00-23:00, sat-sun 00:00-24:00"; empty: any time`, true},
 		{"prefs.metrics_public", "serve /metrics without the API token (default false)", true},
+		{"nat.reachability", "auto (default: AutoNAT finds out), public or private", false},
+		{"nat.relay_service", "relay for NATed swarm peers while publicly reachable (default true)", false},
+		{"nat.relay_max_reservations", "relay slots offered to NATed peers at once (default 32)", false},
+		{"nat.relay_max_circuits", "relayed connections per peer at once (default 16)", false},
+		{"nat.auto_relay", "while not reachable, reserve slots on relays among swarm peers (default true)", false},
+		{"nat.hole_punching", "upgrade relayed connections to direct ones (default true)", false},
+		{"nat.port_map", "ask the home router for a port mapping by UPnP or NAT-PMP (default false)", false},
+		{"nat.public_rendezvous", "find swarm peers through the public IPFS DHT; opt-in (default false)", false},
+		{"nat.rendezvous_bootstrap", "the public DHT's bootstrap multiaddrs, comma-separated; empty: the IPFS defaults", false},
 	}
 }
 
+// configKeyPrefixes are the sections whose keys may be named without their prefix:
+// "schedule" for "prefs.schedule", "port_map" for "nat.port_map".
+var configKeyPrefixes = []string{"prefs.", "nat."}
+
 // LookupConfigKey resolves a key as the user typed it: "prefs.schedule" or just
-// "schedule". It returns the full key.
+// "schedule", "nat.port_map" or just "port_map". It returns the full key.
 func LookupConfigKey(key string) (ConfigKey, error) {
 	keys := ConfigKeys()
 	for _, k := range keys {
-		if k.Key == key || k.Key == "prefs."+key {
+		if k.Key == key {
 			return k, nil
+		}
+		for _, p := range configKeyPrefixes {
+			if k.Key == p+key {
+				return k, nil
+			}
 		}
 	}
 	names := make([]string, len(keys))
@@ -131,7 +149,10 @@ func SetConfigValue(c *Config, key, value string) error {
 		return err
 	}
 	next := *c
+	// json.Unmarshal reuses a slice's backing array: give next its own, so a refused
+	// value leaves c as it was.
 	next.ListenAddrs, next.BootstrapPeers = slices.Clone(c.ListenAddrs), slices.Clone(c.BootstrapPeers)
+	next.NAT.RendezvousBootstrap = slices.Clone(c.NAT.RendezvousBootstrap)
 	if err := json.Unmarshal(raw, &next); err != nil {
 		return fmt.Errorf("%s: %v", k.Key, err)
 	}

@@ -51,8 +51,52 @@ func TestSetConfigValue(t *testing.T) {
 	}
 	// Every documented key resolves to a value in the JSON form of the config.
 	for _, k := range ConfigKeys() {
-		if v, err := ConfigValue(DefaultConfig("/x"), k.Key); err != nil || string(v) == "null" && k.Key != "bootstrap" && k.Key != "swarm_key_file" {
+		if v, err := ConfigValue(DefaultConfig("/x"), k.Key); err != nil || string(v) == "null" && k.Key != "bootstrap" && k.Key != "swarm_key_file" && k.Key != "nat.rendezvous_bootstrap" {
 			t.Errorf("key %s: %s, %v", k.Key, v, err)
 		}
+	}
+}
+
+func TestSetNATConfigValues(t *testing.T) {
+	c := TestConfig(t.TempDir())
+	const boot = "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWFuSQZTJRHUVAX6CuAhwXNaeBQddBW7Rah8fr94Eoqcvk"
+	for _, kv := range [][2]string{
+		{"nat.port_map", "true"},
+		{"public_rendezvous", "true"}, // the section may be left out, as with prefs
+		{"nat.reachability", "private"},
+		{"nat.relay_service", "true"},
+		{"nat.relay_max_circuits", "4"},
+		{"nat.rendezvous_bootstrap", boot},
+	} {
+		if err := SetConfigValue(&c, kv[0], kv[1]); err != nil {
+			t.Fatalf("set %s %q: %v", kv[0], kv[1], err)
+		}
+	}
+	if !c.NAT.PortMap || !c.NAT.PublicRendezvous || c.NAT.Reachability != ReachPrivate || !c.NAT.RelayService ||
+		c.NAT.RelayMaxCircuits != 4 || len(c.NAT.RendezvousBootstrap) != 1 {
+		t.Fatalf("nat after sets: %+v", c.NAT)
+	}
+	if k, err := LookupConfigKey("port_map"); err != nil || k.Key != "nat.port_map" || k.Live {
+		t.Fatalf("LookupConfigKey(port_map) = %+v, %v; want nat.port_map, applied at restart", k, err)
+	}
+	before := c.NAT
+	before.RendezvousBootstrap = append([]string(nil), c.NAT.RendezvousBootstrap...)
+	for _, bad := range []struct{ key, value, want string }{
+		{"nat.reachability", "sometimes", "reachability"},
+		{"nat.relay_max_circuits", "0", "relay limits"},
+		{"nat.rendezvous_bootstrap", "/ip4/1.2.3.4/tcp/1", "no peer ID"},
+		{"nat.port_map", "yes please", "true or false"},
+	} {
+		err := SetConfigValue(&c, bad.key, bad.value)
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("set %s %q: %v, want an error about %q", bad.key, bad.value, err, bad.want)
+		}
+	}
+	if c.NAT.Reachability != before.Reachability || c.NAT.RelayMaxCircuits != before.RelayMaxCircuits ||
+		len(c.NAT.RendezvousBootstrap) != 1 || c.NAT.RendezvousBootstrap[0] != boot {
+		t.Fatalf("a refused value changed the config: %+v", c.NAT)
+	}
+	if err := SetConfigValue(&c, "nat.rendezvous_bootstrap", ""); err != nil || len(c.NAT.RendezvousBootstrap) != 0 {
+		t.Fatalf("clear rendezvous_bootstrap: %v, %v", err, c.NAT.RendezvousBootstrap)
 	}
 }

@@ -62,8 +62,8 @@ func configShowCmd() *cli.Command {
 					if k.Live {
 						when = "at once"
 					}
-					p.f("  %-22s %s", strings.TrimPrefix(k.Key, "prefs."), plainValue(v))
-					p.f("  %-22s # %s; applies %s", "", k.Doc, when)
+					p.f("  %-26s %s", strings.TrimPrefix(k.Key, "prefs."), plainValue(v))
+					p.f("  %-26s # %s; applies %s", "", k.Doc, when)
 				}
 			})
 		},
@@ -74,6 +74,8 @@ func sectionOf(key string) string {
 	switch {
 	case strings.HasPrefix(key, "prefs."), key == "slots", key == "max_task_memory_mb":
 		return "# preferences"
+	case strings.HasPrefix(key, "nat."):
+		return "# NAT traversal (nat.*)"
 	default:
 		return "# network"
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"time"
 
 	"allforone/node"
@@ -34,7 +35,7 @@ func nodeFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagAPIKey, Usage: "the TLS private key `FILE` (PEM) for --api-tls-cert", Sources: env(flagAPIKey)},
 		&cli.BoolFlag{Name: flagAPIOpen, Usage: "allow an API beyond 127.0.0.1 without TLS (the token then travels in clear text)", Sources: env(flagAPIOpen)},
 		&cli.BoolFlag{Name: flagTestnet, Usage: "fast timers and no resource limits, for local testnets only", Hidden: true, Sources: env(flagTestnet)},
-	}, prefFlags()...) // prefflags.go: the volunteer's preferences
+	}, slices.Concat(prefFlags(), natFlags())...) // prefflags.go: preferences; natflags.go: NAT
 }
 
 // applyNodeFlags overrides cfg with the node flags the user set (flag or environment).
@@ -64,6 +65,7 @@ func applyNodeFlags(cmd *cli.Command, cfg *node.Config) {
 		cfg.DHTMode = cmd.String(flagDHTMode)
 	}
 	applyPrefFlags(cmd, cfg)
+	applyNATFlags(cmd, cfg)
 	if cmd.Bool(flagTestnet) {
 		t := node.TestConfig(cfg.DataDir)
 		cfg.BootstrapInterval = t.BootstrapInterval
