@@ -21,9 +21,6 @@ const SwarmKeyFile = "swarm.key"
 // swarmKeyPath when it is not empty) and the config file. It refuses a data dir that
 // already has an identity, and on failure removes only what it created.
 func Init(cfg Config, swarmKeyPath string) (peer.ID, error) {
-	if err := cfg.Validate(); err != nil {
-		return "", err
-	}
 	var key []byte
 	if swarmKeyPath != "" {
 		b, err := os.ReadFile(swarmKeyPath)
@@ -34,6 +31,21 @@ func Init(cfg Config, swarmKeyPath string) (peer.ID, error) {
 			return "", fmt.Errorf("swarm key %s: %w", swarmKeyPath, err)
 		}
 		key = b
+	}
+	return InitWithSwarmKey(cfg, key)
+}
+
+// InitWithSwarmKey is Init with the swarm key given as its contents (nil: a public swarm),
+// for a new private swarm whose key was just made with NewSwarmKey. The key is stored as
+// SwarmKeyFile in the data dir.
+func InitWithSwarmKey(cfg Config, key []byte) (peer.ID, error) {
+	if err := cfg.Validate(); err != nil {
+		return "", err
+	}
+	if key != nil {
+		if _, err := DecodeSwarmKey(key); err != nil {
+			return "", err
+		}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return "", fmt.Errorf("create data dir: %w", err)
