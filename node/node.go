@@ -224,6 +224,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.goLoop("bootstrap", n.bootstrapLoop)
+	n.startRendezvous() // rendezvous.go: opt-in, through the public IPFS DHT; ends with n.ctx
 	n.goLoop("peers", n.peerLoop)
 	n.goLoop("work", n.workLoop)
 	n.goLoop("repair", n.repairLoop)

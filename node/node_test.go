@@ -21,9 +21,18 @@ func TestMain(m *testing.M) {
 // newTestNode initialises a data dir with TestConfig and returns a started node.
 func newTestNode(t *testing.T) *Node {
 	t.Helper()
-	cfg := TestConfig(filepath.Join(t.TempDir(), "n"))
-	if _, err := Init(cfg, ""); err != nil {
+	return startTestNode(t, TestConfig(filepath.Join(t.TempDir(), "n")), nil)
+}
+
+// startTestNode initialises cfg.DataDir (with a swarm key unless key is nil) and returns
+// the node started; the test's cleanup closes it.
+func startTestNode(t *testing.T, cfg Config, key []byte) *Node {
+	t.Helper()
+	if _, err := InitWithSwarmKey(cfg, key); err != nil {
 		t.Fatal(err)
+	}
+	if key != nil {
+		cfg.SwarmKeyFile = SwarmKeyFile
 	}
 	n, err := New(cfg)
 	if err != nil {

@@ -1,0 +1,248 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/discovery"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/pnet"
+	"github.com/libp2p/go-libp2p/p2p/discovery/routing"
+	"github.com/libp2p/go-libp2p/p2p/discovery/util"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+// Opt-in rendezvous through the public IPFS DHT (Config.NAT.PublicRendezvous), for joining a
+// swarm without knowing any of its peers: the node advertises itself as a provider of a
+// name derived from the swarm's, looks that name up, and dials the swarm peers it finds
+// until it has BootstrapFloor peers; then its own DHT takes over.
+//
+// It runs on a host of its own, a DHT client that listens nowhere, with the node's identity
+// and the node's addresses (so a provider record names the node's peer ID and where to dial
+// it). Not on the node's host, because
+//   - a private swarm's host speaks only to holders of the swarm key, and the public DHT's
+//     peers hold none;
+//   - the public DHT's peers would count as the node's peers (the bootstrap floor, "no
+//     peers" in why) and take connection-manager slots meant for the swarm;
+//   - identify would tell every public DHT peer the swarm's protocol names.
+//
+// The public DHT runs with Kubo's filters for the public internet (only peers with public
+// addresses are queried or kept in the routing table), and the node's loopback addresses
+// are neither published nor dialled. A test's stand-in DHT on 127.0.0.1 is the exception:
+// when RendezvousBootstrap is given and every address in it is loopback, nothing is
+// filtered (a plain kad DHT filters nothing by default; the public filters would drop every
+// loopback peer).
+
+const (
+	// rendezvousPrefix starts every rendezvous name, so the DHT key says whose it is.
+	rendezvousPrefix = "allforone/"
+	// maxRendezvousDelay bounds the wait between two lookups (and advertisement retries)
+	// while they find nothing.
+	maxRendezvousDelay = 5 * time.Minute
+	// rendezvousLookupTime bounds one lookup of the name in the public DHT.
+	rendezvousLookupTime = time.Minute
+	// rendezvousMaxFound bounds the providers one lookup returns.
+	rendezvousMaxFound = 50
+)
+
+// RendezvousName is the name a swarm's nodes advertise and look up in the public DHT:
+// "allforone/" and the hex SHA-256 of the swarm's name, with the hash of the swarm key
+// mixed in for a private swarm, so that the name tells nobody without the key which swarm it
+// is (or that two private swarms share a name).
+func RendezvousName(swarm string, psk pnet.PSK) string {
+	h := sha256.New()
+	h.Write([]byte(swarm))
+	if psk != nil {
+		k := sha256.Sum256(psk)
+		h.Write([]byte{0})
+		h.Write(k[:])
+	}
+	return rendezvousPrefix + hex.EncodeToString(h.Sum(nil))
+}
+
+// startRendezvous starts the rendezvous loop when the config asks for it. The loop owns
+// the public DHT and its host, and closes both when the node's context ends (Close waits).
+func (n *Node) startRendezvous() {
+	if n.cfg.NAT.PublicRendezvous {
+		n.goLoop("rendezvous", n.rendezvousLoop)
+	}
+}
+
+// rendezvous is the public DHT client and its host.
+type rendezvous struct {
+	host     host.Host
+	dht      *dht.IpfsDHT
+	disc     *routing.RoutingDiscovery
+	name     string
+	loopback bool // a loopback stand-in for the public DHT (tests)
+}
+
+func (n *Node) newRendezvous() (*rendezvous, error) {
+	boot, loopback, err := rendezvousBootstrap(n.cfg.NAT.RendezvousBootstrap)
+	if err != nil {
+		return nil, err
+	}
+	psk, err := loadSwarmKey(n.cfg.SwarmKeyPath())
+	if err != nil {
+		return nil, err
+	}
+	cm, err := connmgr.NewConnManager(16, 32)
+	if err != nil {
+		return nil, err
+	}
+	h, err := libp2p.New(
+		libp2p.Identity(n.sk),
+		libp2p.NoListenAddrs,
+		libp2p.AddrsFactory(func([]ma.Multiaddr) []ma.Multiaddr { return publishable(n.host.Addrs(), loopback) }),
+		libp2p.ConnectionManager(cm),
+		libp2p.UserAgent(UserAgent(n.version)),
+		libp2p.DisableRelay(),
+		libp2p.ForceReachabilityPrivate(), // no AutoNAT probes: the addresses are the node's, not this host's
+		libp2p.DisableMetrics(),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("rendezvous host: %w", err)
+	}
+	opts := []dht.Option{dht.Mode(dht.ModeClient), dht.BootstrapPeers(boot...)}
+	if !loopback {
+		opts = append(opts, dht.QueryFilter(dht.PublicQueryFilter), dht.RoutingTableFilter(dht.PublicRoutingTableFilter))
+	}
+	d, err := dht.New(h, opts...) // the default protocol prefix: the public IPFS DHT
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("rendezvous DHT: %w", err)
+	}
+	return &rendezvous{host: h, dht: d, disc: routing.NewRoutingDiscovery(d), name: RendezvousName(n.cfg.Swarm, psk), loopback: loopback}, nil
+}
+
+func (r *rendezvous) close() error {
+	err := r.dht.Close()
+	if e := r.host.Close(); err == nil {
+		err = e
+	}
+	return err
+}
+
+// rendezvousBootstrap is the public DHT's bootstrap peers: the configured ones, or the IPFS
+// defaults. loopback reports a configured list of loopback addresses only.
+func rendezvousBootstrap(addrs []string) (boot []peer.AddrInfo, loopback bool, err error) {
+	if len(addrs) == 0 {
+		return dht.GetDefaultBootstrapPeerAddrInfos(), false, nil
+	}
+	boot, err = ParseBootstrapPeers(addrs)
+	if err != nil {
+		return nil, false, err
+	}
+	loopback = true
+	for _, b := range boot {
+		for _, a := range b.Addrs {
+			loopback = loopback && manet.IsIPLoopback(a)
+		}
+	}
+	return boot, loopback, nil
+}
+
+// publishable drops loopback addresses, unless the public DHT is a loopback stand-in.
+func publishable(addrs []ma.Multiaddr, loopback bool) []ma.Multiaddr {
+	if loopback {
+		return addrs
+	}
+	out := make([]ma.Multiaddr, 0, len(addrs))
+	for _, a := range addrs {
+		if !manet.IsIPLoopback(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// rendezvousLoop advertises the swarm's rendezvous name and, while the node has fewer than
+// BootstrapFloor peers, looks it up and dials the peers found, each with its own backoff.
+// Lookups that find nothing new back off from BootstrapInterval to maxRendezvousDelay.
+// (Its own advertising loop rather than discovery/util.Advertise: that one waits 2 minutes
+// after a failure, which is every attempt made before the routing table has peers, and its
+// goroutine has no owner to wait for it.)
+func (n *Node) rendezvousLoop(ctx context.Context) {
+	r, err := n.newRendezvous()
+	if err != nil {
+		n.log.Warn("public rendezvous not started", "err", err)
+		return
+	}
+	log := n.log.With("sub", "rendezvous")
+	defer func() {
+		if err := r.close(); err != nil {
+			log.Debug("close public DHT", "err", err)
+		}
+	}()
+	log.Info("public rendezvous started", "name", r.name)
+	interval := time.Duration(n.cfg.BootstrapInterval)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	backoff := make(map[peer.ID]*backoffState)
+	var nextAd, nextLookup time.Time
+	adDelay, lookupDelay := interval, interval
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if r.dht.RoutingTable().Size() == 0 {
+			continue // not in the public DHT yet: it dials its bootstrap peers by itself
+		}
+		if now := time.Now(); !now.Before(nextAd) {
+			ttl, err := r.disc.Advertise(ctx, r.name)
+			if err != nil {
+				log.Debug("advertise", "err", err, "retry_in", adDelay)
+				nextAd, adDelay = now.Add(adDelay), min(2*adDelay, maxRendezvousDelay)
+			} else {
+				log.Debug("advertised", "ttl", ttl)
+				nextAd, adDelay = now.Add(ttl*7/8), interval
+			}
+		}
+		if now := time.Now(); len(n.host.Network().Peers()) < n.cfg.BootstrapFloor && !now.Before(nextLookup) {
+			if n.rendezvousLookup(ctx, r, backoff, interval) > 0 {
+				lookupDelay = interval
+				n.refreshRoutingTable(ctx, bootstrapDialTime) // learn the swarm from the peers found
+			} else {
+				lookupDelay = min(2*lookupDelay, maxRendezvousDelay)
+			}
+			nextLookup = time.Now().Add(lookupDelay)
+		}
+	}
+}
+
+// rendezvousLookup looks the name up and dials the swarm peers found. It returns how many
+// it connected to.
+func (n *Node) rendezvousLookup(ctx context.Context, r *rendezvous, backoff map[peer.ID]*backoffState, interval time.Duration) int {
+	lctx, cancel := context.WithTimeout(ctx, rendezvousLookupTime)
+	found, err := util.FindPeers(lctx, r.disc, r.name, discovery.Limit(rendezvousMaxFound))
+	cancel()
+	if err != nil {
+		n.log.Debug("rendezvous lookup", "sub", "rendezvous", "err", err)
+		return 0
+	}
+	peers := found[:0]
+	for _, p := range found {
+		if p.ID == n.id {
+			continue // our own advertisement
+		}
+		if p.Addrs = publishable(p.Addrs, r.loopback); len(p.Addrs) > 0 {
+			peers = append(peers, p)
+		}
+	}
+	if len(backoff) > 4*rendezvousMaxFound {
+		clear(backoff) // forget peers long gone rather than grow without bound
+	}
+	ok := n.dialBootstrap(ctx, peers, backoff, interval)
+	n.log.Debug("rendezvous lookup", "sub", "rendezvous", "found", len(peers), "connected", ok)
+	return ok
+}
