@@ -41,6 +41,9 @@ func (n *Node) Connect(ctx context.Context, target string) (PeerInfo, error) {
 		if err != nil {
 			return PeerInfo{}, fmt.Errorf("%q is neither a multiaddr nor a peer ID (%v)", target, err)
 		}
+		if id == n.id {
+			return PeerInfo{}, errors.New("that is this node's own peer ID")
+		}
 		if ai, err = n.FindPeer(ctx, id); err != nil {
 			return PeerInfo{}, fmt.Errorf("look up %s in the DHT: %w (is it online and in this swarm?)", shortID(id), err)
 		}

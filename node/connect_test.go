@@ -1,0 +1,53 @@
+package node
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Connect over the API on real loopback sockets: by multiaddr, then by peer ID through the
+// DHT; bad targets get errors that say what is wrong.
+func TestConnectByAddrAndPeerID(t *testing.T) {
+	a, b, c := newTestNode(t), newTestNode(t), newTestNode(t)
+	ca, err := NewClient(a.cfg.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	binfo := b.IDInfo()
+	pi, err := ca.Connect(t.Context(), binfo.Addrs[0])
+	if err != nil || pi.PeerID != binfo.PeerID || pi.Relayed {
+		t.Fatalf("connect by multiaddr: %+v %v", pi, err)
+	}
+	// c knows only b; it finds a by its peer ID through b's DHT.
+	if _, err := c.Connect(t.Context(), binfo.Addrs[0]); err != nil {
+		t.Fatal(err)
+	}
+	// (b enters c's routing table once identify has run: retry until then.)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	for {
+		pi, err := c.Connect(ctx, a.ID().String())
+		if err == nil && pi.PeerID == a.ID().String() {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("connect by peer ID: %+v %v", pi, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	for target, want := range map[string]string{
+		"/ip4/1.2.3":                   "not a multiaddr",
+		"/ip4/127.0.0.1/tcp/1":         "no /p2p/",
+		"hello":                        "neither a multiaddr nor a peer ID",
+		a.ID().String():                "own peer ID",
+		a.IDInfo().Addrs[0] + "":       "own peer ID",
+		"12D3KooWSmj7sQU7XAaAfizbGUMF": "neither",
+	} {
+		if _, err := ca.Connect(t.Context(), target); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("connect %q: %v, want an error containing %q", target, err, want)
+		}
+	}
+}
