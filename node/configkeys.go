@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -109,7 +110,11 @@ func SetConfigValue(c *Config, key, value string) error {
 	}
 	parent, name := walk(m, k.Key)
 	var v any
-	switch old := parent[name].(type) {
+	old := parent[name]
+	if old == nil {
+		old = zeroJSON(reflect.TypeOf(Config{}), k.Key) // a key left out of the JSON (omitempty)
+	}
+	switch old := old.(type) {
 	case string:
 		v = value
 	case bool:
@@ -161,6 +166,37 @@ func SetConfigValue(c *Config, key, value string) error {
 	}
 	*c = next
 	return nil
+}
+
+// zeroJSON is the JSON form of the zero value of the field at the dotted key in t: "",
+// false, 0 or nil (lists), for keys that omitempty leaves out of the JSON.
+func zeroJSON(t reflect.Type, key string) any {
+	for _, part := range strings.Split(key, ".") {
+		f, ok := fieldByJSONName(t, part)
+		if !ok {
+			return nil
+		}
+		t = f.Type
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return ""
+	case reflect.Bool:
+		return false
+	case reflect.Int, reflect.Int64:
+		return float64(0)
+	}
+	return nil
+}
+
+func fieldByJSONName(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if tag, _, _ := strings.Cut(f.Tag.Get("json"), ","); tag == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 // configMap is c as config.json has it.

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -98,5 +99,18 @@ func TestSetNATConfigValues(t *testing.T) {
 	}
 	if err := SetConfigValue(&c, "nat.rendezvous_bootstrap", ""); err != nil || len(c.NAT.RendezvousBootstrap) != 0 {
 		t.Fatalf("clear rendezvous_bootstrap: %v, %v", err, c.NAT.RendezvousBootstrap)
+	}
+}
+
+// Keys that config.json leaves out while empty (omitempty) keep their type.
+func TestSetOmittedConfigKeys(t *testing.T) {
+	c := TestConfig(t.TempDir())
+	if err := SetConfigValue(&c, "swarm_key_file", "swarm.key"); err != nil || c.SwarmKeyFile != "swarm.key" {
+		t.Fatalf("set swarm_key_file: %v, %q", err, c.SwarmKeyFile)
+	}
+	for key, want := range map[string]any{"api_insecure": false, "api_tls_cert": "", "nat.rendezvous_bootstrap": nil, "nat.port_map": false, "slots": float64(0), "nope": nil} {
+		if got := zeroJSON(reflect.TypeOf(Config{}), key); got != want {
+			t.Errorf("zeroJSON(%s) = %#v, want %#v", key, got, want)
+		}
 	}
 }
