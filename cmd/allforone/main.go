@@ -72,6 +72,7 @@ func commands() []*cli.Command {
 		resultsCmd(),
 		batchesCmd(),
 		whyCmd(),
+		doctorCmd(),
 		dashboardCmd(),
 		configCmd(),
 		runCmd(),
