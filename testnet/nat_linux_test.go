@@ -126,17 +126,14 @@ func (s *natSwarm) linkHomes(t testing.TB, ctx context.Context, wait time.Durati
 		for _, j := range homes[a+1:] {
 			pairs++
 			ci := s.client(t, i)
-			// A home is found at its relayed address (as `allforone id` on it prints).
-			info, err := s.client(t, j).ID(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			k := slices.IndexFunc(info.Addrs, func(a string) bool { return strings.Contains(a, "/p2p-circuit/") })
-			if k < 0 {
-				t.Fatalf("home %d has no relayed address: %v", j, info.Addrs)
-			}
-			pi, err := ci.Connect(ctx, info.Addrs[k])
-			if err != nil {
+			// A home finds the other by its peer ID through the DHT (the public nodes it
+			// is connected to know its relayed addresses).
+			var pi node.PeerInfo
+			var err error
+			if werr := WaitFor(ctx, "a home to find the other", func() bool {
+				pi, err = ci.Connect(ctx, s.h.Proc(j).PeerID)
+				return err == nil
+			}); werr != nil {
 				t.Fatalf("home %d cannot reach home %d even through a relay: %v", i, j, err)
 			}
 			t.Logf("home %d -> home %d: connected (relayed %v)", i, j, pi.Relayed)
