@@ -4,13 +4,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/discovery"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/pnet"
 	"github.com/libp2p/go-libp2p/p2p/discovery/routing"
@@ -42,7 +45,8 @@ import (
 // loopback peer).
 
 const (
-	// rendezvousPrefix starts every rendezvous name, so the DHT key says whose it is.
+	// rendezvousPrefix starts every rendezvous name, keeping ours apart from other
+	// applications' names in the public DHT.
 	rendezvousPrefix = "allforone/"
 	// maxRendezvousDelay bounds the wait between two lookups (and advertisement retries)
 	// while they find nothing.
@@ -83,6 +87,12 @@ type rendezvous struct {
 	disc     *routing.RoutingDiscovery
 	name     string
 	loopback bool // a loopback stand-in for the public DHT (tests)
+
+	// Advertising (the rendezvous loop only).
+	nextAd  time.Time     // when to advertise next
+	adDelay time.Duration // the wait after the next failure
+	adAddrs string        // the addresses last advertised
+	lastAd  time.Time     // when they were
 }
 
 func (n *Node) newRendezvous() (*rendezvous, error) {
@@ -123,13 +133,7 @@ func (n *Node) newRendezvous() (*rendezvous, error) {
 	return &rendezvous{host: h, dht: d, disc: routing.NewRoutingDiscovery(d), name: RendezvousName(n.cfg.Swarm, psk), loopback: loopback}, nil
 }
 
-func (r *rendezvous) close() error {
-	err := r.dht.Close()
-	if e := r.host.Close(); err == nil {
-		err = e
-	}
-	return err
-}
+func (r *rendezvous) close() error { return errors.Join(r.dht.Close(), r.host.Close()) }
 
 // rendezvousBootstrap is the public DHT's bootstrap peers: the configured ones, or the IPFS
 // defaults. loopback reports a configured list of loopback addresses only.
@@ -187,8 +191,9 @@ func (n *Node) rendezvousLoop(ctx context.Context) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	backoff := make(map[peer.ID]*backoffState)
-	var nextAd, nextLookup time.Time
-	adDelay, lookupDelay := interval, interval
+	var nextLookup time.Time
+	lookupDelay := interval
+	r.adDelay = interval
 	for {
 		select {
 		case <-ctx.Done():
@@ -198,16 +203,7 @@ func (n *Node) rendezvousLoop(ctx context.Context) {
 		if r.dht.RoutingTable().Size() == 0 {
 			continue // not in the public DHT yet: it dials its bootstrap peers by itself
 		}
-		if now := time.Now(); !now.Before(nextAd) {
-			ttl, err := r.disc.Advertise(ctx, r.name)
-			if err != nil {
-				log.Debug("advertise", "err", err, "retry_in", adDelay)
-				nextAd, adDelay = now.Add(adDelay), min(2*adDelay, maxRendezvousDelay)
-			} else {
-				log.Debug("advertised", "ttl", ttl)
-				nextAd, adDelay = now.Add(ttl*7/8), interval
-			}
-		}
+		r.advertise(ctx, log, interval)
 		if now := time.Now(); len(n.host.Network().Peers()) < n.cfg.BootstrapFloor && !now.Before(nextLookup) {
 			if n.rendezvousLookup(ctx, r, backoff, interval) > 0 {
 				lookupDelay = interval
@@ -218,6 +214,28 @@ func (n *Node) rendezvousLoop(ctx context.Context) {
 			nextLookup = time.Now().Add(lookupDelay)
 		}
 	}
+}
+
+// advertise puts the node's provider record under the rendezvous name when it is due: at
+// 7/8 of the record's lifetime, sooner after a failure (backing off), and again when the
+// node's addresses change (a relay reservation adds some), at most once a minute.
+func (r *rendezvous) advertise(ctx context.Context, log *slog.Logger, base time.Duration) {
+	cur := r.host.Addrs() // the node's addresses (AddrsFactory)
+	if len(cur) == 0 {
+		return // nothing to dial us at; the public DHT refuses such records anyway
+	}
+	addrs, now := fmt.Sprint(cur), time.Now()
+	if now.Before(r.nextAd) && (addrs == r.adAddrs || now.Sub(r.lastAd) < time.Minute) {
+		return
+	}
+	ttl, err := r.disc.Advertise(ctx, r.name)
+	if err != nil {
+		log.Debug("advertise", "err", err, "retry_in", r.adDelay)
+		r.nextAd, r.adDelay = now.Add(r.adDelay), min(2*r.adDelay, maxRendezvousDelay)
+		return
+	}
+	log.Debug("advertised", "ttl", ttl, "addrs", addrs)
+	r.nextAd, r.adDelay, r.adAddrs, r.lastAd = now.Add(ttl*7/8), base, addrs, now
 }
 
 // rendezvousLookup looks the name up and dials the swarm peers found. It returns how many
@@ -242,7 +260,9 @@ func (n *Node) rendezvousLookup(ctx context.Context, r *rendezvous, backoff map[
 	if len(backoff) > 4*rendezvousMaxFound {
 		clear(backoff) // forget peers long gone rather than grow without bound
 	}
-	ok := n.dialBootstrap(ctx, peers, backoff, interval)
+	// A NATed member is found at its relayed addresses: accept a relayed connection (hole
+	// punching then tries a direct one).
+	ok := n.dialBootstrap(network.WithAllowLimitedConn(ctx, "rendezvous"), peers, backoff, interval)
 	n.log.Debug("rendezvous lookup", "sub", "rendezvous", "found", len(peers), "connected", ok)
 	return ok
 }
