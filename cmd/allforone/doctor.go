@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"allforone/node"
@@ -36,10 +35,8 @@ type doctor struct {
 	results []checkResult
 }
 
-func (d *doctor) ok(check, detail string) { d.add(check, statusOK, detail, "") }
-func (d *doctor) warn(check, detail, fix string) {
-	d.add(check, statusWarn, detail, fix)
-}
+func (d *doctor) ok(check, detail string)        { d.add(check, statusOK, detail, "") }
+func (d *doctor) warn(check, detail, fix string) { d.add(check, statusWarn, detail, fix) }
 func (d *doctor) fail(check, detail, fix string) { d.add(check, statusFail, detail, fix) }
 func (d *doctor) add(check, status, detail, fix string) {
 	d.results = append(d.results, checkResult{check, status, detail, fix})
@@ -210,9 +207,9 @@ func short(id string) string {
 }
 
 // plural is "1 peer", "2 peers".
-func plural(n int, what string) string {
+func plural(n int, one, many string) string {
 	if n == 1 {
-		return "1 " + what
+		return "1 " + one
 	}
-	return fmt.Sprintf("%d %ss", n, strings.TrimSuffix(what, "s"))
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -88,7 +88,7 @@ func hostPort(m ma.Multiaddr) (network, addr string, ok bool) {
 // checkListen: every listen address parses and, unless the daemon has them, can be bound.
 func (d *doctor) checkListen(cfg node.Config, running bool) {
 	if running {
-		d.ok("listen", plural(len(cfg.ListenAddrs), "address")+" in use by the running daemon")
+		d.ok("listen", plural(len(cfg.ListenAddrs), "address", "addresses")+" in use by the running daemon")
 		return
 	}
 	var free []string
@@ -173,28 +173,20 @@ func (d *doctor) checkBootstrap(ctx context.Context, cfg node.Config, daemon dae
 	answered := make([]int, len(peers)) // 1 answers, 0 does not, -1 not checked
 	var wg sync.WaitGroup
 	for i, p := range peers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i], answered[i] = dialPeer(ctx, p)
-		}()
+		wg.Go(func() { results[i], answered[i] = dialPeer(ctx, p) })
 	}
 	wg.Wait()
-	answering := 0
+	answering := 0 // or not known not to
 	for i, p := range peers {
-		switch answered[i] {
-		case 1:
+		if answered[i] != 0 {
 			answering++
 			d.ok("bootstrap", results[i])
-		case -1:
-			answering++ // not known not to answer
-			d.ok("bootstrap", results[i])
-		default:
+		} else {
 			d.warn("bootstrap", results[i], "is "+short(p.ID.String())+" running, and is its address right? (`allforone id` on it prints them)")
 		}
 	}
 	if answering == 0 && (!daemon.running || daemon.health.ConnectedPeers == 0) {
-		d.fail("bootstrap", fmt.Sprintf("none of the %s answers: this node cannot join its swarm", plural(len(peers), "bootstrap peer")),
+		d.fail("bootstrap", fmt.Sprintf("no bootstrap peer answers (%d configured): this node cannot join its swarm", len(peers)),
 			"start one of them, or set bootstrap peers that run (`allforone config set bootstrap ...`)")
 	}
 }
@@ -246,7 +238,7 @@ func (d *doctor) checkDaemon(cfg node.Config, cfgOK bool, s daemonState, id peer
 		if s.health.ConnectedPeers == 0 {
 			d.warn("peers", "no peers connected", "check the bootstrap lines above; `allforone why` says more")
 		} else {
-			d.ok("peers", fmt.Sprintf("%s connected, %d in the DHT routing table", plural(s.health.ConnectedPeers, "peer"), s.health.RoutingTableSize))
+			d.ok("peers", fmt.Sprintf("%s connected, %d in the DHT routing table", plural(s.health.ConnectedPeers, "peer", "peers"), s.health.RoutingTableSize))
 		}
 	}
 	d.checkReachability(cfg, cfgOK, s.info)
@@ -262,7 +254,7 @@ func (d *doctor) checkReachability(cfg node.Config, cfgOK bool, info node.IDInfo
 			"forward TCP and UDP port 4501 on the router to this machine, or try `allforone config set nat.port_map true` (UPnP, NAT-PMP); then restart the daemon")
 		switch {
 		case len(info.Relays) > 0:
-			d.ok("relays", "reservations on "+plural(len(info.Relays), "relay")+": "+strings.Join(info.Relays, ", "))
+			d.ok("relays", "reservations on "+plural(len(info.Relays), "relay", "relays")+": "+strings.Join(info.Relays, ", "))
 		case cfgOK && !cfg.NAT.AutoRelay:
 			d.warn("relays", "no relay reservation, and auto_relay is off: peers cannot reach this node", "`allforone config set nat.auto_relay true`, then restart the daemon")
 		default:

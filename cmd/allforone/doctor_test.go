@@ -111,9 +111,6 @@ func portOf(a net.Addr) string {
 // With daemons running: a node bootstrapped from another one is connected, its bootstrap
 // peer answers, and the daemon's state is reported.
 func TestDoctorWithARunningDaemon(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts two daemons")
-	}
 	first := initNode(t)
 	startDaemon(t, first)
 	r := runCLI(t, "--data", first, "--json", "id")
