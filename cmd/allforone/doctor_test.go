@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"allforone/node"
 )
 
 // doctorRun runs `doctor --json` on dir and returns its checks by name (the last line of
@@ -139,5 +141,43 @@ func TestDoctorWithARunningDaemon(t *testing.T) {
 	}
 	if !strings.Contains(checks["listen"].Detail, "running daemon") || !strings.Contains(checks["bootstrap"].Detail, "answers") {
 		t.Errorf("listen %q, bootstrap %q", checks["listen"].Detail, checks["bootstrap"].Detail)
+	}
+}
+
+// What doctor says about reachability, relays and the DHT mode, for each answer of a daemon.
+func TestDoctorReachability(t *testing.T) {
+	cfg := node.DefaultConfig(t.TempDir())
+	for _, tc := range []struct {
+		info node.IDInfo
+		want map[string]string // check -> status
+	}{
+		{node.IDInfo{Reachability: "public", DHTServer: true}, map[string]string{"reachability": statusOK, "dht": statusOK}},
+		{node.IDInfo{Reachability: "private"}, map[string]string{"reachability": statusWarn, "relays": statusWarn, "dht": statusOK}},
+		{node.IDInfo{Reachability: "private", Relays: []string{"12D3KooWRelay"}}, map[string]string{"reachability": statusWarn, "relays": statusOK}},
+		{node.IDInfo{Reachability: "unknown", DHTServer: true}, map[string]string{"reachability": statusOK, "dht": statusOK}},
+		{node.IDInfo{}, map[string]string{}}, // a daemon too old to say
+	} {
+		d := &doctor{}
+		d.checkReachability(cfg, true, tc.info)
+		got := make(map[string]string)
+		for _, r := range d.results {
+			got[r.Check] = r.Status
+			if r.Status != statusOK && r.Fix == "" {
+				t.Errorf("%+v: %s %s without a fix", tc.info, r.Status, r.Check)
+			}
+		}
+		for check, status := range tc.want {
+			if got[check] != status {
+				t.Errorf("%+v: %s is %q, want %q (%+v)", tc.info, check, got[check], status, d.results)
+			}
+		}
+		if len(tc.want) == 0 && len(got) > 0 {
+			t.Errorf("a daemon without reachability: %+v", d.results)
+		}
+	}
+	d := &doctor{}
+	d.checkReachability(node.Config{NAT: node.NATConfig{AutoRelay: false}}, true, node.IDInfo{Reachability: "private"})
+	if r := d.results[1]; r.Check != "relays" || !strings.Contains(r.Detail, "auto_relay is off") {
+		t.Errorf("private with auto_relay off: %+v", d.results)
 	}
 }
