@@ -21,8 +21,8 @@ type ConnectRequest struct {
 }
 
 // Connect dials a peer by multiaddr or peer ID (found through the DHT; a peer behind a NAT
-// is found at its relayed address, and hole punching then tries a direct connection). It
-// returns the peer as Peers shows it.
+// is found at its relayed address, and hole punching then tries a direct connection, twice
+// if need be). It returns the peer as Peers shows it.
 func (n *Node) Connect(ctx context.Context, target string) (PeerInfo, error) {
 	target = strings.TrimSpace(target)
 	var ai peer.AddrInfo
@@ -56,6 +56,18 @@ func (n *Node) Connect(ctx context.Context, target string) (PeerInfo, error) {
 	if err := n.host.Connect(ctx, ai); err != nil {
 		return PeerInfo{}, fmt.Errorf("connect to %s: %w", shortID(ai.ID), err)
 	}
+	// Relayed only: the peer, which got our relayed connection, starts hole punching. If
+	// that fails (timing under load; a symmetric NAT), dial once more through the relay:
+	// a fresh relayed connection starts a fresh attempt.
+	if n.onlyLimited(ai.ID) && !n.waitDirect(ctx, ai.ID, 10*time.Second) {
+		for _, c := range n.host.Network().ConnsToPeer(ai.ID) {
+			c.Close()
+		}
+		if err := n.host.Connect(ctx, ai); err != nil {
+			return PeerInfo{}, fmt.Errorf("connect to %s again through a relay: %w", shortID(ai.ID), err)
+		}
+		n.waitDirect(ctx, ai.ID, 10*time.Second)
+	}
 	for _, p := range n.Peers() {
 		if p.PeerID == ai.ID.String() {
 			return p, nil
@@ -71,7 +83,7 @@ func (n *Node) connectRoutes(mux *http.ServeMux) {
 			writeJSON(w, http.StatusBadRequest, APIError{Error: `body must be {"target": "<multiaddr or peer ID>"}: ` + err.Error()})
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
 		defer cancel()
 		p, err := n.Connect(ctx, req.Target)
 		if err != nil {
@@ -86,4 +98,31 @@ func (n *Node) connectRoutes(mux *http.ServeMux) {
 func (c *Client) Connect(ctx context.Context, target string) (PeerInfo, error) {
 	var v PeerInfo
 	return v, c.Post(ctx, "/api/v1/peers/connect", ConnectRequest{Target: target}, &v)
+}
+
+// onlyLimited reports whether every connection to p is limited (relayed).
+func (n *Node) onlyLimited(p peer.ID) bool {
+	conns := n.host.Network().ConnsToPeer(p)
+	for _, c := range conns {
+		if !c.Stat().Limited {
+			return false
+		}
+	}
+	return len(conns) > 0
+}
+
+// waitDirect waits up to d for a direct connection to p and reports whether there is one.
+func (n *Node) waitDirect(ctx context.Context, p peer.ID, d time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for n.onlyLimited(p) {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+	return len(n.host.Network().ConnsToPeer(p)) > 0
 }

@@ -117,26 +117,40 @@ func (s *natSwarm) waitReady(t testing.TB, ctx context.Context) map[int]time.Dur
 	return ready
 }
 
-// linkKinds connects every pair of home nodes (by peer ID, through the DHT) and returns how
-// many pairs ended up with a direct connection, after waiting up to wait for hole punching.
-func (s *natSwarm) linkHomes(t testing.TB, ctx context.Context, wait time.Duration) (direct, pairs int) {
+// linkHomes connects every pair of home nodes and returns how many pairs ended up with a
+// direct connection, after waiting up to wait for hole punching. byID finds the other home
+// by its peer ID through the DHT (the public nodes know its relayed addresses); otherwise
+// it dials the relayed address the other home's `id` prints.
+func (s *natSwarm) linkHomes(t testing.TB, ctx context.Context, byID bool, wait time.Duration) (direct, pairs int) {
 	t.Helper()
 	homes := s.homes()
 	for a, i := range homes {
 		for _, j := range homes[a+1:] {
 			pairs++
 			ci := s.client(t, i)
-			// A home finds the other by its peer ID through the DHT (the public nodes it
-			// is connected to know its relayed addresses).
+			target := s.h.Proc(j).PeerID
+			if !byID {
+				info, err := s.client(t, j).ID(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				k := slices.IndexFunc(info.Addrs, func(a string) bool { return strings.Contains(a, "/p2p-circuit/") })
+				if k < 0 {
+					t.Fatalf("home %d has no relayed address: %v", j, info.Addrs)
+				}
+				target = info.Addrs[k]
+			}
 			var pi node.PeerInfo
 			var err error
-			if werr := WaitFor(ctx, "a home to find the other", func() bool {
-				pi, err = ci.Connect(ctx, s.h.Proc(j).PeerID)
+			tries, start := 0, time.Now()
+			if werr := WaitFor(ctx, "a home to reach the other", func() bool {
+				tries++
+				pi, err = ci.Connect(ctx, target)
 				return err == nil
 			}); werr != nil {
 				t.Fatalf("home %d cannot reach home %d even through a relay: %v", i, j, err)
 			}
-			t.Logf("home %d -> home %d: connected (relayed %v)", i, j, pi.Relayed)
+			t.Logf("home %d -> home %d: connected after %d tries in %v (relayed %v)", i, j, tries, time.Since(start).Round(time.Millisecond), pi.Relayed)
 			wctx, cancel := context.WithTimeout(ctx, wait)
 			err = WaitFor(wctx, "a direct connection", func() bool {
 				ps, err := ci.Peers(ctx)
@@ -218,7 +232,7 @@ func TestNATHolePunching(t *testing.T) {
 	ctx := deadline(t, 4*time.Minute)
 	ready := s.waitReady(t, ctx)
 	t.Logf("home nodes behind NAT with a relay after %v", ready)
-	direct, pairs := s.linkHomes(t, ctx, 30*time.Second)
+	direct, pairs := s.linkHomes(t, ctx, true, 30*time.Second)
 	if direct != pairs {
 		t.Errorf("%d of %d home pairs connected directly after hole punching", direct, pairs)
 	}
@@ -267,7 +281,7 @@ func BenchmarkNATUsable(b *testing.B) {
 			b.Fatal(err)
 		}
 		ready := s.waitReady(b, ctx)
-		direct, pairs := s.linkHomes(b, ctx, 30*time.Second)
+		direct, pairs := s.linkHomes(b, ctx, false, 30*time.Second)
 		var relay []float64
 		for _, d := range ready {
 			relay = append(relay, d.Seconds())
@@ -291,7 +305,7 @@ func TestNATSymmetricRelayOnly(t *testing.T) {
 	s := startNATSwarm(t, symmetricNAT, symmetricNAT)
 	ctx := deadline(t, 4*time.Minute)
 	s.waitReady(t, ctx)
-	direct, pairs := s.linkHomes(t, ctx, 5*time.Second)
+	direct, pairs := s.linkHomes(t, ctx, false, 5*time.Second)
 	t.Logf("%d of %d home pairs direct behind symmetric NATs", direct, pairs)
 	s.runBatch(t, ctx, 60)
 }
