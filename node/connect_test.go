@@ -1,7 +1,11 @@
 package node
 
 import (
+	"allforone/tasks"
+	"allforone/tasks/wasmtest"
+
 	"context"
+	"github.com/ipfs/go-cid"
 	"strings"
 	"testing"
 	"time"
@@ -50,4 +54,27 @@ func TestConnectByAddrAndPeerID(t *testing.T) {
 			t.Errorf("connect %q: %v, want an error containing %q", target, err, want)
 		}
 	}
+}
+
+// A lone node whose DHT runs as a client (unreachable, or not known yet) still stewards
+// and holds its own batch: with no peer to take the roles, it takes them.
+func TestLoneClientNodeRunsItsOwnBatch(t *testing.T) {
+	cfg := TestConfig(t.TempDir())
+	cfg.DHTMode = DHTClient
+	n := startTestNode(t, cfg, nil)
+	if n.ServesDHT() {
+		t.Fatal("a client-mode node says it serves the DHT")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	res, err := n.Submit(ctx, SubmitRequest{
+		Name: "echo", Module: wasmtest.Echo(),
+		Inputs:      []SubmitInput{{Range: &tasks.Range{Start: 0, End: 4, Prefix: []byte("t")}}},
+		MemoryPages: 16, TimeoutMS: 10_000, MaxOutputBytes: 1 << 10, Redundancy: 1, Replication: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := cid.Decode(res.BatchID)
+	deadlineFor(t, ctx, "four results held", func() bool { return n.HeldResults(id) == 4 })
 }

@@ -58,6 +58,11 @@ func (n *Node) closestLive(key cid.Cid, k int) []peer.ID {
 			cands = append(cands, p)
 		}
 	}
+	if len(cands) == 0 {
+		// No live peer serves the DHT (a lone node, or one whose reachability is not known
+		// yet among clients): take the roles rather than leave the work undone.
+		cands = []peer.ID{n.id}
+	}
 	return closest(cands, key, k)
 }
 

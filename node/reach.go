@@ -189,7 +189,10 @@ func (n *Node) watchReachability() error {
 			select {
 			case <-ctx.Done():
 				return
-			case ev := <-sub.Out():
+			case ev, open := <-sub.Out():
+				if !open {
+					return
+				}
 				if r, ok := ev.(event.EvtLocalReachabilityChanged); ok {
 					if network.Reachability(n.reachSt.reach.Swap(int32(r.Reachability))) != r.Reachability {
 						n.reachSt.since.Store(time.Now().UnixNano())
