@@ -40,6 +40,26 @@ type batch struct {
 	needStore   []int             // accepted tasks whose results still go to their holders
 	completions []completion      // finished tasks waiting to go to the steward
 	sending     bool              // a completion sender runs
+	holding     map[int]struct{}  // tasks this node holds leases on, until delivered or returned
+}
+
+// hold and unhold track the tasks of b this node holds leases on (it tells the steward in
+// every lease request, so leases an earlier run of this node held come back at once).
+func (b *batch) hold(task int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.holding == nil {
+		b.holding = make(map[int]struct{})
+	}
+	b.holding[task] = struct{}{}
+}
+
+func (b *batch) unhold(tasks ...int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, t := range tasks {
+		delete(b.holding, t)
+	}
 }
 
 // key prefixes in the datastore

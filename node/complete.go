@@ -7,6 +7,8 @@ import (
 	"allforone/protocol"
 	"allforone/protocol/pb"
 	"allforone/tasks"
+
+	"github.com/ipfs/go-datastore"
 )
 
 // Completions are sent to the primary steward in batches: while one Complete is on its way,
@@ -53,6 +55,12 @@ func (n *Node) sendCompletions(b *batch) {
 			return
 		}
 		b.mu.Unlock()
+		// The outputs must survive a crash of this node before the steward has them
+		// stored on K holders: if the steward dies too, this is the copy it fetches.
+		// One fsync of the datastore's log per message, not per task.
+		if err := n.ds.Sync(context.Background(), datastore.NewKey("/")); err != nil {
+			n.log.Warn("sync the datastore before sending results", "err", err)
+		}
 		msg := &pb.Complete{}
 		for _, c := range batch {
 			msg.Records = append(msg.Records, c.rec.ToPB())
@@ -78,6 +86,9 @@ func (n *Node) sendCompletions(b *batch) {
 		}
 		if err != nil {
 			n.log.Warn("results not delivered to the steward", "batch", b.id.String(), "tasks", len(batch), "err", err)
+		}
+		for _, c := range batch {
+			b.unhold(c.rec.Task)
 		}
 	}
 }

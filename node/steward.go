@@ -74,9 +74,17 @@ func (n *Node) handleSteward(ctx context.Context, from peer.ID, req *pb.StewardR
 		}
 		b.mu.Lock()
 		st.Expire(now)
+		var back []int
+		if body.Lease.GetHoldingSet() {
+			back = st.ReleaseWorkerExcept(from, toInts(body.Lease.GetHolding()), now)
+		}
 		grants := st.Grant(from, want, now, leaseDuration(b.m), n.consecutive)
 		done := st.Done() || now.After(b.m.Deadline)
 		b.mu.Unlock()
+		if len(back) > 0 {
+			n.log.Info("leases returned to the pool: the worker restarted without them", "batch", b.id.String(), "worker", shortID(from), "tasks", len(back))
+			n.kickBatch(b)
+		}
 		g := &pb.LeaseGrant{Done: done}
 		for _, l := range grants {
 			g.Leases = append(g.Leases, &pb.Lease{Task: uint32(l.Task), ExpiresMs: l.Expires.UnixMilli(), GrantId: l.GrantID})

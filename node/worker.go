@@ -94,6 +94,7 @@ func (n *Node) workLoop(ctx context.Context) {
 		b.mu.Unlock()
 		n.metrics.leased.Add(float64(len(leases.GetLeases())))
 		for _, l := range leases.GetLeases() {
+			b.hold(int(l.GetTask()))
 			n.slots <- struct{}{}
 			ok := n.goLoop("task", func(context.Context) {
 				n.runLease(n.workCtx, b, int(l.GetTask()), steward)
@@ -105,6 +106,7 @@ func (n *Node) workLoop(ctx context.Context) {
 			})
 			if !ok {
 				<-n.slots
+				b.unhold(int(l.GetTask()))
 			}
 		}
 	}
@@ -171,7 +173,13 @@ func (n *Node) stewardCall(ctx context.Context, b *batch, req *pb.StewardRequest
 }
 
 func (n *Node) requestLeases(ctx context.Context, b *batch, free int) (peer.ID, *pb.LeaseGrant, error) {
-	req := &pb.StewardRequest{BatchId: b.id.Bytes(), Body: &pb.StewardRequest_Lease{Lease: &pb.LeaseRequest{Max: uint32(free)}}}
+	lr := &pb.LeaseRequest{Max: uint32(free), HoldingSet: true}
+	b.mu.Lock()
+	for t := range b.holding {
+		lr.Holding = append(lr.Holding, uint32(t))
+	}
+	b.mu.Unlock()
+	req := &pb.StewardRequest{BatchId: b.id.Bytes(), Body: &pb.StewardRequest_Lease{Lease: lr}}
 	from, resp, err := n.stewardCall(ctx, b, req)
 	if err != nil {
 		return from, nil, err
@@ -203,6 +211,7 @@ func (n *Node) runLease(ctx context.Context, b *batch, task int, steward peer.ID
 		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		n.stewardCall(rctx, b, req)
+		b.unhold(task)
 		return
 	}
 	n.queueCompletion(b, rec, out)

@@ -350,6 +350,23 @@ func (b *BatchState) ReleaseWorker(worker peer.ID) []int {
 	return out
 }
 
+// ReleaseWorkerExcept releases worker's active leases on tasks not in holding (the worker
+// says it holds only those: it restarted and lost the others) and returns the tasks that
+// went back to the pool.
+func (b *BatchState) ReleaseWorkerExcept(worker peer.ID, holding []int, now time.Time) []int {
+	var out []int
+	for i := range b.leased {
+		if slices.Contains(holding, i) {
+			continue
+		}
+		if b.release(i, func(l *Lease) bool { return l.Worker == worker && l.active(now) }, true) > 0 {
+			out = append(out, i)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Expire releases leases past their expiry and returns how many.
 func (b *BatchState) Expire(now time.Time) int {
 	n := 0

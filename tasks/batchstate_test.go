@@ -221,6 +221,28 @@ func TestExpiredAndLostLeasesReturnToThePool(t *testing.T) {
 	}
 }
 
+// A worker that restarted says which leases it still holds: the others go back to the
+// pool at once, and nobody else's leases are touched.
+func TestRestartedWorkerLeasesReturnAtOnce(t *testing.T) {
+	w, _ := testPeers(t, 3)
+	b := newState(t, 6, 1, 3)
+	b.Grant(w[0], 3, t0, time.Minute, nil) // tasks 0, 1, 2
+	b.Grant(w[1], 2, t0, time.Minute, nil) // tasks 3, 4
+	if got := b.ReleaseWorkerExcept(w[0], []int{1}, t0); fmt.Sprint(got) != "[0 2]" {
+		t.Fatalf("ReleaseWorkerExcept = %v, want [0 2]", got)
+	}
+	if got := b.ReleaseWorkerExcept(w[0], []int{1}, t0); len(got) != 0 {
+		t.Fatalf("released twice: %v", got)
+	}
+	if got := tasksOf(b.Grant(w[2], 5, t0, time.Minute, nil)); fmt.Sprint(got) != "[0 2 5]" {
+		t.Fatalf("granted %v, want [0 2 5]: the released tasks and the last open one", got)
+	}
+	// The lease it still holds stands: its result counts.
+	if c := b.AddResult(rec(b, 1, w[0], "x")); !c.Accepted {
+		t.Fatal("the result of a held lease was not accepted")
+	}
+}
+
 func TestMergeConverges(t *testing.T) {
 	w, _ := testPeers(t, 4)
 	// Two stewards that both granted during a partition.

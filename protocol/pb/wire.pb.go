@@ -685,8 +685,14 @@ func (*Ack) Descriptor() ([]byte, []int) {
 
 // LeaseRequest asks for up to max tasks of the batch.
 type LeaseRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Max           uint32                 `protobuf:"varint,1,opt,name=max,proto3" json:"max,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Max   uint32                 `protobuf:"varint,1,opt,name=max,proto3" json:"max,omitempty"`
+	// holding lists the tasks of this batch the worker holds leases on (running, or finished
+	// and not yet delivered), when holding_set. The steward releases the worker's other
+	// leases at once: they belong to an earlier run of the worker that crashed. Older
+	// workers leave holding_set false.
+	Holding       []uint32 `protobuf:"varint,2,rep,packed,name=holding,proto3" json:"holding,omitempty"`
+	HoldingSet    bool     `protobuf:"varint,3,opt,name=holding_set,json=holdingSet,proto3" json:"holding_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -726,6 +732,20 @@ func (x *LeaseRequest) GetMax() uint32 {
 		return x.Max
 	}
 	return 0
+}
+
+func (x *LeaseRequest) GetHolding() []uint32 {
+	if x != nil {
+		return x.Holding
+	}
+	return nil
+}
+
+func (x *LeaseRequest) GetHoldingSet() bool {
+	if x != nil {
+		return x.HoldingSet
+	}
+	return false
 }
 
 type Lease struct {
@@ -2222,9 +2242,12 @@ const file_wire_proto_rawDesc = "" +
 	"\x06status\x18\x05 \x01(\v2\x1e.allforone.wire.v1.BatchStatusH\x00R\x06status\x128\n" +
 	"\abatches\x18\x06 \x01(\v2\x1c.allforone.wire.v1.BatchListH\x00R\abatchesB\x06\n" +
 	"\x04body\"\x05\n" +
-	"\x03Ack\" \n" +
+	"\x03Ack\"[\n" +
 	"\fLeaseRequest\x12\x10\n" +
-	"\x03max\x18\x01 \x01(\rR\x03max\"U\n" +
+	"\x03max\x18\x01 \x01(\rR\x03max\x12\x18\n" +
+	"\aholding\x18\x02 \x03(\rR\aholding\x12\x1f\n" +
+	"\vholding_set\x18\x03 \x01(\bR\n" +
+	"holdingSet\"U\n" +
 	"\x05Lease\x12\x12\n" +
 	"\x04task\x18\x01 \x01(\rR\x04task\x12\x1d\n" +
 	"\n" +
