@@ -7,11 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"allforone/tasks"
-	"allforone/tasks/wasmtest"
-
-	"github.com/ipfs/go-cid"
 )
 
 func get(t *testing.T, url, token string) (int, string, http.Header) {
@@ -88,15 +83,7 @@ func TestLoneNodeComputesAndCollects(t *testing.T) {
 	n := newTestNode(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	res, err := n.Submit(ctx, SubmitRequest{
-		Name: "echo", Module: wasmtest.Echo(),
-		Inputs:      []SubmitInput{{Range: &tasks.Range{Start: 0, End: 6, Prefix: []byte("t")}}},
-		MemoryPages: 16, TimeoutMS: 10_000, MaxOutputBytes: 1 << 10, Redundancy: 1, Replication: 1,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _ := cid.Decode(res.BatchID)
+	id := submitEcho(t, ctx, n, 6)
 	deadlineFor(t, ctx, "six results held", func() bool { return n.HeldResults(id) == 6 })
 	a := n.Activity()
 	ok := 0

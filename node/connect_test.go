@@ -1,11 +1,7 @@
 package node
 
 import (
-	"allforone/tasks"
-	"allforone/tasks/wasmtest"
-
 	"context"
-	"github.com/ipfs/go-cid"
 	"strings"
 	"testing"
 	"time"
@@ -67,14 +63,6 @@ func TestLoneClientNodeRunsItsOwnBatch(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	res, err := n.Submit(ctx, SubmitRequest{
-		Name: "echo", Module: wasmtest.Echo(),
-		Inputs:      []SubmitInput{{Range: &tasks.Range{Start: 0, End: 4, Prefix: []byte("t")}}},
-		MemoryPages: 16, TimeoutMS: 10_000, MaxOutputBytes: 1 << 10, Redundancy: 1, Replication: 1,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _ := cid.Decode(res.BatchID)
+	id := submitEcho(t, ctx, n, 4)
 	deadlineFor(t, ctx, "four results held", func() bool { return n.HeldResults(id) == 4 })
 }

@@ -4,11 +4,6 @@ import (
 	"context"
 	"testing"
 	"time"
-
-	"allforone/tasks"
-	"allforone/tasks/wasmtest"
-
-	"github.com/ipfs/go-cid"
 )
 
 // A worker that restarted holds none of the leases its earlier run held; it says so in its
@@ -23,15 +18,7 @@ func TestLeasesOfARestartedWorkerReturnAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.draining.Store(true) // nor does the steward's
-	res, err := s.Submit(ctx, SubmitRequest{
-		Name: "echo", Module: wasmtest.Echo(),
-		Inputs:      []SubmitInput{{Range: &tasks.Range{Start: 0, End: 4, Prefix: []byte("t")}}},
-		MemoryPages: 16, TimeoutMS: 60_000, MaxOutputBytes: 1 << 10, Redundancy: 1, Replication: 1,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _ := cid.Decode(res.BatchID)
+	id := submitEcho(t, ctx, s, 4)
 	var b *batch
 	deadlineFor(t, ctx, "the worker to know the batch", func() bool { b = w.getBatch(id); return b != nil })
 	var granted []uint32

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -8,6 +9,10 @@ import (
 	"sync"
 	"testing"
 
+	"allforone/tasks"
+	"allforone/tasks/wasmtest"
+
+	"github.com/ipfs/go-cid"
 	"go.uber.org/goleak"
 )
 
@@ -191,4 +196,23 @@ func TestSwarmKeyFormat(t *testing.T) {
 			t.Errorf("DecodeSwarmKey(%q) succeeded", bad)
 		}
 	}
+}
+
+// submitEcho submits a batch of n echo tasks (R=1, K=1) through node sub and returns its
+// ID.
+func submitEcho(t *testing.T, ctx context.Context, sub *Node, n int64) cid.Cid {
+	t.Helper()
+	res, err := sub.Submit(ctx, SubmitRequest{
+		Name: "echo", Module: wasmtest.Echo(),
+		Inputs:      []SubmitInput{{Range: &tasks.Range{Start: 0, End: n, Prefix: []byte("t")}}},
+		MemoryPages: 16, TimeoutMS: 60_000, MaxOutputBytes: 1 << 10, Redundancy: 1, Replication: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := cid.Decode(res.BatchID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
