@@ -41,6 +41,8 @@ type batch struct {
 	completions []completion      // finished tasks waiting to go to the steward
 	sending     bool              // a completion sender runs
 	holding     map[int]struct{}  // tasks this node holds leases on, until delivered or returned
+	refused     string            // why its steward last refused this node any lease ("" if not)
+	refusedAt   time.Time
 }
 
 // hold and unhold track the tasks of b this node holds leases on (it tells the steward in

@@ -63,7 +63,8 @@ func (n *Node) handleSteward(ctx context.Context, from peer.ID, req *pb.StewardR
 	switch body := req.Body.(type) {
 	case *pb.StewardRequest_Lease:
 		want := min(int(body.Lease.GetMax()), maxLeasesPerGrant)
-		if now.After(b.m.Deadline) || n.distrusted(from) {
+		refused := n.refusal(from)
+		if now.After(b.m.Deadline) || refused != "" {
 			want = 0 // past its deadline the batch is abandoned; liars get nothing
 		}
 		if want > 0 && !n.hasBatchBlobs(ctx, b) {
@@ -85,7 +86,10 @@ func (n *Node) handleSteward(ctx context.Context, from peer.ID, req *pb.StewardR
 			n.log.Info("leases returned to the pool: the worker restarted without them", "batch", b.id.String(), "worker", shortID(from), "tasks", len(back))
 			n.kickBatch(b)
 		}
-		g := &pb.LeaseGrant{Done: done}
+		g := &pb.LeaseGrant{Done: done, Refused: refused}
+		if refused != "" {
+			n.blockLater(from, 200*time.Millisecond) // once this answer is on its way
+		}
 		for _, l := range grants {
 			g.Leases = append(g.Leases, &pb.Lease{Task: uint32(l.Task), ExpiresMs: l.Expires.UnixMilli(), GrantId: l.GrantID})
 		}

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -88,6 +89,30 @@ func (n *Node) distrusted(p peer.ID) bool {
 	return r != nil && r.Distrusted()
 }
 
+// blockLater blocks a liar after d (see caughtLying).
+func (n *Node) blockLater(p peer.ID, d time.Duration) {
+	n.goLoop("block", func(ctx context.Context) {
+		select {
+		case <-ctx.Done():
+		case <-time.After(d):
+			n.Block(p, liarBlockTime, "wrong results")
+		}
+	})
+}
+
+// refusal says why this node, as a steward, gives p no leases ("" if it does): the text
+// goes to p's operator through `allforone why`.
+func (n *Node) refusal(p peer.ID) string {
+	n.trust.mu.Lock()
+	defer n.trust.mu.Unlock()
+	r := n.trust.peers[p]
+	if r == nil || !r.Distrusted() {
+		return ""
+	}
+	return fmt.Sprintf("steward %s saw %d of this node's results disagree with the quorum (and %d agree)",
+		shortID(n.id), r.Disagreed, r.Agreed)
+}
+
 // TrustRecords lists this node's trust records.
 func (n *Node) TrustRecords() []TrustRecord {
 	n.trust.mu.Lock()
@@ -154,7 +179,9 @@ func (n *Node) caughtLying(ctx context.Context, liars []peer.ID) {
 		}
 		if n.distrusted(p) {
 			n.log.Warn("peer distrusted: its results keep disagreeing with the quorum", "peer", p.String())
-			n.Block(p, liarBlockTime, "wrong results")
+			// Its next lease request hears why (LeaseGrant.refused) before the block;
+			// one that does not ask is cut off a little later.
+			n.blockLater(p, 10*time.Second)
 		}
 	}
 }

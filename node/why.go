@@ -162,14 +162,14 @@ func whyNoTasks(f *whyFacts) []WhyReason {
 	return nil
 }
 
-// whyDistrusted is a placeholder until trust between peers lands: stewards that distrust
-// a node give it no leases.
+// whyDistrusted: a steward that distrusts this node gives it no leases and says why in its
+// lease grants.
 func whyDistrusted(f *whyFacts) []WhyReason {
 	if f.Distrusted == "" {
 		return nil
 	}
 	return []WhyReason{{Code: "distrusted", Reason: "stewards distrust this node: " + f.Distrusted,
-		Fix: "results that disagree with the quorum cost trust; check the machine (overclocking, memory errors) and keep running: trust comes back with valid results"}}
+		Fix: "its results disagreed with what the other peers computed: check the machine (overclocking, memory errors, a modified binary); those stewards keep their record, the stewards of other batches judge it afresh"}}
 }
 
 // whyUnreachable: AutoNAT says peers cannot dial this node. It still computes (it pulls
@@ -208,7 +208,6 @@ func (n *Node) whyFacts() whyFacts {
 		Pauses:       n.pauses(),
 		Reachability: n.Reachability(),
 		Relays:       len(n.Relays()),
-		Distrusted:   "", // TODO(trust): stewards keep trust records of others; nothing tells a node its own standing yet
 	}
 	for _, p := range n.IncompatiblePeers() {
 		f.Incompatible = append(f.Incompatible, shortID(peerIDOf(p.PeerID))+" ("+p.IncompatibleReason+")")
@@ -223,6 +222,9 @@ func (n *Node) whyFacts() whyFacts {
 	for _, b := range n.listBatches() {
 		b.mu.Lock()
 		open := !b.workDone && now.Before(b.m.Deadline) && (b.st == nil || !b.st.Done())
+		if b.refused != "" && now.Sub(b.refusedAt) < 2*refusedRetry {
+			f.Distrusted = b.refused // stewards say so in their lease grants
+		}
 		b.mu.Unlock()
 		f.Batches = append(f.Batches, whyBatch{Name: b.m.Name, MemoryMB: int((b.m.Limits.MemoryPages + 15) / 16), Open: open})
 	}

@@ -21,6 +21,7 @@ import (
 const (
 	idleRetry        = 500 * time.Millisecond // how long a worker with nothing to do waits
 	maxBatchBackoff  = 30 * time.Second       // the longest wait before asking a failing batch again
+	refusedRetry     = time.Minute            // how long a distrusted worker waits before asking again
 	maxRedirects     = 3
 	maxCompleteBatch = 64
 )
@@ -84,10 +85,14 @@ func (n *Node) workLoop(ctx context.Context) {
 			// reached must not eat the time of the batches that can.
 			b.backoff = min(max(2*b.backoff, idleRetry), maxBatchBackoff)
 			b.retryAt = time.Now().Add(b.backoff)
+		case leases.GetRefused() != "":
+			// This steward distrusts us: say so (why) and ask again only now and then.
+			b.refused, b.refusedAt = leases.GetRefused(), time.Now()
+			b.retryAt = time.Now().Add(refusedRetry)
 		case leases.GetDone():
 			b.workDone = true
 		case len(leases.GetLeases()) > 0:
-			b.backoff = 0
+			b.backoff, b.refused = 0, ""
 		case len(leases.GetLeases()) == 0:
 			b.retryAt = time.Now().Add(time.Duration(max(leases.GetRetryAfterMs(), 50)) * time.Millisecond)
 		}

@@ -94,6 +94,23 @@ func TestLiarsAreOutvotedAndDistrusted(t *testing.T) {
 	if len(distrusted) != len(liars) {
 		t.Errorf("%d peers distrusted, want exactly the %d liars", len(distrusted), len(liars))
 	}
+	// The steward told each liar why it gets no more leases, and `why` says so there.
+	for _, i := range liars {
+		found := false
+		for _, r := range c.Node(i).Why().Reasons {
+			found = found || r.Code == "distrusted"
+		}
+		if !found {
+			t.Errorf("liar node %d: why does not say it is distrusted: %+v", i, c.Node(i).Why())
+		}
+	}
+	for _, i := range []int{1, 2, 4} {
+		for _, r := range c.Node(i).Why().Reasons {
+			if r.Code == "distrusted" {
+				t.Errorf("honest node %d is told it is distrusted: %s", i, r.Reason)
+			}
+		}
+	}
 }
 
 func TestSampledCheckCatchesATurncoat(t *testing.T) {

@@ -811,10 +811,13 @@ func (x *Lease) GetGrantId() uint64 {
 // LeaseGrant answers a LeaseRequest. No leases and done=false: nothing to do now, ask again
 // after retry_after_ms.
 type LeaseGrant struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Leases        []*Lease               `protobuf:"bytes,1,rep,name=leases,proto3" json:"leases,omitempty"`
-	Done          bool                   `protobuf:"varint,2,opt,name=done,proto3" json:"done,omitempty"` // the batch is complete or failed: stop asking
-	RetryAfterMs  uint32                 `protobuf:"varint,3,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Leases       []*Lease               `protobuf:"bytes,1,rep,name=leases,proto3" json:"leases,omitempty"`
+	Done         bool                   `protobuf:"varint,2,opt,name=done,proto3" json:"done,omitempty"` // the batch is complete or failed: stop asking
+	RetryAfterMs uint32                 `protobuf:"varint,3,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"`
+	// refused, when set, says why this steward gives the worker no leases at all (its
+	// results disagreed with the quorum too often); the worker shows it to its operator.
+	Refused       string `protobuf:"bytes,4,opt,name=refused,proto3" json:"refused,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -868,6 +871,13 @@ func (x *LeaseGrant) GetRetryAfterMs() uint32 {
 		return x.RetryAfterMs
 	}
 	return 0
+}
+
+func (x *LeaseGrant) GetRefused() string {
+	if x != nil {
+		return x.Refused
+	}
+	return ""
 }
 
 type LeaseRenew struct {
@@ -2252,12 +2262,13 @@ const file_wire_proto_rawDesc = "" +
 	"\x04task\x18\x01 \x01(\rR\x04task\x12\x1d\n" +
 	"\n" +
 	"expires_ms\x18\x02 \x01(\x03R\texpiresMs\x12\x19\n" +
-	"\bgrant_id\x18\x03 \x01(\x04R\agrantId\"x\n" +
+	"\bgrant_id\x18\x03 \x01(\x04R\agrantId\"\x92\x01\n" +
 	"\n" +
 	"LeaseGrant\x120\n" +
 	"\x06leases\x18\x01 \x03(\v2\x18.allforone.wire.v1.LeaseR\x06leases\x12\x12\n" +
 	"\x04done\x18\x02 \x01(\bR\x04done\x12$\n" +
-	"\x0eretry_after_ms\x18\x03 \x01(\rR\fretryAfterMs\"\"\n" +
+	"\x0eretry_after_ms\x18\x03 \x01(\rR\fretryAfterMs\x12\x18\n" +
+	"\arefused\x18\x04 \x01(\tR\arefused\"\"\n" +
 	"\n" +
 	"LeaseRenew\x12\x14\n" +
 	"\x05tasks\x18\x01 \x03(\rR\x05tasks\"#\n" +
