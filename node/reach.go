@@ -76,7 +76,7 @@ func (a swarmACL) AllowConnect(peer.ID, ma.Multiaddr, peer.ID) bool { return tru
 
 // isSwarmPeer reports whether p told us (identify) that it speaks this swarm's protocols.
 func (n *Node) isSwarmPeer(p peer.ID) bool {
-	if n.host == nil {
+	if !n.up.Load() { // libp2p may call before Start has stored n.host
 		return false
 	}
 	ok, _ := n.host.Peerstore().SupportsProtocols(p, protocol.StewardProtocol(n.cfg.Swarm))
@@ -88,7 +88,7 @@ func (n *Node) isSwarmPeer(p peer.ID) bool {
 func (n *Node) relayCandidates(ctx context.Context, num int) <-chan peer.AddrInfo {
 	out := make(chan peer.AddrInfo, num)
 	defer close(out)
-	if n.host == nil {
+	if !n.up.Load() {
 		return out
 	}
 	var first, rest []peer.ID
