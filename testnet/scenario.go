@@ -209,22 +209,33 @@ func ParseScenario(data []byte, dir string) (*Scenario, error) {
 }
 
 // LoadScenario reads a scenario file, or a shipped scenario by name ("churn").
+// A bare name that is no regular file here (absent, or a directory of that name) names a
+// shipped scenario.
 func LoadScenario(nameOrPath string) (*Scenario, error) {
-	data, err := os.ReadFile(nameOrPath)
-	dir := filepath.Dir(nameOrPath)
-	if errors.Is(err, os.ErrNotExist) && !strings.ContainsRune(nameOrPath, os.PathSeparator) {
-		data, err = shippedScenarios.ReadFile("scenarios/" + strings.TrimSuffix(nameOrPath, ".yaml") + ".yaml")
-		dir = "."
-		if err != nil {
-			return nil, fmt.Errorf("no scenario file %s and no shipped scenario of that name: use one of %s, or a path", nameOrPath, strings.Join(ShippedScenarios(), ", "))
-		}
+	st, serr := os.Stat(nameOrPath)
+	if (serr != nil || st.IsDir()) && !strings.ContainsRune(nameOrPath, os.PathSeparator) {
+		return ShippedScenario(nameOrPath)
 	}
+	data, err := os.ReadFile(nameOrPath)
 	if err != nil {
 		return nil, fmt.Errorf("scenario: %w", err)
 	}
-	sc, err := ParseScenario(data, dir)
+	sc, err := ParseScenario(data, filepath.Dir(nameOrPath))
 	if err != nil {
 		return nil, fmt.Errorf("scenario %s: %w", nameOrPath, err)
+	}
+	return sc, nil
+}
+
+// ShippedScenario returns a scenario of testnet/scenarios by name ("churn").
+func ShippedScenario(name string) (*Scenario, error) {
+	data, err := shippedScenarios.ReadFile("scenarios/" + strings.TrimSuffix(name, ".yaml") + ".yaml")
+	if err != nil {
+		return nil, fmt.Errorf("no scenario file %s and no shipped scenario of that name: use one of %s, or a path", name, strings.Join(ShippedScenarios(), ", "))
+	}
+	sc, err := ParseScenario(data, ".")
+	if err != nil {
+		return nil, fmt.Errorf("shipped scenario %s: %w", name, err)
 	}
 	return sc, nil
 }

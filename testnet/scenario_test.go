@@ -1,6 +1,8 @@
 package testnet
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -123,5 +125,22 @@ func TestLoadScenarioNames(t *testing.T) {
 	}
 	if _, err := LoadScenario("no-such-scenario"); err == nil || !strings.Contains(err.Error(), "churn") {
 		t.Errorf("an unknown name should list the shipped ones: %v", err)
+	}
+	// A directory named like a shipped scenario in the working directory does not hide it
+	// (`testnet soak` once failed so in /tmp, next to a data dir called churn).
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.Mkdir(filepath.Join(dir, "churn"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if sc, err := LoadScenario("churn"); err != nil || sc.Name != "churn" {
+		t.Errorf("shipped churn beside a directory named churn: %v", err)
+	}
+	// A file of that name is read as a scenario file.
+	if err := os.WriteFile(filepath.Join(dir, "mine"), []byte("name: mine\nnodes: 3\nbatch: {module: echo, range: {start: 0, end: 10}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if sc, err := LoadScenario("mine"); err != nil || sc.Name != "mine" {
+		t.Errorf("a scenario file in the working directory: %+v %v", sc, err)
 	}
 }

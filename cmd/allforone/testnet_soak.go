@@ -28,7 +28,7 @@ func testnetSoakCmd() *cli.Command {
 			if minutes < 1 || minutes > 24*60 {
 				return usagef("--minutes %d: use 1 to 1440", minutes)
 			}
-			sc, err := testnet.LoadScenario("churn")
+			sc, err := testnet.ShippedScenario("churn")
 			if err != nil {
 				return err
 			}
