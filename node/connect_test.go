@@ -2,9 +2,12 @@ package node
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"allforone/protocol"
 )
 
 // Connect over the API on real loopback sockets: by multiaddr, then by peer ID through the
@@ -65,4 +68,22 @@ func TestLoneClientNodeRunsItsOwnBatch(t *testing.T) {
 	defer cancel()
 	id := submitEcho(t, ctx, n, 4)
 	deadlineFor(t, ctx, "four results held", func() bool { return n.HeldResults(id) == 4 })
+}
+
+// A peer that serves the DHT but not (yet) the steward protocol, like a node still
+// starting, is no steward or holder.
+func TestPeersWithoutTheStewardProtocolTakeNoRoles(t *testing.T) {
+	a, b := newTestNode(t), newTestNode(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if _, err := a.Connect(ctx, b.IDInfo().Addrs[0]); err != nil {
+		t.Fatal(err)
+	}
+	has := func() bool { return slices.Contains(a.members(), b.ID()) }
+	deadlineFor(t, ctx, "b among a's members", has)
+	b.host.RemoveStreamHandler(protocol.StewardProtocol(b.cfg.Swarm)) // identify pushes the change
+	deadlineFor(t, ctx, "b out of a's members", func() bool { return !has() })
+	if a.RoutingTableSize() != 1 {
+		t.Fatalf("b left a's routing table too (size %d): the test no longer tests the routing-table path", a.RoutingTableSize())
+	}
 }

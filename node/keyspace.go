@@ -33,10 +33,14 @@ func (n *Node) members() []peer.ID {
 			out = append(out, p)
 		}
 	}
-	for _, p := range n.dht.RoutingTable().ListPeers() {
-		add(p)
-	}
+	// A peer must serve the steward protocol too: a node that is still starting serves the
+	// DHT a moment before it serves our protocols.
 	sp, kad := protocol.StewardProtocol(n.cfg.Swarm), n.kadProtocol()
+	for _, p := range n.dht.RoutingTable().ListPeers() {
+		if ok, _ := n.host.Peerstore().SupportsProtocols(p, sp); len(ok) == 1 {
+			add(p)
+		}
+	}
 	for _, p := range n.host.Network().Peers() {
 		if ok, _ := n.host.Peerstore().SupportsProtocols(p, sp, kad); len(ok) == 2 {
 			add(p)
