@@ -151,19 +151,32 @@ func (r *runner) submit(ctx context.Context, round int) error {
 	if err != nil {
 		return err
 	}
+	// Under churn a submission can find its stewards restarting: like a user, try again
+	// (from a node that is up) a few times before giving up.
+	var res node.SubmitResult
 	from := r.sc.Batch.Submitter
-	if !r.up(from) {
-		from = r.observer()
-	}
-	c, err := r.sw.client(from)
-	if err != nil {
-		return err
-	}
-	sctx, cancel := context.WithTimeout(ctx, time.Minute)
-	res, err := c.Submit(sctx, req)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("submit from node %d: %w", from, err)
+	for attempt := 1; ; attempt++ {
+		if !r.up(from) {
+			from = r.observer()
+		}
+		c, err := r.sw.client(from)
+		if err != nil {
+			return err
+		}
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		res, err = c.Submit(sctx, req)
+		cancel()
+		if err == nil {
+			break
+		}
+		if attempt == 5 || ctx.Err() != nil {
+			return fmt.Errorf("submit from node %d (attempt %d): %w", from, attempt, err)
+		}
+		r.logf("submit from node-%d failed (attempt %d, trying again in 2s): %v", from, attempt, err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
 	}
 	if round == 0 {
 		r.start = time.Now()
