@@ -84,6 +84,10 @@ type Config struct {
 	// RepairInterval is how often a node checks that the results it holds have K live
 	// copies (it also checks soon after a peer leaves). Default 30s.
 	RepairInterval Duration `json:"repair_interval"`
+	// RepairGrace is how long a result holder that left still counts as holding: a node
+	// that restarts comes back with its data, and copying its results elsewhere meanwhile
+	// would be wasted work (under churn, a storm of it). Default 30s; 0 repairs at once.
+	RepairGrace Duration `json:"repair_grace"`
 	// SyncInterval is how often a node asks a peer which batches are running, in case it
 	// missed an announcement. Default 60s.
 	SyncInterval Duration `json:"sync_interval"`
@@ -128,6 +132,7 @@ func DefaultConfig(dataDir string) Config {
 		Slots:             max(1, runtime.NumCPU()-1),
 		MaxTaskMemoryMB:   1024,
 		RepairInterval:    Duration(30 * time.Second),
+		RepairGrace:       Duration(30 * time.Second),
 		SyncInterval:      Duration(time.Minute),
 		ShutdownTimeout:   Duration(30 * time.Second),
 		Prefs:             DefaultPrefs(),
@@ -146,6 +151,7 @@ func TestConfig(dataDir string) Config {
 	c.Slots = 2
 	c.MaxTaskMemoryMB = 256
 	c.RepairInterval = Duration(2 * time.Second)
+	c.RepairGrace = 0
 	c.SyncInterval = Duration(2 * time.Second)
 	c.ShutdownTimeout = Duration(3 * time.Second)
 	c.DHTMode = DHTServer
@@ -204,6 +210,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, fmt.Errorf("shutdown timeout %s must not be negative", c.ShutdownTimeout))
+	}
+	if c.RepairGrace < 0 {
+		errs = append(errs, fmt.Errorf("repair grace %s must not be negative", c.RepairGrace))
 	}
 	if c.RepairInterval <= 0 || c.SyncInterval <= 0 {
 		errs = append(errs, fmt.Errorf("repair interval %s and sync interval %s must be positive", c.RepairInterval, c.SyncInterval))

@@ -33,6 +33,7 @@ func ConfigKeys() []ConfigKey {
 		{"conn_low", "connection manager low watermark (default 64)", false},
 		{"conn_high", "connection manager high watermark (default 128)", false},
 		{"repair_interval", "how often held results are checked for K live copies (default 30s)", false},
+		{"repair_grace", "how long a holder that left still counts as holding before its results are copied elsewhere (default 30s)", false},
 		{"sync_interval", "how often a peer is asked for running batches (default 1m)", false},
 		{"slots", "tasks run at once (default: CPU cores - 1, at least 1)", false},
 		{"max_task_memory_mb", "memory one task may use, MiB (default 1024); batches that ask for more are left to others", false},

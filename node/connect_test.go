@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"allforone/protocol"
+
+	"github.com/ipfs/go-cid"
 )
 
 // Connect over the API on real loopback sockets: by multiaddr, then by peer ID through the
@@ -86,4 +88,48 @@ func TestPeersWithoutTheStewardProtocolTakeNoRoles(t *testing.T) {
 	if a.RoutingTableSize() != 1 {
 		t.Fatalf("b left a's routing table too (size %d): the test no longer tests the routing-table path", a.RoutingTableSize())
 	}
+}
+
+// A holder that left counts as holding for RepairGrace (it may come back with its data),
+// then no more; with no grace it stops counting at once.
+func TestDepartedHolderCountsDuringTheGrace(t *testing.T) {
+	cfg := TestConfig(t.TempDir())
+	cfg.RepairGrace = Duration(time.Second)
+	a := startTestNode(t, cfg, nil)
+	b, c := newTestNode(t), newTestNode(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	for _, x := range []*Node{b, c} {
+		if _, err := a.Connect(ctx, x.IDInfo().Addrs[0]); err != nil {
+			t.Fatal(err)
+		}
+		deadlineFor(t, ctx, "a member", func() bool { return slices.Contains(a.members(), x.ID()) })
+	}
+	key := submitKey(t)
+	counts := func(p *Node) bool { return slices.Contains(a.closestHolders(key, 3), p.ID()) }
+	b.Close()
+	left := time.Now()
+	deadlineFor(t, ctx, "b gone", func() bool { return !a.live(b.ID()) })
+	deadlineFor(t, ctx, "the departure noted", func() bool { return len(a.recentlyDeparted()) == 1 })
+	if !counts(b) && time.Since(left) < 900*time.Millisecond {
+		t.Fatal("a holder that just left no longer counts")
+	}
+	deadlineFor(t, ctx, "the grace to end", func() bool { return !counts(b) })
+	if time.Since(left) < time.Second {
+		t.Fatalf("the grace ended after %v, before RepairGrace", time.Since(left))
+	}
+	// A live member always counts.
+	if !counts(c) {
+		t.Fatal("a live member does not count")
+	}
+}
+
+// submitKey is some task ID to rank peers by.
+func submitKey(t *testing.T) cid.Cid {
+	t.Helper()
+	k, err := cid.Decode("bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

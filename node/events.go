@@ -48,6 +48,7 @@ func (n *Node) peerLoop(ctx context.Context) {
 // peerGone handles a peer that has no connection left.
 func (n *Node) peerGone(p peer.ID) {
 	n.host.ConnManager().Unprotect(p, "lease")
+	n.departed(p)
 	for _, b := range n.listBatches() {
 		b.mu.Lock()
 		st := b.st

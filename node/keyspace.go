@@ -2,6 +2,7 @@ package node
 
 import (
 	"slices"
+	"time"
 
 	"allforone/protocol"
 
@@ -76,6 +77,55 @@ func closest(peers []peer.ID, key cid.Cid, k int) []peer.ID {
 	out := kb.SortClosestPeers(slices.Clone(peers), target)
 	if len(out) > k {
 		out = out[:k]
+	}
+	return out
+}
+
+// closestHolders returns the k members closest to key that count as result holders: live
+// ones, and ones that left less than RepairGrace ago (they come back with their data).
+func (n *Node) closestHolders(key cid.Cid, k int) []peer.ID {
+	var cands []peer.ID
+	for _, p := range n.members() {
+		if n.live(p) {
+			cands = append(cands, p)
+		}
+	}
+	for _, p := range n.recentlyDeparted() {
+		if !slices.Contains(cands, p) {
+			cands = append(cands, p)
+		}
+	}
+	return closest(cands, key, k)
+}
+
+// departed notes that member p left (for closestHolders).
+func (n *Node) departed(p peer.ID) {
+	if n.cfg.RepairGrace <= 0 {
+		return
+	}
+	if ok, _ := n.host.Peerstore().SupportsProtocols(p, protocol.StewardProtocol(n.cfg.Swarm), n.kadProtocol()); len(ok) < 2 {
+		return // it held no role
+	}
+	n.departMu.Lock()
+	defer n.departMu.Unlock()
+	if n.departedAt == nil {
+		n.departedAt = make(map[peer.ID]time.Time)
+	}
+	n.departedAt[p] = time.Now()
+}
+
+// recentlyDeparted lists the members that left less than RepairGrace ago and are not back.
+func (n *Node) recentlyDeparted() []peer.ID {
+	n.departMu.Lock()
+	defer n.departMu.Unlock()
+	var out []peer.ID
+	for p, at := range n.departedAt {
+		switch {
+		case time.Since(at) >= time.Duration(n.cfg.RepairGrace):
+			delete(n.departedAt, p)
+		case !n.live(p):
+			out = append(out, p)
+		}
 	}
 	return out
 }

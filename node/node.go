@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gofrs/flock"
 	pebbleds "github.com/ipfs/go-ds-pebble"
@@ -31,7 +32,10 @@ type Node struct {
 	version string
 	gater   *gater
 	reachSt reachState // reach.go
-	reg     *prometheus.Registry
+
+	departMu   sync.Mutex
+	departedAt map[peer.ID]time.Time // members that left, for RepairGrace (keyspace.go)
+	reg        *prometheus.Registry
 
 	// Set by Start, read-only afterwards.
 	lock   *flock.Flock

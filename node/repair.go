@@ -150,18 +150,27 @@ func (n *Node) repairLoop(ctx context.Context) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	confirmed := make(map[peer.ID]map[string]bool) // peer -> "batch/task" it holds
+	graceTimer := time.NewTimer(time.Hour)
+	graceTimer.Stop()
+	defer graceTimer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case p := <-n.peerLeft:
 			delete(confirmed, p)
+			if grace := time.Duration(n.cfg.RepairGrace); grace > 0 {
+				// Its results are copied elsewhere only if it stays away.
+				graceTimer.Reset(grace + 100*time.Millisecond)
+				continue
+			}
 			// Let a burst of departures settle into one round.
 			select {
 			case <-time.After(100 * time.Millisecond):
 			case <-ctx.Done():
 				return
 			}
+		case <-graceTimer.C:
 		case <-t.C:
 		}
 		for p := range confirmed {
@@ -186,8 +195,10 @@ func (n *Node) repairOnce(ctx context.Context, confirmed map[peer.ID]map[string]
 				continue // the steward places single results: a stale one must not spread
 			}
 			key := b.id.KeyString() + "/" + strconv.Itoa(task)
-			for _, h := range n.closestLive(tasks.TaskID(b.id, task), k) {
-				if h != n.id && !confirmed[h][key] {
+			// A holder that left moments ago still counts (RepairGrace): it comes back
+			// with its data. Copies go to live peers only.
+			for _, h := range n.closestHolders(tasks.TaskID(b.id, task), k) {
+				if h != n.id && n.live(h) && !confirmed[h][key] {
 					need[h] = append(need[h], task)
 				}
 			}

@@ -72,6 +72,7 @@ func applyNodeFlags(cmd *cli.Command, cfg *node.Config) {
 		cfg.GossipHeartbeat = t.GossipHeartbeat
 		cfg.RoutingRefresh = t.RoutingRefresh
 		cfg.ShutdownTimeout = node.Duration(5 * time.Second)
+		cfg.RepairGrace = node.Duration(5 * time.Second) // testnet restarts take a few seconds
 		cfg.UnlimitedResources = true
 		cfg.TestingAPI = true
 		cfg.Prefs.CPUBusyPercent = t.Prefs.CPUBusyPercent // the testnet's own nodes keep the CPU busy
