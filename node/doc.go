@@ -4,6 +4,13 @@
 // Life cycle: New checks the config and loads the identity and does nothing else; Start
 // opens the datastore, starts the host, the DHT, gossipsub, the bootstrap loop and the API;
 // Close stops them in reverse order, waits for every goroutine and is safe to call twice.
+// A Close on a running node first drains it (drain.go): leases handed back, steward state
+// and held results handed over.
+//
+// Roles (keyspace.go): the stewards of a batch and the holders of a result are the swarm
+// members closest to its ID that serve the DHT; a node others cannot dial (reach.go: AutoNAT,
+// relays, hole punching) serves none and takes no role, but computes. A holder that left
+// still counts for repair_grace (repair.go), since a restarting node comes back with its data.
 //
 // Data dir layout:
 //
