@@ -70,8 +70,10 @@ func (n *Node) handleSteward(ctx context.Context, from peer.ID, req *pb.StewardR
 		if want > 0 && !n.hasBatchBlobs(ctx, b) {
 			// Workers fetch blobs from their steward: first get them (or find that
 			// nobody has them) without holding anyone up.
+			// "Nothing yet, ask again soon", not an error: an error would make the
+			// worker back off for long, and the blobs are usually here within moments.
 			n.fetchInBackground(b, b.m.Submitter)
-			return &pb.StewardResponse{Error: protocol.ToPB(protocol.Errorf(pb.ErrorCode_UNAVAILABLE, "fetching the batch's module and inputs"))}
+			return &pb.StewardResponse{Body: &pb.StewardResponse_Grant{Grant: &pb.LeaseGrant{RetryAfterMs: uint32(leaseRetryAfter.Milliseconds())}}}
 		}
 		b.mu.Lock()
 		st.Expire(now)

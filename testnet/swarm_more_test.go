@@ -137,7 +137,7 @@ func TestSlowWorkerGetsSmallerShare(t *testing.T) {
 		t.Fatal(err)
 	}
 	sub := c.Node(0)
-	res, err := sub.Submit(ctx, echoBatch(200, 1, 2))
+	res, err := sub.Submit(ctx, echoBatch(600, 1, 2)) // long enough that a late start (the steward fetching blobs) evens out
 	if err != nil {
 		t.Fatal(err)
 	}
