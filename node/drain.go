@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"allforone/tasks"
-
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -79,35 +77,8 @@ func (n *Node) waitUntil(ctx context.Context, d time.Duration, cond func() bool)
 }
 
 // handOffResults gives every result this node holds to the K closest live peers other than
-// itself that lack it, and returns how many copies it made.
+// itself that lack it, and returns how many copies it made. (K+1 of the live members: this
+// node may be one of them.)
 func (n *Node) handOffResults(ctx context.Context) int {
-	made := 0
-	confirmed := make(map[peer.ID]map[string]bool)
-	for _, b := range n.listBatches() {
-		held := n.held.list(b.id)
-		if len(held) == 0 {
-			continue
-		}
-		k := int(max(b.m.Replication, 1))
-		need := make(map[peer.ID][]int)
-		for _, task := range held {
-			if n.held.single(b.id, task) {
-				continue // placed by the steward, which knows whether it still stands
-			}
-			for _, h := range n.closestLive(tasks.TaskID(b.id, task), k+1) {
-				if h != n.id {
-					need[h] = append(need[h], task)
-				}
-			}
-		}
-		for h, ts := range need {
-			if ctx.Err() != nil {
-				return made
-			}
-			before := len(confirmed[h])
-			n.repairPeer(ctx, b, h, ts, confirmed)
-			made += max(len(confirmed[h])-before, 0)
-		}
-	}
-	return made
+	return n.pushHeld(ctx, make(map[peer.ID]map[string]bool), n.liveMembers(), 1)
 }

@@ -57,6 +57,11 @@ func (n *Node) live(p peer.ID) bool {
 
 // closestLive returns the k live members closest to key, nearest first.
 func (n *Node) closestLive(key cid.Cid, k int) []peer.ID {
+	return closest(n.liveMembers(), key, k)
+}
+
+// liveMembers returns the members that are live, never none.
+func (n *Node) liveMembers() []peer.ID {
 	var cands []peer.ID
 	for _, p := range n.members() {
 		if n.live(p) {
@@ -68,7 +73,7 @@ func (n *Node) closestLive(key cid.Cid, k int) []peer.ID {
 		// yet among clients): take the roles rather than leave the work undone.
 		cands = []peer.ID{n.id}
 	}
-	return closest(cands, key, k)
+	return cands
 }
 
 // closest sorts peers by XOR distance to key and keeps the first k.
@@ -81,21 +86,21 @@ func closest(peers []peer.ID, key cid.Cid, k int) []peer.ID {
 	return out
 }
 
-// closestHolders returns the k members closest to key that count as result holders: live
-// ones, and ones that left less than RepairGrace ago (they come back with their data).
+// closestHolders returns the k members closest to key that count as result holders.
 func (n *Node) closestHolders(key cid.Cid, k int) []peer.ID {
-	var cands []peer.ID
-	for _, p := range n.members() {
-		if n.live(p) {
-			cands = append(cands, p)
-		}
-	}
+	return closest(n.holderCandidates(), key, k)
+}
+
+// holderCandidates are the members that count as result holders: live ones, and ones that
+// left less than RepairGrace ago (they come back with their data).
+func (n *Node) holderCandidates() []peer.ID {
+	cands := n.liveMembers()
 	for _, p := range n.recentlyDeparted() {
 		if !slices.Contains(cands, p) {
 			cands = append(cands, p)
 		}
 	}
-	return closest(cands, key, k)
+	return cands
 }
 
 // departed notes that member p left (for closestHolders).

@@ -183,21 +183,31 @@ func (n *Node) repairLoop(ctx context.Context) {
 }
 
 func (n *Node) repairOnce(ctx context.Context, confirmed map[peer.ID]map[string]bool) {
+	// A holder that left moments ago still counts (RepairGrace): it comes back with its
+	// data. Copies go to live peers only (pushHeld skips the others).
+	n.pushHeld(ctx, confirmed, n.holderCandidates(), 0)
+}
+
+// pushHeld makes sure that, for every result this node holds, the k+extra peers of cands
+// closest to its task (this node and peers not live aside) hold it too: it asks each what
+// it has and copies what it lacks (repairPeer). The candidates are computed once per
+// round by the caller, not once per result. It returns how many results peers were newly
+// confirmed to hold.
+func (n *Node) pushHeld(ctx context.Context, confirmed map[peer.ID]map[string]bool, cands []peer.ID, extra int) int {
+	made := 0
 	for _, b := range n.listBatches() {
 		held := n.held.list(b.id)
 		if len(held) == 0 {
 			continue
 		}
-		k := int(max(b.m.Replication, 1))
+		k := int(max(b.m.Replication, 1)) + extra
 		need := make(map[peer.ID][]int)
 		for _, task := range held {
 			if n.held.single(b.id, task) {
 				continue // the steward places single results: a stale one must not spread
 			}
 			key := b.id.KeyString() + "/" + strconv.Itoa(task)
-			// A holder that left moments ago still counts (RepairGrace): it comes back
-			// with its data. Copies go to live peers only.
-			for _, h := range n.closestHolders(tasks.TaskID(b.id, task), k) {
+			for _, h := range closest(cands, tasks.TaskID(b.id, task), k) {
 				if h != n.id && n.live(h) && !confirmed[h][key] {
 					need[h] = append(need[h], task)
 				}
@@ -205,11 +215,14 @@ func (n *Node) repairOnce(ctx context.Context, confirmed map[peer.ID]map[string]
 		}
 		for h, ts := range need {
 			if ctx.Err() != nil {
-				return
+				return made
 			}
+			before := len(confirmed[h])
 			n.repairPeer(ctx, b, h, ts, confirmed)
+			made += max(len(confirmed[h])-before, 0)
 		}
 	}
+	return made
 }
 
 // repairPeer asks h which of ts it holds and pushes the rest.
