@@ -54,7 +54,7 @@ func (n *Node) Connect(ctx context.Context, target string) (PeerInfo, error) {
 	// A peer behind a NAT may only be reachable over a relay; allow a limited connection.
 	ctx = network.WithAllowLimitedConn(ctx, "connect")
 	if err := n.host.Connect(ctx, ai); err != nil {
-		return PeerInfo{}, fmt.Errorf("connect to %s: %w", shortID(ai.ID), err)
+		return PeerInfo{}, fmt.Errorf("connect to %s: %w (is it running? one behind a NAT is reachable only once it holds a relay reservation: `allforone id` on it lists a /p2p-circuit address)", shortID(ai.ID), err)
 	}
 	// Relayed only: the peer, which got our relayed connection, starts hole punching. If
 	// that fails (timing under load; a symmetric NAT), dial once more through the relay:
