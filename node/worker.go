@@ -32,6 +32,10 @@ type TestHooks struct {
 	TaskDelay time.Duration
 	// CorruptOutput, when set, replaces every output before it is signed.
 	CorruptOutput func(task int, out []byte) []byte
+	// TaskGate, when set, is called after each task ran and before its result is
+	// recorded; a test blocks in it to hold a worker (and its leases) at a point of its
+	// choosing instead of relying on how fast machines are. It must return once ctx ends.
+	TaskGate func(ctx context.Context, task int)
 }
 
 // WithTestHooks installs test hooks.
@@ -255,6 +259,9 @@ func (n *Node) execute(ctx context.Context, b *batch, task int, steward peer.ID)
 		case <-time.After(d):
 		case <-ctx.Done():
 		}
+	}
+	if n.hooks.TaskGate != nil {
+		n.hooks.TaskGate(ctx, task)
 	}
 	if ctx.Err() != nil || errors.Is(runErr, tasks.ErrClosed) {
 		return tasks.ResultRecord{}, nil, fmt.Errorf("node closing: %w", errors.Join(ctx.Err(), runErr))

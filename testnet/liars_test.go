@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,17 +20,6 @@ func lieAtRandom(seed int) func(int, []byte) []byte {
 	return func(task int, out []byte) []byte {
 		if (task*7919+seed)%2 == 0 {
 			return append([]byte(fmt.Sprintf("lie from %d ", seed)), out...) // liars do not collude
-		}
-		return out
-	}
-}
-
-// turncoat is honest for its first n tasks, then lies every time.
-func turncoat(n int64) func(int, []byte) []byte {
-	var done atomic.Int64
-	return func(task int, out []byte) []byte {
-		if done.Add(1) > n {
-			return append([]byte("turned "), out...)
 		}
 		return out
 	}
@@ -113,15 +103,63 @@ func TestLiarsAreOutvotedAndDistrusted(t *testing.T) {
 	}
 }
 
+// A peer that earns trust and then lies is caught by the replicated sample of its tasks, and
+// its single-replica results are run again. The phases are held by gates, not by how fast the
+// machines happen to be: (1) only the submitter and the turncoat compute, so every task runs on
+// both and the turncoat earns the primary steward's trust (10 consecutive valid results);
+// (2) the turncoat turns and computes alone until it has told `lies` lies, of which the steward
+// samples some for a second replica (at most 95% go single, so all 300 escape the sample with
+// probability 0.95^300, about 2e-7); (3) everyone computes, the sampled lies lose their quorum,
+// the turncoat is distrusted and its single results are reopened.
 func TestSampledCheckCatchesATurncoat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("6 nodes, 1000 tasks")
 	}
-	const turn = 2
-	c := startCluster(t, ClusterConfig{N: 6, Options: func(i int) []node.Option {
+	const n, lies = 6, 300
+	var (
+		roles    = make(chan struct{}) // closed once the turncoat and the steward are chosen
+		released = make(chan struct{}) // closed when phase 3 begins
+		release  sync.Once
+		turn     atomic.Int32 // the turncoat's index, chosen among the non-stewards
+		steward  atomic.Pointer[node.Node]
+		turned   atomic.Bool
+		told     atomic.Int64
+	)
+	turn.Store(-1)
+	open := func() { release.Do(func() { close(released) }) }
+	t.Cleanup(open)
+	wait := func(ctx context.Context, ch chan struct{}) {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+	}
+	var c *Cluster
+	c = startCluster(t, ClusterConfig{N: n, Options: func(i int) []node.Option {
 		hooks := node.TestHooks{TaskDelay: 2 * time.Millisecond}
-		if i == turn {
-			hooks.CorruptOutput = turncoat(60)
+		hooks.TaskGate = func(ctx context.Context, task int) {
+			wait(ctx, roles)
+			switch {
+			case int(turn.Load()) == i:
+			case i == 0 && !turned.Load(): // the submitter computes with the turncoat in phase 1
+			default:
+				wait(ctx, released)
+			}
+		}
+		hooks.CorruptOutput = func(task int, out []byte) []byte {
+			if int(turn.Load()) != i {
+				return out
+			}
+			if !turned.Load() && trustOf(steward.Load(), c.Node(i).ID().String()).Consecutive >= 10 {
+				turned.Store(true)
+			}
+			if !turned.Load() {
+				return out
+			}
+			if told.Add(1) >= lies {
+				open()
+			}
+			return append([]byte("turned "), out...)
 		}
 		return []node.Option{node.WithTestHooks(hooks)}
 	}})
@@ -137,18 +175,43 @@ func TestSampledCheckCatchesATurncoat(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, _ := cid.Decode(res.BatchID)
-	st := waitDone(ctx, t, sub, id)
-	t.Logf("executions %d for %d tasks, %d single", st.Executions, st.Total, st.Single)
+	st, err := sub.Status(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steward.Store(nodeByID(c, st.Steward))
+	for i := 1; i < n; i++ {
+		if !slices.Contains(res.Stewards, c.Node(i).ID().String()) {
+			turn.Store(int32(i))
+			break
+		}
+	}
+	close(roles)
+	st = waitDone(ctx, t, sub, id)
+	t.Logf("executions %d for %d tasks, %d single; the turncoat (node %d) told %d lies", st.Executions, st.Total, st.Single, turn.Load(), told.Load())
+	if told.Load() < lies {
+		t.Fatalf("the turncoat told %d lies, want %d: the phases did not run as planned", told.Load(), lies)
+	}
 	checkOutputs(ctx, t, sub, id, 1000)
 	if st.Single == 0 {
 		t.Error("no honest peer ever earned a single-replica task")
 	}
-	steward := nodeByID(c, st.Steward)
+	if r := trustOf(steward.Load(), c.Node(int(turn.Load())).ID().String()); !r.Distrusted() {
+		t.Errorf("the turncoat is still trusted: %+v", r)
+	}
+}
+
+// trustOf is the trust record that steward keeps of a peer (zero if none).
+func trustOf(steward *node.Node, peerID string) node.TrustRecord {
+	if steward == nil {
+		return node.TrustRecord{}
+	}
 	for _, r := range steward.TrustRecords() {
-		if r.PeerID == c.Node(turn).ID().String() && !r.Distrusted() {
-			t.Errorf("the turncoat is still trusted: %+v", r)
+		if r.PeerID == peerID {
+			return r
 		}
 	}
+	return node.TrustRecord{}
 }
 
 // checkOutputs fetches every result and compares it with what echo outputs.

@@ -1,8 +1,11 @@
 package testnet
 
 import (
+	"context"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,8 +25,13 @@ func whyCodes(n *node.Node) []string {
 
 // Each preference takes effect on a live swarm: node 0 runs one task at a time (slots),
 // node 1 allows less memory than the batch asks (it takes none of it, and says why), node 2
-// starts paused by its schedule, takes no task, and computes once it resumes.
+// starts paused by its schedule, takes no task, and computes once it resumes. Node 0 holds its
+// ninth task until node 2 has computed one, so the batch cannot end before node 2 resumes
+// however busy the machine is.
 func TestPrefsTakeEffect(t *testing.T) {
+	var ran0 atomic.Int32
+	resumed := make(chan struct{})
+	var resumedOnce sync.Once
 	c := startCluster(t, ClusterConfig{N: 3,
 		Configure: func(i int, cfg *node.Config) {
 			switch i {
@@ -33,8 +41,22 @@ func TestPrefsTakeEffect(t *testing.T) {
 				cfg.MaxTaskMemoryMB = 4
 			}
 		},
-		Options: func(int) []node.Option {
-			return []node.Option{node.WithTestHooks(node.TestHooks{TaskDelay: 50 * time.Millisecond})}
+		Options: func(i int) []node.Option {
+			hooks := node.TestHooks{TaskDelay: 50 * time.Millisecond}
+			switch i {
+			case 0:
+				hooks.TaskGate = func(ctx context.Context, task int) {
+					if ran0.Add(1) > 8 {
+						select {
+						case <-resumed:
+						case <-ctx.Done():
+						}
+					}
+				}
+			case 2:
+				hooks.TaskGate = func(context.Context, int) { resumedOnce.Do(func() { close(resumed) }) }
+			}
+			return []node.Option{node.WithTestHooks(hooks)}
 		}})
 	ctx := deadline(t, 90*time.Second)
 	if err := c.WaitAllKnown(ctx); err != nil {
