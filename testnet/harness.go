@@ -48,7 +48,8 @@ type Harness struct {
 	boot   string
 	mu     sync.Mutex
 	procs  []*Proc
-	faults faultState // faults.go: partition and slow nodes, reapplied on Start
+	cpu    []time.Duration // CPU time of node i's processes that have exited
+	faults faultState      // faults.go: partition and slow nodes, reapplied on Start
 }
 
 // Proc is one daemon process of a Harness.
@@ -100,7 +101,7 @@ func StartHarness(ctx context.Context, cfg HarnessConfig) (*Harness, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	h := &Harness{cfg: cfg, procs: make([]*Proc, cfg.N)}
+	h := &Harness{cfg: cfg, procs: make([]*Proc, cfg.N), cpu: make([]time.Duration, cfg.N)}
 	var keyArgs []string
 	if cfg.Private {
 		key, err := node.NewSwarmKey()
@@ -187,6 +188,11 @@ func (h *Harness) start(ctx context.Context, i int, extra ...string) error {
 	go func() {
 		cmd.Wait()
 		logf.Close()
+		if ps := cmd.ProcessState; ps != nil {
+			h.mu.Lock()
+			h.cpu[i] += ps.UserTime() + ps.SystemTime()
+			h.mu.Unlock()
+		}
 		close(p.done)
 	}()
 	if err := p.waitAPI(ctx); err != nil {
@@ -263,6 +269,20 @@ func (h *Harness) Stop(i int, timeout time.Duration) error {
 		p.kill()
 		return fmt.Errorf("node %d did not stop within %s of SIGTERM: killed", i, timeout)
 	}
+}
+
+// CPU is the CPU time node i's daemon processes have used so far, the exited ones and the
+// running one (read from /proc on Linux; elsewhere only exited processes count).
+func (h *Harness) CPU(i int) time.Duration {
+	h.mu.Lock()
+	used, p := h.cpu[i], h.procs[i]
+	h.mu.Unlock()
+	if p.Running() {
+		if d, err := procCPU(p.Pid()); err == nil {
+			used += d
+		}
+	}
+	return used
 }
 
 // Proc returns node i's process.

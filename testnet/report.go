@@ -63,6 +63,18 @@ type Report struct {
 	Events     []EventRecord `json:"events"`
 	Throughput []Point       `json:"throughput"` // one point per second since the first submission
 
+	// UpShareMin is, at the worst sample, the share of the nodes no fault held down that were
+	// up (see expectedUp): under churn the restarted nodes must come back, not pile up.
+	UpShareMin float64 `json:"up_share_min"`
+	// RestartSeconds: from a restart's start to the daemon's API answering.
+	RestartMedian  float64 `json:"restart_median_seconds,omitempty"`
+	RestartMax     float64 `json:"restart_max_seconds,omitempty"`
+	RestartsFailed int     `json:"restarts_failed,omitempty"`
+	// CPU used by the daemon processes over the run, per node: seconds, and percent of one
+	// core over the run's wall time (processes only; Linux counts the running ones too).
+	CPUSecondsPerNode float64 `json:"cpu_seconds_per_node,omitempty"`
+	CPUPercentPerNode float64 `json:"cpu_percent_per_node,omitempty"`
+
 	// Memory of the daemon processes at the end (proportional set size; Linux only).
 	MemoryPSSMiB    float64 `json:"memory_pss_mib_per_node,omitempty"`
 	MemoryPSSMaxMiB float64 `json:"memory_pss_mib_max,omitempty"`
@@ -119,6 +131,7 @@ type sample struct {
 	Done        int           // tasks accepted so far, every batch counted; never decreases
 	Total       int           // tasks submitted so far
 	Live        int           // nodes running
+	Expected    int           // nodes no fault holds down (see expectedUp)
 	Active      bool          // a batch was running
 	MinReplicas int           // the steward's fewest live holders of a result of the current batch
 	Fresh       bool          // the status was answered for this sample (not an older one kept)

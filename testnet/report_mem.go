@@ -1,10 +1,12 @@
 package testnet
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // procMem is a process's memory as Linux reports it in /proc.
@@ -38,4 +40,34 @@ func procMemory(pid int) (procMem, error) {
 		}
 	}
 	return m, nil
+}
+
+// clockTick is the unit of utime and stime in /proc/<pid>/stat: USER_HZ, 100 on every Linux
+// architecture Go supports.
+const clockTick = 10 * time.Millisecond
+
+// procCPU reads a running process's CPU time (user + system) from /proc/<pid>/stat.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces: count from after it.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	if !ok {
+		return 0, errors.New("/proc stat: no command field")
+	}
+	f := strings.Fields(rest) // f[0] is field 3 (state); utime is field 14, stime 15
+	if len(f) < 13 {
+		return 0, errors.New("/proc stat: too few fields")
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		ticks += v
+	}
+	return time.Duration(ticks) * clockTick, nil
 }

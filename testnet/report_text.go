@@ -44,8 +44,15 @@ func (r *Report) WriteText(w io.Writer) {
 		}
 		p("%s", line)
 	}
+	if r.RestartMedian > 0 || r.RestartsFailed > 0 {
+		p("restarts     median %.1fs, worst %.1fs to the API answering; %d failed", r.RestartMedian, r.RestartMax, r.RestartsFailed)
+	}
+	p("nodes up     at least %.0f%% of those no fault held down, at every sample", 100*r.UpShareMin)
 	if r.MemoryPSSMiB > 0 {
 		p("memory       %.1f MiB PSS per daemon (largest %.1f MiB)", r.MemoryPSSMiB, r.MemoryPSSMaxMiB)
+	}
+	if r.CPUSecondsPerNode > 0 {
+		p("cpu          %.1f s per daemon over the work, %.0f%% of a core", r.CPUSecondsPerNode, r.CPUPercentPerNode)
 	}
 	if len(r.Events) > 0 {
 		p("")

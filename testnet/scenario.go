@@ -32,12 +32,15 @@ type Scenario struct {
 	Batch       Plan     `yaml:"batch"`
 	// Duration makes a soak: the batch is submitted again each time it finishes, until this
 	// much time has passed since the first submission.
-	Duration Duration  `yaml:"duration"`
-	Timeline []Event   `yaml:"timeline"`
-	Settle   Duration  `yaml:"settle"`  // how long to wait for K holders after the batches end
-	Timeout  Duration  `yaml:"timeout"` // the whole run
-	Seed     uint64    `yaml:"seed"`    // for random choices; 0: 1
-	Short    *Shortcut `yaml:"short"`
+	Duration Duration `yaml:"duration"`
+	Timeline []Event  `yaml:"timeline"`
+	Settle   Duration `yaml:"settle"`  // how long to wait for K holders after the batches end
+	Timeout  Duration `yaml:"timeout"` // the whole run
+	Seed     uint64   `yaml:"seed"`    // for random choices; 0: 1
+	// MinUpShare, when set, fails the run if at any sample fewer than this share of the
+	// nodes no fault held down were up (Report.UpShareMin); soak sets 0.9.
+	MinUpShare float64   `yaml:"min_up_share"`
+	Short      *Shortcut `yaml:"short"`
 
 	dir string // the file's folder: module paths are relative to it
 }

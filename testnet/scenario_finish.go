@@ -14,6 +14,7 @@ const settlePoll = 500 * time.Millisecond
 // that the results can be fetched, and fills in the report.
 func (r *runner) finish(ctx context.Context) {
 	rep := r.rep
+	r.fillHealth(r.now()) // over the work, before the settling below
 	for _, b := range r.batches {
 		rep.TasksTotal += b.total
 		rep.BatchSeconds = max(rep.BatchSeconds, b.end.Seconds())
@@ -110,6 +111,11 @@ func (r *runner) finish(ctx context.Context) {
 	rep.summarizeRecovery()
 	rep.Throughput = series(r.samples)
 	rep.OK = rep.TasksLost == 0 && rep.UnderReplicated == 0 && rep.Unfetchable == 0
+	if r.sc.MinUpShare > 0 && rep.UpShareMin < r.sc.MinUpShare {
+		rep.OK = false
+		r.note("at one sample only %.0f%% of the nodes no fault held down were up (want %.0f%%): restarts did not come back in time",
+			100*rep.UpShareMin, 100*r.sc.MinUpShare)
+	}
 }
 
 // holders lists, for each task of b, the running nodes that hold its result.

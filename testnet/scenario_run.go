@@ -110,6 +110,7 @@ type runner struct {
 	mu         sync.Mutex
 	killed     map[int]bool // killed by the scenario and still down
 	restarting map[int]bool
+	health     health // scenario_health.go: nodes up, restart times, CPU
 	wg         sync.WaitGroup
 }
 
@@ -180,6 +181,7 @@ func (r *runner) submit(ctx context.Context, round int) error {
 	}
 	if round == 0 {
 		r.start = time.Now()
+		r.noteCPU()
 	}
 	r.batches = append(r.batches, &batchRun{id: res.BatchID, submitter: from, total: res.Tasks, at: r.now()})
 	r.rep.BatchIDs = append(r.rep.BatchIDs, res.BatchID)
@@ -277,7 +279,7 @@ func (r *runner) sample(ctx context.Context, now time.Duration) {
 	}
 	r.doneMax = max(r.doneMax, done)
 	r.samples = append(r.samples, sample{T: now, Done: r.doneMax, Total: total, Live: live,
-		Active: !b.finished, MinReplicas: minRep, Fresh: fresh})
+		Expected: r.expectedUp(), Active: !b.finished, MinReplicas: minRep, Fresh: fresh})
 	if time.Since(r.lastLog) >= 2*time.Second {
 		r.lastLog = time.Now()
 		r.logf("[%5.1fs] %d/%d tasks accepted, %d running, %d/%d nodes up, steward %s", now.Seconds(),
@@ -421,7 +423,10 @@ func (r *runner) restart(ctx context.Context, now time.Duration, nodes []int, ta
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
+			began := time.Now()
+			r.health.restarting(i, began)
 			err := r.sw.restart(ctx, i)
+			r.health.restarted(i, err == nil, time.Since(began))
 			r.mu.Lock()
 			delete(r.restarting, i)
 			if err == nil {

@@ -22,7 +22,8 @@ type swarm interface {
 	heal(ctx context.Context) error
 	slow(ctx context.Context, i int, d time.Duration) error
 	waitAllKnown(ctx context.Context) error
-	pssMiB(i int) (float64, bool) // proportional set size of node i's process
+	pssMiB(i int) (float64, bool)    // proportional set size of node i's process
+	cpu(i int) (time.Duration, bool) // CPU time node i's processes used so far
 	Close() error
 }
 
@@ -92,6 +93,8 @@ func (h harnessSwarm) pssMiB(i int) (float64, bool) {
 	return m.PssMiB, true
 }
 
+func (h harnessSwarm) cpu(i int) (time.Duration, bool) { return h.CPU(i), true }
+
 type clusterSwarm struct{ *Cluster }
 
 func (c clusterSwarm) running(i int) bool { return c.Node(i) != nil }
@@ -120,3 +123,4 @@ func (c clusterSwarm) slow(_ context.Context, i int, d time.Duration) error {
 }
 func (c clusterSwarm) waitAllKnown(ctx context.Context) error { return c.WaitAllKnown(ctx) }
 func (c clusterSwarm) pssMiB(int) (float64, bool)             { return 0, false }
+func (c clusterSwarm) cpu(int) (time.Duration, bool)          { return 0, false }

@@ -107,8 +107,8 @@ func runScenario(ctx context.Context, cmd *cli.Command, sc *testnet.Scenario) er
 		return err
 	}
 	if !rep.OK {
-		return fmt.Errorf("scenario %s failed: %d tasks lost, %d results with fewer than %d live holders, %d not fetchable (node logs in %s)",
-			sc.Name, rep.TasksLost, rep.UnderReplicated, rep.Replication, rep.Unfetchable, keptDir(cmd, dir))
+		return fmt.Errorf("scenario %s failed: %d tasks lost, %d results with fewer than %d live holders, %d not fetchable, at worst %.0f%% of the nodes up (node logs in %s)",
+			sc.Name, rep.TasksLost, rep.UnderReplicated, rep.Replication, rep.Unfetchable, 100*rep.UpShareMin, keptDir(cmd, dir))
 	}
 	return nil
 }

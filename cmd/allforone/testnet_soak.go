@@ -22,6 +22,7 @@ func testnetSoakCmd() *cli.Command {
 			&cli.IntFlag{Name: "minutes", Usage: "how long to churn (required)", Required: true, Sources: env("minutes")},
 			&cli.IntFlag{Name: "nodes", Value: 10, Usage: "number of nodes", Sources: env("nodes")},
 			&cli.IntFlag{Name: "tasks", Value: 500, Usage: "tasks per batch", Sources: env("tasks")},
+			&cli.IntFlag{Name: "min-up", Value: 90, Usage: "fail if at any sample fewer than this `PERCENT` of the nodes the churn does not hold down are up", Sources: env("min-up")},
 		),
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			minutes := cmd.Int("minutes")
@@ -37,6 +38,11 @@ func testnetSoakCmd() *cli.Command {
 			sc.Batch.Range.End = sc.Batch.Range.Start + int64(cmd.Int("tasks"))
 			sc.Duration = testnet.Duration(time.Duration(minutes) * time.Minute)
 			sc.Timeout = sc.Duration + testnet.Duration(15*time.Minute)
+			up := cmd.Int("min-up")
+			if up < 0 || up > 100 {
+				return usagef("--min-up %d: a percentage from 0 to 100", up)
+			}
+			sc.MinUpShare = float64(up) / 100
 			if err := sc.Validate(); err != nil {
 				return usageError{err}
 			}
