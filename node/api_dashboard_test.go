@@ -28,7 +28,7 @@ func TestDashboardEndpointsNeedTheToken(t *testing.T) {
 	n := newTestNode(t)
 	tok, _ := readToken(n.cfg.DataDir)
 	base := "http://" + n.APIAddr()
-	for _, path := range []string{"/api/v1/dashboard", "/api/v1/why", "/api/v1/activity", "/api/v1/prefs", "/api/v1/disk", "/metrics"} {
+	for _, path := range []string{"/api/v1/dashboard", "/api/v1/why", "/api/v1/activity", "/api/v1/prefs", "/api/v1/disk", "/metrics", "/debug/pprof/heap?debug=1"} {
 		if code, _, _ := get(t, base+path, ""); code != http.StatusUnauthorized {
 			t.Errorf("GET %s without token: %d, want 401", path, code)
 		}

@@ -29,6 +29,7 @@ func (n *Node) routes(mux *http.ServeMux) {
 	n.connectRoutes(mux)   // connect.go: dial a peer by multiaddr or peer ID
 	n.testingRoutes(mux)   // api_testing.go: fault injection for testnets
 	n.dashboardRoutes(mux) // api_dashboard.go: dashboard data, metrics
+	n.debugRoutes(mux)     // api_debug.go: Go profiles
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, APIError{Error: "no such endpoint: " + r.Method + " " + r.URL.Path})
 	})
