@@ -106,7 +106,15 @@ func TestDepartedHolderCountsDuringTheGrace(t *testing.T) {
 		deadlineFor(t, ctx, "a member", func() bool { return slices.Contains(a.members(), x.ID()) })
 	}
 	key := submitKey(t)
-	counts := func(p *Node) bool { return slices.Contains(a.closestHolders(key, 3), p.ID()) }
+	// Both rules count it: the holders chosen for new copies and the steward's count of a
+	// result's copies (UnderReplicated with countsAsHolder).
+	counts := func(p *Node) bool {
+		chosen, kept := slices.Contains(a.closestHolders(key, 3), p.ID()), a.countsAsHolder(p.ID())
+		if chosen != kept {
+			t.Errorf("closestHolders says %v, countsAsHolder %v", chosen, kept)
+		}
+		return chosen
+	}
 	b.Close()
 	left := time.Now()
 	deadlineFor(t, ctx, "b gone", func() bool { return !a.live(b.ID()) })

@@ -80,5 +80,6 @@ func (n *Node) waitUntil(ctx context.Context, d time.Duration, cond func() bool)
 // itself that lack it, and returns how many copies it made. (K+1 of the live members: this
 // node may be one of them.)
 func (n *Node) handOffResults(ctx context.Context) int {
-	return n.pushHeld(ctx, make(map[peer.ID]map[string]bool), n.liveMembers(), 1)
+	made, _ := n.pushHeld(ctx, make(map[peer.ID]map[string]bool), n.liveView(), 1)
+	return made
 }

@@ -47,6 +47,7 @@ func (n *Node) peerLoop(ctx context.Context) {
 
 // peerGone handles a peer that has no connection left.
 func (n *Node) peerGone(p peer.ID) {
+	n.memberCache.invalidate() // roles below must not count p
 	n.host.ConnManager().Unprotect(p, "lease")
 	n.departed(p)
 	for _, b := range n.listBatches() {

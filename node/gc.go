@@ -425,6 +425,7 @@ func (n *Node) dropExtraCopies(ctx context.Context, b *batch) []cid.Cid {
 func (h *heldSet) remove(id cid.Cid, task int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.version++
 	if m := h.tasks[id.KeyString()]; m != nil {
 		delete(m, task)
 		if len(m) == 0 {

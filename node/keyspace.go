@@ -7,7 +7,6 @@ import (
 	"allforone/protocol"
 
 	"github.com/ipfs/go-cid"
-	kb "github.com/libp2p/go-libp2p-kbucket"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -57,11 +56,14 @@ func (n *Node) live(p peer.ID) bool {
 
 // closestLive returns the k live members closest to key, nearest first.
 func (n *Node) closestLive(key cid.Cid, k int) []peer.ID {
-	return closest(n.liveMembers(), key, k)
+	return n.liveView().closest(key, k)
 }
 
-// liveMembers returns the members that are live, never none.
-func (n *Node) liveMembers() []peer.ID {
+// liveMembers returns the members that are live, never none (members.go keeps them).
+func (n *Node) liveMembers() []peer.ID { return slices.Clone(n.liveView().peers) }
+
+// computeLiveMembers returns the members that are live, never none.
+func (n *Node) computeLiveMembers() []peer.ID {
 	var cands []peer.ID
 	for _, p := range n.members() {
 		if n.live(p) {
@@ -76,31 +78,27 @@ func (n *Node) liveMembers() []peer.ID {
 	return cands
 }
 
-// closest sorts peers by XOR distance to key and keeps the first k.
-func closest(peers []peer.ID, key cid.Cid, k int) []peer.ID {
-	target := kb.ConvertKey(string(key.Bytes()))
-	out := kb.SortClosestPeers(slices.Clone(peers), target)
-	if len(out) > k {
-		out = out[:k]
-	}
-	return out
-}
-
 // closestHolders returns the k members closest to key that count as result holders.
 func (n *Node) closestHolders(key cid.Cid, k int) []peer.ID {
-	return closest(n.holderCandidates(), key, k)
+	return n.holderView().closest(key, k)
 }
 
-// holderCandidates are the members that count as result holders: live ones, and ones that
+// holderView holds the members that count as result holders: live ones, and ones that
 // left less than RepairGrace ago (they come back with their data).
-func (n *Node) holderCandidates() []peer.ID {
-	cands := n.liveMembers()
-	for _, p := range n.recentlyDeparted() {
-		if !slices.Contains(cands, p) {
-			cands = append(cands, p)
-		}
+func (n *Node) holderView() *memberView {
+	return n.liveView().with(n.recentlyDeparted())
+}
+
+// countsAsHolder reports whether a result copy on p counts: p is live, or it left less than
+// RepairGrace ago.
+func (n *Node) countsAsHolder(p peer.ID) bool {
+	if n.live(p) {
+		return true
 	}
-	return cands
+	n.departMu.Lock()
+	defer n.departMu.Unlock()
+	at, ok := n.departedAt[p]
+	return ok && time.Since(at) < time.Duration(n.cfg.RepairGrace)
 }
 
 // departed notes that member p left (for closestHolders).

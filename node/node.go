@@ -33,9 +33,10 @@ type Node struct {
 	gater   *gater
 	reachSt reachState // reach.go
 
-	departMu   sync.Mutex
-	departedAt map[peer.ID]time.Time // members that left, for RepairGrace (keyspace.go)
-	reg        *prometheus.Registry
+	departMu    sync.Mutex
+	departedAt  map[peer.ID]time.Time // members that left, for RepairGrace (keyspace.go)
+	memberCache memberCache           // the live members as a view (members.go)
+	reg         *prometheus.Registry
 
 	// Set by Start, read-only afterwards.
 	lock   *flock.Flock
@@ -208,6 +209,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	if err := n.watchReachability(); err != nil {
+		return err
+	}
+	if err := n.watchMembers(); err != nil {
 		return err
 	}
 	if err := n.loadBatches(ctx); err != nil {

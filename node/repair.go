@@ -149,7 +149,7 @@ func (n *Node) repairLoop(ctx context.Context) {
 	interval := time.Duration(n.cfg.RepairInterval)
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	confirmed := make(map[peer.ID]map[string]bool) // peer -> "batch/task" it holds
+	rs := repairState{confirmed: make(map[peer.ID]map[string]bool)}
 	graceTimer := time.NewTimer(time.Hour)
 	graceTimer.Stop()
 	defer graceTimer.Stop()
@@ -158,7 +158,7 @@ func (n *Node) repairLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case p := <-n.peerLeft:
-			delete(confirmed, p)
+			rs.forget(p)
 			if grace := time.Duration(n.cfg.RepairGrace); grace > 0 {
 				// Its results are copied elsewhere only if it stays away.
 				graceTimer.Reset(grace + 100*time.Millisecond)
@@ -173,28 +173,58 @@ func (n *Node) repairLoop(ctx context.Context) {
 		case <-graceTimer.C:
 		case <-t.C:
 		}
-		for p := range confirmed {
+		for p := range rs.confirmed {
 			if !n.live(p) {
-				delete(confirmed, p)
+				rs.forget(p)
 			}
 		}
-		n.repairOnce(ctx, confirmed)
+		n.repairOnce(ctx, &rs)
 	}
 }
 
-func (n *Node) repairOnce(ctx context.Context, confirmed map[peer.ID]map[string]bool) {
+// repairFullEvery forces a full repair round now and then even when nothing seems to have
+// changed (a peer may have lost a copy without leaving).
+const repairFullEvery = 30
+
+// repairState is what the repair loop remembers between rounds.
+type repairState struct {
+	confirmed map[peer.ID]map[string]bool // peer -> "batch/task" it holds
+	members   string                      // the holder candidates of the last round
+	held      uint64                      // heldSet.gen at the last round
+	clean     bool                        // the last round found every copy confirmed
+	skipped   int
+}
+
+// forget drops what p was confirmed to hold: it left.
+func (rs *repairState) forget(p peer.ID) {
+	if _, ok := rs.confirmed[p]; ok {
+		delete(rs.confirmed, p)
+		rs.clean = false
+	}
+}
+
+func (n *Node) repairOnce(ctx context.Context, rs *repairState) {
 	// A holder that left moments ago still counts (RepairGrace): it comes back with its
 	// data. Copies go to live peers only (pushHeld skips the others).
-	n.pushHeld(ctx, confirmed, n.holderCandidates(), 0)
+	cands := n.holderView()
+	members, held := string(slices.Concat(cands.keys...)), n.held.gen()
+	// A round where nothing changed (the same candidates, the same held results, every
+	// copy confirmed last time) would find nothing to do: skip it, and its placement of
+	// every held result.
+	if rs.clean && members == rs.members && held == rs.held && rs.skipped < repairFullEvery {
+		rs.skipped++
+		return
+	}
+	_, needed := n.pushHeld(ctx, rs.confirmed, cands, 0)
+	rs.members, rs.held, rs.clean, rs.skipped = members, held, needed == 0, 0
 }
 
 // pushHeld makes sure that, for every result this node holds, the k+extra peers of cands
 // closest to its task (this node and peers not live aside) hold it too: it asks each what
 // it has and copies what it lacks (repairPeer). The candidates are computed once per
 // round by the caller, not once per result. It returns how many results peers were newly
-// confirmed to hold.
-func (n *Node) pushHeld(ctx context.Context, confirmed map[peer.ID]map[string]bool, cands []peer.ID, extra int) int {
-	made := 0
+// confirmed to hold, and how many copies were not confirmed when it began.
+func (n *Node) pushHeld(ctx context.Context, confirmed map[peer.ID]map[string]bool, cands *memberView, extra int) (made, needed int) {
 	for _, b := range n.listBatches() {
 		held := n.held.list(b.id)
 		if len(held) == 0 {
@@ -207,22 +237,26 @@ func (n *Node) pushHeld(ctx context.Context, confirmed map[peer.ID]map[string]bo
 				continue // the steward places single results: a stale one must not spread
 			}
 			key := b.id.KeyString() + "/" + strconv.Itoa(task)
-			for _, h := range closest(cands, tasks.TaskID(b.id, task), k) {
-				if h != n.id && n.live(h) && !confirmed[h][key] {
+			for _, h := range cands.closest(tasks.TaskID(b.id, task), k) {
+				if h == n.id || confirmed[h][key] {
+					continue
+				}
+				needed++ // one that left within the grace too: it is to be asked when back
+				if n.live(h) {
 					need[h] = append(need[h], task)
 				}
 			}
 		}
 		for h, ts := range need {
 			if ctx.Err() != nil {
-				return made
+				return made, needed
 			}
 			before := len(confirmed[h])
 			n.repairPeer(ctx, b, h, ts, confirmed)
 			made += max(len(confirmed[h])-before, 0)
 		}
 	}
-	return made
+	return made, needed
 }
 
 // repairPeer asks h which of ts it holds and pushes the rest.

@@ -33,13 +33,22 @@ func resultKey(id cid.Cid, task int) datastore.Key {
 
 // heldSet is the results this node holds, by batch.
 type heldSet struct {
-	mu    sync.Mutex
-	tasks map[string]map[int]bool // batch key -> task -> single (accepted on one trusted peer's word)
+	mu      sync.Mutex
+	tasks   map[string]map[int]bool // batch key -> task -> single (accepted on one trusted peer's word)
+	version uint64                  // changes with every add and remove
+}
+
+// gen changes whenever a result is added or removed.
+func (h *heldSet) gen() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.version
 }
 
 func (h *heldSet) add(id cid.Cid, task int, single bool) (first bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.version++
 	m := h.tasks[id.KeyString()]
 	if m == nil {
 		m = make(map[int]bool)
