@@ -168,9 +168,10 @@ func (n *Node) InputNames(ctx context.Context, id cid.Cid) []string {
 }
 
 // newBatchState makes an empty steward state with its own random source.
-func newBatchState(b *batch) *tasks.BatchState {
+func (n *Node) newBatchState(b *batch) *tasks.BatchState {
 	st := tasks.NewBatchState(b.id, b.m, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
 	st.MaxPerWorker = maxLeasesPerWorker
+	st.Verify = n.verified.Verify
 	return st
 }
 

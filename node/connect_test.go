@@ -115,8 +115,8 @@ func TestDepartedHolderCountsDuringTheGrace(t *testing.T) {
 		}
 		return chosen
 	}
+	left := time.Now() // before Close: a notes the departure while b is still closing
 	b.Close()
-	left := time.Now()
 	deadlineFor(t, ctx, "b gone", func() bool { return !a.live(b.ID()) })
 	deadlineFor(t, ctx, "the departure noted", func() bool { return len(a.recentlyDeparted()) == 1 })
 	if !counts(b) && time.Since(left) < 900*time.Millisecond {

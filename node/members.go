@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"slices"
 	"sync"
@@ -50,20 +49,37 @@ func (v *memberView) with(extra []peer.ID) *memberView {
 	return out
 }
 
-// closest returns the k members closest to key by XOR distance, nearest first.
+// closest returns the k members closest to key by XOR distance, nearest first. It keeps
+// the best k while it scans (k is small), without sorting or allocating per member: a
+// repair round calls it for every result a node holds.
 func (v *memberView) closest(key cid.Cid, k int) []peer.ID {
 	target := kb.ConvertKey(string(key.Bytes()))
-	idx := make([]int, len(v.peers))
-	dist := make([]kb.ID, len(v.peers))
+	best := make([]int, 0, k+1)
 	for i := range v.peers {
-		idx[i], dist[i] = i, kb.Xor(v.keys[i], target)
+		pos := len(best)
+		for pos > 0 && closer(v.keys[i], v.keys[best[pos-1]], target) {
+			pos--
+		}
+		if pos < k {
+			best = slices.Insert(best, pos, i)
+			best = best[:min(len(best), k)]
+		}
 	}
-	slices.SortFunc(idx, func(a, b int) int { return bytes.Compare(dist[a], dist[b]) })
-	out := make([]peer.ID, 0, min(k, len(idx)))
-	for _, i := range idx[:min(k, len(idx))] {
-		out = append(out, v.peers[i])
+	out := make([]peer.ID, len(best))
+	for j, i := range best {
+		out[j] = v.peers[i]
 	}
 	return out
+}
+
+// closer reports whether a is closer to target than b by XOR distance.
+func closer(a, b, target kb.ID) bool {
+	for i := range target {
+		if da, db := a[i]^target[i], b[i]^target[i]; da != db {
+			return da < db
+		}
+	}
+	return false
 }
 
 // memberCache holds the current view of live members.

@@ -23,6 +23,10 @@ import (
 	"allforone/tasks"
 )
 
+// verifiedRecords is how many checked result-record signatures a node remembers (32 bytes
+// each: 2 MiB).
+const verifiedRecords = 1 << 16
+
 // Node is one allforone peer. Create it with New, run it with Start, stop it with Close.
 type Node struct {
 	cfg     Config
@@ -34,8 +38,9 @@ type Node struct {
 	reachSt reachState // reach.go
 
 	departMu    sync.Mutex
-	departedAt  map[peer.ID]time.Time // members that left, for RepairGrace (keyspace.go)
-	memberCache memberCache           // the live members as a view (members.go)
+	departedAt  map[peer.ID]time.Time  // members that left, for RepairGrace (keyspace.go)
+	memberCache memberCache            // the live members as a view (members.go)
+	verified    *tasks.VerifiedRecords // result records whose signatures were checked
 	reg         *prometheus.Registry
 
 	// Set by Start, read-only afterwards.
@@ -128,6 +133,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		blockReasons: make(map[peer.ID]string),
 		limits:       limiter{peers: make(map[peer.ID]*peerLimits)},
 		held:         heldSet{tasks: make(map[string]map[int]bool)},
+		verified:     tasks.NewVerifiedRecords(verifiedRecords),
 		slots:        make(chan struct{}, cfg.Slots),
 		slotFreed:    make(chan struct{}, 1),
 		workWake:     make(chan struct{}, 1),

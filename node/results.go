@@ -140,7 +140,7 @@ func (n *Node) checkStored(b *batch, sr *pb.StoredResult) ([]tasks.ResultRecord,
 		if r.Task != task || !r.Batch.Equals(b.id) {
 			return nil, cid.Undef, fmt.Errorf("record for task %d of %s with result %d", r.Task, r.Batch, task)
 		}
-		if err := r.Verify(); err != nil {
+		if err := n.verified.Verify(&r); err != nil {
 			return nil, cid.Undef, err
 		}
 		recs = append(recs, r)

@@ -52,13 +52,13 @@ func (n *Node) loadStewardState(ctx context.Context, b *batch) error {
 			return nil
 		}
 	}
-	st := newBatchState(b)
+	st := n.newBatchState(b)
 	for _, e := range entries {
 		var p pb.TaskState
 		if err := proto.Unmarshal(e.Value, &p); err != nil {
 			return fmt.Errorf("steward state %s is corrupt: %w", e.Key, err)
 		}
-		i, t, err := st.TaskStateFromPB(&p)
+		i, t, err := st.TaskStateFromStore(&p)
 		if err != nil {
 			return fmt.Errorf("steward state %s: %w", e.Key, err)
 		}
@@ -90,7 +90,7 @@ func (n *Node) becomeSteward(ctx context.Context, b *batch) (*tasks.BatchState, 
 	}
 	b.mu.Lock()
 	if b.st == nil {
-		b.st = newBatchState(b)
+		b.st = n.newBatchState(b)
 	}
 	st := b.st
 	b.mu.Unlock()

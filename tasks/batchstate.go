@@ -154,6 +154,10 @@ type BatchState struct {
 	dirty  map[int]struct{}
 	rng    *rand.Rand
 
+	// Verify checks a result record's signature when a task state arrives
+	// (TaskStateFromPB). Nil: ResultRecord.Verify. A node shares one VerifiedRecords.Verify.
+	Verify func(*ResultRecord) error
+
 	// MaxPerWorker bounds the active leases one worker may hold in this batch (0: no
 	// bound), so a peer that hoards leases and never answers cannot stall the batch.
 	MaxPerWorker int

@@ -1,0 +1,54 @@
+package tasks
+
+import (
+	"crypto/sha256"
+	"sync"
+)
+
+// VerifiedRecords remembers result records whose signatures were checked, so a record
+// that reaches a node several times (in a steward's state copy, in a result to hold, in a
+// repair) costs one Ed25519 verification, not one per arrival. It holds at most about
+// its capacity; the least recently added half goes first. Safe for concurrent use.
+type VerifiedRecords struct {
+	mu        sync.Mutex
+	cap       int
+	cur, prev map[[32]byte]struct{}
+}
+
+// NewVerifiedRecords remembers up to about capacity records (32 bytes each).
+func NewVerifiedRecords(capacity int) *VerifiedRecords {
+	return &VerifiedRecords{cap: max(capacity, 2), cur: map[[32]byte]struct{}{}}
+}
+
+// Verify checks r's signature (ResultRecord.Verify) unless this exact record, signature
+// included, was verified before.
+func (v *VerifiedRecords) Verify(r *ResultRecord) error {
+	b, err := r.signingBytes()
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	h.Write(b)
+	h.Write(r.Signature)
+	var key [32]byte
+	h.Sum(key[:0])
+	v.mu.Lock()
+	_, seen := v.cur[key]
+	if !seen {
+		_, seen = v.prev[key]
+	}
+	v.mu.Unlock()
+	if seen {
+		return nil
+	}
+	if err := r.Verify(); err != nil {
+		return err
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.cur) >= v.cap/2 {
+		v.prev, v.cur = v.cur, make(map[[32]byte]struct{}, v.cap/2)
+	}
+	v.cur[key] = struct{}{}
+	return nil
+}
