@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"allforone/protocol"
+	"allforone/tasks"
 
 	"github.com/ipfs/go-cid"
 )
@@ -107,11 +108,11 @@ func TestDepartedHolderCountsDuringTheGrace(t *testing.T) {
 	}
 	key := submitKey(t)
 	// Both rules count it: the holders chosen for new copies and the steward's count of a
-	// result's copies (UnderReplicated with countsAsHolder).
+	// result's copies.
 	counts := func(p *Node) bool {
-		chosen, kept := slices.Contains(a.closestHolders(key, 3), p.ID()), a.countsAsHolder(p.ID())
-		if chosen != kept {
-			t.Errorf("closestHolders says %v, countsAsHolder %v", chosen, kept)
+		chosen, away := slices.Contains(a.closestHolders(key, 3), p.ID()), a.holderState(p.ID()) != tasks.HolderGone
+		if chosen != away {
+			t.Errorf("closestHolders says %v, holderState %v", chosen, a.holderState(p.ID()))
 		}
 		return chosen
 	}
@@ -140,4 +141,49 @@ func submitKey(t *testing.T) cid.Cid {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// Two of a result's three holders leaving at once leave one live copy: the grace does not
+// apply below two live copies, so both are replaced at once (three holders that failed
+// within the grace lost a result in the steward-loss scenario).
+func TestTheGraceKeepsTwoLiveCopies(t *testing.T) {
+	cfg := TestConfig(t.TempDir())
+	cfg.RepairGrace = Duration(time.Hour)
+	a := startTestNode(t, cfg, nil)
+	b, c, d := newTestNode(t), newTestNode(t), newTestNode(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	for _, x := range []*Node{b, c, d} {
+		if _, err := a.Connect(ctx, x.IDInfo().Addrs[0]); err != nil {
+			t.Fatal(err)
+		}
+		deadlineFor(t, ctx, "a member", func() bool { return slices.Contains(a.members(), x.ID()) })
+	}
+	// A key whose three closest members are a and two others, who then leave.
+	var key cid.Cid
+	var gone []*Node
+	for i := 0; len(gone) == 0; i++ {
+		key = tasks.ContentID([]byte{byte(i)})
+		if h := a.closestHolders(key, 3); slices.Contains(h, a.ID()) {
+			for _, x := range []*Node{b, c, d} {
+				if slices.Contains(h, x.ID()) {
+					gone = append(gone, x)
+				}
+			}
+		}
+	}
+	gone[0].Close()
+	deadlineFor(t, ctx, "the first departure noted", func() bool { return len(a.recentlyDeparted()) == 1 })
+	if h := a.closestHolders(key, 3); !slices.Contains(h, gone[0].ID()) {
+		t.Fatalf("one holder away, two live: it should still count, holders %v", h)
+	}
+	gone[1].Close()
+	deadlineFor(t, ctx, "the second departure noted", func() bool { return len(a.recentlyDeparted()) == 2 })
+	h := a.closestHolders(key, 3)
+	if slices.Contains(h, gone[0].ID()) || slices.Contains(h, gone[1].ID()) {
+		t.Fatalf("two holders away, one live: they must not count, holders %v", h)
+	}
+	if !tasks.NeedsCopies(3, 1, 2) || tasks.NeedsCopies(3, 2, 1) {
+		t.Fatal("the steward's count disagrees")
+	}
 }

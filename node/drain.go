@@ -80,6 +80,7 @@ func (n *Node) waitUntil(ctx context.Context, d time.Duration, cond func() bool)
 // itself that lack it, and returns how many copies it made. (K+1 of the live members: this
 // node may be one of them.)
 func (n *Node) handOffResults(ctx context.Context) int {
-	made, _ := n.pushHeld(ctx, make(map[peer.ID]map[string]bool), n.liveView(), 1)
+	live := n.liveView()
+	made, _ := n.pushHeld(ctx, make(map[peer.ID]map[string]bool), live, live, 1)
 	return made
 }

@@ -348,7 +348,7 @@ func (n *Node) stewardOutputs(b *batch, collecting bool) []cid.Cid {
 		return nil
 	}
 	k := int(max(b.m.Replication, 1))
-	if collecting && len(b.st.UnderReplicated(k, n.live)) > 0 {
+	if collecting && len(b.st.UnderReplicated(k, n.liveHolder)) > 0 {
 		return nil
 	}
 	var out []cid.Cid

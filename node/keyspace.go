@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"allforone/protocol"
+	"allforone/tasks"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -78,27 +79,57 @@ func (n *Node) computeLiveMembers() []peer.ID {
 	return cands
 }
 
-// closestHolders returns the k members closest to key that count as result holders.
+// closestHolders returns the k members that should hold the result with key: the closest
+// of the live members and those that left less than RepairGrace ago (they come back with
+// their data) - unless fewer than min(k, tasks.MinLiveCopies) of those are live, when the
+// grace does not apply and the k closest live members are chosen.
 func (n *Node) closestHolders(key cid.Cid, k int) []peer.ID {
-	return n.holderView().closest(key, k)
+	return n.holdersFor(key, k, n.liveView(), n.holderView())
+}
+
+// holdersFor is closestHolders with the live members and the holder candidates (live and
+// away) given, so a round over many results computes them once.
+func (n *Node) holdersFor(key cid.Cid, k int, live, cands *memberView) []peer.ID {
+	chosen := cands.closest(key, k)
+	nLive := 0
+	for _, h := range chosen {
+		if n.live(h) {
+			nLive++
+		}
+	}
+	if nLive < min(k, tasks.MinLiveCopies) {
+		return live.closest(key, k)
+	}
+	return chosen
 }
 
 // holderView holds the members that count as result holders: live ones, and ones that
-// left less than RepairGrace ago (they come back with their data).
+// left less than RepairGrace ago.
 func (n *Node) holderView() *memberView {
 	return n.liveView().with(n.recentlyDeparted())
 }
 
-// countsAsHolder reports whether a result copy on p counts: p is live, or it left less than
-// RepairGrace ago.
-func (n *Node) countsAsHolder(p peer.ID) bool {
+// holderState tells how a copy on p counts: p is live, away (it left less than RepairGrace
+// ago) or gone.
+func (n *Node) holderState(p peer.ID) tasks.HolderState {
 	if n.live(p) {
-		return true
+		return tasks.HolderLive
 	}
 	n.departMu.Lock()
 	defer n.departMu.Unlock()
-	at, ok := n.departedAt[p]
-	return ok && time.Since(at) < time.Duration(n.cfg.RepairGrace)
+	if at, ok := n.departedAt[p]; ok && time.Since(at) < time.Duration(n.cfg.RepairGrace) {
+		return tasks.HolderAway
+	}
+	return tasks.HolderGone
+}
+
+// liveHolder counts only live holders (garbage collection keeps a copy unless K live
+// others hold it).
+func (n *Node) liveHolder(p peer.ID) tasks.HolderState {
+	if n.live(p) {
+		return tasks.HolderLive
+	}
+	return tasks.HolderGone
 }
 
 // departed notes that member p left (for closestHolders).

@@ -206,7 +206,7 @@ func (rs *repairState) forget(p peer.ID) {
 func (n *Node) repairOnce(ctx context.Context, rs *repairState) {
 	// A holder that left moments ago still counts (RepairGrace): it comes back with its
 	// data. Copies go to live peers only (pushHeld skips the others).
-	cands := n.holderView()
+	live, cands := n.liveView(), n.holderView()
 	members, held := string(slices.Concat(cands.keys...)), n.held.gen()
 	// A round where nothing changed (the same candidates, the same held results, every
 	// copy confirmed last time) would find nothing to do: skip it, and its placement of
@@ -215,16 +215,16 @@ func (n *Node) repairOnce(ctx context.Context, rs *repairState) {
 		rs.skipped++
 		return
 	}
-	_, needed := n.pushHeld(ctx, rs.confirmed, cands, 0)
+	_, needed := n.pushHeld(ctx, rs.confirmed, live, cands, 0)
 	rs.members, rs.held, rs.clean, rs.skipped = members, held, needed == 0, 0
 }
 
-// pushHeld makes sure that, for every result this node holds, the k+extra peers of cands
-// closest to its task (this node and peers not live aside) hold it too: it asks each what
-// it has and copies what it lacks (repairPeer). The candidates are computed once per
-// round by the caller, not once per result. It returns how many results peers were newly
+// pushHeld makes sure that, for every result this node holds, its k+extra holders among
+// cands (holdersFor; this node and peers not live aside) hold it too: it asks each what it
+// has and copies what it lacks (repairPeer). The views are computed once per round by the
+// caller, not once per result. It returns how many results peers were newly
 // confirmed to hold, and how many copies were not confirmed when it began.
-func (n *Node) pushHeld(ctx context.Context, confirmed map[peer.ID]map[string]bool, cands *memberView, extra int) (made, needed int) {
+func (n *Node) pushHeld(ctx context.Context, confirmed map[peer.ID]map[string]bool, live, cands *memberView, extra int) (made, needed int) {
 	for _, b := range n.listBatches() {
 		held := n.held.list(b.id)
 		if len(held) == 0 {
@@ -237,7 +237,7 @@ func (n *Node) pushHeld(ctx context.Context, confirmed map[peer.ID]map[string]bo
 				continue // the steward places single results: a stale one must not spread
 			}
 			key := b.id.KeyString() + "/" + strconv.Itoa(task)
-			for _, h := range cands.closest(tasks.TaskID(b.id, task), k) {
+			for _, h := range n.holdersFor(tasks.TaskID(b.id, task), k, live, cands) {
 				if h == n.id || confirmed[h][key] {
 					continue
 				}

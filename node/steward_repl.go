@@ -74,9 +74,9 @@ func (n *Node) replicateOnce(ctx context.Context, b *batch, tick bool) {
 			b.st.Expire(time.Now())
 			b.st.ReleaseGone(n.live)
 			// Holders leave: keep K copies of every accepted result, counting a holder that
-			// left less than RepairGrace ago (it comes back with its data; copying at once
-			// under churn was a storm that starved the restarts).
-			b.needStore = append(b.needStore, b.st.UnderReplicated(int(max(b.m.Replication, 1)), n.countsAsHolder)...)
+			// left less than RepairGrace ago while two copies are live (it comes back with
+			// its data; copying at once under churn was a storm that starved the restarts).
+			b.needStore = append(b.needStore, b.st.UnderReplicated(int(max(b.m.Replication, 1)), n.holderState)...)
 		}
 		b.mu.Unlock()
 	}

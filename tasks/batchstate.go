@@ -552,21 +552,25 @@ func (b *BatchState) Merge(i int, other TaskState) Change {
 	return c
 }
 
-// UnderReplicated returns the accepted tasks with fewer than k live holders.
-func (b *BatchState) UnderReplicated(k int, live func(peer.ID) bool) []int {
+// UnderReplicated returns the accepted tasks that need more copies to have k (NeedsCopies),
+// with holder telling how each holder counts.
+func (b *BatchState) UnderReplicated(k int, holder func(peer.ID) HolderState) []int {
 	var out []int
 	for i := range b.tasks {
 		t := &b.tasks[i]
 		if t.status != TaskAccepted {
 			continue
 		}
-		n := 0
+		live, away := 0, 0
 		for _, h := range t.Holders {
-			if live(h) {
-				n++
+			switch holder(h) {
+			case HolderLive:
+				live++
+			case HolderAway:
+				away++
 			}
 		}
-		if n < k {
+		if NeedsCopies(k, live, away) {
 			out = append(out, i)
 		}
 	}
