@@ -86,7 +86,8 @@ type Config struct {
 	RepairInterval Duration `json:"repair_interval"`
 	// RepairGrace is how long a result holder that left still counts as holding: a node
 	// that restarts comes back with its data, and copying its results elsewhere meanwhile
-	// would be wasted work (under churn, a storm of it). Default 30s; 0 repairs at once.
+	// would be wasted work (under churn, a storm of it). It counts only while two copies
+	// of the result stay live (tasks.NeedsCopies). Default 30s; 0 repairs at once.
 	RepairGrace Duration `json:"repair_grace"`
 	// SyncInterval is how often a node asks a peer which batches are running, in case it
 	// missed an announcement. Default 60s.

@@ -10,7 +10,8 @@
 // Roles (keyspace.go): the stewards of a batch and the holders of a result are the swarm
 // members closest to its ID that serve the DHT; a node others cannot dial (reach.go: AutoNAT,
 // relays, hole punching) serves none and takes no role, but computes. A holder that left
-// still counts for repair_grace (repair.go), since a restarting node comes back with its data.
+// still counts for repair_grace (repair.go), since a restarting node comes back with its data,
+// as long as two copies of the result stay live.
 //
 // Data dir layout:
 //
