@@ -24,8 +24,11 @@ const (
 	DefaultReplication   = 3              // K
 	DefaultBatchDeadline = 24 * time.Hour // from creation
 	maxBatchFileSize     = 1 << 20        // a batch file is small; its inputs are files
-	inlineBudget         = 32 << 10       // inline bytes a manifest may carry (see README)
 )
+
+// InlineBudget is how many bytes of small input files a batch carries inline in its
+// manifest (each at most MaxInlineInput); files beyond it become blobs (see README).
+const InlineBudget = 32 << 10
 
 // BatchSpec is a parsed batch file: what a person writes to describe a batch. See README.md
 // for the JSON format. Paths in it are resolved relative to the batch file's folder.

@@ -3,8 +3,10 @@ package tasks
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
@@ -59,6 +61,57 @@ func (s *BlobStore) Put(ctx context.Context, data []byte) (cid.Cid, error) {
 		return cid.Undef, fmt.Errorf("put blob %s: %w", c, err)
 	}
 	return c, nil
+}
+
+// PutID stores data under c, its content ID as ReadBlob computed it while reading, without
+// hashing the bytes again. A c that is not ContentID(data) stores a blob that every read
+// reports as corrupt.
+func (s *BlobStore) PutID(ctx context.Context, c cid.Cid, data []byte) error {
+	if len(data) > MaxBlobSize {
+		return fmt.Errorf("put blob: %d bytes is over the %d byte limit", len(data), MaxBlobSize)
+	}
+	k, err := blobKey(c)
+	if err != nil {
+		return fmt.Errorf("put blob: %w", err)
+	}
+	if err := s.ds.Put(ctx, k, data); err != nil {
+		return fmt.Errorf("put blob %s: %w", c, err)
+	}
+	return nil
+}
+
+// ErrBlobTooLarge means a blob is over MaxBlobSize.
+var ErrBlobTooLarge = fmt.Errorf("over the %d byte limit for one blob", MaxBlobSize)
+
+// ReadBlob reads a blob from r to its end, hashing it as it reads, and returns its bytes and
+// content ID. size is the length when known (a Content-Length, a file's size), or -1: a
+// known size is allocated once, so the blob is held in memory once. More than MaxBlobSize
+// bytes, or more than a known size, give an error (ErrBlobTooLarge for the limit).
+func ReadBlob(r io.Reader, size int64) ([]byte, cid.Cid, error) {
+	if size > MaxBlobSize {
+		return nil, cid.Undef, fmt.Errorf("blob of %d bytes: %w", size, ErrBlobTooLarge)
+	}
+	h := sha256.New()
+	var buf []byte
+	if size >= 0 {
+		buf = make([]byte, 0, size)
+	}
+	limit := int64(MaxBlobSize)
+	if size >= 0 {
+		limit = size
+	}
+	w := bytes.NewBuffer(buf)
+	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, cid.Undef, fmt.Errorf("read blob: %w", err)
+	}
+	switch {
+	case n > MaxBlobSize:
+		return nil, cid.Undef, fmt.Errorf("blob of more than %d bytes: %w", MaxBlobSize, ErrBlobTooLarge)
+	case size >= 0 && n != size:
+		return nil, cid.Undef, fmt.Errorf("read blob: got %d bytes, expected %d", n, size)
+	}
+	return w.Bytes(), contentIDFromDigest(h.Sum(nil)), nil
 }
 
 // Get returns the blob named c, verified against c. A missing blob gives an error wrapping
