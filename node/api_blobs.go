@@ -17,10 +17,9 @@ import (
 )
 
 // Uploads: a client streams a module or an input to POST /api/v1/blobs (the raw bytes as
-// the body), gets its content ID back, and names it in a submission. The body is read once,
-// hashed as it is read, into a buffer of its declared length, so a blob costs the daemon
-// its size in memory (plus the datastore's own copy while it is written), not the 5x of
-// base64 JSON decoded and copied.
+// the body), gets its content ID back, and names it in a submission. The body is hashed and
+// stored in 1 MiB chunks as it arrives (tasks.BlobStore.PutReader), so an upload costs the
+// daemon a few MiB whatever its size, where base64 JSON decoded and copied cost 5x.
 
 // BlobInfo answers POST /api/v1/blobs.
 type BlobInfo struct {
@@ -41,7 +40,7 @@ func (n *Node) blobRoutes(mux *http.ServeMux) {
 			tooLarge(w, r, fmt.Sprintf("blob is %d bytes, over the %d byte limit", r.ContentLength, tasks.MaxBlobSize))
 			return
 		}
-		info, err := n.PutBlob(r.Context(), http.MaxBytesReader(w, r.Body, tasks.MaxBlobSize), r.ContentLength)
+		info, err := n.PutBlob(r.Context(), http.MaxBytesReader(w, r.Body, tasks.MaxBlobSize))
 		var tooBig *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooBig) || errors.Is(err, tasks.ErrBlobTooLarge):
@@ -60,11 +59,11 @@ func (n *Node) blobRoutes(mux *http.ServeMux) {
 // than it declared).
 var errBlobRead = errors.New("upload")
 
-// PutBlob stores a blob read from r (size bytes, or -1 when not known; at most
-// tasks.MaxBlobSize) and returns its content ID. The blob belongs to no batch until a
-// submission names it; garbage collection keeps it for Config.BlobGrace after its upload.
-func (n *Node) PutBlob(ctx context.Context, r io.Reader, size int64) (BlobInfo, error) {
-	data, c, err := tasks.ReadBlob(r, size)
+// PutBlob stores a blob read from r (at most tasks.MaxBlobSize bytes) as it arrives, in
+// chunks, and returns its content ID. The blob belongs to no batch until a submission names
+// it; garbage collection keeps it for Config.BlobGrace after its upload.
+func (n *Node) PutBlob(ctx context.Context, r io.Reader) (BlobInfo, error) {
+	ref, err := n.blobs.PutReader(ctx, r)
 	if errors.Is(err, tasks.ErrBlobTooLarge) {
 		return BlobInfo{}, err
 	}
@@ -73,14 +72,11 @@ func (n *Node) PutBlob(ctx context.Context, r io.Reader, size int64) (BlobInfo, 
 	}
 	// The grace runs from the last upload of these bytes.
 	stamp := binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixMilli()))
-	if err := n.ds.Put(ctx, unrefKey(c), stamp); err != nil {
-		return BlobInfo{}, fmt.Errorf("put blob %s: %w", c, err)
+	if err := n.ds.Put(ctx, unrefKey(ref.CID), stamp); err != nil {
+		return BlobInfo{}, fmt.Errorf("put blob %s: %w", ref.CID, err)
 	}
-	if err := n.blobs.PutID(ctx, c, data); err != nil {
-		return BlobInfo{}, err
-	}
-	n.log.Debug("blob uploaded", "cid", c.String(), "bytes", len(data))
-	return BlobInfo{CID: c.String(), Size: int64(len(data))}, nil
+	n.log.Debug("blob uploaded", "cid", ref.CID.String(), "bytes", ref.Size)
+	return BlobInfo{CID: ref.CID.String(), Size: int64(ref.Size)}, nil
 }
 
 // PutBlob uploads a blob of size bytes read from r (size -1: not known) and returns its

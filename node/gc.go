@@ -138,24 +138,21 @@ func (n *Node) overQuota() (int64, bool) {
 // measureDisk sums the sizes of blobs and results.
 func (n *Node) measureDisk(ctx context.Context) (DiskUsage, error) {
 	u := DiskUsage{Measured: time.Now()}
-	for _, q := range []struct {
-		prefix string
-		bytes  *int64
-		count  *int
-	}{{"/blobs/", &u.BlobBytes, &u.Blobs}, {resultPrefix, &u.ResultBytes, &u.Results}} {
-		res, err := n.ds.Query(ctx, query.Query{Prefix: q.prefix, KeysOnly: true, ReturnsSizes: true})
-		if err != nil {
-			return u, err
+	var err error
+	if u.Blobs, u.BlobBytes, err = n.blobs.Usage(ctx); err != nil {
+		return u, err
+	}
+	res, err := n.ds.Query(ctx, query.Query{Prefix: resultPrefix, KeysOnly: true, ReturnsSizes: true})
+	if err != nil {
+		return u, err
+	}
+	defer res.Close()
+	for e := range res.Next() {
+		if e.Error != nil {
+			return u, e.Error
 		}
-		for e := range res.Next() {
-			if e.Error != nil {
-				res.Close()
-				return u, e.Error
-			}
-			*q.bytes += int64(e.Size)
-			*q.count++
-		}
-		res.Close()
+		u.ResultBytes += int64(e.Size)
+		u.Results++
 	}
 	return u, nil
 }

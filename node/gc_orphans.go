@@ -34,20 +34,8 @@ func (n *Node) collectOrphans(ctx context.Context, now time.Time, rep *GCReport)
 		return err
 	}
 	grace := time.Duration(n.cfg.BlobGrace)
-	res, err := n.ds.Query(ctx, query.Query{Prefix: "/blobs/", KeysOnly: true})
-	if err != nil {
-		return err
-	}
 	var expired []cid.Cid
-	for e := range res.Next() {
-		if e.Error != nil {
-			res.Close()
-			return e.Error
-		}
-		c, err := cid.Decode(strings.TrimPrefix(e.Key, "/blobs/"))
-		if err != nil {
-			continue // not a blob this store wrote
-		}
+	err = n.blobs.List(ctx, func(c cid.Cid) {
 		k := c.KeyString()
 		at, marked := since[k]
 		delete(since, k) // what stays in since names no stored blob
@@ -61,8 +49,10 @@ func (n *Node) collectOrphans(ctx context.Context, now time.Time, rep *GCReport)
 		case now.Sub(at) >= grace:
 			expired = append(expired, c)
 		}
+	})
+	if err != nil {
+		return err
 	}
-	res.Close()
 	for _, c := range expired {
 		size, err := n.blobs.Size(ctx, c)
 		if err != nil {
@@ -77,6 +67,12 @@ func (n *Node) collectOrphans(ctx context.Context, now time.Time, rep *GCReport)
 		rep.BytesFreed += int64(size)
 		n.log.Debug("unreferenced blob collected", "cid", c.String(), "bytes", size)
 	}
+	// Chunks of uploads cut short (or of a blob stored twice at once).
+	freed, err := n.blobs.CollectChunks(ctx, now.Add(-grace))
+	if err != nil {
+		return err
+	}
+	rep.BytesFreed += freed
 	// Marks of blobs gone (collected with their batch, or an upload that failed halfway).
 	for k, at := range since {
 		if now.Sub(at) >= grace {

@@ -45,7 +45,7 @@ func (n *Node) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, err
 		return SubmitResult{}, fmt.Errorf("%w: %v", ErrBadSubmission, err)
 	}
 	for _, p := range d.pending {
-		if err := n.blobs.PutID(ctx, p.c, p.data); err != nil {
+		if _, err := n.blobs.Put(ctx, p.data); err != nil {
 			return SubmitResult{}, err
 		}
 	}
