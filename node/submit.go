@@ -24,9 +24,6 @@ import (
 func (n *Node) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, error) {
 	d, err := buildDraft(req, n.cfg.Swarm, time.Now(), func(c cid.Cid) (uint64, error) {
 		size, err := n.blobs.Size(ctx, c)
-		if errors.Is(err, tasks.ErrBlobNotFound) {
-			return 0, fmt.Errorf("blob %s is not stored on this node: upload it with POST /api/v1/blobs first", c)
-		}
 		return uint64(size), err
 	})
 	if err != nil {

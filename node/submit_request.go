@@ -85,7 +85,8 @@ func CheckSubmission(req SubmitRequest) error {
 }
 
 // buildDraft builds the unsigned manifest of req for swarm, with blobSize giving the size of
-// a blob the request names by content ID. Counts and sizes are checked before anything per
+// a blob the request names by content ID (an error wrapping tasks.ErrBlobNotFound when it
+// is not stored). Counts and sizes are checked before anything per
 // task is built, and nothing is stored: what Submit stores comes after the whole manifest is
 // known good. Errors wrap ErrBadSubmission.
 func buildDraft(req SubmitRequest, swarm string, now time.Time, blobSize func(cid.Cid) (uint64, error)) (*draft, error) {
@@ -129,8 +130,11 @@ func buildDraft(req SubmitRequest, swarm string, now time.Time, blobSize func(ci
 			return tasks.BlobRef{}, bad("%s: %q is not a blob ID (%v): use the cid that POST /api/v1/blobs answered", what, s, err)
 		}
 		size, err := blobSize(c)
-		if err != nil {
-			return tasks.BlobRef{}, bad("%s: %v", what, err)
+		if errors.Is(err, tasks.ErrBlobNotFound) {
+			return tasks.BlobRef{}, bad("%s: blob %s is not stored on this node: upload it with POST /api/v1/blobs first", what, c)
+		}
+		if err != nil { // the store failed, not the request
+			return tasks.BlobRef{}, fmt.Errorf("%s: %w", what, err)
 		}
 		return tasks.BlobRef{CID: c, Size: size}, nil
 	}
