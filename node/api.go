@@ -115,22 +115,32 @@ func readToken(dataDir string) (string, error) {
 }
 
 // requireToken answers 401 to any request without the right bearer token, except those
-// that public allows (the dashboard's static assets: api_dashboard.go).
+// that public allows (the dashboard's static assets: api_dashboard.go). The scheme name is
+// matched without regard to case (RFC 7235: "bearer", "BEARER" and "Bearer" are one).
 func requireToken(token string, next http.Handler, public func(*http.Request) bool) http.Handler {
-	want := []byte("Bearer " + token)
+	want := []byte(token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if public(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		got := []byte(r.Header.Get("Authorization"))
-		if subtle.ConstantTimeCompare(got, want) != 1 {
+		if subtle.ConstantTimeCompare(bearerToken(r.Header.Get("Authorization")), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="allforone"`)
 			writeJSON(w, http.StatusUnauthorized, APIError{Error: "missing or wrong API token: send the token from <data>/api.token as 'Authorization: Bearer <token>'"})
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bearerToken is the token of an Authorization header value "Bearer <token>" (the scheme
+// in any case, spaces before the token allowed), or nil.
+func bearerToken(h string) []byte {
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return nil
+	}
+	return []byte(strings.TrimLeft(tok, " "))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

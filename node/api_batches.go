@@ -1,20 +1,16 @@
 package node
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
 )
 
-// maxSubmitBody bounds a submission: the module and the inputs, base64 in JSON.
-const maxSubmitBody = 1 << 30
-
 func (n *Node) batchRoutes(mux *http.ServeMux) {
+	n.blobRoutes(mux) // api_blobs.go: uploads for submissions
 	mux.HandleFunc("POST /api/v1/batches", func(w http.ResponseWriter, r *http.Request) {
 		var req SubmitRequest
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxSubmitBody)).Decode(&req); err != nil {
-			writeJSON(w, http.StatusBadRequest, APIError{Error: "submission is not valid JSON: " + err.Error()})
+		if !decodeJSON(w, r, MaxSubmitJSON, "submission", &req) {
 			return
 		}
 		res, err := n.Submit(r.Context(), req)
@@ -50,6 +46,9 @@ func (n *Node) batchRoutes(mux *http.ServeMux) {
 			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
 			return
 		}
+		if !noBody(w, r) {
+			return
+		}
 		rep, err := n.FetchResults(r.Context(), id)
 		if err != nil {
 			writeErr(w, err)
@@ -63,9 +62,10 @@ func (n *Node) batchRoutes(mux *http.ServeMux) {
 			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
 			return
 		}
-		names := n.InputNames(r.Context(), id)
-		if names == nil {
-			names = []string{}
+		names, ok := n.OutputNames(r.Context(), id)
+		if !ok {
+			writeJSON(w, http.StatusNotFound, APIError{Error: "this node did not submit batch " + id.String() + ": it has no names for its outputs (name them by task index)"})
+			return
 		}
 		writeJSON(w, http.StatusOK, names)
 	})

@@ -70,6 +70,9 @@ func (n *Node) dashboardRoutes(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, n.prefsInfo())
 	})
 	mux.HandleFunc("POST /api/v1/prefs/reload", func(w http.ResponseWriter, r *http.Request) {
+		if !noBody(w, r) {
+			return
+		}
 		if _, err := n.ReloadPrefs(); err != nil {
 			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
 			return
@@ -80,6 +83,9 @@ func (n *Node) dashboardRoutes(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, n.Usage())
 	})
 	mux.HandleFunc("POST /api/v1/gc", func(w http.ResponseWriter, r *http.Request) {
+		if !noBody(w, r) {
+			return
+		}
 		rep, err := n.CollectGarbage(r.Context())
 		if err != nil {
 			writeJSON(w, http.StatusInternalServerError, APIError{Error: err.Error()})

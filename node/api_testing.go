@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -286,11 +285,7 @@ func (n *Node) testingPeers(connected []peer.ID) TestingPeers {
 	return out
 }
 
-// readTestingBody decodes a small JSON body into v, answering 400 when it cannot.
+// readTestingBody decodes a small JSON body into v, answering 400 (or 413) when it cannot.
 func readTestingBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(v); err != nil {
-		writeJSON(w, http.StatusBadRequest, APIError{Error: "request is not valid JSON: " + err.Error()})
-		return false
-	}
-	return true
+	return decodeJSON(w, r, 1<<20, "request", v)
 }

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -142,29 +141,6 @@ func (n *Node) loadBatches(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// saveNames remembers the submitter's names for the inputs, used to name output files.
-func (n *Node) saveNames(ctx context.Context, id cid.Cid, names []string) error {
-	b, err := json.Marshal(names)
-	if err != nil {
-		return err
-	}
-	return n.ds.Put(ctx, datastore.NewKey(batchPrefix+id.String()+namesSuffix), b)
-}
-
-// InputNames returns the names the submitter gave the batch's inputs, if this node
-// submitted it; other nodes name outputs by task index.
-func (n *Node) InputNames(ctx context.Context, id cid.Cid) []string {
-	raw, err := n.ds.Get(ctx, datastore.NewKey(batchPrefix+id.String()+namesSuffix))
-	if err != nil {
-		return nil
-	}
-	var names []string
-	if json.Unmarshal(raw, &names) != nil {
-		return nil
-	}
-	return names
 }
 
 // newBatchState makes an empty steward state with its own random source.

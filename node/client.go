@@ -86,22 +86,24 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ou
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return c.send(req, out)
+}
+
+// send sends req with the token and decodes the JSON answer into out (which may be nil).
+// An answer other than 2xx gives a *StatusError.
+func (c *Client) send(req *http.Request, out any) error {
+	method, path := req.Method, req.URL.Path
+	req.Header.Set("Authorization", "Bearer "+c.token)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("%w: cannot reach the API at %s (%v): is `allforone daemon` running?", ErrDaemonNotRunning, c.base, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		var e APIError
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			return fmt.Errorf("api %s %s: %s", method, path, e.Error)
-		}
-		return fmt.Errorf("api %s %s: %s", method, path, resp.Status)
+		return statusError(method, path, resp)
 	}
 	if out == nil {
 		return nil
@@ -110,6 +112,32 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ou
 		return fmt.Errorf("api %s %s: bad answer: %w", method, path, err)
 	}
 	return nil
+}
+
+// StatusError is an API answer other than 2xx: Status is the HTTP status, Message what the
+// daemon said. A 4xx status means the request was at fault (bad input: fix it and retry);
+// a 5xx one that the daemon could not do it.
+type StatusError struct {
+	Method, Path string
+	Status       int
+	Message      string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("api %s %s: %s", e.Method, e.Path, e.Message)
+}
+
+// BadRequest reports whether the daemon refused the request for what it contained (4xx).
+func (e *StatusError) BadRequest() bool { return e.Status >= 400 && e.Status < 500 }
+
+func statusError(method, path string, resp *http.Response) *StatusError {
+	e := &StatusError{Method: method, Path: path, Status: resp.StatusCode, Message: resp.Status}
+	var body APIError
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if json.Unmarshal(b, &body) == nil && body.Error != "" {
+		e.Message = body.Error
+	}
+	return e
 }
 
 // ID returns the daemon's identity and addresses.
@@ -154,10 +182,15 @@ func (c *Client) Fetch(ctx context.Context, id string) (FetchReport, error) {
 	return v, c.Post(ctx, "/api/v1/batches/"+id+"/fetch", struct{}{}, &v)
 }
 
-// InputNames returns the names of a batch's inputs, when the daemon submitted it.
-func (c *Client) InputNames(ctx context.Context, id string) ([]string, error) {
-	var v []string
-	return v, c.Get(ctx, "/api/v1/batches/"+id+"/names", &v)
+// OutputNames returns how the submitter named the batch's outputs; ok is false when the
+// daemon did not submit it (name outputs by task index then).
+func (c *Client) OutputNames(ctx context.Context, id string) (names OutputNames, ok bool, err error) {
+	err = c.Get(ctx, "/api/v1/batches/"+id+"/names", &names)
+	var se *StatusError
+	if errors.As(err, &se) && se.Status == http.StatusNotFound {
+		return OutputNames{}, false, nil
+	}
+	return names, err == nil, err
 }
 
 // Output returns the output of one task of a batch, once the daemon holds it.
@@ -173,9 +206,9 @@ func (c *Client) Output(ctx context.Context, id string, task int) ([]byte, error
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		var e APIError
-		json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&e)
-		return nil, fmt.Errorf("output of task %d: %s", task, e.Error)
+		se := statusError(req.Method, req.URL.Path, resp)
+		se.Message = fmt.Sprintf("output of task %d: %s", task, se.Message)
+		return nil, se
 	}
 	return io.ReadAll(resp.Body)
 }

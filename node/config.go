@@ -92,6 +92,12 @@ type Config struct {
 	// SyncInterval is how often a node asks a peer which batches are running, in case it
 	// missed an announcement. Default 60s.
 	SyncInterval Duration `json:"sync_interval"`
+	// BlobGrace is how long garbage collection keeps a blob that no batch refers to: an
+	// upload (POST /api/v1/blobs) waiting for the submission that names it, or one left by
+	// a refused submission or an older version. It counts from the upload, or else from
+	// the first collection that finds the blob unreferenced. Default 1h: `submit` names
+	// its uploads seconds after the last one; 0 collects at the next round.
+	BlobGrace Duration `json:"blob_grace"`
 
 	// ShutdownTimeout bounds a graceful stop: finishing or handing back running tasks,
 	// handing steward roles over and copying held results. Default 30s.
@@ -135,6 +141,7 @@ func DefaultConfig(dataDir string) Config {
 		RepairInterval:    Duration(30 * time.Second),
 		RepairGrace:       Duration(30 * time.Second),
 		SyncInterval:      Duration(time.Minute),
+		BlobGrace:         Duration(time.Hour),
 		ShutdownTimeout:   Duration(30 * time.Second),
 		Prefs:             DefaultPrefs(),
 		NAT:               DefaultNATConfig(),
@@ -214,6 +221,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RepairGrace < 0 {
 		errs = append(errs, fmt.Errorf("repair grace %s must not be negative", c.RepairGrace))
+	}
+	if c.BlobGrace < 0 {
+		errs = append(errs, fmt.Errorf("blob grace %s must not be negative: use a duration like 1h", c.BlobGrace))
 	}
 	if c.RepairInterval <= 0 || c.SyncInterval <= 0 {
 		errs = append(errs, fmt.Errorf("repair interval %s and sync interval %s must be positive", c.RepairInterval, c.SyncInterval))

@@ -35,6 +35,7 @@ func ConfigKeys() []ConfigKey {
 		{"repair_interval", "how often held results are checked for K live copies (default 30s)", false},
 		{"repair_grace", "how long a holder that left still counts as holding before its results are copied elsewhere (default 30s)", false},
 		{"sync_interval", "how often a peer is asked for running batches (default 1m)", false},
+		{"blob_grace", "how long a blob no batch refers to (an upload awaiting its submission) is kept before collection (default 1h)", false},
 		{"slots", "tasks run at once (default: CPU cores - 1, at least 1)", false},
 		{"max_task_memory_mb", "memory one task may use, MiB (default 1024); batches that ask for more are left to others", false},
 		{"prefs.disk_quota_mb", "disk quota for blobs and results, MiB; 0: none (default 10240)", true},

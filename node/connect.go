@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,6 +19,10 @@ type ConnectRequest struct {
 	Target string `json:"target"`
 }
 
+// ErrBadTarget means a connect target is neither a multiaddr with a peer ID nor a peer ID
+// (or is this node itself): fix the target rather than the network.
+var ErrBadTarget = errors.New("bad connect target")
+
 // Connect dials a peer by multiaddr or peer ID (found through the DHT; a peer behind a NAT
 // is found at its relayed address, and hole punching then tries a direct connection, twice
 // if need be). It returns the peer as Peers shows it.
@@ -29,27 +32,27 @@ func (n *Node) Connect(ctx context.Context, target string) (PeerInfo, error) {
 	if strings.HasPrefix(target, "/") {
 		m, err := ma.NewMultiaddr(target)
 		if err != nil {
-			return PeerInfo{}, fmt.Errorf("%q is not a multiaddr (%v): use /ip4/1.2.3.4/tcp/4501/p2p/<peer ID> or a bare peer ID", target, err)
+			return PeerInfo{}, fmt.Errorf("%w: %q is not a multiaddr (%v): use /ip4/1.2.3.4/tcp/4501/p2p/<peer ID> or a bare peer ID", ErrBadTarget, target, err)
 		}
 		p, err := peer.AddrInfoFromP2pAddr(m)
 		if err != nil {
-			return PeerInfo{}, fmt.Errorf("%q has no /p2p/<peer ID> part: append it, or give only the peer ID", target)
+			return PeerInfo{}, fmt.Errorf("%w: %q has no /p2p/<peer ID> part: append it, or give only the peer ID", ErrBadTarget, target)
 		}
 		ai = *p
 	} else {
 		id, err := peer.Decode(target)
 		if err != nil {
-			return PeerInfo{}, fmt.Errorf("%q is neither a multiaddr nor a peer ID (%v)", target, err)
+			return PeerInfo{}, fmt.Errorf("%w: %q is neither a multiaddr nor a peer ID (%v): use /ip4/1.2.3.4/tcp/4501/p2p/<peer ID> or a bare peer ID", ErrBadTarget, target, err)
 		}
 		if id == n.id {
-			return PeerInfo{}, errors.New("that is this node's own peer ID")
+			return PeerInfo{}, fmt.Errorf("%w: that is this node's own peer ID", ErrBadTarget)
 		}
 		if ai, err = n.FindPeer(ctx, id); err != nil {
 			return PeerInfo{}, fmt.Errorf("look up %s in the DHT: %w (is it online and in this swarm?)", shortID(id), err)
 		}
 	}
 	if ai.ID == n.id {
-		return PeerInfo{}, errors.New("that is this node's own peer ID")
+		return PeerInfo{}, fmt.Errorf("%w: that is this node's own peer ID", ErrBadTarget)
 	}
 	// A peer behind a NAT may only be reachable over a relay; allow a limited connection.
 	ctx = network.WithAllowLimitedConn(ctx, "connect")
@@ -79,14 +82,17 @@ func (n *Node) Connect(ctx context.Context, target string) (PeerInfo, error) {
 func (n *Node) connectRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/peers/connect", func(w http.ResponseWriter, r *http.Request) {
 		var req ConnectRequest
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
-			writeJSON(w, http.StatusBadRequest, APIError{Error: `body must be {"target": "<multiaddr or peer ID>"}: ` + err.Error()})
+		if !decodeJSON(w, r, maxSmallBody, `connect request (want {"target": "<multiaddr or peer ID>"})`, &req) {
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
 		defer cancel()
 		p, err := n.Connect(ctx, req.Target)
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrBadTarget):
+			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
+			return
+		case err != nil: // the target is fine; reaching it failed
 			writeJSON(w, http.StatusBadGateway, APIError{Error: err.Error()})
 			return
 		}

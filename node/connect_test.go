@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -52,9 +54,27 @@ func TestConnectByAddrAndPeerID(t *testing.T) {
 		a.IDInfo().Addrs[0] + "":       "own peer ID",
 		"12D3KooWSmj7sQU7XAaAfizbGUMF": "neither",
 	} {
-		if _, err := ca.Connect(t.Context(), target); err == nil || !strings.Contains(err.Error(), want) {
+		_, err := ca.Connect(t.Context(), target)
+		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("connect %q: %v, want an error containing %q", target, err, want)
 		}
+		// A bad target is the request's fault: 400, not 502.
+		var se *StatusError
+		if !errors.As(err, &se) || se.Status != http.StatusBadRequest {
+			t.Errorf("connect %q: %v, want a 400 answer", target, err)
+		}
+	}
+	// A target that is fine but cannot be reached is the network's: 502.
+	gone := newTestNode(t)
+	gone.Close()
+	_, err = ca.Connect(t.Context(), "/ip4/127.0.0.1/tcp/1/p2p/"+gone.ID().String())
+	if se := (*StatusError)(nil); !errors.As(err, &se) || se.Status != http.StatusBadGateway {
+		t.Errorf("connect to a closed port: %v, want a 502 answer", err)
+	}
+	// Unknown fields are refused, not ignored.
+	code, body := apiPostString(t, a, "/api/v1/peers/connect", `{"target": "`+binfo.Addrs[0]+`", "timeout": 5}`)
+	if code != http.StatusBadRequest || !strings.Contains(body, `unknown field "timeout"`) {
+		t.Errorf("connect with an unknown field: %d %s, want 400 naming it", code, body)
 	}
 }
 

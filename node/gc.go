@@ -30,7 +30,8 @@ import (
 //
 // It never drops a result this node keeps as one of its K holders, nor a blob that a
 // held result, or a batch that is not collectable, refers to. Manifests and steward state
-// (small) stay, so the batch's status and results can still be asked for.
+// (small) stay, so the batch's status and results can still be asked for. Blobs that no
+// batch refers to at all (uploads never submitted) go after Config.BlobGrace: gc_orphans.go.
 
 const (
 	finishedPrefix = "/gc/finished/" // batch -> when this node first saw it finished (unix ms)
@@ -58,6 +59,7 @@ type GCReport struct {
 	BlobsDeleted   int       `json:"blobs_deleted"`
 	BytesFreed     int64     `json:"bytes_freed"`
 	ResultsDropped int       `json:"results_dropped"` // extra copies
+	OrphansDeleted int       `json:"orphans_deleted"` // of BlobsDeleted: blobs no batch referred to (gc_orphans.go)
 	Usage          DiskUsage `json:"usage"`
 }
 
@@ -104,7 +106,8 @@ func (n *Node) housekeepingLoop(ctx context.Context) {
 				n.log.Warn("garbage collection", "err", err)
 			case rep.BlobsDeleted > 0 || rep.ResultsDropped > 0:
 				n.log.Info("garbage collected", "batches", rep.Collectable, "blobs", rep.BlobsDeleted,
-					"bytes", rep.BytesFreed, "extra_results", rep.ResultsDropped, "used_bytes", rep.Usage.Total())
+					"unreferenced_blobs", rep.OrphansDeleted, "bytes", rep.BytesFreed,
+					"extra_results", rep.ResultsDropped, "used_bytes", rep.Usage.Total())
 			}
 			next = time.Now().Add(time.Duration(p.GCInterval))
 			measure = time.Now().Add(diskMeasureEvery)
@@ -135,24 +138,21 @@ func (n *Node) overQuota() (int64, bool) {
 // measureDisk sums the sizes of blobs and results.
 func (n *Node) measureDisk(ctx context.Context) (DiskUsage, error) {
 	u := DiskUsage{Measured: time.Now()}
-	for _, q := range []struct {
-		prefix string
-		bytes  *int64
-		count  *int
-	}{{"/blobs/", &u.BlobBytes, &u.Blobs}, {resultPrefix, &u.ResultBytes, &u.Results}} {
-		res, err := n.ds.Query(ctx, query.Query{Prefix: q.prefix, KeysOnly: true, ReturnsSizes: true})
-		if err != nil {
-			return u, err
+	var err error
+	if u.Blobs, u.BlobBytes, err = n.blobs.Usage(ctx); err != nil {
+		return u, err
+	}
+	res, err := n.ds.Query(ctx, query.Query{Prefix: resultPrefix, KeysOnly: true, ReturnsSizes: true})
+	if err != nil {
+		return u, err
+	}
+	defer res.Close()
+	for e := range res.Next() {
+		if e.Error != nil {
+			return u, e.Error
 		}
-		for e := range res.Next() {
-			if e.Error != nil {
-				res.Close()
-				return u, e.Error
-			}
-			*q.bytes += int64(e.Size)
-			*q.count++
-		}
-		res.Close()
+		u.ResultBytes += int64(e.Size)
+		u.Results++
 	}
 	return u, nil
 }
@@ -183,6 +183,11 @@ func (n *Node) CollectGarbage(ctx context.Context) (GCReport, error) {
 		if err := n.collect(ctx, collect, keep, &rep); err != nil {
 			return rep, err
 		}
+	}
+	if err := n.collectOrphans(ctx, now, &rep); err != nil { // gc_orphans.go
+		return rep, err
+	}
+	if rep.BlobsDeleted > 0 || rep.ResultsDropped > 0 {
 		if usage, err = n.measureDisk(ctx); err != nil {
 			return rep, err
 		}

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"sync"
@@ -18,65 +17,40 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// SubmitRequest is a batch to submit, as the API takes it (POST /api/v1/batches).
-type SubmitRequest struct {
-	Name           string            `json:"name"`
-	Module         []byte            `json:"module"` // the WebAssembly module (base64 in JSON)
-	Inputs         []SubmitInput     `json:"inputs"`
-	Args           []string          `json:"args,omitempty"`
-	Env            map[string]string `json:"env,omitempty"`
-	MemoryPages    uint32            `json:"memory_pages"`
-	TimeoutMS      uint64            `json:"timeout_ms"`
-	MaxOutputBytes uint64            `json:"max_output_bytes"`
-	Redundancy     uint32            `json:"redundancy"`   // R
-	Replication    uint32            `json:"replication"`  // K
-	MaxReplicas    uint32            `json:"max_replicas"` // 0: R + 2
-	Adaptive       bool              `json:"adaptive,omitempty"`
-	MinRedundancy  uint32            `json:"min_redundancy,omitempty"` // with Adaptive: R of a trusted peer's task (0: 1)
-	DeadlineSec    uint64            `json:"deadline_seconds"`         // 0: 24 hours
-	// OutputNames, one per task, name the output files when results are written to a
-	// folder; this node keeps them. Default: the input names, or task indexes.
-	OutputNames []string `json:"output_names,omitempty"`
-}
-
-// SubmitInput is one entry of a batch's input list: one task's bytes (named, for output
-// file names) or a range of generated tasks.
-type SubmitInput struct {
-	Name  string       `json:"name,omitempty"`
-	Data  []byte       `json:"data,omitempty"`
-	Range *tasks.Range `json:"range,omitempty"`
-}
-
-// SubmitResult answers a submission.
-type SubmitResult struct {
-	BatchID  string   `json:"batch_id"`
-	Tasks    int      `json:"tasks"`
-	Stewards []string `json:"stewards"`
-}
-
-// Submit stores the module and inputs, signs the manifest, hands the batch to its stewards
-// (which fetch the blobs before they answer, so this node may leave right after) and
-// announces it to the swarm.
+// Submit checks the whole batch, then stores the module and inputs, signs the manifest,
+// hands the batch to its stewards (which fetch the blobs before they answer, so this node
+// may leave right after) and announces it to the swarm. A refused submission stores
+// nothing; blobs it names that were uploaded for it are collected after Config.BlobGrace.
 func (n *Node) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, error) {
-	m, names, err := n.buildManifest(ctx, req)
+	d, err := buildDraft(req, n.cfg.Swarm, time.Now(), func(c cid.Cid) (uint64, error) {
+		size, err := n.blobs.Size(ctx, c)
+		return uint64(size), err
+	})
 	if err != nil {
 		return SubmitResult{}, err
 	}
+	m := d.m
 	if err := m.Sign(n.sk); err != nil {
 		return SubmitResult{}, err
 	}
 	raw, err := m.Marshal()
 	if err != nil {
-		return SubmitResult{}, err
+		return SubmitResult{}, fmt.Errorf("%w: %v", ErrBadSubmission, err)
+	}
+	// What every peer will check, checked before anything is stored.
+	if _, _, err := tasks.ParseManifest(raw, n.cfg.Swarm); err != nil {
+		return SubmitResult{}, fmt.Errorf("%w: %v", ErrBadSubmission, err)
+	}
+	for _, p := range d.pending {
+		if _, err := n.blobs.Put(ctx, p.data); err != nil {
+			return SubmitResult{}, err
+		}
 	}
 	b, _, err := n.addBatch(ctx, raw)
 	if err != nil {
 		return SubmitResult{}, fmt.Errorf("%w: %v", ErrBadSubmission, err)
 	}
-	if len(req.OutputNames) == m.NumTasks() {
-		names = req.OutputNames
-	}
-	if err := n.saveNames(ctx, b.id, names); err != nil {
+	if err := n.saveNames(ctx, b.id, d.names); err != nil {
 		return SubmitResult{}, err
 	}
 	// The datastore writes without syncing; a submitter killed (kill -9, a crash) right
@@ -103,75 +77,6 @@ func (n *Node) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, err
 
 // adoptTimeout bounds handing a batch to a steward, which fetches its module and inputs.
 const adoptTimeout = 5 * time.Minute
-
-// ErrBadSubmission means a submission was refused for what it contains.
-var ErrBadSubmission = errors.New("bad submission")
-
-func (n *Node) buildManifest(ctx context.Context, req SubmitRequest) (*tasks.Manifest, []string, error) {
-	if len(req.Module) == 0 {
-		return nil, nil, fmt.Errorf("%w: no module", ErrBadSubmission)
-	}
-	modCID, err := n.blobs.Put(ctx, req.Module)
-	if err != nil {
-		return nil, nil, err
-	}
-	now := time.Now()
-	deadline := time.Duration(req.DeadlineSec) * time.Second
-	if deadline == 0 {
-		deadline = tasks.DefaultBatchDeadline
-	}
-	m := &tasks.Manifest{
-		Version:     tasks.ManifestVersion,
-		Swarm:       n.cfg.Swarm,
-		Name:        req.Name,
-		Module:      tasks.BlobRef{CID: modCID, Size: uint64(len(req.Module))},
-		Args:        req.Args,
-		Env:         req.Env,
-		Limits:      tasks.Limits{MemoryPages: req.MemoryPages, Timeout: time.Duration(req.TimeoutMS) * time.Millisecond, MaxOutputBytes: req.MaxOutputBytes},
-		Redundancy:  req.Redundancy,
-		Replication: req.Replication,
-		MaxReplicas: req.MaxReplicas,
-		CreatedAt:   time.UnixMilli(now.UnixMilli()),
-		Deadline:    time.UnixMilli(now.Add(deadline).UnixMilli()),
-		Nonce:       make([]byte, 16),
-	}
-	m.AdaptiveReplication, m.MinRedundancy = req.Adaptive, req.MinRedundancy
-	if m.MaxReplicas == 0 {
-		m.MaxReplicas = m.Redundancy + 2
-	}
-	rand.Read(m.Nonce)
-	var names []string
-	for i, in := range req.Inputs {
-		switch {
-		case in.Range != nil:
-			m.Inputs = append(m.Inputs, tasks.RangeInput(*in.Range))
-			for k := in.Range.Start; k < in.Range.End; k++ {
-				names = append(names, fmt.Sprintf("%s%d", in.Name, k))
-			}
-		case len(in.Data) <= tasks.MaxInlineInput:
-			m.Inputs = append(m.Inputs, tasks.InlineInput(in.Data))
-			names = append(names, inputName(in.Name, i))
-		default:
-			c, err := n.blobs.Put(ctx, in.Data)
-			if err != nil {
-				return nil, nil, err
-			}
-			m.Inputs = append(m.Inputs, tasks.BlobInput(tasks.BlobRef{CID: c, Size: uint64(len(in.Data))}))
-			names = append(names, inputName(in.Name, i))
-		}
-	}
-	if err := m.Validate(); err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrBadSubmission, err)
-	}
-	return m, names, nil
-}
-
-func inputName(name string, i int) string {
-	if name != "" {
-		return name
-	}
-	return fmt.Sprintf("%06d", i)
-}
 
 // handToStewards sends the batch to each steward and waits until at least one (or this
 // node) holds it; a steward that cannot be reached now gets a state copy later.
@@ -268,10 +173,19 @@ func (n *Node) hasBatchBlobs(ctx context.Context, b *batch) bool {
 	return true
 }
 
-// fetchBatchBlobs makes sure the module and every blob input of b are stored here.
+// fetchBatchBlobs makes sure the module and every blob input of b are stored here. A blob
+// already here is not read (the submitter, its own first steward, would otherwise load
+// every blob it just stored).
 func (n *Node) fetchBatchBlobs(ctx context.Context, b *batch, hints ...peer.ID) error {
 	hints = append(hints, b.m.Submitter)
-	if _, err := n.fetchBlob(ctx, b.m.Module.CID, b.m.Module.Size, hints...); err != nil {
+	ensure := func(ref tasks.BlobRef) error {
+		if ok, _ := n.blobs.Has(ctx, ref.CID); ok {
+			return nil
+		}
+		_, err := n.fetchBlob(ctx, ref.CID, ref.Size, hints...)
+		return err
+	}
+	if err := ensure(b.m.Module); err != nil {
 		return fmt.Errorf("module: %w", err)
 	}
 	n.provide(b.m.Module.CID)
@@ -279,7 +193,7 @@ func (n *Node) fetchBatchBlobs(ctx context.Context, b *batch, hints ...peer.ID) 
 		if in.Kind != tasks.InputBlob {
 			continue
 		}
-		if _, err := n.fetchBlob(ctx, in.Blob.CID, in.Blob.Size, hints...); err != nil {
+		if err := ensure(in.Blob); err != nil {
 			return fmt.Errorf("input: %w", err)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,8 +24,11 @@ const (
 	DefaultReplication   = 3              // K
 	DefaultBatchDeadline = 24 * time.Hour // from creation
 	maxBatchFileSize     = 1 << 20        // a batch file is small; its inputs are files
-	inlineBudget         = 32 << 10       // inline bytes a manifest may carry (see README)
 )
+
+// InlineBudget is how many bytes of small input files a batch carries inline in its
+// manifest (each at most MaxInlineInput); files beyond it become blobs (see README).
+const InlineBudget = 32 << 10
 
 // BatchSpec is a parsed batch file: what a person writes to describe a batch. See README.md
 // for the JSON format. Paths in it are resolved relative to the batch file's folder.
@@ -86,22 +91,46 @@ type jsonInput struct {
 }
 
 // LoadBatchFile reads and checks a batch file. Errors name the file and say what to fix.
-func LoadBatchFile(path string) (*BatchSpec, error) {
+// The module and the input files it names must lie under the batch file's folder (see
+// LoadBatchFileUnder).
+func LoadBatchFile(path string) (*BatchSpec, error) { return LoadBatchFileUnder(path, "") }
+
+// LoadBatchFileUnder is LoadBatchFile with the files the batch file may name confined to
+// root instead of the batch file's folder (root "" means that folder). Relative paths are
+// still relative to the batch file's folder. A path that leaves root — absolute, through
+// "..", or through a symbolic link that points outside — is refused: a batch file written by
+// someone else must not make `submit` read (and publish) a file its user did not mean to
+// share. A batch file without a "name" is named after the file, without ".json".
+func LoadBatchFileUnder(path, root string) (*BatchSpec, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("batch file: %w", err)
+	}
+	if info.Size() > maxBatchFileSize {
+		return nil, fmt.Errorf("batch file %s: %d bytes is over %d: list inputs as a folder or a range", path, info.Size(), maxBatchFileSize)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("batch file: %w", err)
 	}
-	if len(data) > maxBatchFileSize {
+	if len(data) > maxBatchFileSize { // it grew since the stat
 		return nil, fmt.Errorf("batch file %s: %d bytes is over %d: list inputs as a folder or a range", path, len(data), maxBatchFileSize)
 	}
-	spec, err := parseBatchFile(data, filepath.Dir(path))
+	paths, err := newPathRule(filepath.Dir(path), root)
 	if err != nil {
 		return nil, fmt.Errorf("batch file %s: %w", path, err)
+	}
+	spec, err := parseBatchFile(data, paths)
+	if err != nil {
+		return nil, fmt.Errorf("batch file %s: %w", path, err)
+	}
+	if spec.Name == "" {
+		spec.Name = strings.TrimSuffix(filepath.Base(path), ".json")
 	}
 	return spec, nil
 }
 
-func parseBatchFile(data []byte, base string) (*BatchSpec, error) {
+func parseBatchFile(data []byte, paths *pathRule) (*BatchSpec, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var f batchFile
@@ -111,9 +140,13 @@ func parseBatchFile(data []byte, base string) (*BatchSpec, error) {
 	if f.Module == "" {
 		return nil, errors.New(`"module" is missing: name the .wasm file to run`)
 	}
+	module, err := paths.resolve("module", f.Module)
+	if err != nil {
+		return nil, err
+	}
 	spec := &BatchSpec{
 		Name:                f.Name,
-		ModulePath:          resolve(base, f.Module),
+		ModulePath:          module,
 		Args:                f.Args,
 		Env:                 f.Env,
 		Redundancy:          orDefault(f.Redundancy, DefaultRedundancy),
@@ -126,7 +159,6 @@ func parseBatchFile(data []byte, base string) (*BatchSpec, error) {
 	if strings.ContainsAny(f.OutputExt, `/\`) {
 		return nil, fmt.Errorf(`"output_ext" %q: must not contain a path separator`, f.OutputExt)
 	}
-	var err error
 	if spec.Limits, err = f.Limits.parse(); err != nil {
 		return nil, err
 	}
@@ -135,7 +167,7 @@ func parseBatchFile(data []byte, base string) (*BatchSpec, error) {
 			return nil, fmt.Errorf(`"deadline" %q: want a positive duration such as "24h"`, f.Deadline)
 		}
 	}
-	if spec.Inputs, err = parseInputs(f.Inputs, base); err != nil {
+	if spec.Inputs, err = parseInputs(f.Inputs, paths); err != nil {
 		return nil, err
 	}
 	if f.Range != nil {
@@ -144,10 +176,20 @@ func parseBatchFile(data []byte, base string) (*BatchSpec, error) {
 	if len(spec.Inputs) == 0 {
 		return nil, errors.New(`no inputs: set "inputs" (a folder or a list) or "range"`)
 	}
+	// Count by arithmetic: a range of any size costs nothing until it runs.
+	var total int64
 	for i, in := range spec.Inputs {
-		if in.Range != nil && in.Range.End <= in.Range.Start {
-			return nil, fmt.Errorf("input %d: range [%d, %d) is empty: end must be greater than start", i, in.Range.Start, in.Range.End)
+		n := int64(1)
+		if in.Range != nil {
+			if err := in.Range.Check(); err != nil {
+				return nil, fmt.Errorf("input %d: %w", i, err)
+			}
+			n = in.Range.Count()
 		}
+		total = AddTasks(total, n)
+	}
+	if err := CheckTaskCount(total); err != nil {
+		return nil, fmt.Errorf("inputs: %w", err)
 	}
 	if err := checkNames(spec.Inputs); err != nil {
 		return nil, err
@@ -160,13 +202,6 @@ func orDefault(v *uint32, def uint32) uint32 {
 		return def
 	}
 	return *v
-}
-
-func resolve(base, p string) string {
-	if filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(base, p)
 }
 
 func (r jsonRange) toRange() *Range {
@@ -198,23 +233,32 @@ func (l jsonLimits) parse() (Limits, error) {
 }
 
 // parseInputs reads "inputs": a folder name, or a list of file names and objects.
-func parseInputs(raw json.RawMessage, base string) ([]BatchInput, error) {
+func parseInputs(raw json.RawMessage, paths *pathRule) ([]BatchInput, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
 	}
 	var dir string
 	if err := json.Unmarshal(raw, &dir); err == nil {
-		return folderInputs(resolve(base, dir))
+		return folderInputs(dir, paths)
 	}
 	var list []json.RawMessage
 	if err := json.Unmarshal(raw, &list); err != nil {
 		return nil, errors.New(`"inputs": want a folder name or a list of file names and {"inline": ...} / {"range": ...} objects`)
 	}
 	var out []BatchInput
+	file := func(name string) error {
+		p, err := paths.resolve("input", name)
+		if err == nil {
+			out = append(out, BatchInput{File: p})
+		}
+		return err
+	}
 	for i, item := range list {
-		var file string
-		if err := json.Unmarshal(item, &file); err == nil {
-			out = append(out, BatchInput{File: resolve(base, file)})
+		var name string
+		if err := json.Unmarshal(item, &name); err == nil {
+			if err := file(name); err != nil {
+				return nil, fmt.Errorf(`"inputs" item %d: %w`, i, err)
+			}
 			continue
 		}
 		var in jsonInput
@@ -225,7 +269,9 @@ func parseInputs(raw json.RawMessage, base string) ([]BatchInput, error) {
 		}
 		switch {
 		case in.File != nil && in.Inline == nil && in.Range == nil:
-			out = append(out, BatchInput{File: resolve(base, *in.File)})
+			if err := file(*in.File); err != nil {
+				return nil, fmt.Errorf(`"inputs" item %d: %w`, i, err)
+			}
 		case in.Inline != nil && in.File == nil && in.Range == nil:
 			out = append(out, BatchInput{Inline: []byte(*in.Inline)})
 		case in.Range != nil && in.File == nil && in.Inline == nil:
@@ -237,16 +283,25 @@ func parseInputs(raw json.RawMessage, base string) ([]BatchInput, error) {
 	return out, nil
 }
 
-// folderInputs lists the regular files of dir (not dot files, not subfolders), sorted by
-// name: one task each.
-func folderInputs(dir string) ([]BatchInput, error) {
-	names, err := InputFiles(dir)
+// folderInputs lists the regular files of the folder dir names (not dot files, not
+// subfolders), sorted by name: one task each. The folder and every file in it must lie
+// under the batch file's root; a symbolic link in it that points outside is refused.
+func folderInputs(dir string, paths *pathRule) ([]BatchInput, error) {
+	full, err := paths.resolve("inputs folder", dir)
+	if err != nil {
+		return nil, err
+	}
+	names, err := InputFiles(full)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]BatchInput, len(names))
 	for i, n := range names {
-		out[i] = BatchInput{File: filepath.Join(dir, n)}
+		p, err := paths.resolve("input", filepath.Join(full, n))
+		if err != nil {
+			return nil, fmt.Errorf("inputs folder %s: %w", dir, err)
+		}
+		out[i] = BatchInput{File: p}
 	}
 	return out, nil
 }
@@ -276,72 +331,96 @@ func InputFiles(dir string) ([]string, error) {
 	return names, nil
 }
 
-// NumTasks is the number of tasks of the batch.
+// NumTasks is the number of tasks of the batch, counted without overflow (a spec loaded by
+// LoadBatchFile has at most MaxTasks).
 func (s *BatchSpec) NumTasks() int {
-	n := 0
+	var n int64
 	for _, in := range s.Inputs {
-		if in.Range != nil {
-			n += int(in.Range.Count())
-		} else {
-			n++
-		}
+		n = AddTasks(n, in.count())
 	}
-	return n
+	return int(min(n, math.MaxInt))
+}
+
+// count is the number of tasks the input stands for.
+func (in BatchInput) count() int64 {
+	if in.Range != nil {
+		return in.Range.Count()
+	}
+	return 1
 }
 
 // TaskName is the output file name of task i in a local run of the batch, without
 // OutputExt: a file input's base name, "inline-<i>" for an inline value, and the decimal
-// value for a range task. It returns "" past the last task.
+// value for a range task. It returns "" past the last task. It walks the input list; to
+// name every task in order, use TaskNames.
 func (s *BatchSpec) TaskName(i int) string {
-	first := 0 // task index of the current input's first task
+	var first int64 // task index of the current input's first task
 	for _, in := range s.Inputs {
-		n := 1
-		if in.Range != nil {
-			n = int(in.Range.Count())
+		n := in.count()
+		if int64(i)-first < n {
+			return in.taskName(int64(i), int64(i)-first)
 		}
-		if i < first+n {
-			switch {
-			case in.Range != nil:
-				return strconv.FormatInt(in.Range.Start+int64(i-first), 10)
-			case in.File != "":
-				return filepath.Base(in.File)
-			default:
-				return "inline-" + strconv.Itoa(i)
-			}
-		}
-		first += n
+		first = AddTasks(first, n)
 	}
 	return ""
 }
 
-// checkNames refuses two inputs with the same output name.
+// TaskNames yields every task's index and TaskName in order, in constant time per task.
+func (s *BatchSpec) TaskNames() iter.Seq2[int, string] {
+	return func(yield func(int, string) bool) {
+		i := int64(0)
+		for _, in := range s.Inputs {
+			for k := range in.count() {
+				if !yield(int(i), in.taskName(i, k)) {
+					return
+				}
+				i++
+			}
+		}
+	}
+}
+
+// taskName names the k-th task of the input, which is task i of the batch.
+func (in BatchInput) taskName(i, k int64) string {
+	switch {
+	case in.Range != nil:
+		return strconv.FormatInt(in.Range.Start+k, 10)
+	case in.File != "":
+		return filepath.Base(in.File)
+	default:
+		return "inline-" + strconv.FormatInt(i, 10)
+	}
+}
+
+// checkNames refuses two inputs with the same output name. It looks at each input once
+// (a range is compared by its bounds, never expanded).
 func checkNames(inputs []BatchInput) error {
 	seen := map[string]int{}
-	task := 0
+	var task int64
+	var ranges []*Range
 	for i, in := range inputs {
-		var name string
-		switch {
-		case in.Range != nil:
-			task += int(in.Range.Count())
+		if in.Range != nil {
+			ranges = append(ranges, in.Range)
+			task = AddTasks(task, in.Range.Count())
 			continue
-		case in.File != "":
-			name = filepath.Base(in.File)
-		default:
-			name = "inline-" + strconv.Itoa(task)
 		}
-		task++
+		name := in.taskName(task, 0)
+		task = AddTasks(task, 1)
 		if j, dup := seen[name]; dup {
 			return fmt.Errorf("inputs %d and %d both write the output %q: rename one", j, i, name)
 		}
 		seen[name] = i
 	}
+	if len(ranges) == 0 {
+		return nil
+	}
 	for name, i := range seen {
 		v, err := strconv.ParseInt(name, 10, 64)
-		if err != nil {
-			continue
+		if err != nil || strconv.FormatInt(v, 10) != name {
+			continue // "07" or "+7" is not the name of range task 7
 		}
-		for _, in := range inputs {
-			if r := in.Range; r != nil && v >= r.Start && v < r.End {
+		for _, r := range ranges {
+			if v >= r.Start && v < r.End {
 				return fmt.Errorf("input %d (%q) has the same output name as a range task: rename the file", i, name)
 			}
 		}

@@ -63,7 +63,7 @@ func (s *BatchSpec) Manifest(ctx context.Context, blobs BlobPutter, opts Manifes
 			if err != nil {
 				return nil, err
 			}
-			if len(data) <= MaxInlineInput && inlined+len(data) <= inlineBudget {
+			if len(data) <= MaxInlineInput && inlined+len(data) <= InlineBudget {
 				m.Inputs = append(m.Inputs, InlineInput(data))
 				inlined += len(data)
 				continue

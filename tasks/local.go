@@ -153,9 +153,12 @@ func RunLocalBatch(ctx context.Context, opts LocalOptions, spec *BatchSpec) (*Lo
 		return nil, fmt.Errorf("%w: module: %v", ErrBadRun, err)
 	}
 	tasks := func(yield func(localTask) bool) {
+		names, stop := iter.Pull2(spec.TaskNames()) // in step with the manifest's tasks
+		defer stop()
 		for t := range m.Tasks(m.Module.CID) {
 			in := t.Input
-			lt := localTask{index: t.Index, name: spec.TaskName(t.Index) + spec.OutputExt, input: func(ctx context.Context) ([]byte, error) {
+			_, name, _ := names()
+			lt := localTask{index: t.Index, name: name + spec.OutputExt, input: func(ctx context.Context) ([]byte, error) {
 				return ResolveInput(ctx, blobs, in)
 			}}
 			if !yield(lt) {

@@ -121,12 +121,60 @@ type Range struct {
 	Prefix, Suffix []byte
 }
 
-// Count is the number of tasks the range generates (0 for an empty or inverted range).
+// Count is the number of tasks the range generates (0 for an empty or inverted range). It
+// never overflows: a range wider than math.MaxInt64 counts math.MaxInt64.
 func (r Range) Count() int64 {
 	if r.End <= r.Start {
 		return 0
 	}
-	return r.End - r.Start
+	d := uint64(r.End) - uint64(r.Start) // two's complement: exact for any Start < End
+	if d > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(d)
+}
+
+// Check refuses a range that is empty or whose values lie outside the bounds a manifest
+// allows, saying what to fix. It only compares numbers, so a range of any size costs
+// nothing to check.
+func (r Range) Check() error {
+	if r.End <= r.Start {
+		return fmt.Errorf("range [%d, %d) is empty: end must be greater than start", r.Start, r.End)
+	}
+	if r.Start < minRangeValue || r.End > maxRangeValue {
+		return fmt.Errorf("range [%d, %d) is out of bounds: start and end must lie within [%d, %d]", r.Start, r.End, minRangeValue, maxRangeValue)
+	}
+	if n := len(r.Prefix) + len(r.Suffix); n > MaxInlineInput {
+		return fmt.Errorf("range prefix and suffix are %d bytes: at most %d together", n, MaxInlineInput)
+	}
+	return nil
+}
+
+// Bounds of a range's start and end.
+const (
+	minRangeValue = -math.MaxInt64 / 2
+	maxRangeValue = math.MaxInt64 / 2
+)
+
+// AddTasks adds n tasks to a running total without overflowing: a sum past math.MaxInt64
+// stays at math.MaxInt64. Counting a batch's tasks with it and comparing with MaxTasks
+// refuses a huge batch by arithmetic, before anything per task is built.
+func AddTasks(total, n int64) int64 {
+	if n > math.MaxInt64-total {
+		return math.MaxInt64
+	}
+	return total + n
+}
+
+// CheckTaskCount refuses more than MaxTasks tasks, saying what to do.
+func CheckTaskCount(n int64) error {
+	if n > MaxTasks {
+		if n == math.MaxInt64 {
+			return fmt.Errorf("more than %d tasks (the ranges alone count more than %d): split the batch", MaxTasks, int64(math.MaxInt64))
+		}
+		return fmt.Errorf("%d tasks is more than %d: split the batch", n, MaxTasks)
+	}
+	return nil
 }
 
 // Limits bound one task's execution. In a manifest every field is required; in an executor
@@ -214,10 +262,10 @@ func (m *Manifest) validateInputs() error {
 		if err := in.validate(); err != nil {
 			return fmt.Errorf("manifest: input %d: %w", i, err)
 		}
-		total += in.count()
-		if total > MaxTasks {
-			return fmt.Errorf("manifest: more than %d tasks: split the batch", MaxTasks)
-		}
+		total = AddTasks(total, in.count())
+	}
+	if err := CheckTaskCount(total); err != nil {
+		return fmt.Errorf("manifest: %w", err)
 	}
 	return nil
 }
@@ -231,16 +279,7 @@ func (in Input) validate() error {
 			return fmt.Errorf("inline value is %d bytes: at most %d, store larger inputs as blobs", len(in.Inline), MaxInlineInput)
 		}
 	case InputRange:
-		r := in.Range
-		if r.End <= r.Start {
-			return fmt.Errorf("range [%d, %d) is empty: end must be greater than start", r.Start, r.End)
-		}
-		if r.Start < -math.MaxInt64/2 || r.End > math.MaxInt64/2 {
-			return fmt.Errorf("range [%d, %d) is out of bounds", r.Start, r.End)
-		}
-		if n := len(r.Prefix) + len(r.Suffix); n > MaxInlineInput {
-			return fmt.Errorf("range prefix and suffix are %d bytes: at most %d together", n, MaxInlineInput)
-		}
+		return in.Range.Check()
 	default:
 		return fmt.Errorf("unknown kind %d: set exactly one of blob, inline and range", in.Kind)
 	}

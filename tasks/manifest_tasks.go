@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"math"
 	"strconv"
 
 	"github.com/ipfs/go-cid"
@@ -27,13 +28,14 @@ type Task struct {
 }
 
 // NumTasks is the number of tasks in the batch: one per blob or inline input plus the size
-// of each range.
+// of each range. A manifest that passed Validate has at most MaxTasks; for one that did
+// not, the count saturates instead of overflowing.
 func (m *Manifest) NumTasks() int {
 	var n int64
 	for _, in := range m.Inputs {
-		n += in.count()
+		n = AddTasks(n, in.count())
 	}
-	return int(n)
+	return int(min(n, math.MaxInt))
 }
 
 // Input returns the input of task i (0 <= i < NumTasks()).

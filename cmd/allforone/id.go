@@ -18,10 +18,16 @@ func client(cmd *cli.Command) (*node.Client, error) {
 	return c, nil
 }
 
-// apiErr marks errors that mean the daemon could not be reached.
+// apiErr marks errors that mean the daemon could not be reached (exit 3), and those where
+// the daemon refused the request for what it contained, a 4xx answer such as a bad batch
+// ID or a bad batch (exit 2: the command line or its files are to fix).
 func apiErr(err error) error {
 	if errors.Is(err, node.ErrDaemonNotRunning) {
 		return unavailableError{err}
+	}
+	var se *node.StatusError
+	if errors.As(err, &se) && se.BadRequest() {
+		return usageError{err}
 	}
 	return err
 }

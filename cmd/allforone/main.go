@@ -20,7 +20,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := newApp().Run(ctx, os.Args)
+	err := envNumberUsage(newApp().Run(ctx, os.Args)) // flagrange.go
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "allforone:", err)
@@ -51,6 +51,9 @@ func newApp() *cli.Command {
 // pointer to the command's help.
 func markUsageErrors(c *cli.Command) {
 	c.OnUsageError = func(_ context.Context, cmd *cli.Command, err error, _ bool) error {
+		if msg, ok := numberUsage(err); ok { // flagrange.go
+			return usagef("%s (see `%s --help`)", msg, cmd.FullName())
+		}
 		return usagef("%v (see `%s --help`)", err, cmd.FullName())
 	}
 	for _, sub := range c.Commands {

@@ -53,7 +53,11 @@ func writeResults(ctx context.Context, c *node.Client, id, dir string) (int, err
 	if err != nil {
 		return 0, apiErr(err)
 	}
-	names, _ := c.InputNames(ctx, id)
+	names, _, err := c.OutputNames(ctx, id) // none (task-NNNNNN names) unless this daemon submitted it
+	if err != nil {
+		return 0, apiErr(err)
+	}
+	name := names.Namer()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return 0, fmt.Errorf("create --out: %w", err)
 	}
@@ -68,13 +72,13 @@ func writeResults(ctx context.Context, c *node.Client, id, dir string) (int, err
 		}
 		out, err := c.Output(ctx, id, i)
 		if err != nil {
-			return written, err
+			return written, apiErr(err)
 		}
-		name := fmt.Sprintf("task-%06d", i)
-		if i < len(names) && names[i] != "" && !strings.ContainsAny(names[i], `/\`) {
-			name = names[i]
+		file := name(i)
+		if file == "" || file == "." || file == ".." || strings.ContainsAny(file, `/\`) {
+			file = fmt.Sprintf("task-%06d", i)
 		}
-		if err := os.WriteFile(filepath.Join(dir, name), out, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, file), out, 0o644); err != nil {
 			return written, err
 		}
 		written++

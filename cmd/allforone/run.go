@@ -47,6 +47,7 @@ func runCmd() *cli.Command {
 			&cli.StringFlag{Name: flagModule, Usage: "the task module, a WASI preview 1 `FILE` (.wasm)", Sources: env(flagModule)},
 			&cli.StringFlag{Name: flagInputs, Usage: "`DIR` with one input file per task", Sources: env(flagInputs)},
 			&cli.StringFlag{Name: flagManifest, Usage: "batch `FILE` (JSON) instead of --module and --inputs", Sources: env(flagManifest)},
+			inputsRootFlag(),
 			&cli.StringFlag{Name: flagOut, Usage: "`DIR` for the outputs, created if missing", Sources: env(flagOut)},
 			&cli.DurationFlag{Name: flagTimeout, Usage: "wall time limit per task", Value: tasks.DefaultTaskTimeout, Sources: env(flagTimeout)},
 			&cli.Uint32Flag{Name: flagMemory, Usage: "memory limit per task in MB (MiB), at most 4096", Value: tasks.DefaultTaskMemoryMiB, Sources: env(flagMemory)},
@@ -70,8 +71,10 @@ func runAction(ctx context.Context, cmd *cli.Command) error {
 	switch {
 	case manifest != "" && (module != "" || inputs != ""):
 		return usagef("--manifest and --module/--inputs exclude each other: the batch file names the module and inputs")
+	case manifest == "" && cmd.String(flagInputsRoot) != "":
+		return usagef("--inputs-root applies to a batch file (--manifest): --module and --inputs name their files themselves")
 	case manifest != "":
-		if spec, err = tasks.LoadBatchFile(manifest); err != nil {
+		if spec, err = tasks.LoadBatchFileUnder(manifest, cmd.String(flagInputsRoot)); err != nil {
 			return usageError{err}
 		}
 	case module == "" || inputs == "":
@@ -82,7 +85,7 @@ func runAction(ctx context.Context, cmd *cli.Command) error {
 	}
 	slots := cmd.Int(flagSlots)
 	if slots < 1 || slots > 1024 {
-		return usagef("--slots %d: use 1 to 1024", slots)
+		return usagef("--slots %d: use %s", slots, flagRanges[flagSlots])
 	}
 	log, err := newLogger(cmd, os.Stderr)
 	if err != nil {
@@ -146,13 +149,14 @@ func runAction(ctx context.Context, cmd *cli.Command) error {
 // runLimits reads --timeout, --memory and --max-output.
 func runLimits(cmd *cli.Command) (tasks.Limits, error) {
 	timeout, mem, out := cmd.Duration(flagTimeout), cmd.Uint32(flagMemory), cmd.Uint64(flagMaxOutput)
-	switch {
-	case timeout < time.Millisecond || timeout > tasks.MaxTimeout:
+	if timeout < time.Millisecond || timeout > tasks.MaxTimeout {
 		return tasks.Limits{}, usagef("--timeout %s: use 1ms to 24h, e.g. 30s", timeout)
-	case mem < 1 || mem > tasks.MaxMemoryPages/16:
-		return tasks.Limits{}, usagef("--memory %d: use 1 to 4096 (MB)", mem)
-	case out < 1 || out > tasks.MaxOutputLimit:
-		return tasks.Limits{}, usagef("--max-output %d: use 1 to %d (bytes)", out, tasks.MaxOutputLimit)
+	}
+	if err := checkFlagRange(flagMemory, uint64(mem), 1, tasks.MaxMemoryPages/16); err != nil {
+		return tasks.Limits{}, err
+	}
+	if err := checkFlagRange(flagMaxOutput, out, 1, tasks.MaxOutputLimit); err != nil {
+		return tasks.Limits{}, err
 	}
 	return tasks.Limits{MemoryPages: mem * 16, Timeout: timeout.Truncate(time.Millisecond), MaxOutputBytes: out}, nil
 }

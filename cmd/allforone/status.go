@@ -47,7 +47,11 @@ func statusCmd() *cli.Command {
 }
 
 func printStatus(p *printer, st node.BatchStatus) {
-	p.f("batch %s (%s): %s", st.BatchID, st.Name, st.State)
+	label := st.BatchID
+	if st.Name != "" { // a batch submitted through the API may have none: no "()"
+		label += " (" + st.Name + ")"
+	}
+	p.f("batch %s: %s", label, st.State)
 	p.f("  tasks       %d done, %d failed, %d running, %d total", st.Done, st.Failed, st.Running, st.Total)
 	p.f("  executions  %d (R=%d), %d leases reassigned", st.Executions, st.Redundancy, st.Reassigned)
 	if st.Done > 0 {

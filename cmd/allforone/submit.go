@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"allforone/node"
 	"allforone/tasks"
@@ -21,19 +20,32 @@ const (
 	flagName     = "name"
 )
 
+// flagInputsRoot widens (or narrows) the folder a batch file may name files under; shared
+// with run.
+const flagInputsRoot = "inputs-root"
+
+// inputsRootFlag is --inputs-root, for submit and run.
+func inputsRootFlag() cli.Flag {
+	return &cli.StringFlag{Name: flagInputsRoot, Usage: "with --manifest: the batch file may name files under `DIR` (default: only under the batch file's own folder)", Sources: env(flagInputsRoot)}
+}
+
 func submitCmd() *cli.Command {
 	return &cli.Command{
 		Name:      "submit",
 		Usage:     "hand a batch of WebAssembly tasks to the swarm",
 		UsageText: "allforone submit --module task.wasm --inputs DIR [--replicas R] [--keep K] [--wait] [--out DIR]\nallforone submit --manifest batch.json [--wait] [--out DIR]",
-		Description: "The running daemon stores the module and inputs, signs the batch, hands it to its\n" +
-			"stewards and announces it; then this machine may go offline. Prints the batch ID.\n" +
+		Description: "The module and input files are checked first (sizes by stat, at most 256 MiB each),\n" +
+			"then streamed to the running daemon, which stores them, signs the batch, hands it to\n" +
+			"its stewards and announces it; then this machine may go offline. Prints the batch ID.\n" +
+			"Files of at most 1 KiB travel inline in the announced manifest (up to 32 KiB in all).\n" +
+			"A batch file may name files under its own folder only, or under --inputs-root.\n" +
 			"With --wait it shows progress until the batch finishes; with --out it then writes\n" +
 			"every output under its input's name, as `run --local` does.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: flagModule, Usage: "the task module, a WASI preview 1 `FILE` (.wasm)", Sources: env(flagModule)},
 			&cli.StringFlag{Name: flagInputs, Usage: "`DIR` with one input file per task", Sources: env(flagInputs)},
 			&cli.StringFlag{Name: flagManifest, Usage: "batch `FILE` (JSON) instead of --module and --inputs", Sources: env(flagManifest)},
+			inputsRootFlag(),
 			&cli.StringFlag{Name: flagName, Usage: "a label for the batch", Sources: env(flagName)},
 			&cli.Uint32Flag{Name: flagReplicas, Usage: "R: peers that run each task; a strict majority must agree", Value: tasks.DefaultRedundancy, Sources: env(flagReplicas)},
 			&cli.Uint32Flag{Name: flagKeep, Usage: "K: peers that keep each accepted result", Value: tasks.DefaultReplication, Sources: env(flagKeep)},
@@ -55,13 +67,18 @@ func submitAction(ctx context.Context, cmd *cli.Command) error {
 	if cmd.String(flagOut) != "" && !cmd.Bool(flagWait) {
 		return usagef("--out needs --wait (or fetch later with `allforone results BATCH --out DIR`)")
 	}
-	req, err := submitRequest(spec)
+	// Everything that can be checked here is, before anything is uploaded.
+	plan, err := planSubmission(spec)
 	if err != nil {
 		return usageError{err}
 	}
 	c, err := client(cmd)
 	if err != nil {
 		return err
+	}
+	req, err := plan.upload(ctx, c)
+	if err != nil {
+		return apiErr(err)
 	}
 	res, err := c.Submit(ctx, req)
 	if err != nil {
@@ -78,7 +95,7 @@ func submitAction(ctx context.Context, cmd *cli.Command) error {
 	}
 	st, err := waitBatch(ctx, cmd, c, res.BatchID)
 	if err != nil {
-		return err
+		return apiErr(err)
 	}
 	out := struct {
 		node.BatchStatus
@@ -97,17 +114,28 @@ func submitAction(ctx context.Context, cmd *cli.Command) error {
 
 // submitSpec reads the batch from --manifest or from --module and --inputs.
 func submitSpec(cmd *cli.Command) (*tasks.BatchSpec, error) {
+	if err := checkFlagRange(flagReplicas, uint64(cmd.Uint32(flagReplicas)), 1, tasks.MaxRedundancy); err != nil {
+		return nil, err
+	}
+	if err := checkFlagRange(flagKeep, uint64(cmd.Uint32(flagKeep)), 1, tasks.MaxReplication); err != nil {
+		return nil, err
+	}
 	module, inputs, manifest := cmd.String(flagModule), cmd.String(flagInputs), cmd.String(flagManifest)
 	switch {
 	case manifest != "" && (module != "" || inputs != ""):
 		return nil, usagef("--manifest and --module/--inputs exclude each other: the batch file names the module and inputs")
+	case manifest == "" && cmd.String(flagInputsRoot) != "":
+		return nil, usagef("--inputs-root applies to a batch file (--manifest): --module and --inputs name their files themselves")
 	case manifest != "":
-		spec, err := tasks.LoadBatchFile(manifest)
+		spec, err := tasks.LoadBatchFileUnder(manifest, cmd.String(flagInputsRoot))
 		if err != nil {
 			return nil, usageError{err}
 		}
 		if cmd.IsSet(flagReplicas) {
 			spec.Redundancy = cmd.Uint32(flagReplicas)
+			if spec.MaxReplicas < spec.Redundancy { // the file's bound was for its own R
+				spec.MaxReplicas = spec.Redundancy + 2
+			}
 		}
 		if cmd.IsSet(flagKeep) {
 			spec.Replication = cmd.Uint32(flagKeep)
@@ -124,10 +152,14 @@ func submitSpec(cmd *cli.Command) (*tasks.BatchSpec, error) {
 	if err != nil {
 		return nil, usageError{err}
 	}
+	if err := tasks.CheckTaskCount(int64(len(names))); err != nil {
+		return nil, usagef("--inputs %s: %w", inputs, err)
+	}
 	spec := &tasks.BatchSpec{
 		Name: cmd.String(flagName), ModulePath: module, Limits: limits,
 		Redundancy: cmd.Uint32(flagReplicas), Replication: cmd.Uint32(flagKeep),
 	}
+	spec.MaxReplicas = spec.Redundancy + 2
 	if spec.Name == "" {
 		spec.Name = filepath.Base(module)
 	}
@@ -135,39 +167,6 @@ func submitSpec(cmd *cli.Command) (*tasks.BatchSpec, error) {
 		spec.Inputs = append(spec.Inputs, tasks.BatchInput{File: filepath.Join(inputs, n)})
 	}
 	return spec, nil
-}
-
-// submitRequest reads the module and input files of spec into an API submission.
-func submitRequest(spec *tasks.BatchSpec) (node.SubmitRequest, error) {
-	module, err := os.ReadFile(spec.ModulePath)
-	if err != nil {
-		return node.SubmitRequest{}, fmt.Errorf("module: %w", err)
-	}
-	req := node.SubmitRequest{
-		Name: spec.Name, Module: module, Args: spec.Args, Env: spec.Env,
-		MemoryPages: spec.Limits.MemoryPages, TimeoutMS: uint64(spec.Limits.Timeout.Milliseconds()),
-		MaxOutputBytes: spec.Limits.MaxOutputBytes, Redundancy: spec.Redundancy, Replication: spec.Replication,
-		MaxReplicas: spec.MaxReplicas, Adaptive: spec.AdaptiveReplication,
-		DeadlineSec: uint64(spec.Deadline / time.Second),
-	}
-	for _, in := range spec.Inputs {
-		switch {
-		case in.Range != nil:
-			req.Inputs = append(req.Inputs, node.SubmitInput{Range: in.Range})
-		case in.File != "":
-			data, err := os.ReadFile(in.File)
-			if err != nil {
-				return req, fmt.Errorf("input: %w", err)
-			}
-			req.Inputs = append(req.Inputs, node.SubmitInput{Name: filepath.Base(in.File), Data: data})
-		default:
-			req.Inputs = append(req.Inputs, node.SubmitInput{Data: in.Inline})
-		}
-	}
-	for i := range spec.NumTasks() {
-		req.OutputNames = append(req.OutputNames, spec.TaskName(i)+spec.OutputExt)
-	}
-	return req, nil
 }
 
 // batchOutcome is the exit status of a finished batch: failure when a task failed.

@@ -1,0 +1,167 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"strings"
+	"time"
+
+	"allforone/protocol/pb"
+
+	"github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
+	"google.golang.org/protobuf/proto"
+)
+
+// Orphan blobs are blobs that nothing on this node refers to: no known batch names them as
+// its module or an input, no result record (held, run here, or in steward state) names them
+// as an output. They are uploads whose submission never came or was refused, and blobs an
+// older version stored before it checked a submission. collectOrphans deletes one once it
+// has been unreferenced for Config.BlobGrace; the time is kept under unrefPrefix (set at
+// upload, or by the first round that finds the blob unreferenced), so the grace survives
+// restarts. A blob stored a moment before the record that refers to it (a worker's output,
+// a result being stored) is safe: the record exists long before the grace ends.
+
+// collectOrphans deletes the blobs unreferenced for longer than the grace.
+func (n *Node) collectOrphans(ctx context.Context, now time.Time, rep *GCReport) error {
+	refs, err := n.referencedBlobs(ctx)
+	if err != nil {
+		return err
+	}
+	since, err := n.unrefMarks(ctx)
+	if err != nil {
+		return err
+	}
+	grace := time.Duration(n.cfg.BlobGrace)
+	var expired []cid.Cid
+	err = n.blobs.List(ctx, func(c cid.Cid) {
+		k := c.KeyString()
+		at, marked := since[k]
+		delete(since, k) // what stays in since names no stored blob
+		switch {
+		case refs[k]:
+			if marked {
+				n.ds.Delete(ctx, unrefKey(c)) // submitted: no longer waiting
+			}
+		case !marked:
+			n.putUnref(ctx, c, now)
+		case now.Sub(at) >= grace:
+			expired = append(expired, c)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for _, c := range expired {
+		size, err := n.blobs.Size(ctx, c)
+		if err != nil {
+			continue
+		}
+		if err := n.blobs.Delete(ctx, c); err != nil {
+			return err
+		}
+		n.ds.Delete(ctx, unrefKey(c))
+		rep.OrphansDeleted++
+		rep.BlobsDeleted++
+		rep.BytesFreed += int64(size)
+		n.log.Debug("unreferenced blob collected", "cid", c.String(), "bytes", size)
+	}
+	// Chunks of uploads cut short (or of a blob stored twice at once).
+	freed, err := n.blobs.CollectChunks(ctx, now.Add(-grace))
+	if err != nil {
+		return err
+	}
+	rep.BytesFreed += freed
+	// Marks of blobs gone (collected with their batch, or an upload that failed halfway).
+	for k, at := range since {
+		if now.Sub(at) >= grace {
+			if c, err := cid.Cast([]byte(k)); err == nil {
+				n.ds.Delete(ctx, unrefKey(c))
+			}
+		}
+	}
+	return nil
+}
+
+func (n *Node) putUnref(ctx context.Context, c cid.Cid, at time.Time) {
+	if err := n.ds.Put(ctx, unrefKey(c), binary.BigEndian.AppendUint64(nil, uint64(at.UnixMilli()))); err != nil {
+		n.log.Debug("mark unreferenced blob", "cid", c.String(), "err", err)
+	}
+}
+
+// unrefMarks reads the unreferenced-since times, by content ID key string.
+func (n *Node) unrefMarks(ctx context.Context) (map[string]time.Time, error) {
+	res, err := n.ds.Query(ctx, query.Query{Prefix: unrefPrefix})
+	if err != nil {
+		return nil, err
+	}
+	defer res.Close()
+	out := make(map[string]time.Time)
+	for e := range res.Next() {
+		if e.Error != nil {
+			return nil, e.Error
+		}
+		c, err := cid.Decode(strings.TrimPrefix(e.Key, unrefPrefix))
+		if err != nil || len(e.Value) != 8 {
+			n.ds.Delete(ctx, datastore.NewKey(e.Key))
+			continue
+		}
+		out[c.KeyString()] = time.UnixMilli(int64(binary.BigEndian.Uint64(e.Value)))
+	}
+	return out, nil
+}
+
+// referencedBlobs is every blob something on this node refers to, by content ID key
+// string: the module and blob inputs of every known batch, the outputs this node ran
+// (/ran/), the outputs of the results it holds (/results/) and those in its steward states.
+func (n *Node) referencedBlobs(ctx context.Context) (map[string]bool, error) {
+	refs := make(map[string]bool)
+	add := func(c cid.Cid) {
+		if c.Defined() {
+			refs[c.KeyString()] = true
+		}
+	}
+	for _, b := range n.listBatches() {
+		for _, c := range manifestBlobs(b.m) {
+			add(c)
+		}
+		for _, c := range n.stewardOutputs(b, false) {
+			add(c)
+		}
+	}
+	ran, err := n.ds.Query(ctx, query.Query{Prefix: outputsPrefix})
+	if err != nil {
+		return nil, err
+	}
+	for e := range ran.Next() {
+		if e.Error != nil {
+			ran.Close()
+			return nil, e.Error
+		}
+		if c, err := cid.Cast(e.Value); err == nil {
+			add(c)
+		}
+	}
+	ran.Close()
+	held, err := n.ds.Query(ctx, query.Query{Prefix: resultPrefix})
+	if err != nil {
+		return nil, err
+	}
+	defer held.Close()
+	for e := range held.Next() {
+		if e.Error != nil {
+			return nil, e.Error
+		}
+		var sr pb.StoredResult
+		if proto.Unmarshal(e.Value, &sr) != nil {
+			continue
+		}
+		for _, p := range sr.GetRecords() {
+			if c, err := cid.Cast(p.GetOutputCid()); err == nil {
+				add(c) // any output named, agreed or not: keeping too much is safe
+			}
+		}
+	}
+	return refs, nil
+}

@@ -1,0 +1,231 @@
+package node
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+
+	"allforone/tasks"
+
+	"github.com/ipfs/go-cid"
+)
+
+// SubmitRequest is a batch to submit, as the API takes it (POST /api/v1/batches). The
+// module and large inputs either travel in the JSON (base64, for small batches: the body is
+// limited to MaxSubmitJSON) or are uploaded first with POST /api/v1/blobs and named here by
+// content ID, which is what the CLI does.
+type SubmitRequest struct {
+	Name string `json:"name"`
+	// Module is the WebAssembly module (base64 in JSON); ModuleBlob instead names a blob
+	// this node holds (uploaded with POST /api/v1/blobs). Exactly one is set.
+	Module         []byte            `json:"module,omitempty"`
+	ModuleBlob     string            `json:"module_blob,omitempty"`
+	Inputs         []SubmitInput     `json:"inputs"`
+	Args           []string          `json:"args,omitempty"`
+	Env            map[string]string `json:"env,omitempty"`
+	MemoryPages    uint32            `json:"memory_pages"`
+	TimeoutMS      uint64            `json:"timeout_ms"`
+	MaxOutputBytes uint64            `json:"max_output_bytes"`
+	Redundancy     uint32            `json:"redundancy"`   // R
+	Replication    uint32            `json:"replication"`  // K
+	MaxReplicas    uint32            `json:"max_replicas"` // 0: R + 2
+	Adaptive       bool              `json:"adaptive,omitempty"`
+	MinRedundancy  uint32            `json:"min_redundancy,omitempty"` // with Adaptive: R of a trusted peer's task (0: 1)
+	DeadlineSec    uint64            `json:"deadline_seconds"`         // 0: 24 hours
+	// OutputExt is appended to every output file name (see SubmitInput.Name).
+	OutputExt string `json:"output_ext,omitempty"`
+}
+
+// SubmitInput is one entry of a batch's input list: one task's bytes, one task whose input
+// is an uploaded blob, or a range of generated tasks. At most one of Data, Blob and Range is
+// set (none: one task with an empty input).
+type SubmitInput struct {
+	// Name names the output file when results are written to a folder: the task's name,
+	// or for a range the part before each task's decimal value. Default: the input's
+	// index in six digits, and for a range the value alone.
+	Name  string       `json:"name,omitempty"`
+	Data  []byte       `json:"data,omitempty"` // inline when at most 1 KiB, else stored as a blob
+	Blob  string       `json:"blob,omitempty"` // content ID of a blob this node holds
+	Range *tasks.Range `json:"range,omitempty"`
+}
+
+// SubmitResult answers a submission.
+type SubmitResult struct {
+	BatchID  string   `json:"batch_id"`
+	Tasks    int      `json:"tasks"`
+	Stewards []string `json:"stewards"`
+}
+
+// ErrBadSubmission means a submission was refused for what it contains.
+var ErrBadSubmission = errors.New("bad submission")
+
+// maxDeadline bounds a batch's deadline after its creation.
+const maxDeadline = 365 * 24 * time.Hour
+
+// draft is a submission checked and built, with nothing stored yet.
+type draft struct {
+	m       *tasks.Manifest // unsigned
+	pending []pendingBlob   // bytes from the request, stored once the manifest is known good
+	names   OutputNames
+}
+
+type pendingBlob struct {
+	c    cid.Cid
+	data []byte
+}
+
+// CheckSubmission checks everything in req that can be checked without its blobs — the
+// task count (by arithmetic), limits, R and K, names, inline sizes — as Submit will, so a
+// client can refuse a bad batch before it uploads anything. Blob references must be
+// well-formed content IDs but need not be stored anywhere yet.
+func CheckSubmission(req SubmitRequest) error {
+	_, err := buildDraft(req, "check", time.Now(), func(cid.Cid) (uint64, error) { return 1, nil })
+	return err
+}
+
+// buildDraft builds the unsigned manifest of req for swarm, with blobSize giving the size of
+// a blob the request names by content ID (an error wrapping tasks.ErrBlobNotFound when it
+// is not stored). Counts and sizes are checked before anything per
+// task is built, and nothing is stored: what Submit stores comes after the whole manifest is
+// known good. Errors wrap ErrBadSubmission.
+func buildDraft(req SubmitRequest, swarm string, now time.Time, blobSize func(cid.Cid) (uint64, error)) (*draft, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrBadSubmission, fmt.Sprintf(format, args...))
+	}
+	if len(req.Inputs) == 0 {
+		return nil, bad("no inputs: add at least one (data, a blob or a range)")
+	}
+	var total int64
+	for i, in := range req.Inputs {
+		set := 0
+		for _, ok := range []bool{len(in.Data) > 0, in.Blob != "", in.Range != nil} {
+			if ok {
+				set++
+			}
+		}
+		if set > 1 {
+			return nil, bad("input %d: set only one of data, blob and range", i)
+		}
+		n := int64(1)
+		if in.Range != nil {
+			if err := in.Range.Check(); err != nil {
+				return nil, bad("input %d: %v", i, err)
+			}
+			n = in.Range.Count()
+		}
+		total = tasks.AddTasks(total, n)
+	}
+	if err := tasks.CheckTaskCount(total); err != nil {
+		return nil, bad("%v", err)
+	}
+
+	d := &draft{names: OutputNames{Ext: req.OutputExt, Inputs: make([]OutputName, 0, len(req.Inputs))}}
+	blobRef := func(what, s string) (tasks.BlobRef, error) {
+		c, err := cid.Decode(s)
+		if err == nil {
+			err = tasks.CheckContentID(c)
+		}
+		if err != nil {
+			return tasks.BlobRef{}, bad("%s: %q is not a blob ID (%v): use the cid that POST /api/v1/blobs answered", what, s, err)
+		}
+		size, err := blobSize(c)
+		if errors.Is(err, tasks.ErrBlobNotFound) {
+			return tasks.BlobRef{}, bad("%s: blob %s is not stored on this node: upload it with POST /api/v1/blobs first", what, c)
+		}
+		if err != nil { // the store failed, not the request
+			return tasks.BlobRef{}, fmt.Errorf("%s: %w", what, err)
+		}
+		return tasks.BlobRef{CID: c, Size: size}, nil
+	}
+	stored := func(data []byte) tasks.BlobRef {
+		c := tasks.ContentID(data)
+		d.pending = append(d.pending, pendingBlob{c, data})
+		return tasks.BlobRef{CID: c, Size: uint64(len(data))}
+	}
+
+	var module tasks.BlobRef
+	switch {
+	case len(req.Module) > 0 && req.ModuleBlob != "":
+		return nil, bad("set module or module_blob, not both")
+	case req.ModuleBlob != "":
+		ref, err := blobRef("module_blob", req.ModuleBlob)
+		if err != nil {
+			return nil, err
+		}
+		module = ref
+	case len(req.Module) > tasks.MaxBlobSize:
+		return nil, bad("module is %d bytes: %v", len(req.Module), tasks.ErrBlobTooLarge)
+	case len(req.Module) > 0:
+		module = stored(req.Module)
+	default:
+		return nil, bad("no module: send it as module (base64) or upload it and name it as module_blob")
+	}
+
+	// Durations in numbers the JSON may make too large for a time.Duration.
+	if req.DeadlineSec > uint64(maxDeadline/time.Second) {
+		return nil, bad("deadline_seconds %d: at most %d (a year)", req.DeadlineSec, uint64(maxDeadline/time.Second))
+	}
+	if req.TimeoutMS > uint64(tasks.MaxTimeout/time.Millisecond) {
+		return nil, bad("timeout_ms %d: at most %d (24 hours)", req.TimeoutMS, uint64(tasks.MaxTimeout/time.Millisecond))
+	}
+	deadline := time.Duration(req.DeadlineSec) * time.Second
+	if deadline == 0 {
+		deadline = tasks.DefaultBatchDeadline
+	}
+	m := &tasks.Manifest{
+		Version:     tasks.ManifestVersion,
+		Swarm:       swarm,
+		Name:        req.Name,
+		Module:      module,
+		Args:        req.Args,
+		Env:         req.Env,
+		Limits:      tasks.Limits{MemoryPages: req.MemoryPages, Timeout: time.Duration(req.TimeoutMS) * time.Millisecond, MaxOutputBytes: req.MaxOutputBytes},
+		Redundancy:  req.Redundancy,
+		Replication: req.Replication,
+		MaxReplicas: req.MaxReplicas,
+		CreatedAt:   time.UnixMilli(now.UnixMilli()),
+		Deadline:    time.UnixMilli(now.Add(deadline).UnixMilli()),
+		Nonce:       make([]byte, 16),
+		Inputs:      make([]tasks.Input, 0, len(req.Inputs)),
+	}
+	m.AdaptiveReplication, m.MinRedundancy = req.Adaptive, req.MinRedundancy
+	if m.MaxReplicas == 0 {
+		m.MaxReplicas = m.Redundancy + 2
+	}
+	rand.Read(m.Nonce)
+	for i, in := range req.Inputs {
+		name := OutputName{Name: in.Name, Tasks: 1}
+		digits := 0
+		switch {
+		case in.Range != nil:
+			m.Inputs = append(m.Inputs, tasks.RangeInput(*in.Range))
+			name.Range, name.Start, name.Tasks = true, in.Range.Start, in.Range.Count()
+			digits = 20
+		case in.Blob != "":
+			ref, err := blobRef(fmt.Sprintf("input %d", i), in.Blob)
+			if err != nil {
+				return nil, err
+			}
+			m.Inputs = append(m.Inputs, tasks.BlobInput(ref))
+		case len(in.Data) <= tasks.MaxInlineInput:
+			m.Inputs = append(m.Inputs, tasks.InlineInput(in.Data))
+		case len(in.Data) > tasks.MaxBlobSize:
+			return nil, bad("input %d is %d bytes: %v", i, len(in.Data), tasks.ErrBlobTooLarge)
+		default:
+			m.Inputs = append(m.Inputs, tasks.BlobInput(stored(in.Data)))
+		}
+		if !name.Range && name.Name == "" {
+			name.Name = fmt.Sprintf("%06d", i)
+		}
+		if err := checkOutputName(fmt.Sprintf("input %d: name", i), name.Name, req.OutputExt, digits); err != nil {
+			return nil, bad("%v", err)
+		}
+		d.names.Inputs = append(d.names.Inputs, name)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, bad("%v", err)
+	}
+	d.m = m
+	return d, nil
+}
