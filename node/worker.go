@@ -262,7 +262,7 @@ func (n *Node) execute(ctx context.Context, b *batch, task int, steward peer.ID)
 	rec := tasks.ResultRecord{Batch: b.id, Task: task, Finished: time.Now(), Duration: time.Since(start)}
 	var out []byte
 	if runErr != nil {
-		rec.Error = failureKind(runErr)
+		rec.Error = tasks.RecordError(runErr)
 		n.metrics.tasksFailed.Inc()
 	} else {
 		out = res.Output
@@ -284,22 +284,6 @@ func (n *Node) execute(ctx context.Context, b *batch, task int, steward peer.ID)
 	n.taskFinished(b, task, rec)
 	finished = true
 	return rec, out, nil
-}
-
-// failureKind names an execution failure for a result record.
-func failureKind(err error) string {
-	for _, k := range []struct {
-		err  error
-		kind string
-	}{
-		{tasks.ErrTimeout, "timeout"}, {tasks.ErrMemoryLimit, "memory"}, {tasks.ErrOutputTooLarge, "output"},
-		{tasks.ErrTrap, "trap"}, {tasks.ErrExitCode, "exit"}, {tasks.ErrInvalidModule, "invalid"},
-	} {
-		if errors.Is(err, k.err) {
-			return k.kind
-		}
-	}
-	return "error"
 }
 
 // blobFetcher fetches task input blobs with the steward and submitter as first hints.

@@ -47,6 +47,9 @@ type TaskState struct {
 	Results []ResultRecord // at most one per executor
 	Leases  []Lease
 	Holders []peer.ID // peers that acknowledged storing the accepted result
+	// Notes say what happened in failed executions (at most one per executor with a
+	// failed record): unsigned and informational, for the submitter.
+	Notes []FailureNote
 	// Single: adaptive replication gave the task to one trusted peer (R = min redundancy).
 	Single bool
 	// Reverified: the task is back at the full R (its trusted peer was caught lying, or
@@ -101,12 +104,31 @@ func (t *TaskState) Agreeing() []ResultRecord {
 	return out
 }
 
-// Quorum decides a task from its records: an output is accepted once at least R/2+1
-// executions (a strict majority of R) produced it and no other output has as many; without
-// that, the task fails after maxReplicas executions. Failed executions count as executions
-// but never as votes. Each executor counts once, whatever records it signed.
+// QuorumSize is how many distinct executors must agree for a task of redundancy r to be
+// decided: a strict majority of r.
+func QuorumSize(r int) int { return r/2 + 1 }
+
+// FailureQuorum is how many distinct executors must report the same deterministic failure
+// (see Deterministic) for a task of redundancy r to fail at once: a strict majority of r, as
+// for outputs, and never fewer than two, so one executor's word (a liar's, or a broken
+// machine's) never fails a task on its own, whatever R.
+func FailureQuorum(r int) int { return max(2, QuorumSize(r)) }
+
+// Quorum decides a task from its records. Every execution casts one vote: a successful one
+// for its output, a failed one for its failure when that failure is deterministic (the same
+// kind and exit code on every honest machine); timeouts and other failures count as
+// executions but never as votes. An output is accepted once at least QuorumSize(r) executors
+// produced it and no other outcome has as many; a deterministic failure fails the task once
+// FailureQuorum(r) executors reported it and no other outcome has as many. Without either,
+// the task fails after maxReplicas executions. Each executor counts once, whatever records
+// it signed.
 func Quorum(results []ResultRecord, r, maxReplicas int) (TaskStatus, cid.Cid) {
-	votes := make(map[cid.Cid]int)
+	type outcome struct {
+		failure string // "" for an output
+		output  cid.Cid
+	}
+	key := func(o outcome) string { return o.failure + "\x00" + o.output.KeyString() }
+	votes := make(map[outcome]int)
 	seen := make(map[peer.ID]bool, len(results))
 	executions := 0
 	for _, rec := range results {
@@ -115,25 +137,30 @@ func Quorum(results []ResultRecord, r, maxReplicas int) (TaskStatus, cid.Cid) {
 		}
 		seen[rec.Executor] = true
 		executions++
-		if rec.OK() {
-			votes[rec.Output]++
+		switch {
+		case rec.OK():
+			votes[outcome{output: rec.Output}]++
+		case Deterministic(rec.Error):
+			votes[outcome{failure: rec.Error}]++
 		}
 	}
-	var best cid.Cid
+	var best outcome
 	bestN, secondN := 0, 0
-	for c, n := range votes {
+	for o, n := range votes {
 		switch {
-		case n > bestN || (n == bestN && c.KeyString() < best.KeyString()):
+		case n > bestN || (n == bestN && key(o) < key(best)):
 			secondN = max(secondN, bestN)
-			best, bestN = c, n
+			best, bestN = o, n
 		case n > secondN:
 			secondN = n
 		}
 	}
-	if bestN >= r/2+1 && bestN > secondN {
-		return TaskAccepted, best
-	}
-	if executions >= maxReplicas {
+	switch {
+	case best.failure == "" && bestN >= QuorumSize(r) && bestN > secondN:
+		return TaskAccepted, best.output
+	case best.failure != "" && bestN >= FailureQuorum(r) && bestN > secondN:
+		return TaskFailed, cid.Undef
+	case executions >= maxReplicas:
 		return TaskFailed, cid.Undef
 	}
 	return TaskOpen, cid.Undef
@@ -427,6 +454,39 @@ func (b *BatchState) AddResult(rec ResultRecord) Change {
 	return b.decide(i)
 }
 
+// AddNote records what the executor of a failed record of task i says about it (its
+// detail and stderr tail). It keeps the first note per executor and only for an executor
+// whose record is a failure; it reports whether it kept this one.
+func (b *BatchState) AddNote(i int, n FailureNote) bool {
+	if i < 0 || i >= len(b.tasks) {
+		return false
+	}
+	t := &b.tasks[i]
+	if !t.addNote(n) {
+		return false
+	}
+	b.touch(i)
+	return true
+}
+
+func (t *TaskState) addNote(n FailureNote) bool {
+	k := t.resultBy(n.Executor)
+	if k < 0 || t.Results[k].OK() || slices.ContainsFunc(t.Notes, func(o FailureNote) bool { return o.Executor == n.Executor }) {
+		return false
+	}
+	t.Notes = append(t.Notes, n.Bounded())
+	return true
+}
+
+// NoteBy returns the note of executor p on this task, if any.
+func (t *TaskState) NoteBy(p peer.ID) (FailureNote, bool) {
+	k := slices.IndexFunc(t.Notes, func(n FailureNote) bool { return n.Executor == p })
+	if k < 0 {
+		return FailureNote{}, false
+	}
+	return t.Notes[k], true
+}
+
 // decide recomputes task i's status and the batch counters. Decisions are final, except
 // that a task accepted on a single trusted peer's word reopens when it is reverified.
 func (b *BatchState) decide(i int) Change {
@@ -533,6 +593,9 @@ func (b *BatchState) Merge(i int, other TaskState) Change {
 			t.Holders = append(t.Holders, h)
 			changed = true
 		}
+	}
+	for _, n := range other.Notes {
+		changed = t.addNote(n) || changed // after the records, so a note finds its record
 	}
 	if other.Single && !t.Single {
 		t.Single, changed = true, true
