@@ -167,3 +167,32 @@ func (b *BatchState) Summary(now time.Time, live func(peer.ID) bool) Summary {
 	}
 	return s
 }
+
+// Exhausted counts the open tasks that no peer able to run them can take any more: no lease
+// holds them and at least able of their distinct executors count as able (every able peer
+// ran it, and a worker never gets a task twice). They wait for more peers; with no more,
+// they wait until the deadline.
+func (b *BatchState) Exhausted(now time.Time, isAble func(peer.ID) bool, able int) int {
+	n := 0
+	if able <= 0 {
+		return 0
+	}
+	for i := b.cursor; i < len(b.tasks); i++ {
+		t := &b.tasks[i]
+		if t.status != TaskOpen || t.activeLeases(now) > 0 || len(t.Results) < able {
+			continue
+		}
+		ran := 0
+		seen := make(map[peer.ID]bool, len(t.Results))
+		for _, r := range t.Results {
+			if !seen[r.Executor] && isAble(r.Executor) {
+				seen[r.Executor] = true
+				ran++
+			}
+		}
+		if ran >= able {
+			n++
+		}
+	}
+	return n
+}
