@@ -52,6 +52,9 @@ type SubmitResult struct {
 	BatchID  string   `json:"batch_id"`
 	Tasks    int      `json:"tasks"`
 	Stewards []string `json:"stewards"`
+	// Waiting, when not empty, says why the batch cannot progress with the peers this node
+	// sees now (too few for its R). It is accepted all the same: peers may still join.
+	Waiting []WaitReason `json:"waiting,omitempty"`
 }
 
 // Submit stores the module and inputs, signs the manifest, hands the batch to its stewards
@@ -93,7 +96,7 @@ func (n *Node) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, err
 	if err := n.announce(ctx, raw); err != nil {
 		n.log.Warn("announce batch", "batch", b.id.String(), "err", err)
 	}
-	res := SubmitResult{BatchID: b.id.String(), Tasks: m.NumTasks()}
+	res := SubmitResult{BatchID: b.id.String(), Tasks: m.NumTasks(), Waiting: n.submitWaiting(m)}
 	for _, s := range stewards {
 		res.Stewards = append(res.Stewards, s.String())
 	}

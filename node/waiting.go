@@ -180,6 +180,18 @@ func (n *Node) waiting(b *batch, now time.Time) []WaitReason {
 	return b.waitingWhy
 }
 
+// submitWaiting is why a batch this node submits cannot progress with the peers it sees:
+// all it knows of other peers is that they are there (and may run it), of itself whether its
+// memory cap allows the batch.
+func (n *Node) submitWaiting(m *tasks.Manifest) []WaitReason {
+	f := waitFacts{R: int(m.Redundancy), MaxReplicas: int(max(m.MaxReplicas, m.Redundancy)),
+		MemoryMiB: int(m.Limits.MemoryBytes() >> 20), Peers: len(n.swarmPeers())}
+	if !n.fitsMemory(m.Limits.MemoryPages) {
+		f.Declined, f.MostMiB = 1, n.cfg.MaxTaskMemoryMB
+	}
+	return decideWaiting(f)
+}
+
 // waitingLine is a batch's reasons in one line, for a lease grant.
 func waitingLine(ws []WaitReason) string {
 	if len(ws) == 0 {
