@@ -109,7 +109,7 @@ func missingError(st node.BatchStatus, total int, missing []int) error {
 
 // stalledError ends a wait for a batch that cannot progress.
 type stalledError struct {
-	st  node.BatchStatus
+	st    node.BatchStatus
 	after time.Duration
 }
 
