@@ -136,6 +136,10 @@ func (n *Node) swarmPeers() []peer.ID {
 // has none, or the batch is done).
 func (n *Node) waiting(b *batch, now time.Time) []WaitReason {
 	b.mu.Lock()
+	if b.st == nil || b.st.Done() || now.After(b.m.Deadline) {
+		b.mu.Unlock()
+		return nil
+	}
 	if now.Sub(b.waitingAt) < waitingCache {
 		defer b.mu.Unlock()
 		return b.waitingWhy
