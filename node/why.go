@@ -162,7 +162,7 @@ func whyWaiting(f *whyFacts) []WhyReason {
 			if name == "" {
 				name = "(unnamed)"
 			}
-			out = append(out, WhyReason{Code: "waiting", Reason: fmt.Sprintf("batch %s cannot progress: its steward says %s", name, b.Waiting),
+			out = append(out, WhyReason{Code: "waiting", Reason: fmt.Sprintf("batch %s cannot progress (its steward says): %s", name, strings.TrimPrefix(b.Waiting, "waiting: ")),
 				Fix: "the batch is its submitter's to change (`allforone status BATCH` shows why); this node takes its tasks when it can"})
 		}
 	}
