@@ -63,9 +63,16 @@ func (n *Node) sendCompletions(b *batch) {
 			n.log.Warn("sync the datastore before sending results", "err", err)
 		}
 		msg := &pb.Complete{}
+		failures := false
 		for _, c := range batch {
 			msg.Records = append(msg.Records, c.rec.ToPB())
 			msg.Outputs = append(msg.Outputs, c.out)
+			failures = failures || c.note != nil
+		}
+		for _, c := range batch {
+			if !failures {
+				break // notes only beside failures: a message of successes is as it was
+			}
 			note := &pb.FailureNote{}
 			if c.note != nil {
 				note.Detail, note.Stderr = c.note.Detail, []byte(c.note.Stderr)
