@@ -48,6 +48,7 @@ type batch struct {
 	// their lease requests, and the reasons computed from that at waitingAt. As a worker:
 	// when to decline it again, and the reason its steward gave last (at waitingLineAt).
 	askers        map[peer.ID]asker
+	askersPruned  time.Time
 	waitingWhy    []WaitReason
 	waitingAt     time.Time
 	declineAt     time.Time

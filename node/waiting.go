@@ -109,9 +109,12 @@ func (b *batch) noteAsker(p peer.ID, memoryMB uint32, now time.Time) bool {
 	if b.askers == nil {
 		b.askers = make(map[peer.ID]asker)
 	}
-	for q, a := range b.askers {
-		if now.Sub(a.at) > declineTTL {
-			delete(b.askers, q)
+	if now.Sub(b.askersPruned) > declineInterval {
+		b.askersPruned = now
+		for q, a := range b.askers {
+			if now.Sub(a.at) > declineTTL {
+				delete(b.askers, q)
+			}
 		}
 	}
 	declined := memoryMB > 0 && uint64(memoryMB)<<20 < b.m.Limits.MemoryBytes()

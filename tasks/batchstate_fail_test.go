@@ -206,3 +206,32 @@ func TestRecordError(t *testing.T) {
 		t.Errorf("ParseRecordError(exit:42) = %q %d %v", k, code, ok)
 	}
 }
+
+// Exhausted: an open task that every able peer ran, with no lease on it, can only wait for
+// more peers; one that some able peer has not run, or that is leased, is not.
+func TestExhausted(t *testing.T) {
+	w, _ := testPeers(t, 4)
+	b := newState(t, 2, 2, 4)
+	all := func(peer.ID) bool { return true }
+	for _, p := range w[:3] {
+		b.Grant(p, 2, t0, time.Minute, nil)
+		b.AddResult(failed(b, 0, p, "timeout"))
+	}
+	// Task 1 is still leased to the three of them.
+	if got := b.Exhausted(t0, all, 3); got != 1 {
+		t.Fatalf("3 able peers ran task 0: %d exhausted, want 1", got)
+	}
+	if got := b.Exhausted(t0, all, 4); got != 0 {
+		t.Fatalf("a fourth able peer has not run it: %d exhausted", got)
+	}
+	notW0 := func(p peer.ID) bool { return p != w[0] }
+	if got := b.Exhausted(t0, notW0, 2); got != 1 {
+		t.Fatalf("the 2 able peers ran it: %d exhausted", got)
+	}
+	if got := b.Exhausted(t0.Add(time.Hour), all, 3); got != 1 {
+		t.Fatalf("task 1's leases expired, nobody ran it: %d exhausted, want 1", got)
+	}
+	if got := b.Exhausted(t0, all, 0); got != 0 {
+		t.Fatalf("no able peer: %d exhausted", got)
+	}
+}

@@ -261,7 +261,7 @@ function renderRecent(a, now) {
   const rows = a.recent.slice(0, 12);
   fill("recent", rows.map((r) => el("tr", {},
     el("td", { text: r.name || short(r.batch_id), title: r.batch_id }), el("td", { text: r.task }),
-    el("td", { class: r.ok ? "ok-text" : "bad-text", text: r.ok ? "ok · " + bytes(r.output_size) : "failed: " + r.error }),
+    el("td", { class: r.ok ? "ok-text" : "bad-text", text: r.ok ? "ok · " + bytes(r.output_size) : "failed: " + (r.error || "").replace(/^exit:(\d+)$/, "exit code $1") }),
     el("td", { text: secs(r.seconds) }), el("td", { text: ago(r.finished, now) }))));
   $("recent-empty").hidden = rows.length > 0;
 }
