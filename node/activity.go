@@ -39,7 +39,7 @@ type RecentResult struct {
 	Name       string    `json:"name"`
 	Task       int       `json:"task"`
 	OK         bool      `json:"ok"`
-	Error      string    `json:"error,omitempty"` // timeout, memory, trap, ...
+	Error      string    `json:"error,omitempty"` // the record's failure kind: timeout, memory, trap, exit:N, ...
 	Output     string    `json:"output,omitempty"`
 	OutputSize uint64    `json:"output_size"`
 	Seconds    float64   `json:"seconds"`

@@ -42,6 +42,17 @@ type batch struct {
 	holding     map[int]struct{}  // tasks this node holds leases on, until delivered or returned
 	refused     string            // why its steward last refused this node any lease ("" if not)
 	refusedAt   time.Time
+
+	// Why the batch cannot progress (waiting.go). As its steward: what workers said in
+	// their lease requests, and the reasons computed from that at waitingAt. As a worker:
+	// when to decline it again, and the reason its steward gave last (at waitingLineAt).
+	askers        map[peer.ID]asker
+	askersPruned  time.Time
+	waitingWhy    []WaitReason
+	waitingAt     time.Time
+	declineAt     time.Time
+	waitingLine   string
+	waitingLineAt time.Time
 }
 
 // hold and unhold track the tasks of b this node holds leases on (it tells the steward in

@@ -15,14 +15,15 @@ import (
 // the results that finish meanwhile queue up and go together in the next one.
 
 type completion struct {
-	rec tasks.ResultRecord
-	out []byte
+	rec  tasks.ResultRecord
+	out  []byte
+	note *tasks.FailureNote // what happened, after a failure
 }
 
 // queueCompletion queues a finished task for its steward and makes sure a sender runs.
-func (n *Node) queueCompletion(b *batch, rec tasks.ResultRecord, out []byte) {
+func (n *Node) queueCompletion(b *batch, c completion) {
 	b.mu.Lock()
-	b.completions = append(b.completions, completion{rec, out})
+	b.completions = append(b.completions, c)
 	start := !b.sending
 	b.sending = true
 	b.mu.Unlock()
@@ -62,9 +63,21 @@ func (n *Node) sendCompletions(b *batch) {
 			n.log.Warn("sync the datastore before sending results", "err", err)
 		}
 		msg := &pb.Complete{}
+		failures := false
 		for _, c := range batch {
 			msg.Records = append(msg.Records, c.rec.ToPB())
 			msg.Outputs = append(msg.Outputs, c.out)
+			failures = failures || c.note != nil
+		}
+		for _, c := range batch {
+			if !failures {
+				break // notes only beside failures: a message of successes is as it was
+			}
+			note := &pb.FailureNote{}
+			if c.note != nil {
+				note.Detail, note.Stderr = c.note.Detail, []byte(c.note.Stderr)
+			}
+			msg.Notes = append(msg.Notes, note)
 		}
 		req := &pb.StewardRequest{BatchId: b.id.Bytes(), Body: &pb.StewardRequest_Complete{Complete: msg}}
 		var err error

@@ -241,6 +241,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.startRendezvous() // rendezvous.go: opt-in, through the public IPFS DHT; ends with n.ctx
 	n.goLoop("peers", n.peerLoop)
 	n.goLoop("work", n.workLoop)
+	n.goLoop("decline", n.declineLoop) // waiting.go
 	n.goLoop("repair", n.repairLoop)
 	n.goLoop("sync", n.syncLoop)
 	n.goLoop("housekeeping", n.housekeepingLoop) // gc.go: CPU samples for prefs, garbage collection

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"allforone/protocol/pb"
@@ -29,7 +30,73 @@ type BatchStatus struct {
 	Redundancy  int          `json:"redundancy"`   // R
 	Peers       []PeerStatus `json:"peers"`
 	FailedTasks []int        `json:"failed_tasks,omitempty"`
-	Steward     string       `json:"steward"`
+	// Failures says why each failed task failed, lowest index first, at most 1,000;
+	// FailuresOmitted counts the failed tasks left out.
+	Failures        []TaskFailure `json:"failures,omitempty"`
+	FailuresOmitted int           `json:"failures_omitted,omitempty"`
+	// Waiting, when not empty, says why the batch cannot progress with the peers its
+	// steward sees, and what to change.
+	Waiting []WaitReason `json:"waiting,omitempty"`
+	Steward string       `json:"steward"`
+}
+
+// TaskFailure is why one task of a batch failed: the failure most of its executions
+// reported, and what one of their executors said about it.
+type TaskFailure struct {
+	Task int    `json:"task"`
+	Name string `json:"name,omitempty"` // the task's output name, on the submitter's node
+	// Kind is a failure kind (timeout, memory, output, trap, exit, invalid, error), or
+	// no-quorum when every execution succeeded but their outputs disagreed.
+	Kind       string  `json:"kind"`
+	ExitCode   *uint32 `json:"exit_code,omitempty"` // with kind exit
+	Detail     string  `json:"detail,omitempty"`    // what happened, as the executor said
+	Stderr     string  `json:"stderr,omitempty"`    // the tail of what the task wrote to stderr
+	Executions int     `json:"executions"`          // executions of the task
+	Agreeing   int     `json:"agreeing"`            // executions that failed this way
+}
+
+// KindNoQuorum is a failed task's kind when its executions succeeded but disagreed.
+const KindNoQuorum = "no-quorum"
+
+// taskFailure converts a failed task's description from the steward state or the wire.
+func taskFailure(task int, recordError, detail, stderr string, executions, agreeing int) TaskFailure {
+	f := TaskFailure{Task: task, Kind: KindNoQuorum, Detail: detail, Stderr: stderr, Executions: executions, Agreeing: agreeing}
+	if recordError != "" {
+		kind, code, hasCode := tasks.ParseRecordError(recordError)
+		f.Kind = kind
+		if hasCode {
+			f.ExitCode = &code
+		}
+	}
+	return f
+}
+
+// Error is the failure in one line: its kind, what happened and the stderr's last line.
+func (f TaskFailure) Error() string {
+	s := f.Kind
+	if f.ExitCode != nil {
+		s = fmt.Sprintf("exit code %d", *f.ExitCode)
+	}
+	if f.Kind == KindNoQuorum {
+		s = fmt.Sprintf("no quorum: %d executions disagreed", f.Executions)
+	}
+	if f.Detail != "" {
+		s += ": " + f.Detail
+	}
+	if line := lastLine(f.Stderr); line != "" && !strings.Contains(f.Detail, line) {
+		s += " (stderr: " + line + ")"
+	}
+	return s
+}
+
+// lastLine is the last non-empty line of s, at most 200 bytes.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	l := strings.TrimSpace(lines[len(lines)-1])
+	if len(l) > 200 {
+		l = l[:200] + "..."
+	}
+	return strings.ToValidUTF8(l, "")
 }
 
 // PeerStatus is one peer's share of a batch.
@@ -50,6 +117,10 @@ func (n *Node) localStatus(b *batch) BatchStatus {
 		Failed: s.Failed, Running: s.Running, Executions: s.Executions, Reassigned: s.Reassigned, Single: s.Single,
 		MinReplicas: s.MinReplicas, Replication: int(b.m.Replication), Redundancy: int(b.m.Redundancy),
 		FailedTasks: s.FailedTasks, Steward: n.id.String(), Peers: []PeerStatus{},
+		FailuresOmitted: s.FailuresOmitted, Waiting: n.waiting(b, time.Now()),
+	}
+	for _, f := range s.Failures {
+		out.Failures = append(out.Failures, taskFailure(f.Task, f.Error, f.Note.Detail, f.Note.Stderr, f.Executions, f.Agreeing))
 	}
 	for _, p := range s.Peers {
 		out.Peers = append(out.Peers, PeerStatus{PeerID: p.Peer.String(), Done: p.Done, Running: p.Running, Wrong: p.Wrong})
@@ -63,6 +134,21 @@ func (s BatchStatus) toPB() *pb.BatchStatus {
 		MinReplicas: uint32(s.MinReplicas)}
 	for _, t := range s.FailedTasks {
 		p.FailedTasks = append(p.FailedTasks, uint32(t))
+	}
+	p.FailuresOmitted = uint32(s.FailuresOmitted)
+	for _, f := range s.Failures {
+		e := f.Kind
+		switch {
+		case f.Kind == KindNoQuorum:
+			e = ""
+		case f.ExitCode != nil:
+			e = fmt.Sprintf("%s:%d", f.Kind, *f.ExitCode)
+		}
+		p.Failures = append(p.Failures, &pb.TaskFailure{Task: uint32(f.Task), Error: e, Detail: f.Detail,
+			Stderr: []byte(f.Stderr), Executions: uint32(f.Executions), Agreeing: uint32(f.Agreeing)})
+	}
+	for _, w := range s.Waiting {
+		p.Waiting = append(p.Waiting, &pb.WaitReason{Code: w.Code, Reason: w.Reason, Fix: w.Fix})
 	}
 	if id, err := peer.Decode(s.Steward); err == nil {
 		p.Steward = []byte(id)
@@ -82,7 +168,14 @@ func statusFromPB(b *batch, p *pb.BatchStatus) BatchStatus {
 		Done: int(p.GetDone()), Failed: int(p.GetFailed()), Running: int(p.GetRunning()),
 		Executions: int(p.GetExecutions()), Reassigned: int(p.GetReassigned()), Single: int(p.GetSingle()), MinReplicas: int(p.GetMinReplicas()),
 		Replication: int(b.m.Replication), Redundancy: int(b.m.Redundancy), FailedTasks: toInts(p.GetFailedTasks()),
-		Peers: []PeerStatus{}}
+		Peers: []PeerStatus{}, FailuresOmitted: int(p.GetFailuresOmitted())}
+	for _, f := range p.GetFailures() {
+		n := tasks.FailureNote{Detail: f.GetDetail(), Stderr: string(f.GetStderr())}.Bounded()
+		s.Failures = append(s.Failures, taskFailure(int(f.GetTask()), f.GetError(), n.Detail, n.Stderr, int(f.GetExecutions()), int(f.GetAgreeing())))
+	}
+	for _, w := range p.GetWaiting() {
+		s.Waiting = append(s.Waiting, WaitReason{Code: w.GetCode(), Reason: w.GetReason(), Fix: w.GetFix()})
+	}
 	if id, err := peer.IDFromBytes(p.GetSteward()); err == nil {
 		s.Steward = id.String()
 	}
@@ -95,8 +188,22 @@ func statusFromPB(b *batch, p *pb.BatchStatus) BatchStatus {
 }
 
 // Status returns a batch's progress: from this node's state when it is the primary steward
-// (or the only steward it can reach), else from the primary.
+// (or the only steward it can reach), else from the primary. On the submitter's node,
+// failed tasks carry their output names.
 func (n *Node) Status(ctx context.Context, id cid.Cid) (BatchStatus, error) {
+	st, err := n.status(ctx, id)
+	if err == nil && len(st.Failures) > 0 {
+		if names, ok := n.OutputNames(ctx, id); ok {
+			name := names.Namer()
+			for i := range st.Failures {
+				st.Failures[i].Name = name(st.Failures[i].Task)
+			}
+		}
+	}
+	return st, err
+}
+
+func (n *Node) status(ctx context.Context, id cid.Cid) (BatchStatus, error) {
 	b := n.getBatch(id)
 	if b == nil {
 		return BatchStatus{}, fmt.Errorf("%w: %s", ErrUnknownBatch, id)

@@ -62,6 +62,16 @@ func (n *Node) handleSteward(ctx context.Context, from peer.ID, req *pb.StewardR
 	now := time.Now()
 	switch body := req.Body.(type) {
 	case *pb.StewardRequest_Lease:
+		b.mu.Lock()
+		declined := b.noteAsker(from, body.Lease.GetMemoryMb(), now)
+		done := st.Done() || now.After(b.m.Deadline)
+		b.mu.Unlock()
+		if declined {
+			// It cannot run this batch and says so: no leases, and why the batch waits
+			// if it does.
+			return &pb.StewardResponse{Body: &pb.StewardResponse_Grant{Grant: &pb.LeaseGrant{
+				Done: done, Waiting: waitingLine(n.waiting(b, now)), RetryAfterMs: uint32(declineInterval.Milliseconds())}}}
+		}
 		want := min(int(body.Lease.GetMax()), maxLeasesPerGrant)
 		refused := n.refusal(from)
 		if now.After(b.m.Deadline) || refused != "" {
@@ -82,13 +92,16 @@ func (n *Node) handleSteward(ctx context.Context, from peer.ID, req *pb.StewardR
 			back = st.ReleaseWorkerExcept(from, toInts(body.Lease.GetHolding()), now)
 		}
 		grants := st.Grant(from, want, now, leaseDuration(b.m), n.consecutive)
-		done := st.Done() || now.After(b.m.Deadline)
+		done = st.Done() || now.After(b.m.Deadline)
 		b.mu.Unlock()
 		if len(back) > 0 {
 			n.log.Info("leases returned to the pool: the worker restarted without them", "batch", b.id.String(), "worker", shortID(from), "tasks", len(back))
 			n.kickBatch(b)
 		}
 		g := &pb.LeaseGrant{Done: done, Refused: refused}
+		if !done {
+			g.Waiting = waitingLine(n.waiting(b, now))
+		}
 		if refused != "" {
 			n.blockLater(from, 200*time.Millisecond) // once this answer is on its way
 		}
@@ -170,6 +183,7 @@ func (n *Node) complete(ctx context.Context, from peer.ID, b *batch, st *tasks.B
 		return protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "%d records but %d outputs", len(recs), len(c.GetOutputs()))
 	}
 	var checked []tasks.ResultRecord
+	notes := make(map[int]tasks.FailureNote) // by task: what the worker says about its failures
 	for i, p := range recs {
 		r, err := tasks.ResultFromPB(p)
 		if err != nil {
@@ -194,6 +208,11 @@ func (n *Node) complete(ctx context.Context, from peer.ID, b *batch, st *tasks.B
 			}
 		}
 		checked = append(checked, r)
+		if i < len(c.GetNotes()) && !r.OK() {
+			if note := c.GetNotes()[i]; note.GetDetail() != "" || len(note.GetStderr()) > 0 {
+				notes[r.Task] = tasks.FailureNote{Executor: from, Detail: note.GetDetail(), Stderr: string(note.GetStderr())}
+			}
+		}
 	}
 	var decided []int
 	b.mu.Lock()
@@ -206,13 +225,18 @@ func (n *Node) complete(ctx context.Context, from peer.ID, b *batch, st *tasks.B
 			continue
 		}
 		c := st.AddResult(r)
+		if note, ok := notes[r.Task]; ok {
+			st.AddNote(r.Task, note)
+		}
 		if c.Accepted {
 			b.needStore = append(b.needStore, r.Task)
 			decided = append(decided, r.Task)
 			n.metrics.accepted.Inc()
 		}
 		if c.Failed {
-			n.log.Warn("task failed: no quorum", "batch", b.id.String(), "task", r.Task)
+			f := st.Failure(r.Task)
+			n.log.Warn("task failed", "batch", b.id.String(), "task", r.Task, "error", f.Error,
+				"agreeing", f.Agreeing, "executions", f.Executions, "detail", f.Note.Detail)
 		}
 	}
 	finished := !wasDone && st.Done()

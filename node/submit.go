@@ -67,7 +67,7 @@ func (n *Node) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, err
 	if err := n.announce(ctx, raw); err != nil {
 		n.log.Warn("announce batch", "batch", b.id.String(), "err", err)
 	}
-	res := SubmitResult{BatchID: b.id.String(), Tasks: m.NumTasks()}
+	res := SubmitResult{BatchID: b.id.String(), Tasks: m.NumTasks(), Waiting: n.submitWaiting(m)}
 	for _, s := range stewards {
 		res.Stewards = append(res.Stewards, s.String())
 	}

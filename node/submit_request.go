@@ -55,6 +55,9 @@ type SubmitResult struct {
 	BatchID  string   `json:"batch_id"`
 	Tasks    int      `json:"tasks"`
 	Stewards []string `json:"stewards"`
+	// Waiting, when not empty, says why the batch cannot progress with the peers this node
+	// sees now (too few for its R). It is accepted all the same: peers may still join.
+	Waiting []WaitReason `json:"waiting,omitempty"`
 }
 
 // ErrBadSubmission means a submission was refused for what it contains.

@@ -14,8 +14,8 @@ import (
 
 // WhyReason is one reason the node is not computing, or not as much as it could.
 type WhyReason struct {
-	// Code names the reason for scripts: no_peers, paused, no_batches, memory, no_tasks,
-	// distrusted, unreachable, incompatible.
+	// Code names the reason for scripts: no_peers, paused, no_batches, memory, waiting,
+	// no_tasks, distrusted, unreachable, incompatible.
 	Code   string `json:"code"`
 	Reason string `json:"reason"` // what is the case
 	Fix    string `json:"fix"`    // what to do
@@ -52,6 +52,8 @@ type whyBatch struct {
 	Name     string
 	MemoryMB int  // memory one task asks for
 	Open     bool // it may still need work: not finished, not past its deadline
+	// Waiting is why its steward says it cannot progress ("" when it did not say so lately).
+	Waiting string
 }
 
 // whyRules are the reasons, in the order they are shown.
@@ -60,6 +62,7 @@ var whyRules = []func(f *whyFacts) []WhyReason{
 	whyPaused,
 	whyNoBatches,
 	whyMemory,
+	whyWaiting,
 	whyNoTasks,
 	whyDistrusted,
 	whyUnreachable,
@@ -149,12 +152,29 @@ func whyMemory(f *whyFacts) []WhyReason {
 		Fix: fmt.Sprintf("allow more: allforone config set max_task_memory_mb %d, then restart the daemon", least)}}
 }
 
+// whyWaiting: a batch's steward says, in its lease grants, that the batch cannot progress
+// with the peers there are (too few can run it for its R, or none allows its memory).
+func whyWaiting(f *whyFacts) []WhyReason {
+	var out []WhyReason
+	for _, b := range f.Batches {
+		if b.Open && b.Waiting != "" {
+			name := b.Name
+			if name == "" {
+				name = "(unnamed)"
+			}
+			out = append(out, WhyReason{Code: "waiting", Reason: fmt.Sprintf("batch %s cannot progress (its steward says): %s", name, strings.TrimPrefix(b.Waiting, "waiting: ")),
+				Fix: "the batch is its submitter's to change (`allforone status BATCH` shows why); this node takes its tasks when it can"})
+		}
+	}
+	return out
+}
+
 func whyNoTasks(f *whyFacts) []WhyReason {
 	if f.Running > 0 || f.Peers == 0 || len(f.Pauses) > 0 {
 		return nil
 	}
 	for _, b := range f.Batches {
-		if b.Open && b.MemoryMB <= f.MaxMemoryMB {
+		if b.Open && b.MemoryMB <= f.MaxMemoryMB && b.Waiting == "" {
 			return []WhyReason{{Code: "no_tasks", Reason: "the batches with work have no task to lease right now: every task is leased to another peer or waits for its quorum",
 				Fix: "nothing to do: this node asks the stewards again every moment, and takes the next batch's tasks"}}
 		}
@@ -225,8 +245,12 @@ func (n *Node) whyFacts() whyFacts {
 		if b.refused != "" && now.Sub(b.refusedAt) < 2*refusedRetry {
 			f.Distrusted = b.refused // stewards say so in their lease grants
 		}
+		waiting := ""
+		if now.Sub(b.waitingLineAt) < 2*declineInterval {
+			waiting = b.waitingLine
+		}
 		b.mu.Unlock()
-		f.Batches = append(f.Batches, whyBatch{Name: b.m.Name, MemoryMB: int((b.m.Limits.MemoryPages + 15) / 16), Open: open})
+		f.Batches = append(f.Batches, whyBatch{Name: b.m.Name, MemoryMB: int((b.m.Limits.MemoryPages + 15) / 16), Open: open, Waiting: waiting})
 	}
 	return f
 }

@@ -25,6 +25,9 @@ func TestWhyNamesTheReason(t *testing.T) {
 		{"memory", func(f *whyFacts) { f.Batches = []whyBatch{{MemoryMB: 512, Open: true}, {MemoryMB: 1024, Open: true}} }, []string{"memory"}},
 		{"some fit", func(f *whyFacts) { f.Batches = []whyBatch{{MemoryMB: 512, Open: true}, open} }, []string{"no_tasks"}},
 		{"waiting for a lease", func(f *whyFacts) { f.Batches = []whyBatch{open} }, []string{"no_tasks"}},
+		{"batch waits for peers", func(f *whyFacts) {
+			f.Batches = []whyBatch{{Name: "b", MemoryMB: 64, Open: true, Waiting: "waiting: 5 peers can run it, R=16 needs 9"}}
+		}, []string{"waiting"}},
 		{"computing", func(f *whyFacts) { f.Batches = []whyBatch{open}; f.Running = 2 }, nil},
 		{"distrusted", func(f *whyFacts) { f.Batches = []whyBatch{open}; f.Running = 1; f.Distrusted = "wrong results" }, []string{"distrusted"}},
 		{"unreachable", func(f *whyFacts) { f.Batches = []whyBatch{open}; f.Running = 1; f.Reachability = "private" }, []string{"unreachable"}},

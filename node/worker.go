@@ -95,9 +95,12 @@ func (n *Node) workLoop(ctx context.Context) {
 			b.retryAt = time.Now().Add(refusedRetry)
 		case leases.GetDone():
 			b.workDone = true
+			b.waitingLine = ""
 		case len(leases.GetLeases()) > 0:
 			b.backoff, b.refused = 0, ""
+			b.waitingLine, b.waitingLineAt = leases.GetWaiting(), time.Now()
 		case len(leases.GetLeases()) == 0:
+			b.waitingLine, b.waitingLineAt = leases.GetWaiting(), time.Now()
 			b.retryAt = time.Now().Add(time.Duration(max(leases.GetRetryAfterMs(), 50)) * time.Millisecond)
 		}
 		b.mu.Unlock()
@@ -182,10 +185,18 @@ func (n *Node) stewardCall(ctx context.Context, b *batch, req *pb.StewardRequest
 }
 
 func (n *Node) requestLeases(ctx context.Context, b *batch, free int) (peer.ID, *pb.LeaseGrant, error) {
-	lr := &pb.LeaseRequest{Max: uint32(free), HoldingSet: true}
+	return n.requestLeasesWith(ctx, b, free, true)
+}
+
+// requestLeasesWith asks b's steward for up to free leases, saying this node's memory cap
+// and, with holding, the tasks it holds (a decline, with free 0, says nothing of them).
+func (n *Node) requestLeasesWith(ctx context.Context, b *batch, free int, holding bool) (peer.ID, *pb.LeaseGrant, error) {
+	lr := &pb.LeaseRequest{Max: uint32(free), HoldingSet: holding, MemoryMb: uint32(n.cfg.MaxTaskMemoryMB)}
 	b.mu.Lock()
 	for t := range b.holding {
-		lr.Holding = append(lr.Holding, uint32(t))
+		if holding {
+			lr.Holding = append(lr.Holding, uint32(t))
+		}
 	}
 	b.mu.Unlock()
 	req := &pb.StewardRequest{BatchId: b.id.Bytes(), Body: &pb.StewardRequest_Lease{Lease: lr}}
@@ -204,7 +215,7 @@ func (n *Node) runLease(ctx context.Context, b *batch, task int, steward peer.ID
 		defer close(renewed)
 		n.renewWhileRunning(rctx, b, task)
 	}()
-	rec, out, err := n.execute(ctx, b, task, steward)
+	rec, out, note, err := n.execute(ctx, b, task, steward)
 	stopRenew()
 	<-renewed
 	if err != nil {
@@ -223,23 +234,24 @@ func (n *Node) runLease(ctx context.Context, b *batch, task int, steward peer.ID
 		b.unhold(task)
 		return
 	}
-	n.queueCompletion(b, rec, out)
+	n.queueCompletion(b, completion{rec: rec, out: out, note: note})
 }
 
-// execute fetches what the task needs, runs it and signs the record.
-func (n *Node) execute(ctx context.Context, b *batch, task int, steward peer.ID) (tasks.ResultRecord, []byte, error) {
+// execute fetches what the task needs, runs it and signs the record; after a failure the
+// note says what happened.
+func (n *Node) execute(ctx context.Context, b *batch, task int, steward peer.ID) (rec tasks.ResultRecord, out []byte, note *tasks.FailureNote, err error) {
 	m := b.m
 	module, err := n.fetchBlob(ctx, m.Module.CID, m.Module.Size, steward, m.Submitter)
 	if err != nil {
-		return tasks.ResultRecord{}, nil, err
+		return rec, nil, nil, err
 	}
 	in, err := m.Input(task)
 	if err != nil {
-		return tasks.ResultRecord{}, nil, err
+		return rec, nil, nil, err
 	}
 	input, err := tasks.ResolveInput(ctx, blobFetcher{n, [2]peer.ID{steward, m.Submitter}}, in)
 	if err != nil {
-		return tasks.ResultRecord{}, nil, err
+		return rec, nil, nil, err
 	}
 	taskID := tasks.TaskID(b.id, task)
 	n.taskStarted(b, task)
@@ -264,12 +276,14 @@ func (n *Node) execute(ctx context.Context, b *batch, task int, steward peer.ID)
 		n.hooks.TaskGate(ctx, task)
 	}
 	if ctx.Err() != nil || errors.Is(runErr, tasks.ErrClosed) {
-		return tasks.ResultRecord{}, nil, fmt.Errorf("node closing: %w", errors.Join(ctx.Err(), runErr))
+		return rec, nil, nil, fmt.Errorf("node closing: %w", errors.Join(ctx.Err(), runErr))
 	}
-	rec := tasks.ResultRecord{Batch: b.id, Task: task, Finished: time.Now(), Duration: time.Since(start)}
-	var out []byte
+	rec = tasks.ResultRecord{Batch: b.id, Task: task, Finished: time.Now(), Duration: time.Since(start)}
 	if runErr != nil {
-		rec.Error = failureKind(runErr)
+		rec.Error = tasks.RecordError(runErr)
+		fn := tasks.NoteOf(runErr, res.Stderr)
+		note = &fn
+		n.log.Debug("task failed", "batch", b.id.String(), "task", task, "kind", rec.Error, "err", runErr)
 		n.metrics.tasksFailed.Inc()
 	} else {
 		out = res.Output
@@ -280,33 +294,17 @@ func (n *Node) execute(ctx context.Context, b *batch, task int, steward peer.ID)
 		// Keep the output: if the steward dies before the result reaches its holders,
 		// the next steward fetches it from here.
 		if _, err := n.blobs.Put(ctx, out); err != nil {
-			return tasks.ResultRecord{}, nil, err
+			return rec, nil, nil, err
 		}
 		n.metrics.tasksRun.Inc()
 	}
 	n.metrics.execSeconds.Observe(res.Duration.Seconds())
 	if err := rec.Sign(n.sk); err != nil {
-		return rec, nil, err
+		return rec, nil, nil, err
 	}
 	n.taskFinished(b, task, rec)
 	finished = true
-	return rec, out, nil
-}
-
-// failureKind names an execution failure for a result record.
-func failureKind(err error) string {
-	for _, k := range []struct {
-		err  error
-		kind string
-	}{
-		{tasks.ErrTimeout, "timeout"}, {tasks.ErrMemoryLimit, "memory"}, {tasks.ErrOutputTooLarge, "output"},
-		{tasks.ErrTrap, "trap"}, {tasks.ErrExitCode, "exit"}, {tasks.ErrInvalidModule, "invalid"},
-	} {
-		if errors.Is(err, k.err) {
-			return k.kind
-		}
-	}
-	return "error"
+	return rec, out, note, nil
 }
 
 // blobFetcher fetches task input blobs with the steward and submitter as first hints.

@@ -26,6 +26,9 @@ func (b *BatchState) TaskStateToPB(i int) *pb.TaskState {
 	for _, h := range t.Holders {
 		p.Holders = append(p.Holders, []byte(h))
 	}
+	for _, n := range t.Notes {
+		p.Notes = append(p.Notes, &pb.FailureNote{Executor: []byte(n.Executor), Detail: n.Detail, Stderr: []byte(n.Stderr)})
+	}
 	return p
 }
 
@@ -91,5 +94,21 @@ func (b *BatchState) taskStateFromPB(p *pb.TaskState, verify bool) (int, TaskSta
 		}
 		t.Holders = append(t.Holders, id)
 	}
+	for _, pn := range p.GetNotes() {
+		n, err := NoteFromPB(pn)
+		if err != nil {
+			return 0, t, fmt.Errorf("task state %d: %w", i, err)
+		}
+		t.Notes = append(t.Notes, n) // Merge keeps only notes of failed records
+	}
 	return i, t, nil
+}
+
+// NoteFromPB converts a wire failure note, cut to its bounds.
+func NoteFromPB(p *pb.FailureNote) (FailureNote, error) {
+	id, err := peer.IDFromBytes(p.GetExecutor())
+	if err != nil {
+		return FailureNote{}, fmt.Errorf("failure note: executor: %w", err)
+	}
+	return FailureNote{Executor: id, Detail: p.GetDetail(), Stderr: string(p.GetStderr())}.Bounded(), nil
 }

@@ -69,3 +69,52 @@ func TestAdaptiveInvariants(t *testing.T) {
 		}
 	}
 }
+
+// TestFailureQuorumInvariants runs batches of tasks, some of which fail the same way on
+// every honest machine, on honest workers and one liar that claims random failures and
+// outputs, and checks: a task that honest executors complete is never failed; a task that
+// fails honestly is never accepted when R >= 2, and is failed after at most
+// FailureQuorum(R) + 1 executions (the liar's one among them), never the R+2 of max
+// replicas when that is more.
+func TestFailureQuorumInvariants(t *testing.T) {
+	w, _ := testPeers(t, 8)
+	liar := w[0]
+	for seed := range 300 {
+		rng := rand.New(rand.NewPCG(uint64(seed), 13))
+		r := uint32(1 + rng.IntN(5))
+		b := newState(t, 6, r, r+2)
+		bad := func(i int) bool { return i%2 == 1 } // odd tasks exit 3 everywhere
+		lies := []string{"exit:3", "exit:7", "trap", "memory", "timeout", "lie"}
+		for step := 0; step < 400 && !b.Done(); step++ {
+			wk := w[rng.IntN(len(w))]
+			for _, g := range b.Grant(wk, 1, t0, time.Minute, nil) {
+				switch {
+				case wk == liar:
+					if l := lies[rng.IntN(len(lies))]; l == "lie" {
+						b.AddResult(rec(b, g.Task, wk, "lie"))
+					} else {
+						b.AddResult(failed(b, g.Task, wk, l))
+					}
+				case bad(g.Task):
+					b.AddResult(failed(b, g.Task, wk, "exit:3"))
+				default:
+					b.AddResult(rec(b, g.Task, wk, fmt.Sprint("ok", g.Task)))
+				}
+			}
+		}
+		if !b.Done() {
+			t.Fatalf("seed %d R=%d: not done after 400 steps", seed, r)
+		}
+		for i := range b.NumTasks() {
+			task := b.Task(i)
+			switch {
+			case !bad(i) && task.Status() == TaskFailed:
+				t.Fatalf("seed %d R=%d: task %d of honest outputs failed: %+v", seed, r, i, b.Failure(i))
+			case bad(i) && task.Status() == TaskAccepted && r >= 2:
+				t.Fatalf("seed %d R=%d: honestly failing task %d accepted", seed, r, i)
+			case bad(i) && len(task.Results) > FailureQuorum(int(r))+1:
+				t.Fatalf("seed %d R=%d: failing task %d ran %d times", seed, r, i, len(task.Results))
+			}
+		}
+	}
+}

@@ -36,6 +36,62 @@ type Summary struct {
 	Peers       []PeerShare
 	MinReplicas int // fewest live holders of any accepted result (0 when none accepted)
 	FailedTasks []int
+	// Failures says why the failed tasks failed, lowest index first, at most 1,000 of them;
+	// FailuresOmitted counts the rest.
+	Failures        []FailedTask
+	FailuresOmitted int
+}
+
+// FailedTask is why one task failed: the failure most of its executions reported.
+type FailedTask struct {
+	Task       int
+	Error      string      // that failure as its records say it: a Kind, or "exit:N"
+	Note       FailureNote // what one of those executors said about it (zero if none did)
+	Executions int         // executions of the task
+	Agreeing   int         // executions that reported Error
+}
+
+// Failure describes failed task i (its status must be TaskFailed). Among its failed
+// executions it picks the failure most executors reported, a deterministic one before
+// others on a tie, then the lowest label.
+func (b *BatchState) Failure(i int) FailedTask {
+	t := &b.tasks[i]
+	f := FailedTask{Task: i}
+	count := map[string]int{}
+	seen := map[peer.ID]bool{}
+	for _, r := range t.Results {
+		if seen[r.Executor] {
+			continue
+		}
+		seen[r.Executor] = true
+		f.Executions++
+		if !r.OK() {
+			count[r.Error]++
+		}
+	}
+	better := func(e string, n int) bool {
+		if n != f.Agreeing {
+			return n > f.Agreeing
+		}
+		if de, df := Deterministic(e), Deterministic(f.Error); de != df {
+			return de
+		}
+		return e < f.Error
+	}
+	for e, n := range count {
+		if f.Error == "" || better(e, n) {
+			f.Error, f.Agreeing = e, n
+		}
+	}
+	for _, r := range t.Results {
+		if r.Error == f.Error && f.Error != "" {
+			if n, ok := t.NoteBy(r.Executor); ok {
+				f.Note = n
+				break
+			}
+		}
+	}
+	return f
 }
 
 // Summary computes the batch's progress at now; live says which holders count.
@@ -67,6 +123,11 @@ func (b *BatchState) Summary(now time.Time, live func(peer.ID) bool) Summary {
 		switch t.status {
 		case TaskFailed:
 			s.FailedTasks = append(s.FailedTasks, i)
+			if len(s.Failures) < maxFailuresListed {
+				s.Failures = append(s.Failures, b.Failure(i))
+			} else {
+				s.FailuresOmitted++
+			}
 		case TaskAccepted:
 			for _, r := range t.Results {
 				if !r.OK() {
@@ -105,4 +166,33 @@ func (b *BatchState) Summary(now time.Time, live func(peer.ID) bool) Summary {
 		s.State = BatchComplete
 	}
 	return s
+}
+
+// Exhausted counts the open tasks that no peer able to run them can take any more: no lease
+// holds them and at least able of their distinct executors count as able (every able peer
+// ran it, and a worker never gets a task twice). They wait for more peers; with no more,
+// they wait until the deadline.
+func (b *BatchState) Exhausted(now time.Time, isAble func(peer.ID) bool, able int) int {
+	n := 0
+	if able <= 0 {
+		return 0
+	}
+	for i := b.cursor; i < len(b.tasks); i++ {
+		t := &b.tasks[i]
+		if t.status != TaskOpen || t.activeLeases(now) > 0 || len(t.Results) < able {
+			continue
+		}
+		ran := 0
+		seen := make(map[peer.ID]bool, len(t.Results))
+		for _, r := range t.Results {
+			if !seen[r.Executor] && isAble(r.Executor) {
+				seen[r.Executor] = true
+				ran++
+			}
+		}
+		if ran >= able {
+			n++
+		}
+	}
+	return n
 }

@@ -67,24 +67,6 @@ type TaskFailure struct {
 	ExitCode *uint32 `json:"exit_code,omitempty"`
 }
 
-// FailureKind names the kind of a task error for people and scripts: "invalid-module",
-// "timeout", "memory", "output", "trap", "exit", "input", "write", "canceled" or "error".
-func FailureKind(err error) string {
-	for _, k := range []struct {
-		err  error
-		name string
-	}{
-		{ErrInvalidModule, "invalid-module"}, {ErrTimeout, "timeout"}, {ErrMemoryLimit, "memory"},
-		{ErrOutputTooLarge, "output"}, {ErrTrap, "trap"}, {ErrExitCode, "exit"},
-		{errInput, "input"}, {errWrite, "write"}, {context.Canceled, "canceled"}, {ErrClosed, "canceled"},
-	} {
-		if errors.Is(err, k.err) {
-			return k.name
-		}
-	}
-	return "error"
-}
-
 var (
 	errInput = errors.New("cannot read the task's input")
 	errWrite = errors.New("cannot write the task's output")
@@ -207,7 +189,7 @@ func runLocal(ctx context.Context, opts LocalOptions, b localBatch) (*LocalSumma
 		switch {
 		case r.Err == nil:
 			sum.Succeeded++
-		case ctx.Err() != nil && FailureKind(r.Err) == "canceled":
+		case ctx.Err() != nil && FailureKind(r.Err) == KindCanceled:
 			return // counted as not run
 		default:
 			sum.Failed++

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -34,14 +35,21 @@ func resultsCmd() *cli.Command {
 			}
 			id := cmd.Args().First()
 			written, err := writeResults(ctx, c, id, dir)
-			if err != nil {
+			var missing missingResults
+			if err != nil && !errors.As(err, &missing) {
 				return err
 			}
 			st, _ := c.Status(ctx, id)
 			out := map[string]any{"batch_id": id, "written": written, "total": st.Total, "out": dir}
-			return printOut(cmd, out, func(p *printer) {
+			if len(st.Failures) > 0 {
+				out["failures"] = st.Failures
+			}
+			if perr := printOut(cmd, out, func(p *printer) {
 				p.f("wrote %d of %d outputs to %s", written, st.Total, dir)
-			})
+			}); perr != nil {
+				return perr
+			}
+			return err
 		},
 	}
 }
@@ -84,10 +92,19 @@ func writeResults(ctx context.Context, c *node.Client, id, dir string) (int, err
 		written++
 	}
 	if len(rep.Missing) > 0 {
-		return written, fmt.Errorf("%d of %d results are not available (not accepted yet, failed, or their holders are offline): tasks %v", len(rep.Missing), rep.Total, truncate(rep.Missing, 20))
+		st, err := c.Status(ctx, id)
+		if err != nil {
+			return written, missingResults{fmt.Errorf("%d of %d results are not available (not accepted yet, failed, or their holders are offline; no steward says which: %v): tasks %v", len(rep.Missing), rep.Total, err, truncate(rep.Missing, 20))}
+		}
+		return written, missingResults{missingError(st, rep.Total, rep.Missing)}
 	}
 	return written, nil
 }
+
+// missingResults is the error of a fetch that wrote what it found but not every result.
+type missingResults struct{ error }
+
+func (e missingResults) Unwrap() error { return e.error }
 
 func truncate(v []int, n int) []int {
 	if len(v) > n {

@@ -22,6 +22,7 @@ func statusCmd() *cli.Command {
 		ArgsUsage: "BATCH",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: flagWait, Usage: "wait until the batch finishes, showing progress", Sources: env(flagWait)},
+			stallFlag(),
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() != 1 {
@@ -38,10 +39,14 @@ func statusCmd() *cli.Command {
 			} else {
 				st, err = c.Status(ctx, id)
 			}
-			if err != nil {
+			var stalled stalledError
+			if err != nil && !errors.As(err, &stalled) {
 				return apiErr(err)
 			}
-			return printOut(cmd, st, func(p *printer) { printStatus(p, st) })
+			if perr := printOut(cmd, st, func(p *printer) { printStatus(p, st) }); perr != nil {
+				return perr
+			}
+			return err
 		},
 	}
 }
@@ -64,9 +69,25 @@ func printStatus(p *printer, st node.BatchStatus) {
 		}
 		p.f("  peer %s  %d done, %d running%s", ps.PeerID, ps.Done, ps.Running, wrong)
 	}
+	printWaiting(p, st)
 	if len(st.FailedTasks) > 0 {
-		p.f("  failed tasks %v", st.FailedTasks)
+		p.f("  failed tasks %v", truncate(st.FailedTasks, 20))
+		printFailures(p, st)
 	}
+}
+
+// flagStall bounds a wait for a batch that cannot progress.
+const flagStall = "stall-timeout"
+
+// defaultStall is how long --wait keeps waiting while the batch's steward says it cannot
+// progress and no task finishes: twice the default sync_interval (1m), the time a peer
+// that joins takes to learn of running batches, plus time to ask for their tasks. A decline
+// reaches the steward within 30 s.
+const defaultStall = 2 * time.Minute
+
+func stallFlag() cli.Flag {
+	return &cli.DurationFlag{Name: flagStall, Value: defaultStall, Sources: env(flagStall),
+		Usage: "with --wait: give up (exit 1) when the batch cannot progress with the peers there are and no task finished for this long; 0 waits until the deadline"}
 }
 
 // waitBatch polls a batch until it is no longer running, with a progress bar on a terminal.
@@ -76,6 +97,9 @@ func waitBatch(ctx context.Context, cmd *cli.Command, c *node.Client, id string)
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	failures := 0
+	stall := cmd.Duration(flagStall)
+	var stuckSince time.Time // since when the batch waits and nothing was decided
+	lastDecided, lastReason := -1, ""
 	for {
 		st, err := c.Status(ctx, id)
 		switch {
@@ -102,6 +126,23 @@ func waitBatch(ctx context.Context, cmd *cli.Command, c *node.Client, id string)
 				}
 				return st, nil
 			}
+			reason := ""
+			if len(st.Waiting) > 0 {
+				reason = st.Waiting[0].Reason
+			}
+			if reason != lastReason && reason != "" && !cmd.Bool(flagJSON) {
+				fmt.Fprintf(os.Stderr, "\n%s\n  fix: %s\n", reason, st.Waiting[0].Fix) // at once, and when it changes
+			}
+			decided := st.Done + st.Failed
+			switch {
+			case reason == "":
+				stuckSince = time.Time{}
+			case stuckSince.IsZero() || decided != lastDecided:
+				stuckSince = time.Now()
+			case stall > 0 && time.Since(stuckSince) >= stall:
+				return st, stalledError{st: st, after: stall}
+			}
+			lastDecided, lastReason = decided, reason
 		}
 		select {
 		case <-ctx.Done():

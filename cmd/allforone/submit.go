@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -54,6 +55,7 @@ func submitCmd() *cli.Command {
 			&cli.Uint64Flag{Name: flagMaxOutput, Usage: "output limit per task in bytes", Value: tasks.DefaultTaskMaxOutput, Sources: env(flagMaxOutput)},
 			&cli.BoolFlag{Name: flagWait, Usage: "wait until the batch finishes, showing progress", Sources: env(flagWait)},
 			&cli.StringFlag{Name: flagOut, Usage: "with --wait: write the outputs to `DIR`", Sources: env(flagOut)},
+			stallFlag(),
 		},
 		Action: submitAction,
 	}
@@ -84,6 +86,11 @@ func submitAction(ctx context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return apiErr(err)
 	}
+	if !cmd.Bool(flagJSON) {
+		for _, w := range res.Waiting { // accepted, but it will wait: say so now
+			fmt.Fprintf(os.Stderr, "warning: %s\n  fix: %s\n", w.Reason, w.Fix)
+		}
+	}
 	if !cmd.Bool(flagWait) {
 		return printOut(cmd, res, func(p *printer) {
 			p.f("%s", res.BatchID)
@@ -94,6 +101,13 @@ func submitAction(ctx context.Context, cmd *cli.Command) error {
 		fmt.Fprintf(os.Stderr, "batch %s: %d tasks\n", res.BatchID, res.Tasks)
 	}
 	st, err := waitBatch(ctx, cmd, c, res.BatchID)
+	var stalled stalledError
+	if errors.As(err, &stalled) {
+		if perr := printOut(cmd, st, func(p *printer) { printStatus(p, st) }); perr != nil {
+			return perr
+		}
+		return err
+	}
 	if err != nil {
 		return apiErr(err)
 	}
@@ -101,13 +115,15 @@ func submitAction(ctx context.Context, cmd *cli.Command) error {
 		node.BatchStatus
 		Written int `json:"written,omitempty"`
 	}{BatchStatus: st}
+	var werr error // results that could not be written, after the status
 	if dir := cmd.String(flagOut); dir != "" {
-		if out.Written, err = writeResults(ctx, c, res.BatchID, dir); err != nil {
-			return err
-		}
+		out.Written, werr = writeResults(ctx, c, res.BatchID, dir)
 	}
 	if err := printOut(cmd, out, func(p *printer) { printStatus(p, st) }); err != nil {
 		return err
+	}
+	if werr != nil {
+		return werr
 	}
 	return batchOutcome(st)
 }
@@ -171,8 +187,11 @@ func submitSpec(cmd *cli.Command) (*tasks.BatchSpec, error) {
 
 // batchOutcome is the exit status of a finished batch: failure when a task failed.
 func batchOutcome(st node.BatchStatus) error {
-	if st.State == tasks.BatchFailed {
-		return fmt.Errorf("%d of %d tasks failed (no quorum): tasks %v", st.Failed, st.Total, st.FailedTasks)
+	switch {
+	case st.State != tasks.BatchFailed:
+		return nil
+	case st.Failed == 0:
+		return fmt.Errorf("batch %s passed its deadline with %d of %d tasks done", st.BatchID, st.Done, st.Total)
 	}
-	return nil
+	return fmt.Errorf("%s", failedSummary(st))
 }

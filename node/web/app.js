@@ -222,6 +222,22 @@ function renderBatches(batches) {
     box.append(el("div", { class: "nums", text:
       `${st.done} done · ${st.running} running · ${st.failed} failed · ${st.total} tasks · R=${st.redundancy} K=${st.replication}` +
       (st.done ? ` · every result on ≥${st.min_replicas} peers` : "") + (st.reassigned ? ` · ${st.reassigned} leases reassigned` : "") }));
+    // Why it cannot progress, and why tasks failed (the first few).
+    for (const w of st.waiting || []) {
+      box.append(el("div", { class: "waiting", text: w.reason + " — " + w.fix }));
+    }
+    const fails = st.failures || [];
+    for (const f of fails.slice(0, 3)) {
+      const kind = f.kind === "exit" && f.exit_code != null ? "exit code " + f.exit_code : f.kind;
+      const line = (f.stderr || "").trim().split("\n").pop();
+      box.append(el("div", { class: "failure", title: f.stderr || "" },
+        el("span", { class: "mono", text: "task " + f.task + (f.name ? " (" + f.name + ")" : "") }),
+        el("span", { text: " " + kind + (f.detail ? ": " + f.detail : "") + (line && !(f.detail || "").includes(line) ? " · stderr: " + line : "") })));
+    }
+    const more = st.failed - Math.min(fails.length, 3);
+    if (more > 0) {
+      box.append(el("div", { class: "failure", text: "and " + plural(more, "more failed task", "more failed tasks") + " (allforone status " + b.batch_id + " --json)" }));
+    }
     const peers = (st.peers || []).slice().sort((x, y) => y.done - x.done);
     const top = Math.max(1, ...peers.map((p) => p.done));
     box.append(el("div", { class: "shares" }, ...peers.slice(0, 12).map((p) =>
@@ -245,7 +261,7 @@ function renderRecent(a, now) {
   const rows = a.recent.slice(0, 12);
   fill("recent", rows.map((r) => el("tr", {},
     el("td", { text: r.name || short(r.batch_id), title: r.batch_id }), el("td", { text: r.task }),
-    el("td", { class: r.ok ? "ok-text" : "bad-text", text: r.ok ? "ok · " + bytes(r.output_size) : "failed: " + r.error }),
+    el("td", { class: r.ok ? "ok-text" : "bad-text", text: r.ok ? "ok · " + bytes(r.output_size) : "failed: " + (r.error || "").replace(/^exit:(\d+)$/, "exit code $1") }),
     el("td", { text: secs(r.seconds) }), el("td", { text: ago(r.finished, now) }))));
   $("recent-empty").hidden = rows.length > 0;
 }

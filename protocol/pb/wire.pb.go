@@ -691,8 +691,13 @@ type LeaseRequest struct {
 	// and not yet delivered), when holding_set. The steward releases the worker's other
 	// leases at once: they belong to an earlier run of the worker that crashed. Older
 	// workers leave holding_set false.
-	Holding       []uint32 `protobuf:"varint,2,rep,packed,name=holding,proto3" json:"holding,omitempty"`
-	HoldingSet    bool     `protobuf:"varint,3,opt,name=holding_set,json=holdingSet,proto3" json:"holding_set,omitempty"`
+	Holding    []uint32 `protobuf:"varint,2,rep,packed,name=holding,proto3" json:"holding,omitempty"`
+	HoldingSet bool     `protobuf:"varint,3,opt,name=holding_set,json=holdingSet,proto3" json:"holding_set,omitempty"`
+	// memory_mb is the most memory in MiB this worker lets one task use (its
+	// max_task_memory_mb); 0 when not said (older workers). A request with max = 0 and a
+	// memory_mb below the batch's memory limit declines the batch: the worker tells the
+	// steward it cannot run any of its tasks, so the steward can say why a batch waits.
+	MemoryMb      uint32 `protobuf:"varint,4,opt,name=memory_mb,json=memoryMb,proto3" json:"memory_mb,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -746,6 +751,13 @@ func (x *LeaseRequest) GetHoldingSet() bool {
 		return x.HoldingSet
 	}
 	return false
+}
+
+func (x *LeaseRequest) GetMemoryMb() uint32 {
+	if x != nil {
+		return x.MemoryMb
+	}
+	return 0
 }
 
 type Lease struct {
@@ -817,7 +829,11 @@ type LeaseGrant struct {
 	RetryAfterMs uint32                 `protobuf:"varint,3,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"`
 	// refused, when set, says why this steward gives the worker no leases at all (its
 	// results disagreed with the quorum too often); the worker shows it to its operator.
-	Refused       string `protobuf:"bytes,4,opt,name=refused,proto3" json:"refused,omitempty"`
+	Refused string `protobuf:"bytes,4,opt,name=refused,proto3" json:"refused,omitempty"`
+	// waiting, when set, says why the batch cannot progress with the peers the steward sees
+	// (too few can run it for its R, or none allows its memory); the worker shows it to its
+	// operator. Workers may keep asking.
+	Waiting       string `protobuf:"bytes,5,opt,name=waiting,proto3" json:"waiting,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -876,6 +892,13 @@ func (x *LeaseGrant) GetRetryAfterMs() uint32 {
 func (x *LeaseGrant) GetRefused() string {
 	if x != nil {
 		return x.Refused
+	}
+	return ""
+}
+
+func (x *LeaseGrant) GetWaiting() string {
+	if x != nil {
+		return x.Waiting
 	}
 	return ""
 }
@@ -970,10 +993,13 @@ func (x *LeaseReturn) GetTasks() []uint32 {
 }
 
 // Complete reports finished tasks: records[i] and, when the execution succeeded, outputs[i].
+// notes[i], when present, says what happened in the failed execution records[i] (older
+// workers send no notes; a note for a successful record is ignored).
 type Complete struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Records       []*ResultRecord        `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
 	Outputs       [][]byte               `protobuf:"bytes,2,rep,name=outputs,proto3" json:"outputs,omitempty"`
+	Notes         []*FailureNote         `protobuf:"bytes,3,rep,name=notes,proto3" json:"notes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1022,6 +1048,75 @@ func (x *Complete) GetOutputs() [][]byte {
 	return nil
 }
 
+func (x *Complete) GetNotes() []*FailureNote {
+	if x != nil {
+		return x.Notes
+	}
+	return nil
+}
+
+// FailureNote is what an executor tells about a failed execution besides its signed record:
+// informational, never a vote. Receivers cut detail to 256 bytes and stderr to its last 512.
+type FailureNote struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Executor      []byte                 `protobuf:"bytes,1,opt,name=executor,proto3" json:"executor,omitempty"` // binary peer ID; in Complete, the sender (this field is ignored there)
+	Detail        string                 `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`     // what happened, for humans ("task exited with code 3")
+	Stderr        []byte                 `protobuf:"bytes,3,opt,name=stderr,proto3" json:"stderr,omitempty"`     // the tail of what the task wrote to stderr
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FailureNote) Reset() {
+	*x = FailureNote{}
+	mi := &file_wire_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FailureNote) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FailureNote) ProtoMessage() {}
+
+func (x *FailureNote) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FailureNote.ProtoReflect.Descriptor instead.
+func (*FailureNote) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *FailureNote) GetExecutor() []byte {
+	if x != nil {
+		return x.Executor
+	}
+	return nil
+}
+
+func (x *FailureNote) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *FailureNote) GetStderr() []byte {
+	if x != nil {
+		return x.Stderr
+	}
+	return nil
+}
+
 // LeaseState is one lease in a steward's replicated state.
 type LeaseState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1036,7 +1131,7 @@ type LeaseState struct {
 
 func (x *LeaseState) Reset() {
 	*x = LeaseState{}
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1048,7 +1143,7 @@ func (x *LeaseState) String() string {
 func (*LeaseState) ProtoMessage() {}
 
 func (x *LeaseState) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1061,7 +1156,7 @@ func (x *LeaseState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseState.ProtoReflect.Descriptor instead.
 func (*LeaseState) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{12}
+	return file_wire_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LeaseState) GetWorker() []byte {
@@ -1109,13 +1204,14 @@ type TaskState struct {
 	Holders       [][]byte               `protobuf:"bytes,4,rep,name=holders,proto3" json:"holders,omitempty"`        // peers that acknowledged storing the accepted result
 	Single        bool                   `protobuf:"varint,5,opt,name=single,proto3" json:"single,omitempty"`         // adaptive replication gave it to one trusted peer (R = min redundancy)
 	Reverified    bool                   `protobuf:"varint,6,opt,name=reverified,proto3" json:"reverified,omitempty"` // that peer was later caught lying: back to the full R
+	Notes         []*FailureNote         `protobuf:"bytes,7,rep,name=notes,proto3" json:"notes,omitempty"`            // at most one per executor whose record is a failure
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TaskState) Reset() {
 	*x = TaskState{}
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1127,7 +1223,7 @@ func (x *TaskState) String() string {
 func (*TaskState) ProtoMessage() {}
 
 func (x *TaskState) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1140,7 +1236,7 @@ func (x *TaskState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskState.ProtoReflect.Descriptor instead.
 func (*TaskState) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{13}
+	return file_wire_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TaskState) GetTask() uint32 {
@@ -1185,6 +1281,13 @@ func (x *TaskState) GetReverified() bool {
 	return false
 }
 
+func (x *TaskState) GetNotes() []*FailureNote {
+	if x != nil {
+		return x.Notes
+	}
+	return nil
+}
+
 // StateDelta copies changed task states to another steward. The manifest rides along so a
 // steward that never saw the announcement can adopt the batch.
 type StateDelta struct {
@@ -1200,7 +1303,7 @@ type StateDelta struct {
 
 func (x *StateDelta) Reset() {
 	*x = StateDelta{}
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1212,7 +1315,7 @@ func (x *StateDelta) String() string {
 func (*StateDelta) ProtoMessage() {}
 
 func (x *StateDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1225,7 +1328,7 @@ func (x *StateDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateDelta.ProtoReflect.Descriptor instead.
 func (*StateDelta) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{14}
+	return file_wire_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StateDelta) GetManifest() []byte {
@@ -1257,7 +1360,7 @@ type StatePull struct {
 
 func (x *StatePull) Reset() {
 	*x = StatePull{}
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1269,7 +1372,7 @@ func (x *StatePull) String() string {
 func (*StatePull) ProtoMessage() {}
 
 func (x *StatePull) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1282,7 +1385,7 @@ func (x *StatePull) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatePull.ProtoReflect.Descriptor instead.
 func (*StatePull) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{15}
+	return file_wire_proto_rawDescGZIP(), []int{16}
 }
 
 type StateSnapshot struct {
@@ -1296,7 +1399,7 @@ type StateSnapshot struct {
 
 func (x *StateSnapshot) Reset() {
 	*x = StateSnapshot{}
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1308,7 +1411,7 @@ func (x *StateSnapshot) String() string {
 func (*StateSnapshot) ProtoMessage() {}
 
 func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1321,7 +1424,7 @@ func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateSnapshot.ProtoReflect.Descriptor instead.
 func (*StateSnapshot) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{16}
+	return file_wire_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StateSnapshot) GetManifest() []byte {
@@ -1353,7 +1456,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1365,7 +1468,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1378,7 +1481,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{17}
+	return file_wire_proto_rawDescGZIP(), []int{18}
 }
 
 type PeerShare struct {
@@ -1393,7 +1496,7 @@ type PeerShare struct {
 
 func (x *PeerShare) Reset() {
 	*x = PeerShare{}
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1405,7 +1508,7 @@ func (x *PeerShare) String() string {
 func (*PeerShare) ProtoMessage() {}
 
 func (x *PeerShare) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1418,7 +1521,7 @@ func (x *PeerShare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerShare.ProtoReflect.Descriptor instead.
 func (*PeerShare) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{18}
+	return file_wire_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PeerShare) GetPeer() []byte {
@@ -1450,26 +1553,33 @@ func (x *PeerShare) GetWrong() uint32 {
 }
 
 type BatchStatus struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	State         string                 `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"` // running, complete or failed
-	Total         uint32                 `protobuf:"varint,2,opt,name=total,proto3" json:"total,omitempty"`
-	Done          uint32                 `protobuf:"varint,3,opt,name=done,proto3" json:"done,omitempty"`
-	Failed        uint32                 `protobuf:"varint,4,opt,name=failed,proto3" json:"failed,omitempty"`
-	Running       uint32                 `protobuf:"varint,5,opt,name=running,proto3" json:"running,omitempty"`
-	Executions    uint32                 `protobuf:"varint,6,opt,name=executions,proto3" json:"executions,omitempty"` // result records received
-	Reassigned    uint32                 `protobuf:"varint,7,opt,name=reassigned,proto3" json:"reassigned,omitempty"` // leases that expired or were returned or lost with their holder
-	Peers         []*PeerShare           `protobuf:"bytes,8,rep,name=peers,proto3" json:"peers,omitempty"`
-	MinReplicas   uint32                 `protobuf:"varint,9,opt,name=min_replicas,json=minReplicas,proto3" json:"min_replicas,omitempty"` // fewest holders of any accepted result
-	FailedTasks   []uint32               `protobuf:"varint,10,rep,packed,name=failed_tasks,json=failedTasks,proto3" json:"failed_tasks,omitempty"`
-	Steward       []byte                 `protobuf:"bytes,11,opt,name=steward,proto3" json:"steward,omitempty"`
-	Single        uint32                 `protobuf:"varint,12,opt,name=single,proto3" json:"single,omitempty"` // tasks adaptive replication gave to one trusted peer
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	State       string                 `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"` // running, complete or failed
+	Total       uint32                 `protobuf:"varint,2,opt,name=total,proto3" json:"total,omitempty"`
+	Done        uint32                 `protobuf:"varint,3,opt,name=done,proto3" json:"done,omitempty"`
+	Failed      uint32                 `protobuf:"varint,4,opt,name=failed,proto3" json:"failed,omitempty"`
+	Running     uint32                 `protobuf:"varint,5,opt,name=running,proto3" json:"running,omitempty"`
+	Executions  uint32                 `protobuf:"varint,6,opt,name=executions,proto3" json:"executions,omitempty"` // result records received
+	Reassigned  uint32                 `protobuf:"varint,7,opt,name=reassigned,proto3" json:"reassigned,omitempty"` // leases that expired or were returned or lost with their holder
+	Peers       []*PeerShare           `protobuf:"bytes,8,rep,name=peers,proto3" json:"peers,omitempty"`
+	MinReplicas uint32                 `protobuf:"varint,9,opt,name=min_replicas,json=minReplicas,proto3" json:"min_replicas,omitempty"` // fewest holders of any accepted result
+	FailedTasks []uint32               `protobuf:"varint,10,rep,packed,name=failed_tasks,json=failedTasks,proto3" json:"failed_tasks,omitempty"`
+	Steward     []byte                 `protobuf:"bytes,11,opt,name=steward,proto3" json:"steward,omitempty"`
+	Single      uint32                 `protobuf:"varint,12,opt,name=single,proto3" json:"single,omitempty"` // tasks adaptive replication gave to one trusted peer
+	// failures describes failed tasks, lowest index first, at most 1,000; failures_omitted
+	// counts the failed tasks left out.
+	Failures        []*TaskFailure `protobuf:"bytes,13,rep,name=failures,proto3" json:"failures,omitempty"`
+	FailuresOmitted uint32         `protobuf:"varint,14,opt,name=failures_omitted,json=failuresOmitted,proto3" json:"failures_omitted,omitempty"`
+	// waiting, when not empty, says why the batch cannot progress with the peers its steward
+	// sees, and what to change.
+	Waiting       []*WaitReason `protobuf:"bytes,15,rep,name=waiting,proto3" json:"waiting,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BatchStatus) Reset() {
 	*x = BatchStatus{}
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1481,7 +1591,7 @@ func (x *BatchStatus) String() string {
 func (*BatchStatus) ProtoMessage() {}
 
 func (x *BatchStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1494,7 +1604,7 @@ func (x *BatchStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchStatus.ProtoReflect.Descriptor instead.
 func (*BatchStatus) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{19}
+	return file_wire_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *BatchStatus) GetState() string {
@@ -1581,6 +1691,173 @@ func (x *BatchStatus) GetSingle() uint32 {
 	return 0
 }
 
+func (x *BatchStatus) GetFailures() []*TaskFailure {
+	if x != nil {
+		return x.Failures
+	}
+	return nil
+}
+
+func (x *BatchStatus) GetFailuresOmitted() uint32 {
+	if x != nil {
+		return x.FailuresOmitted
+	}
+	return 0
+}
+
+func (x *BatchStatus) GetWaiting() []*WaitReason {
+	if x != nil {
+		return x.Waiting
+	}
+	return nil
+}
+
+// TaskFailure is why one task failed: the failure most of its executions reported.
+type TaskFailure struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Task          uint32                 `protobuf:"varint,1,opt,name=task,proto3" json:"task,omitempty"`
+	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`            // the records' error: a failure kind, or "exit:N" (section 7)
+	Detail        string                 `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`          // from a note of one of those executions, if any
+	Stderr        []byte                 `protobuf:"bytes,4,opt,name=stderr,proto3" json:"stderr,omitempty"`          // that execution's stderr tail
+	Executions    uint32                 `protobuf:"varint,5,opt,name=executions,proto3" json:"executions,omitempty"` // executions of the task
+	Agreeing      uint32                 `protobuf:"varint,6,opt,name=agreeing,proto3" json:"agreeing,omitempty"`     // executions that reported this failure
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskFailure) Reset() {
+	*x = TaskFailure{}
+	mi := &file_wire_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskFailure) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskFailure) ProtoMessage() {}
+
+func (x *TaskFailure) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskFailure.ProtoReflect.Descriptor instead.
+func (*TaskFailure) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *TaskFailure) GetTask() uint32 {
+	if x != nil {
+		return x.Task
+	}
+	return 0
+}
+
+func (x *TaskFailure) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *TaskFailure) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *TaskFailure) GetStderr() []byte {
+	if x != nil {
+		return x.Stderr
+	}
+	return nil
+}
+
+func (x *TaskFailure) GetExecutions() uint32 {
+	if x != nil {
+		return x.Executions
+	}
+	return 0
+}
+
+func (x *TaskFailure) GetAgreeing() uint32 {
+	if x != nil {
+		return x.Agreeing
+	}
+	return 0
+}
+
+// WaitReason is one reason a batch cannot progress.
+type WaitReason struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`     // replicas, memory, exhausted
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"` // what is the case, for humans
+	Fix           string                 `protobuf:"bytes,3,opt,name=fix,proto3" json:"fix,omitempty"`       // what to change
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WaitReason) Reset() {
+	*x = WaitReason{}
+	mi := &file_wire_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaitReason) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaitReason) ProtoMessage() {}
+
+func (x *WaitReason) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaitReason.ProtoReflect.Descriptor instead.
+func (*WaitReason) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *WaitReason) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *WaitReason) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *WaitReason) GetFix() string {
+	if x != nil {
+		return x.Fix
+	}
+	return ""
+}
+
 // Adopt hands a new batch to a steward, which fetches the module and input blobs from the
 // sender before it answers, so the submitter may leave right after.
 type Adopt struct {
@@ -1592,7 +1869,7 @@ type Adopt struct {
 
 func (x *Adopt) Reset() {
 	*x = Adopt{}
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1604,7 +1881,7 @@ func (x *Adopt) String() string {
 func (*Adopt) ProtoMessage() {}
 
 func (x *Adopt) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1617,7 +1894,7 @@ func (x *Adopt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Adopt.ProtoReflect.Descriptor instead.
 func (*Adopt) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{20}
+	return file_wire_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Adopt) GetManifest() []byte {
@@ -1635,7 +1912,7 @@ type ListBatches struct {
 
 func (x *ListBatches) Reset() {
 	*x = ListBatches{}
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1647,7 +1924,7 @@ func (x *ListBatches) String() string {
 func (*ListBatches) ProtoMessage() {}
 
 func (x *ListBatches) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1660,7 +1937,7 @@ func (x *ListBatches) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBatches.ProtoReflect.Descriptor instead.
 func (*ListBatches) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{21}
+	return file_wire_proto_rawDescGZIP(), []int{24}
 }
 
 type BatchList struct {
@@ -1672,7 +1949,7 @@ type BatchList struct {
 
 func (x *BatchList) Reset() {
 	*x = BatchList{}
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1684,7 +1961,7 @@ func (x *BatchList) String() string {
 func (*BatchList) ProtoMessage() {}
 
 func (x *BatchList) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1697,7 +1974,7 @@ func (x *BatchList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchList.ProtoReflect.Descriptor instead.
 func (*BatchList) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{22}
+	return file_wire_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *BatchList) GetManifests() [][]byte {
@@ -1716,7 +1993,7 @@ type BlobRequest struct {
 
 func (x *BlobRequest) Reset() {
 	*x = BlobRequest{}
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1728,7 +2005,7 @@ func (x *BlobRequest) String() string {
 func (*BlobRequest) ProtoMessage() {}
 
 func (x *BlobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1741,7 +2018,7 @@ func (x *BlobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobRequest.ProtoReflect.Descriptor instead.
 func (*BlobRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{23}
+	return file_wire_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *BlobRequest) GetCid() []byte {
@@ -1761,7 +2038,7 @@ type BlobResponse struct {
 
 func (x *BlobResponse) Reset() {
 	*x = BlobResponse{}
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1773,7 +2050,7 @@ func (x *BlobResponse) String() string {
 func (*BlobResponse) ProtoMessage() {}
 
 func (x *BlobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1786,7 +2063,7 @@ func (x *BlobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobResponse.ProtoReflect.Descriptor instead.
 func (*BlobResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{24}
+	return file_wire_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *BlobResponse) GetError() *Error {
@@ -1818,7 +2095,7 @@ type ResultRequest struct {
 
 func (x *ResultRequest) Reset() {
 	*x = ResultRequest{}
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1830,7 +2107,7 @@ func (x *ResultRequest) String() string {
 func (*ResultRequest) ProtoMessage() {}
 
 func (x *ResultRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1843,7 +2120,7 @@ func (x *ResultRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultRequest.ProtoReflect.Descriptor instead.
 func (*ResultRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{25}
+	return file_wire_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ResultRequest) GetBatchId() []byte {
@@ -1927,7 +2204,7 @@ type StoredResult struct {
 
 func (x *StoredResult) Reset() {
 	*x = StoredResult{}
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1939,7 +2216,7 @@ func (x *StoredResult) String() string {
 func (*StoredResult) ProtoMessage() {}
 
 func (x *StoredResult) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1952,7 +2229,7 @@ func (x *StoredResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredResult.ProtoReflect.Descriptor instead.
 func (*StoredResult) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{26}
+	return file_wire_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *StoredResult) GetTask() uint32 {
@@ -2007,7 +2284,7 @@ type StoreResults struct {
 
 func (x *StoreResults) Reset() {
 	*x = StoreResults{}
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2019,7 +2296,7 @@ func (x *StoreResults) String() string {
 func (*StoreResults) ProtoMessage() {}
 
 func (x *StoreResults) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2032,7 +2309,7 @@ func (x *StoreResults) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreResults.ProtoReflect.Descriptor instead.
 func (*StoreResults) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{27}
+	return file_wire_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *StoreResults) GetManifest() []byte {
@@ -2059,7 +2336,7 @@ type FetchResults struct {
 
 func (x *FetchResults) Reset() {
 	*x = FetchResults{}
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2071,7 +2348,7 @@ func (x *FetchResults) String() string {
 func (*FetchResults) ProtoMessage() {}
 
 func (x *FetchResults) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2084,7 +2361,7 @@ func (x *FetchResults) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchResults.ProtoReflect.Descriptor instead.
 func (*FetchResults) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{28}
+	return file_wire_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *FetchResults) GetTasks() []uint32 {
@@ -2110,7 +2387,7 @@ type HaveResults struct {
 
 func (x *HaveResults) Reset() {
 	*x = HaveResults{}
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2122,7 +2399,7 @@ func (x *HaveResults) String() string {
 func (*HaveResults) ProtoMessage() {}
 
 func (x *HaveResults) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2135,7 +2412,7 @@ func (x *HaveResults) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HaveResults.ProtoReflect.Descriptor instead.
 func (*HaveResults) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{29}
+	return file_wire_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *HaveResults) GetTasks() []uint32 {
@@ -2156,7 +2433,7 @@ type ResultResponse struct {
 
 func (x *ResultResponse) Reset() {
 	*x = ResultResponse{}
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2168,7 +2445,7 @@ func (x *ResultResponse) String() string {
 func (*ResultResponse) ProtoMessage() {}
 
 func (x *ResultResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2181,7 +2458,7 @@ func (x *ResultResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultResponse.ProtoReflect.Descriptor instead.
 func (*ResultResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{30}
+	return file_wire_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ResultResponse) GetError() *Error {
@@ -2252,31 +2529,38 @@ const file_wire_proto_rawDesc = "" +
 	"\x06status\x18\x05 \x01(\v2\x1e.allforone.wire.v1.BatchStatusH\x00R\x06status\x128\n" +
 	"\abatches\x18\x06 \x01(\v2\x1c.allforone.wire.v1.BatchListH\x00R\abatchesB\x06\n" +
 	"\x04body\"\x05\n" +
-	"\x03Ack\"[\n" +
+	"\x03Ack\"x\n" +
 	"\fLeaseRequest\x12\x10\n" +
 	"\x03max\x18\x01 \x01(\rR\x03max\x12\x18\n" +
 	"\aholding\x18\x02 \x03(\rR\aholding\x12\x1f\n" +
 	"\vholding_set\x18\x03 \x01(\bR\n" +
-	"holdingSet\"U\n" +
+	"holdingSet\x12\x1b\n" +
+	"\tmemory_mb\x18\x04 \x01(\rR\bmemoryMb\"U\n" +
 	"\x05Lease\x12\x12\n" +
 	"\x04task\x18\x01 \x01(\rR\x04task\x12\x1d\n" +
 	"\n" +
 	"expires_ms\x18\x02 \x01(\x03R\texpiresMs\x12\x19\n" +
-	"\bgrant_id\x18\x03 \x01(\x04R\agrantId\"\x92\x01\n" +
+	"\bgrant_id\x18\x03 \x01(\x04R\agrantId\"\xac\x01\n" +
 	"\n" +
 	"LeaseGrant\x120\n" +
 	"\x06leases\x18\x01 \x03(\v2\x18.allforone.wire.v1.LeaseR\x06leases\x12\x12\n" +
 	"\x04done\x18\x02 \x01(\bR\x04done\x12$\n" +
 	"\x0eretry_after_ms\x18\x03 \x01(\rR\fretryAfterMs\x12\x18\n" +
-	"\arefused\x18\x04 \x01(\tR\arefused\"\"\n" +
+	"\arefused\x18\x04 \x01(\tR\arefused\x12\x18\n" +
+	"\awaiting\x18\x05 \x01(\tR\awaiting\"\"\n" +
 	"\n" +
 	"LeaseRenew\x12\x14\n" +
 	"\x05tasks\x18\x01 \x03(\rR\x05tasks\"#\n" +
 	"\vLeaseReturn\x12\x14\n" +
-	"\x05tasks\x18\x01 \x03(\rR\x05tasks\"_\n" +
+	"\x05tasks\x18\x01 \x03(\rR\x05tasks\"\x95\x01\n" +
 	"\bComplete\x129\n" +
 	"\arecords\x18\x01 \x03(\v2\x1f.allforone.wire.v1.ResultRecordR\arecords\x12\x18\n" +
-	"\aoutputs\x18\x02 \x03(\fR\aoutputs\"\x8e\x01\n" +
+	"\aoutputs\x18\x02 \x03(\fR\aoutputs\x124\n" +
+	"\x05notes\x18\x03 \x03(\v2\x1e.allforone.wire.v1.FailureNoteR\x05notes\"Y\n" +
+	"\vFailureNote\x12\x1a\n" +
+	"\bexecutor\x18\x01 \x01(\fR\bexecutor\x12\x16\n" +
+	"\x06detail\x18\x02 \x01(\tR\x06detail\x12\x16\n" +
+	"\x06stderr\x18\x03 \x01(\fR\x06stderr\"\x8e\x01\n" +
 	"\n" +
 	"LeaseState\x12\x16\n" +
 	"\x06worker\x18\x01 \x01(\fR\x06worker\x12\x19\n" +
@@ -2284,7 +2568,7 @@ const file_wire_proto_rawDesc = "" +
 	"\n" +
 	"expires_ms\x18\x03 \x01(\x03R\texpiresMs\x12\x1a\n" +
 	"\breleased\x18\x04 \x01(\bR\breleased\x12\x12\n" +
-	"\x04lost\x18\x05 \x01(\bR\x04lost\"\xe3\x01\n" +
+	"\x04lost\x18\x05 \x01(\bR\x04lost\"\x99\x02\n" +
 	"\tTaskState\x12\x12\n" +
 	"\x04task\x18\x01 \x01(\rR\x04task\x129\n" +
 	"\aresults\x18\x02 \x03(\v2\x1f.allforone.wire.v1.ResultRecordR\aresults\x125\n" +
@@ -2293,7 +2577,8 @@ const file_wire_proto_rawDesc = "" +
 	"\x06single\x18\x05 \x01(\bR\x06single\x12\x1e\n" +
 	"\n" +
 	"reverified\x18\x06 \x01(\bR\n" +
-	"reverified\"z\n" +
+	"reverified\x124\n" +
+	"\x05notes\x18\a \x03(\v2\x1e.allforone.wire.v1.FailureNoteR\x05notes\"z\n" +
 	"\n" +
 	"StateDelta\x12\x1a\n" +
 	"\bmanifest\x18\x01 \x01(\fR\bmanifest\x122\n" +
@@ -2309,7 +2594,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x04peer\x18\x01 \x01(\fR\x04peer\x12\x12\n" +
 	"\x04done\x18\x02 \x01(\rR\x04done\x12\x18\n" +
 	"\arunning\x18\x03 \x01(\rR\arunning\x12\x14\n" +
-	"\x05wrong\x18\x04 \x01(\rR\x05wrong\"\xeb\x02\n" +
+	"\x05wrong\x18\x04 \x01(\rR\x05wrong\"\x8b\x04\n" +
 	"\vBatchStatus\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12\x14\n" +
 	"\x05total\x18\x02 \x01(\rR\x05total\x12\x12\n" +
@@ -2327,7 +2612,24 @@ const file_wire_proto_rawDesc = "" +
 	"\ffailed_tasks\x18\n" +
 	" \x03(\rR\vfailedTasks\x12\x18\n" +
 	"\asteward\x18\v \x01(\fR\asteward\x12\x16\n" +
-	"\x06single\x18\f \x01(\rR\x06single\"#\n" +
+	"\x06single\x18\f \x01(\rR\x06single\x12:\n" +
+	"\bfailures\x18\r \x03(\v2\x1e.allforone.wire.v1.TaskFailureR\bfailures\x12)\n" +
+	"\x10failures_omitted\x18\x0e \x01(\rR\x0ffailuresOmitted\x127\n" +
+	"\awaiting\x18\x0f \x03(\v2\x1d.allforone.wire.v1.WaitReasonR\awaiting\"\xa3\x01\n" +
+	"\vTaskFailure\x12\x12\n" +
+	"\x04task\x18\x01 \x01(\rR\x04task\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12\x16\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\x12\x16\n" +
+	"\x06stderr\x18\x04 \x01(\fR\x06stderr\x12\x1e\n" +
+	"\n" +
+	"executions\x18\x05 \x01(\rR\n" +
+	"executions\x12\x1a\n" +
+	"\bagreeing\x18\x06 \x01(\rR\bagreeing\"J\n" +
+	"\n" +
+	"WaitReason\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x10\n" +
+	"\x03fix\x18\x03 \x01(\tR\x03fix\"#\n" +
 	"\x05Adopt\x12\x1a\n" +
 	"\bmanifest\x18\x01 \x01(\fR\bmanifest\"\r\n" +
 	"\vListBatches\")\n" +
@@ -2389,7 +2691,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_wire_proto_goTypes = []any{
 	(ErrorCode)(0),          // 0: allforone.wire.v1.ErrorCode
 	(*Error)(nil),           // 1: allforone.wire.v1.Error
@@ -2404,25 +2706,28 @@ var file_wire_proto_goTypes = []any{
 	(*LeaseRenew)(nil),      // 10: allforone.wire.v1.LeaseRenew
 	(*LeaseReturn)(nil),     // 11: allforone.wire.v1.LeaseReturn
 	(*Complete)(nil),        // 12: allforone.wire.v1.Complete
-	(*LeaseState)(nil),      // 13: allforone.wire.v1.LeaseState
-	(*TaskState)(nil),       // 14: allforone.wire.v1.TaskState
-	(*StateDelta)(nil),      // 15: allforone.wire.v1.StateDelta
-	(*StatePull)(nil),       // 16: allforone.wire.v1.StatePull
-	(*StateSnapshot)(nil),   // 17: allforone.wire.v1.StateSnapshot
-	(*StatusRequest)(nil),   // 18: allforone.wire.v1.StatusRequest
-	(*PeerShare)(nil),       // 19: allforone.wire.v1.PeerShare
-	(*BatchStatus)(nil),     // 20: allforone.wire.v1.BatchStatus
-	(*Adopt)(nil),           // 21: allforone.wire.v1.Adopt
-	(*ListBatches)(nil),     // 22: allforone.wire.v1.ListBatches
-	(*BatchList)(nil),       // 23: allforone.wire.v1.BatchList
-	(*BlobRequest)(nil),     // 24: allforone.wire.v1.BlobRequest
-	(*BlobResponse)(nil),    // 25: allforone.wire.v1.BlobResponse
-	(*ResultRequest)(nil),   // 26: allforone.wire.v1.ResultRequest
-	(*StoredResult)(nil),    // 27: allforone.wire.v1.StoredResult
-	(*StoreResults)(nil),    // 28: allforone.wire.v1.StoreResults
-	(*FetchResults)(nil),    // 29: allforone.wire.v1.FetchResults
-	(*HaveResults)(nil),     // 30: allforone.wire.v1.HaveResults
-	(*ResultResponse)(nil),  // 31: allforone.wire.v1.ResultResponse
+	(*FailureNote)(nil),     // 13: allforone.wire.v1.FailureNote
+	(*LeaseState)(nil),      // 14: allforone.wire.v1.LeaseState
+	(*TaskState)(nil),       // 15: allforone.wire.v1.TaskState
+	(*StateDelta)(nil),      // 16: allforone.wire.v1.StateDelta
+	(*StatePull)(nil),       // 17: allforone.wire.v1.StatePull
+	(*StateSnapshot)(nil),   // 18: allforone.wire.v1.StateSnapshot
+	(*StatusRequest)(nil),   // 19: allforone.wire.v1.StatusRequest
+	(*PeerShare)(nil),       // 20: allforone.wire.v1.PeerShare
+	(*BatchStatus)(nil),     // 21: allforone.wire.v1.BatchStatus
+	(*TaskFailure)(nil),     // 22: allforone.wire.v1.TaskFailure
+	(*WaitReason)(nil),      // 23: allforone.wire.v1.WaitReason
+	(*Adopt)(nil),           // 24: allforone.wire.v1.Adopt
+	(*ListBatches)(nil),     // 25: allforone.wire.v1.ListBatches
+	(*BatchList)(nil),       // 26: allforone.wire.v1.BatchList
+	(*BlobRequest)(nil),     // 27: allforone.wire.v1.BlobRequest
+	(*BlobResponse)(nil),    // 28: allforone.wire.v1.BlobResponse
+	(*ResultRequest)(nil),   // 29: allforone.wire.v1.ResultRequest
+	(*StoredResult)(nil),    // 30: allforone.wire.v1.StoredResult
+	(*StoreResults)(nil),    // 31: allforone.wire.v1.StoreResults
+	(*FetchResults)(nil),    // 32: allforone.wire.v1.FetchResults
+	(*HaveResults)(nil),     // 33: allforone.wire.v1.HaveResults
+	(*ResultResponse)(nil),  // 34: allforone.wire.v1.ResultResponse
 }
 var file_wire_proto_depIdxs = []int32{
 	0,  // 0: allforone.wire.v1.Error.code:type_name -> allforone.wire.v1.ErrorCode
@@ -2430,37 +2735,41 @@ var file_wire_proto_depIdxs = []int32{
 	10, // 2: allforone.wire.v1.StewardRequest.renew:type_name -> allforone.wire.v1.LeaseRenew
 	11, // 3: allforone.wire.v1.StewardRequest.return:type_name -> allforone.wire.v1.LeaseReturn
 	12, // 4: allforone.wire.v1.StewardRequest.complete:type_name -> allforone.wire.v1.Complete
-	15, // 5: allforone.wire.v1.StewardRequest.delta:type_name -> allforone.wire.v1.StateDelta
-	16, // 6: allforone.wire.v1.StewardRequest.pull:type_name -> allforone.wire.v1.StatePull
-	18, // 7: allforone.wire.v1.StewardRequest.status:type_name -> allforone.wire.v1.StatusRequest
-	21, // 8: allforone.wire.v1.StewardRequest.adopt:type_name -> allforone.wire.v1.Adopt
-	22, // 9: allforone.wire.v1.StewardRequest.list:type_name -> allforone.wire.v1.ListBatches
+	16, // 5: allforone.wire.v1.StewardRequest.delta:type_name -> allforone.wire.v1.StateDelta
+	17, // 6: allforone.wire.v1.StewardRequest.pull:type_name -> allforone.wire.v1.StatePull
+	19, // 7: allforone.wire.v1.StewardRequest.status:type_name -> allforone.wire.v1.StatusRequest
+	24, // 8: allforone.wire.v1.StewardRequest.adopt:type_name -> allforone.wire.v1.Adopt
+	25, // 9: allforone.wire.v1.StewardRequest.list:type_name -> allforone.wire.v1.ListBatches
 	1,  // 10: allforone.wire.v1.StewardResponse.error:type_name -> allforone.wire.v1.Error
 	9,  // 11: allforone.wire.v1.StewardResponse.grant:type_name -> allforone.wire.v1.LeaseGrant
 	6,  // 12: allforone.wire.v1.StewardResponse.ack:type_name -> allforone.wire.v1.Ack
-	17, // 13: allforone.wire.v1.StewardResponse.snapshot:type_name -> allforone.wire.v1.StateSnapshot
-	20, // 14: allforone.wire.v1.StewardResponse.status:type_name -> allforone.wire.v1.BatchStatus
-	23, // 15: allforone.wire.v1.StewardResponse.batches:type_name -> allforone.wire.v1.BatchList
+	18, // 13: allforone.wire.v1.StewardResponse.snapshot:type_name -> allforone.wire.v1.StateSnapshot
+	21, // 14: allforone.wire.v1.StewardResponse.status:type_name -> allforone.wire.v1.BatchStatus
+	26, // 15: allforone.wire.v1.StewardResponse.batches:type_name -> allforone.wire.v1.BatchList
 	8,  // 16: allforone.wire.v1.LeaseGrant.leases:type_name -> allforone.wire.v1.Lease
 	3,  // 17: allforone.wire.v1.Complete.records:type_name -> allforone.wire.v1.ResultRecord
-	3,  // 18: allforone.wire.v1.TaskState.results:type_name -> allforone.wire.v1.ResultRecord
-	13, // 19: allforone.wire.v1.TaskState.leases:type_name -> allforone.wire.v1.LeaseState
-	14, // 20: allforone.wire.v1.StateDelta.tasks:type_name -> allforone.wire.v1.TaskState
-	14, // 21: allforone.wire.v1.StateSnapshot.tasks:type_name -> allforone.wire.v1.TaskState
-	19, // 22: allforone.wire.v1.BatchStatus.peers:type_name -> allforone.wire.v1.PeerShare
-	1,  // 23: allforone.wire.v1.BlobResponse.error:type_name -> allforone.wire.v1.Error
-	28, // 24: allforone.wire.v1.ResultRequest.store:type_name -> allforone.wire.v1.StoreResults
-	29, // 25: allforone.wire.v1.ResultRequest.fetch:type_name -> allforone.wire.v1.FetchResults
-	30, // 26: allforone.wire.v1.ResultRequest.have:type_name -> allforone.wire.v1.HaveResults
-	3,  // 27: allforone.wire.v1.StoredResult.records:type_name -> allforone.wire.v1.ResultRecord
-	27, // 28: allforone.wire.v1.StoreResults.results:type_name -> allforone.wire.v1.StoredResult
-	1,  // 29: allforone.wire.v1.ResultResponse.error:type_name -> allforone.wire.v1.Error
-	27, // 30: allforone.wire.v1.ResultResponse.results:type_name -> allforone.wire.v1.StoredResult
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	13, // 18: allforone.wire.v1.Complete.notes:type_name -> allforone.wire.v1.FailureNote
+	3,  // 19: allforone.wire.v1.TaskState.results:type_name -> allforone.wire.v1.ResultRecord
+	14, // 20: allforone.wire.v1.TaskState.leases:type_name -> allforone.wire.v1.LeaseState
+	13, // 21: allforone.wire.v1.TaskState.notes:type_name -> allforone.wire.v1.FailureNote
+	15, // 22: allforone.wire.v1.StateDelta.tasks:type_name -> allforone.wire.v1.TaskState
+	15, // 23: allforone.wire.v1.StateSnapshot.tasks:type_name -> allforone.wire.v1.TaskState
+	20, // 24: allforone.wire.v1.BatchStatus.peers:type_name -> allforone.wire.v1.PeerShare
+	22, // 25: allforone.wire.v1.BatchStatus.failures:type_name -> allforone.wire.v1.TaskFailure
+	23, // 26: allforone.wire.v1.BatchStatus.waiting:type_name -> allforone.wire.v1.WaitReason
+	1,  // 27: allforone.wire.v1.BlobResponse.error:type_name -> allforone.wire.v1.Error
+	31, // 28: allforone.wire.v1.ResultRequest.store:type_name -> allforone.wire.v1.StoreResults
+	32, // 29: allforone.wire.v1.ResultRequest.fetch:type_name -> allforone.wire.v1.FetchResults
+	33, // 30: allforone.wire.v1.ResultRequest.have:type_name -> allforone.wire.v1.HaveResults
+	3,  // 31: allforone.wire.v1.StoredResult.records:type_name -> allforone.wire.v1.ResultRecord
+	30, // 32: allforone.wire.v1.StoreResults.results:type_name -> allforone.wire.v1.StoredResult
+	1,  // 33: allforone.wire.v1.ResultResponse.error:type_name -> allforone.wire.v1.Error
+	30, // 34: allforone.wire.v1.ResultResponse.results:type_name -> allforone.wire.v1.StoredResult
+	35, // [35:35] is the sub-list for method output_type
+	35, // [35:35] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -2486,7 +2795,7 @@ func file_wire_proto_init() {
 		(*StewardResponse_Status)(nil),
 		(*StewardResponse_Batches)(nil),
 	}
-	file_wire_proto_msgTypes[25].OneofWrappers = []any{
+	file_wire_proto_msgTypes[28].OneofWrappers = []any{
 		(*ResultRequest_Store)(nil),
 		(*ResultRequest_Fetch)(nil),
 		(*ResultRequest_Have)(nil),
@@ -2497,7 +2806,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   31,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -105,6 +105,22 @@ func Exit(code int32) []byte {
 	return command([]string{"proc_exit"}, nil, Code(I32Const(code), Call(0))).Encode()
 }
 
+// Complain writes msg to stderr, then exits with code (code 0: it traps instead, so a
+// test gets a trap with stderr too).
+func Complain(msg string, code int32) []byte {
+	const text = 64
+	end := Code(I32Const(code), Call(1))
+	if code == 0 {
+		end = []byte{OpUnreachable}
+	}
+	body := Code(
+		I32Const(2), I32Const(0), I32Const(1), I32Const(8), Call(0), []byte{OpDrop}, // fd_write(2, iov@0, 1, &n@8)
+		end,
+	)
+	return command([]string{"fd_write", "proc_exit"}, nil, body,
+		Data{Offset: 0, Bytes: LE32(text, uint32(len(msg)))}, Data{Offset: text, Bytes: []byte(msg)}).Encode()
+}
+
 // ProbeSize is the length of Probe's output.
 const ProbeSize = 48
 
