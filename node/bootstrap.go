@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,7 +33,7 @@ type backoffState struct {
 
 func (n *Node) bootstrapLoop(ctx context.Context) {
 	peers, _ := ParseBootstrapPeers(n.cfg.BootstrapPeers) // validated in New
-	peers = append(peers, n.loadBackupPeers(ctx)...)
+	peers = mergeAddrInfos(append(peers, n.loadBackupPeers(ctx)...))
 	backoff := make(map[peer.ID]*backoffState)
 	interval := time.Duration(n.cfg.BootstrapInterval)
 	tick := time.NewTicker(interval)
@@ -107,6 +108,27 @@ func (n *Node) dialBootstrap(ctx context.Context, peers []peer.AddrInfo, backoff
 	}
 	wg.Wait()
 	return ok
+}
+
+// mergeAddrInfos lists each peer once, with the addresses of all its entries: a bootstrap
+// peer is often a backup peer too, and two dials of one peer would share its backoff.
+func mergeAddrInfos(in []peer.AddrInfo) []peer.AddrInfo {
+	var out []peer.AddrInfo
+	at := make(map[peer.ID]int)
+	for _, pi := range in {
+		i, ok := at[pi.ID]
+		if !ok {
+			at[pi.ID] = len(out)
+			out = append(out, peer.AddrInfo{ID: pi.ID})
+			i = len(out) - 1
+		}
+		for _, a := range pi.Addrs {
+			if !slices.ContainsFunc(out[i].Addrs, a.Equal) {
+				out[i].Addrs = append(out[i].Addrs, a)
+			}
+		}
+	}
+	return out
 }
 
 // saveBackupPeers remembers some connected peers and their addresses, so a restarted node

@@ -13,6 +13,8 @@ import (
 	"allforone/tasks/wasmtest"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 	"go.uber.org/goleak"
 )
 
@@ -215,4 +217,15 @@ func submitEcho(t *testing.T, ctx context.Context, sub *Node, n int64) cid.Cid {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// A peer listed as a bootstrap peer and as a backup peer is dialled once, with every
+// address either entry gave.
+func TestMergeAddrInfos(t *testing.T) {
+	p, q := peer.ID("p"), peer.ID("q")
+	a1, a2 := ma.StringCast("/ip4/127.0.0.1/tcp/1"), ma.StringCast("/ip4/127.0.0.1/tcp/2")
+	got := mergeAddrInfos([]peer.AddrInfo{{ID: p, Addrs: []ma.Multiaddr{a1}}, {ID: q}, {ID: p, Addrs: []ma.Multiaddr{a1, a2}}})
+	if len(got) != 2 || got[0].ID != p || len(got[0].Addrs) != 2 || got[1].ID != q {
+		t.Fatalf("got %v", got)
+	}
 }
