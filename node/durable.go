@@ -73,9 +73,9 @@ func (l *DataLoss) Summary() string {
 			what += " (the old one is in " + l.Backup + ")"
 		}
 	default:
-		what = fmt.Sprintf("the datastore's log ended early: %d of the last %d sync points are gone", l.Synced-l.Kept, l.Synced)
+		what = fmt.Sprintf("the datastore's log ended early: it lacks the last %d of %d recorded sync points", l.Synced-l.Kept, l.Synced)
 		if !l.LastSynced.IsZero() {
-			what += " (the last made " + l.LastSynced.Format(time.RFC3339) + ")"
+			what += " (the last one made at " + l.LastSynced.Format(time.RFC3339) + ")"
 		}
 	}
 	var lost []string

@@ -1,0 +1,362 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+)
+
+// syncBuffer is a bytes.Buffer that a logger writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startLogged starts a node on an initialised cfg.DataDir with its log in buf.
+func startLogged(t *testing.T, cfg Config, buf *syncBuffer) (*Node, error) {
+	t.Helper()
+	n, err := New(cfg, WithLogger(slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(t.Context()); err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { n.Close() })
+	return n, nil
+}
+
+// storeFiles lists the datastore's files of one kind (".sst", ".log"), oldest first.
+func storeFiles(t *testing.T, dataDir, ext string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dataDir, DatastoreDir, "*"+ext))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(m)
+	return m
+}
+
+// garble overwrites path from offset on with seeded random bytes (to its old size).
+func garble(t *testing.T, path string, offset int64, seed uint64) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	junk := make([]byte, fi.Size()-offset)
+	r := rand.New(rand.NewPCG(seed, seed))
+	for i := range junk {
+		junk[i] = byte(r.Uint32())
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(junk, offset); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A datastore whose sst files hold garbage (written, synced and closed cleanly before) is
+// refused at start with the file and what to do; repair's check names it too, and after
+// MoveDatastoreAside the node starts on an empty datastore that says what it lost.
+func TestGarbageSSTIsRefusedAndMovedAside(t *testing.T) {
+	cfg := TestConfig(filepath.Join(t.TempDir(), "n"))
+	n := startTestNode(t, cfg, nil)
+	n.draining.Store(true) // keep the batches running: nothing computes
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	for i := range 3 {
+		submitEcho(t, ctx, n, int64(2+i))
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ssts := storeFiles(t, cfg.DataDir, ".sst")
+	if len(ssts) == 0 {
+		t.Fatal("no sst after a clean close")
+	}
+	for i, f := range ssts {
+		garble(t, f, 0, uint64(i+1))
+	}
+
+	var logs syncBuffer
+	_, err := startLogged(t, cfg, &logs)
+	var c *CorruptionError
+	if !errors.Is(err, ErrDatastoreCorrupt) || !errors.As(err, &c) {
+		t.Fatalf("start on garbage ssts: %v, want a CorruptionError", err)
+	}
+	if !slices.Contains(ssts, filepath.Join(cfg.DataDir, DatastoreDir, c.File)) {
+		t.Errorf("the error names %q, not one of the ssts %v", c.File, ssts)
+	}
+	for _, want := range []string{"datastore is corrupt", c.File, "allforone repair --data " + cfg.DataDir, "--move-aside"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+
+	rep, err := CheckDatastore(ctx, cfg.DataDir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK || len(rep.Corrupt) == 0 || rep.Corrupt[0].File == "" {
+		t.Fatalf("check of a garbage sst: %+v", rep)
+	}
+	backup, err := MoveDatastoreAside(cfg.DataDir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(backup, filepath.Base(ssts[0]))); err != nil {
+		t.Errorf("the corrupt sst is not in the backup: %v", err)
+	}
+	n2, err := startLogged(t, cfg, &logs)
+	if err != nil {
+		t.Fatalf("start after moving the datastore aside: %v", err)
+	}
+	loss := n2.DataLost()
+	if loss == nil || loss.Reason != "reset" || loss.Backup != backup || loss.Before.Batches != 3 || loss.After.Batches != 0 {
+		t.Fatalf("DataLost after the reset: %+v", loss)
+	}
+	if !strings.Contains(logs.String(), "datastore lost data") || !strings.Contains(logs.String(), "batches 3 -> 0") {
+		t.Errorf("the log does not say what the reset lost:\n%s", logs.String())
+	}
+	if h := n2.Health(); h.DataLoss == nil {
+		t.Error("Health does not report the loss")
+	}
+	if codes := whyCodes(n2.Why()); !slices.Contains(codes, "data_lost") {
+		t.Errorf("why: %v, want data_lost", codes)
+	}
+}
+
+func whyCodes(r WhyReport) []string {
+	var out []string
+	for _, x := range r.Reasons {
+		out = append(out, x.Code)
+	}
+	return out
+}
+
+// A corrupt block that start does not read (inside a blob) is found when it is read: the
+// node fails (Failed, Err), marks the datastore, and the next start refuses it.
+func TestCorruptBlockFoundWhileRunning(t *testing.T) {
+	cfg := TestConfig(filepath.Join(t.TempDir(), "n"))
+	n := startTestNode(t, cfg, nil)
+	blob := make([]byte, 8<<10) // small: pebble looks for a bit flip in a corrupt block, O(size²)
+	r := rand.New(rand.NewPCG(7, 7)) // incompressible: the sst holds these bytes as they are
+	for i := range blob {
+		blob[i] = byte(r.Uint32())
+	}
+	ctx := t.Context()
+	id, err := n.blobs.Put(ctx, blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+	// Flip bytes in the middle of the blob where it lies in an sst.
+	hit := false
+	for _, f := range storeFiles(t, cfg.DataDir, ".sst") {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := bytes.Index(b, blob[4<<10:4<<10+64]); i >= 0 {
+			// Only 64 bytes: the footer and index stay intact, start reads no further.
+			copy(b[i:], bytes.Repeat([]byte{0xAB}, 64))
+			if err := os.WriteFile(f, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			hit = true
+		}
+	}
+	if !hit {
+		t.Fatal("the blob's bytes are in no sst")
+	}
+
+	var logs syncBuffer
+	n2, err := startLogged(t, cfg, &logs)
+	if err != nil {
+		t.Fatalf("start with a corrupt block inside a blob: %v (start reads no blob)", err)
+	}
+	if _, err := n2.blobs.Get(ctx, id); err == nil {
+		t.Fatal("reading the damaged blob succeeded")
+	}
+	select {
+	case <-n2.Failed():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the node did not fail after reading a corrupt block")
+	}
+	if !errors.Is(n2.Err(), ErrDatastoreCorrupt) || !strings.Contains(n2.Err().Error(), ".sst") {
+		t.Fatalf("Err: %v", n2.Err())
+	}
+	deadlineFor(t, ctx, "the corruption mark", func() bool { return readCorruptMark(cfg.DataDir) != nil })
+	n2.Close()
+	if !strings.Contains(logs.String(), "datastore is corrupt: the node stops") {
+		t.Errorf("the log does not say the node stops:\n%s", logs.String())
+	}
+	if _, err := startLogged(t, cfg, &logs); !errors.Is(err, ErrDatastoreCorrupt) || !strings.Contains(err.Error(), "found by the running node") {
+		t.Fatalf("start after the node found corruption: %v", err)
+	}
+	rep, err := CheckDatastore(ctx, cfg.DataDir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK || rep.Cleared || len(rep.Corrupt) == 0 {
+		t.Fatalf("full check: %+v", rep)
+	}
+}
+
+// crashEnv names the data dir for TestCrashAfterSubmits, which runs in a child process.
+const crashEnv = "ALLFORONE_TEST_CRASH_DATA"
+
+// TestCrashAfterSubmits is a helper, not a test: in a child process it submits three
+// batches on a lone node, prints their IDs and exits without closing anything, like a
+// killed daemon (pebble's log holds the batches, no sst does).
+func TestCrashAfterSubmits(t *testing.T) {
+	dir := os.Getenv(crashEnv)
+	if dir == "" {
+		t.Skip("helper for TestLostLogTailIsDetected")
+	}
+	cfg := TestConfig(dir)
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	n.draining.Store(true)
+	for i := range 3 {
+		fmt.Println("batch", submitEcho(t, t.Context(), n, int64(2+i)))
+	}
+	os.Exit(0)
+}
+
+// A node killed after three submissions, whose newest log is then cut (truncated, or
+// overwritten with garbage) inside the third batch's manifest, starts with two batches and
+// says so: the log, Health and why name what was lost.
+func TestLostLogTailIsDetected(t *testing.T) {
+	for _, damage := range []string{"truncate", "garbage"} {
+		t.Run(damage, func(t *testing.T) {
+			cfg := TestConfig(filepath.Join(t.TempDir(), "n"))
+			if _, err := Init(cfg, ""); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+			defer cancel()
+			out, err := crashChild(ctx, cfg.DataDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, l := range strings.Split(out, "\n") {
+				if id, ok := strings.CutPrefix(l, "batch "); ok {
+					ids = append(ids, id)
+				}
+			}
+			if len(ids) != 3 {
+				t.Fatalf("the child printed %q", out)
+			}
+			logs := storeFiles(t, cfg.DataDir, ".log")
+			if len(logs) == 0 {
+				t.Fatal("no log file")
+			}
+			wal := logs[len(logs)-1]
+			b, err := os.ReadFile(wal)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cut := bytes.Index(b, []byte(batchPrefix+ids[2]))
+			if cut < 0 {
+				t.Fatalf("the third batch is not in the newest log %s", wal)
+			}
+			if damage == "truncate" {
+				err = os.Truncate(wal, int64(cut))
+			} else {
+				garble(t, wal, int64(cut), 3)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			var buf syncBuffer
+			n, err := startLogged(t, cfg, &buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			loss := n.DataLost()
+			if loss == nil || loss.Reason != "log" || loss.Kept >= loss.Synced || loss.Before.Batches != 3 || loss.After.Batches != 2 {
+				t.Fatalf("DataLost: %+v", loss)
+			}
+			if n.getBatch(mustCID(t, ids[2])) != nil || n.getBatch(mustCID(t, ids[1])) == nil {
+				t.Fatal("the batches known after the cut are not the first two")
+			}
+			l := buf.String()
+			for _, want := range []string{"datastore lost data", "log ended early", "batches 3 -> 2"} {
+				if !strings.Contains(l, want) {
+					t.Errorf("the log does not say %q:\n%s", want, l)
+				}
+			}
+			if n.Health().DataLoss == nil || !slices.Contains(whyCodes(n.Why()), "data_lost") {
+				t.Error("Health or why do not report the loss")
+			}
+			// The next start does not report it again once a sync point is recorded.
+			if err := n.Close(); err != nil {
+				t.Fatal(err)
+			}
+			n2, err := startLogged(t, cfg, &buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l := n2.DataLost(); l != nil {
+				t.Fatalf("a clean restart reports a loss: %+v", l)
+			}
+		})
+	}
+}
+
+// crashChild runs TestCrashAfterSubmits on dataDir in a child process.
+func crashChild(ctx context.Context, dataDir string) (string, error) {
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestCrashAfterSubmits$", "-test.count=1")
+	cmd.Env = append(os.Environ(), crashEnv+"="+dataDir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("crash child: %w: %s", err, out)
+	}
+	return string(out), nil
+}
+
+func mustCID(t *testing.T, s string) cid.Cid {
+	t.Helper()
+	c, err := cid.Decode(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
