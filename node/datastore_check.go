@@ -226,6 +226,9 @@ func MoveDatastoreAside(dataDir string, now time.Time) (string, error) {
 		return "", fmt.Errorf("move the datastore aside: %w", err)
 	}
 	var before StoreCounts
+	if abs, err := filepath.Abs(dataDir); err == nil {
+		dataDir, dir = abs, filepath.Join(abs, DatastoreDir) // the backup's path is printed and logged
+	}
 	if rec, err := readSynced(dataDir); err == nil && rec != nil {
 		before = rec.Counts
 	}

@@ -168,7 +168,7 @@ func whyCodes(r WhyReport) []string {
 func TestCorruptBlockFoundWhileRunning(t *testing.T) {
 	cfg := TestConfig(filepath.Join(t.TempDir(), "n"))
 	n := startTestNode(t, cfg, nil)
-	blob := make([]byte, 8<<10) // small: pebble looks for a bit flip in a corrupt block, O(size²)
+	blob := make([]byte, 8<<10)      // small: pebble looks for a bit flip in a corrupt block, O(size²)
 	r := rand.New(rand.NewPCG(7, 7)) // incompressible: the sst holds these bytes as they are
 	for i := range blob {
 		blob[i] = byte(r.Uint32())

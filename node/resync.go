@@ -22,8 +22,8 @@ const (
 )
 
 // resync runs once after a start that found data lost.
-func (n *Node) resync(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, resyncFor)
+func (n *Node) resync(nodeCtx context.Context) {
+	ctx, cancel := context.WithTimeout(nodeCtx, resyncFor)
 	defer cancel()
 	asked := make(map[peer.ID]bool)
 	t := time.NewTicker(500 * time.Millisecond)
@@ -43,7 +43,9 @@ func (n *Node) resync(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			n.log.Warn("resync after data loss: no peer answered", "asked", len(asked))
+			if nodeCtx.Err() == nil {
+				n.log.Warn("resync after data loss: not enough peers answered", "asked", len(asked), "within", resyncFor)
+			}
 			return
 		case <-t.C:
 		}
