@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	pebbleds "github.com/ipfs/go-ds-pebble"
 )
 
@@ -163,15 +165,35 @@ func (l pebbleLogger) Fatalf(format string, args ...any) {
 	select {} // unreachable unless the handler returned: pebble must not go on
 }
 
+// store is an open datastore. Its file system checks for slow disks; pebble closes a
+// checker it made itself only when a DB it opened closes, and leaks it when Open fails,
+// so the node makes and closes its own.
+type store struct {
+	*pebbleds.Datastore
+	fsCloser io.Closer
+}
+
+// Close closes the datastore, then its file system.
+func (s *store) Close() error {
+	err := s.Datastore.Close()
+	s.fsCloser.Close()
+	return err
+}
+
 // openStore opens (or creates) the datastore of dataDir. A datastore that pebble cannot
 // open for what it holds gives a *CorruptionError.
-func openStore(dataDir string, h *storeHealth, readOnly bool) (*pebbleds.Datastore, error) {
+func openStore(dataDir string, h *storeHealth, readOnly bool) (*store, error) {
 	dir := filepath.Join(dataDir, DatastoreDir)
-	opts := &pebble.Options{Logger: pebbleLogger{h}, EventListener: h.listener(), ReadOnly: readOnly}
-	d, err := pebbleds.NewDatastore(dir, pebbleds.WithPebbleOpts(opts))
+	diskFS, fsCloser := vfs.WithDiskHealthChecks(vfs.Default, 5*time.Second, nil, func(info vfs.DiskSlowInfo) {
+		h.log.Warn("disk slow", "op", info.OpType.String(), "path", info.Path, "seconds", info.Duration.Seconds())
+	})
+	opts := &pebble.Options{FS: diskFS, Logger: pebbleLogger{h}, EventListener: h.listener(), ReadOnly: readOnly}
+	pd, err := pebbleds.NewDatastore(dir, pebbleds.WithPebbleOpts(opts))
 	if err != nil {
+		fsCloser.Close()
 		return nil, classifyOpenError(dataDir, err)
 	}
+	d := &store{pd, fsCloser}
 	// Open reads the MANIFEST and replays the log; this reads every table's footer, index
 	// and properties (checksummed), so a damaged or swapped sst is found now, not later.
 	if _, err := d.DB.SSTables(pebble.WithProperties()); err != nil {

@@ -17,7 +17,6 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
-	pebbleds "github.com/ipfs/go-ds-pebble"
 )
 
 // Checking a datastore from outside the daemon (`allforone repair` and `allforone doctor`),
@@ -116,7 +115,7 @@ func isEmptyStore(dir string) bool {
 }
 
 // countStore counts batches, steward roles and results by their keys.
-func countStore(ctx context.Context, d *pebbleds.Datastore) (StoreCounts, error) {
+func countStore(ctx context.Context, d *store) (StoreCounts, error) {
 	var c StoreCounts
 	for _, q := range []struct {
 		prefix string
@@ -142,7 +141,7 @@ func countStore(ctx context.Context, d *pebbleds.Datastore) (StoreCounts, error)
 }
 
 // readEverything reads every key and value, and verifies every blob through a BlobStore.
-func readEverything(ctx context.Context, d *pebbleds.Datastore, r *DatastoreReport) error {
+func readEverything(ctx context.Context, d *store, r *DatastoreReport) error {
 	it, err := d.DB.NewIter(&pebble.IterOptions{})
 	if err != nil {
 		return err

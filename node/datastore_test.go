@@ -360,3 +360,77 @@ func mustCID(t *testing.T, s string) cid.Cid {
 	}
 	return c
 }
+
+// Damage that stops pebble from opening the datastore is a CorruptionError naming the file.
+func TestOpenErrorsNameTheFile(t *testing.T) {
+	cases := []struct {
+		name   string
+		damage func(t *testing.T, dir string) string // returns the damaged file's name
+	}{
+		{"truncated sst", func(t *testing.T, dir string) string {
+			f := storeFiles(t, dir, ".sst")[0]
+			if err := os.Truncate(f, 100); err != nil {
+				t.Fatal(err)
+			}
+			return filepath.Base(f)
+		}},
+		{"missing sst", func(t *testing.T, dir string) string {
+			f := storeFiles(t, dir, ".sst")[0]
+			if err := os.Remove(f); err != nil {
+				t.Fatal(err)
+			}
+			return filepath.Base(f)
+		}},
+		{"garbage MANIFEST", func(t *testing.T, dir string) string {
+			m, _ := filepath.Glob(filepath.Join(dir, DatastoreDir, "MANIFEST-*"))
+			slices.Sort(m)
+			garble(t, m[len(m)-1], 0, 5)
+			return filepath.Base(m[len(m)-1])
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := TestConfig(filepath.Join(t.TempDir(), "n"))
+			n := startTestNode(t, cfg, nil)
+			n.draining.Store(true)
+			submitEcho(t, t.Context(), n, 3)
+			if err := n.Close(); err != nil {
+				t.Fatal(err)
+			}
+			file := tc.damage(t, cfg.DataDir)
+			var buf syncBuffer
+			_, err := startLogged(t, cfg, &buf)
+			var c *CorruptionError
+			if !errors.As(err, &c) || c.File != file || !strings.Contains(err.Error(), "allforone repair") {
+				t.Fatalf("start with a %s: %v (file %q), want a CorruptionError naming %s", tc.name, err, fileOf(c), file)
+			}
+		})
+	}
+}
+
+func fileOf(c *CorruptionError) string {
+	if c == nil {
+		return ""
+	}
+	return c.File
+}
+
+// Pebble's Logger.Fatalf goes to the fatal handler with what to do, and does not return.
+func TestPebbleFatalGoesToTheHandler(t *testing.T) {
+	type stop struct{ err error }
+	h := newStoreHealth("/data", slog.New(slog.DiscardHandler), func(err error) { panic(stop{err}) })
+	var got error
+	func() {
+		defer func() {
+			if r, ok := recover().(stop); ok {
+				got = r.err
+			}
+		}()
+		pebbleLogger{h}.Fatalf("MANIFEST sync failed: %v", errors.New("input/output error"))
+		t.Error("Fatalf returned")
+	}()
+	if got == nil || !strings.Contains(got.Error(), "MANIFEST sync failed: input/output error") ||
+		!strings.Contains(got.Error(), "allforone repair --data /data") {
+		t.Fatalf("the handler got %v", got)
+	}
+}

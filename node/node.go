@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
-	pebbleds "github.com/ipfs/go-ds-pebble"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -39,7 +38,7 @@ type Node struct {
 
 	// Set by Start, read-only afterwards.
 	lock   *flock.Flock
-	ds     *pebbleds.Datastore
+	ds     *store
 	health *storeHealth // corruption pebble reports (datastore.go)
 	host   host.Host
 	dht    *dht.IpfsDHT
