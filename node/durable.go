@@ -35,6 +35,9 @@ const (
 	// durableEvery bounds how long a write stays unsynced (and unrecorded) while the node
 	// writes: the WAL is fsynced only when something was written since the last time.
 	durableEvery = 15 * time.Second
+	// recordEvery bounds how often syncedFile is written (it costs an fsync and a rename),
+	// except at a submission and a clean stop.
+	recordEvery = time.Second
 )
 
 // StoreCounts is how much a node keeps in its datastore.
@@ -115,7 +118,9 @@ type durableState struct {
 	seq      uint64
 	fileMu   sync.Mutex // one write of syncedFile at a time
 	fileSeq  uint64
-	walBytes uint64 // the log's size in bytes after the last sync point (durableLoop)
+	fileAt   time.Time     // when syncedFile was last written
+	pending  *syncedRecord // a sync point to record, written by durableLoop
+	walBytes uint64        // the log's size in bytes after the last sync point (durableLoop)
 	lossMu   sync.Mutex
 	loss     *DataLoss // what this start found lost, or nil
 }
@@ -207,7 +212,7 @@ func (n *Node) checkDurable(ctx context.Context) error {
 	}
 	if rec != nil && rec.Reset != nil {
 		// The reset is reported once; from now on the record is the new datastore's.
-		return n.syncDatastore(ctx)
+		return n.syncDatastore(ctx, true)
 	}
 	return nil
 }
@@ -243,8 +248,11 @@ func (n *Node) storeCounts() StoreCounts {
 	return c
 }
 
-// syncDatastore makes everything written so far durable and records the sync point.
-func (n *Node) syncDatastore(ctx context.Context) error {
+// syncDatastore makes everything written so far durable and records the sync point. The
+// record is written at once when now is set (a submission, a clean stop), else at most
+// once per recordEvery (results sent to stewards come in bursts): it may lag the datastore
+// by that much, which only makes the check at the next start look less far back.
+func (n *Node) syncDatastore(ctx context.Context, now bool) error {
 	d := &n.durable
 	d.mu.Lock()
 	counts := n.storeCounts() // before the counter: all of it precedes the sync
@@ -260,34 +268,63 @@ func (n *Node) syncDatastore(ctx context.Context) error {
 	}
 	d.fileMu.Lock()
 	defer d.fileMu.Unlock()
-	if seq <= d.fileSeq {
-		return nil // a later sync point is recorded already
+	rec := &syncedRecord{Seq: seq, At: time.Now().UTC(), Counts: counts}
+	if !now && time.Since(d.fileAt) < recordEvery {
+		if d.pending == nil || seq > d.pending.Seq {
+			d.pending = rec // durableLoop writes it
+		}
+		return nil
 	}
-	if err := writeSynced(n.cfg.DataDir, &syncedRecord{Seq: seq, At: time.Now().UTC(), Counts: counts}); err != nil {
-		n.log.Warn("record the datastore's sync point", "err", err)
-		return nil // the data is durable; only the check at the next start is weaker
-	}
-	d.fileSeq = seq
+	n.writeRecordLocked(rec)
 	return nil
 }
 
-// durableLoop syncs the datastore every durableEvery if anything was written meanwhile:
-// results stored for other stewards, steward state and DHT records are written unsynced.
+// writeRecordLocked writes rec unless a later sync point is recorded; d.fileMu is held.
+func (n *Node) writeRecordLocked(rec *syncedRecord) {
+	d := &n.durable
+	if rec.Seq <= d.fileSeq {
+		return
+	}
+	if d.pending != nil && d.pending.Seq <= rec.Seq {
+		d.pending = nil
+	}
+	if err := writeSynced(n.cfg.DataDir, rec); err != nil {
+		// The data is durable; only the check at the next start is weaker.
+		n.log.Warn("record the datastore's sync point", "err", err)
+		return
+	}
+	d.fileSeq, d.fileAt = rec.Seq, time.Now()
+}
+
+// durableLoop writes the sync point record that syncDatastore left for later, and syncs
+// the datastore every durableEvery if anything was written meanwhile: results stored for
+// other stewards, steward state and DHT records are written unsynced.
 func (n *Node) durableLoop(ctx context.Context) {
-	t := time.NewTicker(durableEvery)
+	t := time.NewTicker(recordEvery)
 	defer t.Stop()
+	last := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if w := n.ds.DB.Metrics().WAL.BytesIn; w != n.durable.walBytes {
-			if err := n.syncDatastore(ctx); err != nil {
+		d := &n.durable
+		d.fileMu.Lock()
+		if d.pending != nil {
+			n.writeRecordLocked(d.pending)
+		}
+		d.fileMu.Unlock()
+		if time.Since(last) < durableEvery {
+			continue
+		}
+		last = time.Now()
+		if w := n.ds.DB.Metrics().WAL.BytesIn; w != d.walBytes {
+			if err := n.syncDatastore(ctx, false); err != nil {
 				n.log.Warn("periodic datastore sync", "err", err)
 				continue
 			}
-			n.durable.walBytes = n.ds.DB.Metrics().WAL.BytesIn
+			d.walBytes = n.ds.DB.Metrics().WAL.BytesIn
 		}
 	}
 }

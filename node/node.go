@@ -391,7 +391,7 @@ func (n *Node) Close() error {
 	if n.ds != nil {
 		if n.up.Load() && n.Err() == nil {
 			// A clean stop is a sync point: the next start checks against it.
-			if err := n.syncDatastore(context.Background()); err != nil {
+			if err := n.syncDatastore(context.Background(), true); err != nil {
 				n.log.Warn("last datastore sync", "err", err)
 			}
 		}
