@@ -364,7 +364,9 @@ func (n *Node) Close() error {
 	n.closed = true
 	n.mu.Unlock()
 	defer close(n.closeDone)
-	if n.up.Load() {
+	if n.up.Load() && n.Err() == nil {
+		// A failed node does not drain: its datastore is suspect (and a read of a corrupt
+		// block can take pebble seconds). Its peers take over its roles as for a crash.
 		n.drain()
 	}
 
