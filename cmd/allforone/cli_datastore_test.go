@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -211,5 +212,63 @@ func garbleFile(t *testing.T, path string, seed uint64) {
 	}
 	if err := os.WriteFile(path, junk, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A daemon killed after three submissions, whose newest log is then truncated inside the
+// third batch's manifest, starts with two batches and logs what was lost; why and doctor
+// say so too.
+func TestCLILostLogTailIsLogged(t *testing.T) {
+	a := initNode(t)
+	d := runDaemon(t, a)
+	inputs := t.TempDir()
+	if err := os.WriteFile(filepath.Join(inputs, "one"), []byte("1 1000"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range 3 {
+		r := runCLI(t, "--data", a, "submit", "--module", filepath.Join("..", "..", "tasks", "examples", "wasm", "primes.wasm"),
+			"--inputs", inputs, "--replicas", "1", "--keep", "1", "--name", "b"+string(rune('0'+i)))
+		if r.code != 0 {
+			t.Fatalf("submit: %+v", r)
+		}
+		ids = append(ids, strings.TrimSpace(strings.SplitN(r.stdout, "\n", 2)[0]))
+	}
+	d.cmd.Process.Kill() // like a crash: pebble's log holds the batches, no sst does
+	<-d.done
+
+	logs, _ := filepath.Glob(filepath.Join(a, "datastore", "*.log"))
+	if len(logs) == 0 {
+		t.Fatal("no log file")
+	}
+	slices.Sort(logs)
+	wal := logs[len(logs)-1]
+	b, err := os.ReadFile(wal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := bytes.Index(b, []byte("/batches/"+ids[2]))
+	if cut < 0 {
+		t.Fatalf("the third batch is not in the newest log %s", wal)
+	}
+	if err := os.Truncate(wal, int64(cut)); err != nil {
+		t.Fatal(err)
+	}
+
+	d = runDaemon(t, a)
+	l := d.logs.String()
+	for _, want := range []string{"datastore lost data", "log ended early", "batches 3 -> 2"} {
+		if !strings.Contains(l, want) {
+			t.Errorf("the daemon's log does not say %q:\n%s", want, l)
+		}
+	}
+	if r := runCLI(t, "--data", a, "batches", "--json"); strings.Contains(r.stdout, ids[2]) || !strings.Contains(r.stdout, ids[1]) {
+		t.Errorf("batches after the cut: %s", r.stdout)
+	}
+	if w := runCLI(t, "--data", a, "why"); !strings.Contains(w.stdout, "lost data before this start") {
+		t.Errorf("why after the cut: %+v", w)
+	}
+	if checks, _ := doctorRun(t, a); checks["datastore"].Status != statusWarn || !strings.Contains(checks["datastore"].Detail, "batches 3 -> 2") {
+		t.Errorf("doctor after the cut: %+v", checks["datastore"])
 	}
 }
