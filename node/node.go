@@ -225,18 +225,17 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	if err := n.loadBatches(ctx); err != nil {
-		return fmt.Errorf("load batches from the datastore: %w", err)
+		return n.loadError("batches", err)
 	}
 	if err := n.loadTrust(ctx); err != nil {
-		return fmt.Errorf("load trust records from the datastore: %w", err)
+		return n.loadError("trust records", err)
 	}
 	if err := n.loadHeld(ctx); err != nil {
-		return fmt.Errorf("load results from the datastore: %w", err)
+		return n.loadError("results", err)
 	}
 	// go-ds-pebble ends a query quietly at a corrupt block: what pebble reported counts.
-	if c := n.health.first(); c != nil {
-		c.Found = time.Time{}
-		return c
+	if err := n.loadError("", nil); err != nil {
+		return err
 	}
 	if err := n.checkDurable(ctx); err != nil { // durable.go: lost writes
 		return err
@@ -307,6 +306,19 @@ func (n *Node) openDatastore() error {
 		return err
 	}
 	n.ds = d
+	return nil
+}
+
+// loadError is the error of loading what from the datastore at Start: the corruption
+// pebble reported meanwhile, if any, else err.
+func (n *Node) loadError(what string, err error) error {
+	if c := n.health.first(); c != nil {
+		c.Found = time.Time{}
+		return c
+	}
+	if err != nil {
+		return fmt.Errorf("load %s from the datastore: %w", what, err)
+	}
 	return nil
 }
 
