@@ -16,7 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"allforone/tasks"
+
 	"github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore"
 )
 
 // syncBuffer is a bytes.Buffer that a logger writes while the test reads it.
@@ -432,5 +435,47 @@ func TestPebbleFatalGoesToTheHandler(t *testing.T) {
 	if got == nil || !strings.Contains(got.Error(), "MANIFEST sync failed: input/output error") ||
 		!strings.Contains(got.Error(), "allforone repair --data /data") {
 		t.Fatalf("the handler got %v", got)
+	}
+}
+
+// A blob whose bytes no longer hash to its ID (pebble's checksums are fine: tampering, or a
+// bug) is found by the full check, and DeleteBlobs removes it; the quick check does not read
+// blobs.
+func TestFullCheckFindsBadBlobs(t *testing.T) {
+	cfg := TestConfig(filepath.Join(t.TempDir(), "n"))
+	n := startTestNode(t, cfg, nil)
+	ctx := t.Context()
+	good, err := n.blobs.Put(ctx, []byte("good bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := tasks.ContentID([]byte("the original"))
+	if err := n.ds.Put(ctx, datastore.NewKey("/blobs/"+bad.String()), []byte("something else")); err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+	if rep, err := CheckDatastore(ctx, cfg.DataDir, false); err != nil || !rep.OK {
+		t.Fatalf("quick check: %+v %v", rep, err)
+	}
+	rep, err := CheckDatastore(ctx, cfg.DataDir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK || len(rep.Corrupt) != 0 || !slices.Equal(rep.BadBlobs, []string{bad.String()}) || rep.Keys == 0 {
+		t.Fatalf("full check: %+v", rep)
+	}
+	if err := DeleteBlobs(ctx, cfg.DataDir, rep.BadBlobs); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := CheckDatastore(ctx, cfg.DataDir, true); err != nil || !rep.OK {
+		t.Fatalf("full check after DeleteBlobs: %+v %v", rep, err)
+	}
+	var buf syncBuffer
+	n2, err := startLogged(t, cfg, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := n2.blobs.Has(ctx, good); !ok {
+		t.Error("DeleteBlobs removed a good blob")
 	}
 }
