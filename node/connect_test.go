@@ -107,8 +107,8 @@ func TestDepartedHolderCountsDuringTheGrace(t *testing.T) {
 	}
 	key := submitKey(t)
 	counts := func(p *Node) bool { return slices.Contains(a.closestHolders(key, 3), p.ID()) }
+	left := time.Now() // before Close: b's connections end during Close, and the grace with them
 	b.Close()
-	left := time.Now()
 	deadlineFor(t, ctx, "b gone", func() bool { return !a.live(b.ID()) })
 	deadlineFor(t, ctx, "the departure noted", func() bool { return len(a.recentlyDeparted()) == 1 })
 	if !counts(b) && time.Since(left) < 900*time.Millisecond {
