@@ -104,7 +104,7 @@ func printRepair(p *printer, dir string, out repairOutput) {
 	}
 	switch {
 	case out.MovedTo != "":
-		p.f("moved the corrupt datastore to %s; the daemon starts with an empty one and fetches running batches, steward state and results from its peers", out.MovedTo)
+		p.f("moved the corrupt datastore to %s (delete it once you no longer need it); the daemon starts with an empty one and fetches running batches, steward state and results from its peers", out.MovedTo)
 	case out.DeletedBlobs != nil:
 		p.f("deleted %d bad blobs; the node fetches them again when it needs them", len(out.DeletedBlobs))
 	case !r.OK:
