@@ -89,7 +89,7 @@ func (n *Node) Peers() []PeerInfo {
 
 // Health summarises whether the node is in its swarm.
 func (n *Node) Health() Health {
-	h := Health{PeerID: n.id.String()}
+	h := Health{PeerID: n.id.String(), DataLoss: n.DataLost()}
 	if n.host == nil {
 		return h
 	}

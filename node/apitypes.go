@@ -45,6 +45,9 @@ type Health struct {
 	KnownPeers       int     `json:"known_peers"` // in the routing table or connected
 	TopicPeers       int     `json:"topic_peers"`
 	UptimeSeconds    float64 `json:"uptime_seconds"`
+	// DataLoss is what the datastore had lost when the daemon started (a truncated or
+	// damaged log, or a datastore replaced by `allforone repair`); absent when nothing was.
+	DataLoss *DataLoss `json:"data_loss,omitempty"`
 }
 
 // APIError is the body of every API error response.

@@ -7,8 +7,6 @@ import (
 	"allforone/protocol"
 	"allforone/protocol/pb"
 	"allforone/tasks"
-
-	"github.com/ipfs/go-datastore"
 )
 
 // Completions are sent to the primary steward in batches: while one Complete is on its way,
@@ -59,7 +57,7 @@ func (n *Node) sendCompletions(b *batch) {
 		// The outputs must survive a crash of this node before the steward has them
 		// stored on K holders: if the steward dies too, this is the copy it fetches.
 		// One fsync of the datastore's log per message, not per task.
-		if err := n.ds.Sync(context.Background(), datastore.NewKey("/")); err != nil {
+		if err := n.syncDatastore(context.Background(), false); err != nil {
 			n.log.Warn("sync the datastore before sending results", "err", err)
 		}
 		msg := &pb.Complete{}

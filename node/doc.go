@@ -5,7 +5,8 @@
 // opens the datastore, starts the host, the DHT, gossipsub, the bootstrap loop and the API;
 // Close stops them in reverse order, waits for every goroutine and is safe to call twice.
 // A Close on a running node first drains it (drain.go): leases handed back, steward state
-// and held results handed over.
+// and held results handed over. A node whose datastore turns out corrupt while it runs
+// takes no more work and closes Failed (Err says why); its owner closes it (datastore.go).
 //
 // Roles (keyspace.go): the stewards of a batch and the holders of a result are the swarm
 // members closest to its ID that serve the DHT; a node others cannot dial (reach.go: AutoNAT,
@@ -21,6 +22,9 @@
 //	api.token      the bearer token of the local API (mode 0600)
 //	api            host:port of the running daemon's API (removed on close)
 //	datastore/     the embedded key-value store (pebble): DHT records, blobs, state
+//	  allforone-synced.json  the last sync point recorded (durable.go)
+//	  allforone-corrupt.json a corruption found while running (datastore.go)
 //	version        the data dir's format version, DataDirVersion (datadir.go)
-//	backups/       copies of the data dir made before upgrading its format
+//	backups/       copies of the data dir made before upgrading its format, and
+//	               datastores moved aside by `allforone repair --move-aside`
 package node

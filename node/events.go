@@ -70,6 +70,7 @@ func (n *Node) peerGone(p peer.ID) {
 			n.kickBatch(b)
 		}
 	}
+	n.gone.add(p) // repair.go: ask it again what it holds
 	select {
 	case n.peerLeft <- p:
 	default:
@@ -77,15 +78,21 @@ func (n *Node) peerGone(p peer.ID) {
 }
 
 // syncLoop asks a connected peer now and then which batches are running, so a node that
-// missed an announcement (it joined later, or gossip lost it) still finds the work.
+// missed an announcement (it joined later, gossip lost it, or it was down) still finds the
+// work. Until the first answer it asks every second: a restarted node learns at once what
+// it missed meanwhile.
 func (n *Node) syncLoop(ctx context.Context) {
 	interval := time.Duration(n.cfg.SyncInterval)
-	t := time.NewTicker(interval)
+	t := time.NewTicker(min(time.Second, interval))
 	defer t.Stop()
+	synced := false
 	for {
 		peers := n.host.Network().Peers()
 		if len(peers) > 0 {
-			n.syncFrom(ctx, peers[n.rrSync%len(peers)])
+			if n.syncFrom(ctx, peers[n.rrSync%len(peers)]) && !synced {
+				synced = true
+				t.Reset(interval)
+			}
 			n.rrSync++
 		}
 		select {
@@ -96,19 +103,21 @@ func (n *Node) syncLoop(ctx context.Context) {
 	}
 }
 
-func (n *Node) syncFrom(ctx context.Context, p peer.ID) {
+// syncFrom adds the batches p lists as running; it reports whether p answered.
+func (n *Node) syncFrom(ctx context.Context, p peer.ID) bool {
 	if ok, _ := n.host.Peerstore().SupportsProtocols(p, protocol.StewardProtocol(n.cfg.Swarm)); len(ok) == 0 {
-		return
+		return false
 	}
 	var resp pb.StewardResponse
 	err := n.request(ctx, p, protocol.StewardProtocol(n.cfg.Swarm), protocol.MaxStewardMessage,
 		&pb.StewardRequest{Body: &pb.StewardRequest_List{List: &pb.ListBatches{}}}, &resp)
 	if err != nil {
-		return
+		return false
 	}
 	for _, raw := range resp.GetBatches().GetManifests() {
 		if _, _, err := n.addBatch(ctx, raw); err != nil {
 			n.log.Debug("listed batch", "from", shortID(p), "err", err)
 		}
 	}
+	return true
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
-	pebbleds "github.com/ipfs/go-ds-pebble"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -45,7 +44,8 @@ type Node struct {
 
 	// Set by Start, read-only afterwards.
 	lock   *flock.Flock
-	ds     *pebbleds.Datastore
+	ds     *store
+	health *storeHealth // corruption pebble reports (datastore.go)
 	host   host.Host
 	dht    *dht.IpfsDHT
 	ps     *pubsub.PubSub
@@ -53,6 +53,12 @@ type Node struct {
 	api    *apiServer
 	blobs  *tasks.BlobStore
 	exec   *tasks.Executor
+
+	durable durableState  // sync points and what was lost (durable.go)
+	fatal   func(error)   // WithFatalHandler
+	failMu  sync.Mutex    // guards failErr
+	failErr error         // why the node failed; set before failed is closed
+	failed  chan struct{} // closed by fail
 
 	metrics    *metrics
 	op         operatorState // prefs, activity, garbage collection (operator.go)
@@ -76,7 +82,8 @@ type Node struct {
 	workWake    chan struct{}
 	disconnects chan peer.ID
 	peerLeft    chan peer.ID
-	rr, rrSync  int // round-robin positions (work loop, sync loop only)
+	gone        departures // peers that left, for the repair loop (repair.go)
+	rr, rrSync  int        // round-robin positions (work loop, sync loop only)
 
 	ctx    context.Context // cancelled by Close; the lifetime of every goroutine and of pubsub
 	cancel context.CancelFunc
@@ -101,6 +108,11 @@ type Option func(*Node)
 
 // WithLogger sets the node's logger; the default discards logs.
 func WithLogger(l *slog.Logger) Option { return func(n *Node) { n.log = l } }
+
+// WithFatalHandler sets what happens when the datastore fails in a way pebble cannot go
+// on from (a failed write of its log or MANIFEST, a broken invariant): f gets the error
+// and must not return; the daemon prints it and exits. The default panics.
+func WithFatalHandler(f func(error)) Option { return func(n *Node) { n.fatal = f } }
 
 // WithVersion sets the version the node reports to peers and on its API.
 func WithVersion(v string) Option { return func(n *Node) { n.version = v } }
@@ -147,6 +159,8 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		gater:        newGater(),
 		reg:          prometheus.NewRegistry(),
 		closeDone:    make(chan struct{}),
+		failed:       make(chan struct{}),
+		fatal:        func(err error) { panic(err) },
 	}
 	for _, o := range opts {
 		o(n)
@@ -221,13 +235,20 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	if err := n.loadBatches(ctx); err != nil {
-		return fmt.Errorf("load batches from the datastore: %w", err)
+		return n.loadError("batches", err)
 	}
 	if err := n.loadTrust(ctx); err != nil {
-		return fmt.Errorf("load trust records from the datastore: %w", err)
+		return n.loadError("trust records", err)
 	}
 	if err := n.loadHeld(ctx); err != nil {
-		return fmt.Errorf("load results from the datastore: %w", err)
+		return n.loadError("results", err)
+	}
+	// go-ds-pebble ends a query quietly at a corrupt block: what pebble reported counts.
+	if err := n.loadError("", nil); err != nil {
+		return err
+	}
+	if err := n.checkDurable(ctx); err != nil { // durable.go: lost writes
+		return err
 	}
 	n.serveProtocols()
 	n.watchPeers()
@@ -245,6 +266,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.goLoop("repair", n.repairLoop)
 	n.goLoop("sync", n.syncLoop)
 	n.goLoop("housekeeping", n.housekeepingLoop) // gc.go: CPU samples for prefs, garbage collection
+	n.goLoop("durable", n.durableLoop)           // durable.go: periodic sync points
+	n.goLoop("store-health", n.watchStore)       // corruption found while running
+	if n.DataLost() != nil {
+		n.goLoop("resync", n.resync) // resync.go: fetch again what was lost
+	}
 	n.up.Store(true)
 	n.log.Info("node started", "peer_id", n.id.String(), "swarm", n.cfg.Swarm,
 		"private", psk != nil, "addrs", n.host.Addrs(), "api", n.api.addr)
@@ -282,13 +308,70 @@ func (n *Node) openDatastore() error {
 		return err
 	}
 	n.lock = l
-	path := filepath.Join(n.cfg.DataDir, "datastore")
-	d, err := pebbleds.NewDatastore(path)
+	if c := readCorruptMark(n.cfg.DataDir); c != nil { // found by an earlier run
+		return c
+	}
+	n.health = newStoreHealth(n.cfg.DataDir, n.log.With("sub", "datastore"), n.fatal)
+	d, err := openStore(n.cfg.DataDir, n.health, false) // datastore.go
 	if err != nil {
-		return fmt.Errorf("open datastore %s: %w", path, err)
+		return err
 	}
 	n.ds = d
 	return nil
+}
+
+// loadError is the error of loading what from the datastore at Start: the corruption
+// pebble reported meanwhile, if any, else err.
+func (n *Node) loadError(what string, err error) error {
+	if c := n.health.first(); c != nil {
+		c.Found = time.Time{}
+		return c
+	}
+	if err != nil {
+		return fmt.Errorf("load %s from the datastore: %w", what, err)
+	}
+	return nil
+}
+
+// watchStore stops the node's work when pebble finds corruption while it runs: a node
+// whose datastore lies would serve wrong or missing state to the swarm, while a node that
+// leaves is replaced (the next closest peers take its roles and re-replicate). It marks the
+// datastore, so the next start refuses it until `allforone repair` has checked it.
+func (n *Node) watchStore(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-n.health.seen:
+	}
+	c := n.health.first()
+	if err := markCorrupt(n.cfg.DataDir, c); err != nil {
+		n.log.Warn("mark the datastore corrupt", "err", err)
+	}
+	n.log.Error("datastore is corrupt: the node stops", "file", c.File, "detail", c.Detail, "fix", RepairAdvice(n.cfg.DataDir))
+	n.fail(c)
+}
+
+// fail records why the node cannot go on, stops taking work and closes Failed.
+func (n *Node) fail(err error) {
+	n.failMu.Lock()
+	defer n.failMu.Unlock()
+	if n.failErr != nil {
+		return
+	}
+	n.failErr = err
+	n.draining.Store(true)
+	close(n.failed)
+}
+
+// Failed is closed when the node cannot go on (its datastore turned out corrupt); Err says
+// why. Its owner should Close it: the node takes no new work meanwhile.
+func (n *Node) Failed() <-chan struct{} { return n.failed }
+
+// Err is why the node failed, or nil.
+func (n *Node) Err() error {
+	n.failMu.Lock()
+	defer n.failMu.Unlock()
+	return n.failErr
 }
 
 // Close stops the node: it cancels every loop and waits for it, then closes the API,
@@ -304,7 +387,9 @@ func (n *Node) Close() error {
 	n.closed = true
 	n.mu.Unlock()
 	defer close(n.closeDone)
-	if n.up.Load() {
+	if n.up.Load() && n.Err() == nil {
+		// A failed node does not drain: its datastore is suspect (and a read of a corrupt
+		// block can take pebble seconds). Its peers take over its roles as for a crash.
 		n.drain()
 	}
 
@@ -329,6 +414,12 @@ func (n *Node) Close() error {
 		errs = append(errs, n.host.Close())
 	}
 	if n.ds != nil {
+		if n.up.Load() && n.Err() == nil {
+			// A clean stop is a sync point: the next start checks against it.
+			if err := n.syncDatastore(context.Background(), true); err != nil {
+				n.log.Warn("last datastore sync", "err", err)
+			}
+		}
 		errs = append(errs, n.ds.Close())
 	}
 	if n.lock != nil {

@@ -178,8 +178,40 @@ func (n *Node) repairLoop(ctx context.Context) {
 				rs.forget(p)
 			}
 		}
+		// A peer that left may be back already, but not with what it held: it restarted,
+		// perhaps with a datastore that lost data. Ask it again (peerLeft may have missed
+		// it: that signal is dropped while one is pending).
+		for _, p := range n.gone.take() {
+			rs.forget(p)
+		}
 		n.repairOnce(ctx, &rs)
 	}
+}
+
+// departures are the peers that left since the repair loop last looked.
+type departures struct {
+	mu sync.Mutex
+	m  map[peer.ID]struct{}
+}
+
+func (d *departures) add(p peer.ID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil {
+		d.m = make(map[peer.ID]struct{})
+	}
+	d.m[p] = struct{}{}
+}
+
+func (d *departures) take() []peer.ID {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]peer.ID, 0, len(d.m))
+	for p := range d.m {
+		out = append(out, p)
+	}
+	clear(d.m)
+	return out
 }
 
 // repairFullEvery forces a full repair round now and then even when nothing seems to have

@@ -12,7 +12,6 @@ import (
 	"allforone/tasks"
 
 	"github.com/ipfs/go-cid"
-	"github.com/ipfs/go-datastore"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/proto"
 )
@@ -56,8 +55,8 @@ func (n *Node) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, err
 	// The datastore writes without syncing; a submitter killed (kill -9, a crash) right
 	// after submitting would come back without its own batch. One sync per submission
 	// makes the manifest, names and blobs survive that.
-	if err := n.ds.Sync(ctx, datastore.NewKey(batchPrefix)); err != nil {
-		return SubmitResult{}, fmt.Errorf("sync the datastore: %w", err)
+	if err := n.syncDatastore(ctx, true); err != nil { // durable.go: a recorded sync point
+		return SubmitResult{}, err
 	}
 	n.provide(m.Module.CID)
 	stewards := n.closestLive(b.id, n.stewardCount(b))

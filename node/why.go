@@ -15,7 +15,7 @@ import (
 // WhyReason is one reason the node is not computing, or not as much as it could.
 type WhyReason struct {
 	// Code names the reason for scripts: no_peers, paused, no_batches, memory, waiting,
-	// no_tasks, distrusted, unreachable, incompatible.
+	// no_tasks, distrusted, unreachable, incompatible, data_lost.
 	Code   string `json:"code"`
 	Reason string `json:"reason"` // what is the case
 	Fix    string `json:"fix"`    // what to do
@@ -45,6 +45,7 @@ type whyFacts struct {
 	Reachability string        // "public", "private" or "unknown"
 	Relays       int           // relay reservations held
 	Incompatible []string      // peers that run a version this node cannot work with
+	DataLoss     *DataLoss     // what the datastore had lost at this start (durable.go)
 }
 
 // whyBatch is one known batch.
@@ -67,6 +68,7 @@ var whyRules = []func(f *whyFacts) []WhyReason{
 	whyDistrusted,
 	whyUnreachable,
 	whyIncompatible,
+	whyDataLost,
 }
 
 // decideWhy applies the rules to the facts.
@@ -215,6 +217,22 @@ func whyIncompatible(f *whyFacts) []WhyReason {
 		Fix: "run the same release as the swarm: `allforone version` here and on a peer"}}
 }
 
+// whyDataLost: the datastore had lost data when the node started; it fetches what its peers
+// have (resync.go).
+func whyDataLost(f *whyFacts) []WhyReason {
+	if f.DataLoss == nil {
+		return nil
+	}
+	fix := "nothing to do while it has peers: it is fetching the running batches and steward state again, and the results it held come back from their other holders"
+	if f.DataLoss.Resynced {
+		fix = "nothing to do: it fetched the running batches and steward state again from its peers, and the results it held come back from their other holders"
+	}
+	if f.DataLoss.Reason != "reset" {
+		fix += "; a log that loses synced writes points at the disk: check it, and run `allforone repair` while the daemon is stopped"
+	}
+	return []WhyReason{{Code: "data_lost", Reason: "this node's datastore lost data before this start: " + f.DataLoss.Summary(), Fix: fix}}
+}
+
 // Why says why the node is not computing right now.
 func (n *Node) Why() WhyReport { return decideWhy(n.whyFacts()) }
 
@@ -228,6 +246,7 @@ func (n *Node) whyFacts() whyFacts {
 		Pauses:       n.pauses(),
 		Reachability: n.Reachability(),
 		Relays:       len(n.Relays()),
+		DataLoss:     n.DataLost(),
 	}
 	for _, p := range n.IncompatiblePeers() {
 		f.Incompatible = append(f.Incompatible, shortID(peerIDOf(p.PeerID))+" ("+p.IncompatibleReason+")")

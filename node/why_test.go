@@ -32,6 +32,11 @@ func TestWhyNamesTheReason(t *testing.T) {
 		{"distrusted", func(f *whyFacts) { f.Batches = []whyBatch{open}; f.Running = 1; f.Distrusted = "wrong results" }, []string{"distrusted"}},
 		{"unreachable", func(f *whyFacts) { f.Batches = []whyBatch{open}; f.Running = 1; f.Reachability = "private" }, []string{"unreachable"}},
 		{"incompatible", func(f *whyFacts) { f.Peers = 0; f.Incompatible = []string{"abc (v0)"} }, []string{"no_peers", "incompatible"}},
+		{"data lost", func(f *whyFacts) {
+			f.Batches = []whyBatch{open}
+			f.Running = 1
+			f.DataLoss = &DataLoss{Reason: "log", Synced: 5, Kept: 3, Before: StoreCounts{Batches: 3}, After: StoreCounts{Batches: 2}}
+		}, []string{"data_lost"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

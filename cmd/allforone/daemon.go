@@ -3,12 +3,20 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 
 	"allforone/node"
 
 	"github.com/urfave/cli/v3"
 )
+
+// datastoreFailed is the node's fatal handler: pebble cannot go on (a failed log or
+// MANIFEST write), so neither can the process. No stack trace: the error says what to do.
+func datastoreFailed(err error) {
+	fmt.Fprintln(os.Stderr, "allforone:", err)
+	os.Exit(exitDataDir)
+}
 
 func daemonCmd() *cli.Command {
 	return &cli.Command{
@@ -37,7 +45,8 @@ func daemonCmd() *cli.Command {
 				return usageError{err}
 			}
 			n, err := node.New(cfg, node.WithLogger(log), node.WithVersion(version),
-				node.WithPrefsOverride(prefsOverride(cmd))) // prefflags.go: flags win over config.json on reload
+				node.WithPrefsOverride(prefsOverride(cmd)), // prefflags.go: flags win over config.json on reload
+				node.WithFatalHandler(datastoreFailed))
 			if err != nil {
 				return err
 			}
@@ -56,9 +65,14 @@ func daemonCmd() *cli.Command {
 				p.f("api on http://%s (token in %s/api.token)", info.API, cfg.DataDir)
 				p.f("daemon ready; Ctrl-C stops it")
 			}
-			<-ctx.Done()
-			log.Info("shutting down")
-			return n.Close()
+			select {
+			case <-ctx.Done():
+				log.Info("shutting down")
+				return n.Close()
+			case <-n.Failed(): // the datastore turned out corrupt: stop, hand over what we can
+				n.Close()
+				return dataDirError{n.Err()}
+			}
 		},
 	}
 }

@@ -106,6 +106,7 @@ func (d *doctor) run(ctx context.Context) {
 		d.ok("config", filepath.Join(d.dir, node.ConfigFile)+" is valid; swarm "+cfg.Swarm)
 	}
 	daemon := d.probeDaemon(ctx)
+	d.checkDatastore(ctx, daemon)
 	if err == nil {
 		d.checkSwarmKey(cfg)
 		d.checkListen(cfg, daemon.running)
@@ -148,6 +149,44 @@ func (d *doctor) checkDataDir() bool {
 		d.ok("format", fmt.Sprintf("format version %d", v))
 	}
 	return true
+}
+
+// checkDatastore: the running daemon's word on what its datastore lost, or, with no daemon,
+// a quick check (open it read-only, read every table's footer and index, compare it with
+// the last recorded sync point). `allforone repair` reads everything.
+func (d *doctor) checkDatastore(ctx context.Context, daemon daemonState) {
+	fix := "stop the daemon and run `allforone repair --data " + d.dir + "` (it reads every block)"
+	if daemon.running {
+		if l := daemon.health.DataLoss; daemon.healthOK && l != nil {
+			d.warn("datastore", "lost data before the daemon started: "+l.Summary(), "nothing to do while it has peers (it fetches it again); if it happens again, check the disk, then "+fix)
+			return
+		}
+		d.ok("datastore", "in use by the running daemon, which found no loss at its start")
+		return
+	}
+	r, err := node.CheckDatastore(ctx, d.dir, false)
+	switch {
+	case err != nil:
+		d.warn("datastore", "not checked: "+err.Error(), "")
+	case r.Missing:
+		d.ok("datastore", "none yet: the daemon makes one at its first start")
+	case r.Marked != nil:
+		d.fail("datastore", "the daemon found it corrupt: "+corruptLine(r.Dir, *r.Marked), fix+", then with --move-aside")
+	case len(r.Corrupt) > 0:
+		d.fail("datastore", "corrupt: "+corruptLine(r.Dir, r.Corrupt[0]), fix+", then with --move-aside")
+	case r.Lost != nil:
+		d.warn("datastore", "lost synced writes: "+r.Lost.Summary(), "start the daemon: it fetches them again from its peers; then check the disk")
+	default:
+		d.ok("datastore", fmt.Sprintf("%s opens, its tables check out (%d batches, %d results); `allforone repair` reads every block", r.Dir, r.Counts.Batches, r.Counts.Results))
+	}
+}
+
+// corruptLine is a corrupt file and what is wrong with it.
+func corruptLine(dir string, c node.CorruptionError) string {
+	if c.File == "" {
+		return dir + ": " + c.Detail
+	}
+	return filepath.Join(dir, c.File) + ": " + c.Detail
 }
 
 func (d *doctor) checkIdentity() (peer.ID, bool) {

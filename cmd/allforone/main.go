@@ -14,6 +14,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"allforone/node"
+
 	"github.com/urfave/cli/v3"
 )
 
@@ -76,6 +78,7 @@ func commands() []*cli.Command {
 		batchesCmd(),
 		whyCmd(),
 		doctorCmd(),
+		repairCmd(),
 		dashboardCmd(),
 		configCmd(),
 		runCmd(),
@@ -91,6 +94,7 @@ const (
 	exitFailure     = 1 // the command ran and failed (a task failed, a peer was unreachable, ...)
 	exitUsage       = 2 // bad flags, arguments or input files: fix the command line
 	exitUnavailable = 3 // the daemon is not running or its API cannot be reached
+	exitDataDir     = 4 // the datastore is corrupt or failed: run `allforone repair`
 )
 
 // usageError marks errors that the user fixes by changing the command line.
@@ -101,6 +105,12 @@ func (e usageError) Unwrap() error { return e.err }
 
 // usagef returns a usageError with a formatted message.
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// dataDirError marks errors meaning the node's datastore needs `allforone repair`.
+type dataDirError struct{ err error }
+
+func (e dataDirError) Error() string { return e.err.Error() }
+func (e dataDirError) Unwrap() error { return e.err }
 
 // unavailableError marks errors meaning the daemon's API could not be reached.
 type unavailableError struct{ err error }
@@ -119,6 +129,10 @@ func exitCode(err error) int {
 	var na unavailableError
 	if errors.As(err, &na) {
 		return exitUnavailable
+	}
+	var dd dataDirError
+	if errors.As(err, &dd) || errors.Is(err, node.ErrDatastoreCorrupt) {
+		return exitDataDir
 	}
 	var ec cli.ExitCoder
 	if errors.As(err, &ec) {

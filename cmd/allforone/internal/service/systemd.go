@@ -40,6 +40,8 @@ Type=simple
 ExecStart=%s
 Restart=on-failure
 RestartSec=10
+# Exit code 4: the datastore is corrupt; restarting cannot help, allforone repair can.
+RestartPreventExitStatus=4
 TimeoutStopSec=90
 Nice=10
 IOSchedulingClass=idle
