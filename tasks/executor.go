@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime"
 	"sync"
@@ -94,6 +95,9 @@ type Job struct {
 	Env      map[string]string // the whole environment
 	Limits   Limits            // the task's limits; zero fields mean the node's caps
 	Seed     [32]byte          // seed of the task's random source, usually TaskSeed(task ID)
+	// StderrCopy, when set, also gets every write the task makes to stderr, as it makes
+	// it (a runner streams them to its node). Result.Stderr keeps the tail either way.
+	StderrCopy io.Writer
 }
 
 // Result is what a task run produced. After a failure only Stderr, Duration and Limits are

@@ -1,0 +1,48 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"allforone/tasks"
+	"allforone/tasks/wasmtest"
+)
+
+func newTestPool(t testing.TB, cfg Config) *Pool {
+	t.Helper()
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = t.TempDir()
+	}
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := p.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return p
+}
+
+func job(module, input []byte, limits tasks.Limits) tasks.Job {
+	return tasks.Job{ModuleID: tasks.ContentID(module), Module: module, Input: input, Limits: limits}
+}
+
+func TestPoolEcho(t *testing.T) {
+	p := newTestPool(t, Config{Slots: 2})
+	in := bytes.Repeat([]byte("hello runner "), 10000)
+	for range 3 {
+		res, err := p.Run(t.Context(), job(wasmtest.Echo(), in, tasks.Limits{}))
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if !bytes.Equal(res.Output, in) {
+			t.Fatalf("output: got %d bytes, want the %d input bytes", len(res.Output), len(in))
+		}
+	}
+	if n := len(p.Pids()); n != 1 {
+		t.Errorf("%d runners after 3 sequential tasks, want 1", n)
+	}
+}
