@@ -168,7 +168,7 @@ func runJob(ctx context.Context, e *tasks.Executor, payload []byte, frames <-cha
 	}
 	job := tasks.Job{
 		ModuleID: id, Input: f.bytes(2), Args: f.strs(3),
-		Limits: tasks.Limits{MemoryPages: uint32(f.uint(5)), Timeout: tasks.MaxTimeout, MaxOutputBytes: f.uint(6)},
+		Limits:     tasks.Limits{MemoryPages: uint32(f.uint(5)), Timeout: tasks.MaxTimeout, MaxOutputBytes: f.uint(6)},
 		StderrCopy: stderrFrames{out},
 	}
 	if env := f.strs(4); len(env) > 0 {

@@ -147,9 +147,9 @@ type slot struct {
 // Pool runs tasks in runner processes, Slots at a time. It is safe for concurrent use.
 // New starts nothing; runners start on first use; Close kills them.
 type Pool struct {
-	cfg   Config
-	log   *slog.Logger
-	sem   chan struct{} // a token per slot in use
+	cfg Config
+	log *slog.Logger
+	sem chan struct{} // a token per slot in use
 
 	stop   chan struct{} // closed by Close
 	closed atomic.Bool
