@@ -43,6 +43,16 @@ type batch struct {
 	holding     map[int]struct{}  // tasks this node holds leases on, until delivered or returned
 	refused     string            // why its steward last refused this node any lease ("" if not)
 	refusedAt   time.Time
+	// refusedModule is why this node refuses the batch's module (over the compile
+	// budget): it takes none of its tasks. "" if it does not.
+	refusedModule string
+}
+
+// refuse records that this node refuses b's module, and why.
+func (b *batch) refuse(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refusedModule = err.Error()
 }
 
 // hold and unhold track the tasks of b this node holds leases on (it tells the steward in

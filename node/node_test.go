@@ -14,9 +14,12 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"go.uber.org/goleak"
+
+	"allforone/tasks/runner"
 )
 
 func TestMain(m *testing.M) {
+	runner.MainIfRunner() // the nodes' task runners are this test binary, re-executed
 	goleak.VerifyTestMain(m,
 		goleak.IgnoreTopFunction("github.com/ipfs/go-log/v2/writer.(*MirrorWriter).logRoutine"),
 		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),

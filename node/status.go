@@ -30,6 +30,9 @@ type BatchStatus struct {
 	Peers       []PeerStatus `json:"peers"`
 	FailedTasks []int        `json:"failed_tasks,omitempty"`
 	Steward     string       `json:"steward"`
+	// Refused says why the node asked refuses to run the batch's tasks (its module is over
+	// the compile budget); empty if it runs them.
+	Refused string `json:"refused,omitempty"`
 }
 
 // PeerStatus is one peer's share of a batch.
@@ -95,12 +98,20 @@ func statusFromPB(b *batch, p *pb.BatchStatus) BatchStatus {
 }
 
 // Status returns a batch's progress: from this node's state when it is the primary steward
-// (or the only steward it can reach), else from the primary.
+// (or the only steward it can reach), else from the primary. Refused is this node's own.
 func (n *Node) Status(ctx context.Context, id cid.Cid) (BatchStatus, error) {
 	b := n.getBatch(id)
 	if b == nil {
 		return BatchStatus{}, fmt.Errorf("%w: %s", ErrUnknownBatch, id)
 	}
+	st, err := n.status(ctx, b, id)
+	b.mu.Lock()
+	st.Refused = b.refusedModule
+	b.mu.Unlock()
+	return st, err
+}
+
+func (n *Node) status(ctx context.Context, b *batch, id cid.Cid) (BatchStatus, error) {
 	req := &pb.StewardRequest{BatchId: id.Bytes(), Body: &pb.StewardRequest_Status{Status: &pb.StatusRequest{}}}
 	target := n.closestLive(id, n.stewardCount(b))[0]
 	if target == n.id {

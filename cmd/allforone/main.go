@@ -15,9 +15,12 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v3"
+
+	"allforone/tasks/runner"
 )
 
 func main() {
+	runner.MainIfRunner() // started as a task runner by a node: serve it, then exit
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := newApp().Run(ctx, os.Args)

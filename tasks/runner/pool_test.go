@@ -3,6 +3,8 @@ package runner
 import (
 	"bytes"
 	"context"
+	"io/fs"
+	"path/filepath"
 	"testing"
 
 	"allforone/tasks"
@@ -44,5 +46,18 @@ func TestPoolEcho(t *testing.T) {
 	}
 	if n := len(p.Pids()); n != 1 {
 		t.Errorf("%d runners after 3 sequential tasks, want 1", n)
+	}
+}
+
+func filepathWalk(t *testing.T, dir string, files *[]string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			*files = append(*files, path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
