@@ -29,6 +29,10 @@ func TestWhyNamesTheReason(t *testing.T) {
 		{"distrusted", func(f *whyFacts) { f.Batches = []whyBatch{open}; f.Running = 1; f.Distrusted = "wrong results" }, []string{"distrusted"}},
 		{"unreachable", func(f *whyFacts) { f.Batches = []whyBatch{open}; f.Running = 1; f.Reachability = "private" }, []string{"unreachable"}},
 		{"incompatible", func(f *whyFacts) { f.Peers = 0; f.Incompatible = []string{"abc (v0)"} }, []string{"no_peers", "incompatible"}},
+		{"runner", func(f *whyFacts) { f.Batches = []whyBatch{open}; f.Runner = "start /usr/bin/allforone: no such file" }, []string{"runner", "no_tasks"}},
+		{"refused", func(f *whyFacts) {
+			f.Batches = []whyBatch{{Name: "bomb", MemoryMB: 64, Open: true, Refused: "over the compile budget"}}
+		}, []string{"refused"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
