@@ -238,3 +238,48 @@ func TestPoolSharedCache(t *testing.T) {
 		t.Error("nothing cached")
 	}
 }
+
+// TestRunnerExitsWhenPipeCloses: the watchdog that keeps runners from outliving their node
+// everywhere: a runner whose stdin closes exits at once, even in the middle of a task.
+func TestRunnerExitsWhenPipeCloses(t *testing.T) {
+	cfg, err := Config{}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := startProc(t.Context(), &cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loop := wasmtest.Loop()
+	if err := pr.send(msgJob, encodeJob(job(loop, nil, tasks.Limits{}), tasks.Limits{Timeout: time.Minute})); err != nil {
+		t.Fatal(err)
+	}
+	f := <-pr.frames // need
+	if f.typ != msgNeed {
+		t.Fatalf("frame %d, want need", f.typ)
+	}
+	var b []byte
+	b = appendBytes(b, 1, tasks.ContentID(loop).Bytes())
+	b = appendBytes(b, 2, loop)
+	if err := pr.send(msgModule, b); err != nil {
+		t.Fatal(err)
+	}
+	if f := <-pr.frames; f.typ != msgCompiled {
+		t.Fatalf("frame %d, want compiled", f.typ)
+	}
+	base, _ := ReadProcStat(pr.pid)
+	waitFor(t, func() bool { st, _ := ReadProcStat(pr.pid); return st.CPU > base.CPU+50*time.Millisecond })
+	pr.stdin.Close()
+	select {
+	case <-pr.dead:
+	case <-time.After(10 * time.Second):
+		pr.kill()
+		t.Fatal("the runner went on after its stdin closed")
+	}
+	pr.mu.Lock()
+	killed := pr.killed
+	pr.mu.Unlock()
+	if killed {
+		t.Fatal("the runner was killed, it did not exit by itself")
+	}
+}
