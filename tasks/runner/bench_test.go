@@ -223,4 +223,3 @@ func parallel(n, workers int, f func(i int)) {
 	close(next)
 	wg.Wait()
 }
-
