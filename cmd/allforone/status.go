@@ -63,6 +63,9 @@ func printStatus(p *printer, st node.BatchStatus) {
 	if len(st.FailedTasks) > 0 {
 		p.f("  failed tasks %v", st.FailedTasks)
 	}
+	if st.Refused != "" {
+		p.f("  refused     this node takes none of its tasks: %s", st.Refused)
+	}
 }
 
 // waitBatch polls a batch until it is no longer running, with a progress bar on a terminal.
