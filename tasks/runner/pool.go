@@ -162,6 +162,7 @@ type Pool struct {
 	suspended bool
 	resumed   chan struct{} // closed by Resume; replaced by Suspend
 	refused   map[string]error
+	compiling map[string]chan struct{} // a token per module being compiled (compileLock)
 	startErr  error // the last failed start, nil after a success
 	nextStart time.Time
 	backoff   time.Duration
@@ -174,7 +175,7 @@ func New(cfg Config) (*Pool, error) {
 		return nil, err
 	}
 	p := &Pool{cfg: cfg, log: cfg.Logger.With("sub", "runner"), sem: make(chan struct{}, cfg.Slots),
-		stop: make(chan struct{}), live: map[*proc]bool{}, refused: map[string]error{}, resumed: make(chan struct{})}
+		stop: make(chan struct{}), live: map[*proc]bool{}, refused: map[string]error{}, compiling: map[string]chan struct{}{}, resumed: make(chan struct{})}
 	close(p.resumed)
 	for range cfg.Slots {
 		p.free = append(p.free, &slot{})
@@ -425,6 +426,28 @@ func (p *Pool) refuse(id cid.Cid, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.refused[id.KeyString()] = err
+}
+
+// compileLock lets one runner at a time compile a module: the others then load it from
+// the shared on-disk cache (milliseconds instead of seconds for a Go-built module), and no
+// runner replaces a cache file that another is reading (on Windows that fails the compile).
+// It returns the unlock function.
+func (p *Pool) compileLock(ctx context.Context, id cid.Cid) (func(), error) {
+	p.mu.Lock()
+	tok, ok := p.compiling[id.KeyString()]
+	if !ok {
+		tok = make(chan struct{}, 1)
+		p.compiling[id.KeyString()] = tok
+	}
+	p.mu.Unlock()
+	select {
+	case tok <- struct{}{}:
+		return func() { <-tok }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-p.stop:
+		return nil, tasks.ErrClosed
+	}
 }
 
 // Close kills every runner and waits for the calls in progress (or ctx). It is

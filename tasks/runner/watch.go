@@ -90,6 +90,7 @@ type watch struct {
 	start  time.Time
 
 	compiling bool
+	unlock    func() // releases the module's compile lock; nil when not held
 	cpu0      time.Duration // the runner's CPU time when the phase began
 	active    time.Duration // wall time of the phase, not counting suspension
 	last      time.Time
@@ -99,9 +100,10 @@ type watch struct {
 func (w *watch) compileOnly() bool { return w.limits == (tasks.Limits{}) }
 
 func (w *watch) run(ctx context.Context) (tasks.Result, error) {
+	defer w.unlockCompile()
 	if w.compileOnly() {
-		if err := w.sendModule(); err != nil {
-			return tasks.Result{}, w.crashed(err)
+		if err := w.sendModule(ctx); err != nil {
+			return tasks.Result{}, err
 		}
 	} else {
 		if err := w.pr.send(msgJob, encodeJob(w.job, w.limits)); err != nil {
@@ -117,6 +119,12 @@ func (w *watch) run(ctx context.Context) (tasks.Result, error) {
 			if !ok {
 				<-w.pr.dead
 				return tasks.Result{}, w.crashed(nil)
+			}
+			if f.typ == msgNeed {
+				if err := w.sendModule(ctx); err != nil {
+					return tasks.Result{}, err
+				}
+				continue
 			}
 			res, err, done := w.handle(f)
 			if done {
@@ -143,11 +151,8 @@ func (w *watch) handle(f frame) (tasks.Result, error, bool) {
 	case msgStderr:
 		fs, _ := decodeFields(f.payload)
 		w.stderr.write(fs.bytes(1))
-	case msgNeed:
-		if err := w.sendModule(); err != nil {
-			return tasks.Result{}, w.crashed(err), true
-		}
 	case msgCompiled:
+		w.unlockCompile()
 		fs, err := decodeFields(f.payload)
 		if err != nil {
 			w.pr.kill()
@@ -180,15 +185,36 @@ func (w *watch) handle(f frame) (tasks.Result, error, bool) {
 	return tasks.Result{}, nil, false
 }
 
-// sendModule sends the job's module and starts the compile phase.
-func (w *watch) sendModule() error {
+// sendModule sends the job's module and starts the compile phase, once no other runner
+// compiles it.
+func (w *watch) sendModule(ctx context.Context) error {
+	unlock, err := w.p.compileLock(ctx, w.job.ModuleID)
+	if err != nil {
+		w.pr.kill() // it waits for a module that will not come
+		return err
+	}
+	w.unlock = unlock
+	if err := w.p.refusedErr(w.job.ModuleID); err != nil {
+		w.pr.kill() // another runner found it over the budget meanwhile
+		return err
+	}
 	var b []byte
 	b = appendBytes(b, 1, w.job.ModuleID.Bytes())
 	if w.job.Module != nil {
 		b = appendBytes(b, 2, w.job.Module)
 	}
 	w.phase(true)
-	return w.pr.send(msgModule, b)
+	if err := w.pr.send(msgModule, b); err != nil {
+		return w.crashed(err)
+	}
+	return nil
+}
+
+func (w *watch) unlockCompile() {
+	if w.unlock != nil {
+		w.unlock()
+		w.unlock = nil
+	}
 }
 
 // phase starts the compile or the run phase: their budgets count from here.
