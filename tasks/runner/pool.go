@@ -163,7 +163,7 @@ type Pool struct {
 	resumed   chan struct{} // closed by Resume; replaced by Suspend
 	refused   map[string]error
 	compiling map[string]chan struct{} // a token per module being compiled (compileLock)
-	startErr  error // the last failed start, nil after a success
+	startErr  error                    // the last failed start, nil after a success
 	nextStart time.Time
 	backoff   time.Duration
 }

@@ -90,7 +90,7 @@ type watch struct {
 	start  time.Time
 
 	compiling bool
-	unlock    func() // releases the module's compile lock; nil when not held
+	unlock    func()        // releases the module's compile lock; nil when not held
 	cpu0      time.Duration // the runner's CPU time when the phase began
 	active    time.Duration // wall time of the phase, not counting suspension
 	last      time.Time
