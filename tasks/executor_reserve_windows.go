@@ -37,7 +37,8 @@ func (v *virtualMemory) grow(size uint64) ([]byte, error) {
 		}
 		v.committed = size
 	}
-	return unsafe.Slice((*byte)(unsafe.Pointer(v.addr)), size)[:size:size], nil
+	base := *(*unsafe.Pointer)(unsafe.Pointer(&v.addr)) // memory outside Go's heap: the GC ignores it
+	return unsafe.Slice((*byte)(base), size)[:size:size], nil
 }
 
 func (v *virtualMemory) free() {
