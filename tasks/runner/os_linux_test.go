@@ -142,10 +142,11 @@ func TestPoolCompileBudget(t *testing.T) {
 }
 
 // TestPoolRunnerMemoryCap: a runner whose resident memory passes its task's limit plus the
-// allowance is killed, and the task fails with ErrMemoryLimit.
+// allowance is killed, and the task fails with ErrMemoryLimit. The task holds 126 MiB of its
+// 128 MiB; with the runner's own memory that is over 128 + 1 MiB.
 func TestPoolRunnerMemoryCap(t *testing.T) {
 	p := newTestPool(t, Config{Slots: 1, MemoryOverhead: 1 << 20})
-	_, err := p.Run(t.Context(), job(wasmtest.MemoryFiller(), nil, tasks.Limits{MemoryPages: 2048, Timeout: time.Minute})) // 128 MiB
+	_, err := p.Run(t.Context(), job(wasmtest.MemoryHog(126), nil, tasks.Limits{MemoryPages: 2048, Timeout: time.Minute}))
 	if !errors.Is(err, tasks.ErrMemoryLimit) || !strings.Contains(err.Error(), "runner used") {
 		t.Fatalf("got %v, want ErrMemoryLimit from the runner's resident memory", err)
 	}

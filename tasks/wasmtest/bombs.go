@@ -58,3 +58,24 @@ func BigBrTable(n, times int) []byte {
 	one := Code([]byte{OpBlock, BlockEmpty}, I32Const(0), []byte{0x0e}, uleb(uint64(n)), bytes.Repeat([]byte{0}, n), []byte{0, OpEnd})
 	return command(nil, nil, bytes.Repeat(one, times)).Encode()
 }
+
+// MemoryHog grows memory to mib MiB, filling every page (so they are resident), then spins
+// forever holding them.
+func MemoryHog(mib int32) []byte {
+	body := Code(
+		[]byte{OpBlock, BlockEmpty, OpLoop, BlockEmpty},
+		[]byte{0x20, 1}, I32Const(mib), []byte{0x4e}, BrIf(1), // i >= mib: done (i32.ge_s)
+		I32Const(16), MemoryGrow(), []byte{0x22, 0},
+		I32Const(-1), []byte{OpI32Eq},
+		[]byte{OpIf, BlockEmpty, OpUnreachable, OpEnd},
+		[]byte{0x20, 0}, I32Const(16), []byte{0x74},
+		I32Const(0x5a), I32Const(1<<20), []byte{0xfc, 11, 0},
+		[]byte{0x20, 1}, I32Const(1), []byte{0x6a}, []byte{0x21, 1}, // i++
+		Br(0),
+		[]byte{OpEnd, OpEnd},
+		[]byte{OpLoop, BlockEmpty}, Br(0), []byte{OpEnd},
+	)
+	m := command(nil, nil, body)
+	m.Funcs[0].Locals = []byte{I32, I32}
+	return m.Encode()
+}
