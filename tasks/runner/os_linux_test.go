@@ -284,3 +284,40 @@ func TestRunnerExitsWhenPipeCloses(t *testing.T) {
 		t.Fatal("the runner was killed, it did not exit by itself")
 	}
 }
+
+// TestPoolMemoryGrowsInPlace: a task that grows its memory to near its limit makes its
+// runner resident for about that much, not twice as much: the reservation grows in place
+// and nothing is copied (before, --memory 128 peaked at 348 MB).
+func TestPoolMemoryGrowsInPlace(t *testing.T) {
+	p := newTestPool(t, Config{Slots: 1})
+	if _, err := p.Run(t.Context(), job(wasmtest.Echo(), nil, tasks.Limits{})); err != nil {
+		t.Fatal(err)
+	}
+	pid := p.Pids()[0]
+	base, _ := readRSS(pid)
+	var peak uint64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if r, ok := readRSS(pid); ok {
+				peak = max(peak, r)
+			} else {
+				return
+			}
+			if st, _ := ReadProcStat(pid); st.CPU > 2*time.Second {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	_, err := p.Run(t.Context(), job(wasmtest.MemoryHog(120), nil, tasks.Limits{MemoryPages: 2048, Timeout: 500 * time.Millisecond}))
+	if !errors.Is(err, tasks.ErrTimeout) {
+		t.Fatalf("got %v, want the hog stopped at its time limit", err)
+	}
+	<-done
+	t.Logf("runner RSS %d MiB idle, %d MiB at the peak of a task holding 120 MiB of its 128 MiB", base>>20, peak>>20)
+	if peak < 120<<20 || peak > base+(120+16)<<20 {
+		t.Errorf("peak RSS %d MiB, want about 120 MiB over the runner's %d MiB", peak>>20, base>>20)
+	}
+}
