@@ -141,13 +141,14 @@ func TestPoolCompileBudget(t *testing.T) {
 	}
 }
 
-// TestPoolRunnerMemoryCap: a runner whose resident memory passes its task's limit plus the
-// allowance is killed, and the task fails with ErrMemoryLimit. The task holds 126 MiB of its
-// 128 MiB; with the runner's own memory that is over 128 + 1 MiB.
+// TestPoolRunnerMemoryCap: a runner that grows by more than its task's memory limit plus
+// the allowance is killed, and the task fails with ErrMemoryLimit. Linear memory cannot
+// pass the limit, so the task here grows the runner another way: 8 MiB of output, held in
+// the runner, with a memory limit of 1 MiB and an allowance of 1 MiB; then it spins.
 func TestPoolRunnerMemoryCap(t *testing.T) {
 	p := newTestPool(t, Config{Slots: 1, MemoryOverhead: 1 << 20})
-	_, err := p.Run(t.Context(), job(wasmtest.MemoryHog(126), nil, tasks.Limits{MemoryPages: 2048, Timeout: time.Minute}))
-	if !errors.Is(err, tasks.ErrMemoryLimit) || !strings.Contains(err.Error(), "runner used") {
+	_, err := p.Run(t.Context(), job(wasmtest.OutputHog(8<<10), nil, tasks.Limits{MemoryPages: 16, Timeout: time.Minute}))
+	if !errors.Is(err, tasks.ErrMemoryLimit) || !strings.Contains(err.Error(), "runner grew by") {
 		t.Fatalf("got %v, want ErrMemoryLimit from the runner's resident memory", err)
 	}
 	t.Log(err)

@@ -63,12 +63,14 @@ type Config struct {
 	// CompileCPU is the compile budget's CPU time for one module (with a wall cap of
 	// WallFactor times it). Default 60s.
 	CompileCPU time.Duration
-	// CompileMemory is the compile budget's memory: the runner's resident memory while it
-	// compiles (Linux). Default 2 GiB.
+	// CompileMemory is the compile budget's memory: how much the runner's resident memory
+	// may grow while it compiles a module (Linux). Default 2 GiB.
 	CompileMemory uint64
-	// MemoryOverhead is what a runner may use beyond its task's memory limit (the Go
-	// runtime, wazero, compiled code) before it is killed: resident memory is watched on
-	// Linux. Default 256 MiB.
+	// MemoryOverhead is how much more than its task's memory limit a runner's resident
+	// memory may grow while it runs the task (the instance, the output buffer of up to 64
+	// MiB, Go's allocations) before it is killed; watched on Linux. A runner that stays
+	// resident for more than half of it between tasks (compiled modules of earlier
+	// batches) is replaced by a fresh one. Default 256 MiB.
 	MemoryOverhead uint64
 	// IdlePriority starts runners at the lowest OS priority: nice 19 and SCHED_IDLE on
 	// Linux, nice 19 on macOS, IDLE_PRIORITY_CLASS on Windows. A daemon sets it; a local
@@ -243,8 +245,16 @@ func (p *Pool) acquire(ctx context.Context) (*slot, error) {
 	return s, nil
 }
 
-// release gives a slot back; a killed or dead runner is forgotten (the next use starts one).
+// release gives a slot back; a killed or dead runner is forgotten (the next use starts
+// one), and so is one that stays large: compiled modules of earlier batches add up, and a
+// volunteer's idle runners should not hold hundreds of megabytes.
 func (p *Pool) release(s *slot) {
+	if s.proc != nil && s.proc.alive() {
+		if rss, ok := readRSS(s.proc.pid); ok && rss > p.cfg.MemoryOverhead/2 {
+			p.log.Debug("runner replaced: it stays large", "pid", s.proc.pid, "rss", rss)
+			s.proc.kill()
+		}
+	}
 	if s.proc != nil && !s.proc.alive() {
 		p.forget(s)
 	}

@@ -92,6 +92,7 @@ type watch struct {
 	compiling bool
 	unlock    func()        // releases the module's compile lock; nil when not held
 	cpu0      time.Duration // the runner's CPU time when the phase began
+	rss0      uint64        // the runner's resident memory when the phase began
 	active    time.Duration // wall time of the phase, not counting suspension
 	last      time.Time
 	stderr    tailBuffer
@@ -221,6 +222,7 @@ func (w *watch) unlockCompile() {
 func (w *watch) phase(compiling bool) {
 	w.compiling = compiling
 	w.cpu0, _ = w.pr.cpu()
+	w.rss0, _ = readRSS(w.pr.pid)
 	w.active = 0
 	w.last = time.Now()
 }
@@ -238,7 +240,13 @@ func (w *watch) check(now time.Time) error {
 	if !ok {
 		used = w.active // no CPU time from this OS: the limit counts wall time
 	}
+	// Memory counts what the runner grew by in this phase: modules it compiled for earlier
+	// tasks are not this task's doing (and idle runners that grew are replaced, release).
 	rss, rssOK := readRSS(w.pr.pid)
+	grown := uint64(0)
+	if rssOK && rss > w.rss0 {
+		grown = rss - w.rss0
+	}
 	cfg := &w.p.cfg
 	if w.compiling {
 		budget := cfg.CompileCPU
@@ -248,7 +256,7 @@ func (w *watch) check(now time.Time) error {
 			why = fmt.Sprintf("took more than the compile budget of %s of CPU time", budget)
 		case w.active > time.Duration(cfg.WallFactor)*budget:
 			why = fmt.Sprintf("took more than %s of wall time (%dx the compile budget of %s)", time.Duration(cfg.WallFactor)*budget, cfg.WallFactor, budget)
-		case rssOK && rss > cfg.CompileMemory:
+		case grown > cfg.CompileMemory:
 			why = fmt.Sprintf("needed more than the compile budget of %s of memory", mib(cfg.CompileMemory))
 		default:
 			return nil
@@ -271,9 +279,9 @@ func (w *watch) check(now time.Time) error {
 	case w.active > time.Duration(cfg.WallFactor)*limit:
 		return &tasks.TaskError{Kind: tasks.ErrTimeout, Stderr: w.stderr.bytes(),
 			Detail: fmt.Sprintf("task ran for more than %s of wall time, its cap of %dx its CPU-time limit of %s, and was stopped (the machine may be very busy)", time.Duration(cfg.WallFactor)*limit, cfg.WallFactor, limit)}
-	case rssOK && rss > memCap:
+	case grown > memCap:
 		return &tasks.TaskError{Kind: tasks.ErrMemoryLimit, Stderr: w.stderr.bytes(),
-			Detail: fmt.Sprintf("task's runner used %s, more than its memory limit of %s plus the runner's allowance of %s, and was stopped", mib(rss), mib(w.limits.MemoryBytes()), mib(cfg.MemoryOverhead))}
+			Detail: fmt.Sprintf("task's runner grew by %s, more than its memory limit of %s plus the runner's allowance of %s, and was stopped", mib(grown), mib(w.limits.MemoryBytes()), mib(cfg.MemoryOverhead))}
 	}
 	return nil
 }

@@ -79,3 +79,20 @@ func MemoryHog(mib int32) []byte {
 	m.Funcs[0].Locals = []byte{I32, I32}
 	return m.Encode()
 }
+
+// OutputHog writes kib KiB to stdout in 1 KiB writes, then spins forever: host memory (the
+// output buffer) that is not linear memory.
+func OutputHog(kib int32) []byte {
+	body := Code(
+		[]byte{OpBlock, BlockEmpty, OpLoop, BlockEmpty},
+		[]byte{0x20, 0}, I32Const(kib), []byte{0x4e}, BrIf(1), // i >= kib: done
+		I32Const(1), I32Const(0), I32Const(1), I32Const(8), Call(0), []byte{OpDrop},
+		[]byte{0x20, 0}, I32Const(1), []byte{0x6a}, []byte{0x21, 0}, // i++
+		Br(0),
+		[]byte{OpEnd, OpEnd},
+		[]byte{OpLoop, BlockEmpty}, Br(0), []byte{OpEnd},
+	)
+	m := command([]string{"fd_write"}, nil, body, Data{Offset: 0, Bytes: LE32(64, 1024)})
+	m.Funcs[0].Locals = []byte{I32}
+	return m.Encode()
+}
