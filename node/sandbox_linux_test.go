@@ -82,9 +82,14 @@ func TestPauseSuspendsAndResumesTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadlineFor(t, ctx, "the task done", func() bool { st, err := n.Status(ctx, id); return err == nil && st.Done == 1 })
-	out, err := n.ResultOutput(ctx, id, 0)
-	if err != nil || string(out) != "spun\n" {
-		t.Fatalf("output %q, %v; want spun", out, err)
+	var out []byte
+	deadlineFor(t, ctx, "the result stored", func() bool { // it goes to its holder (here) after acceptance
+		var err error
+		out, err = n.ResultOutput(ctx, id, 0)
+		return err == nil
+	})
+	if string(out) != "spun\n" {
+		t.Fatalf("output %q, want spun", out)
 	}
 	if pids := n.RunnerPids(); len(pids) != 1 || pids[0] != pid {
 		t.Errorf("runners %v, want %d: the suspended runner finished the task", pids, pid)
