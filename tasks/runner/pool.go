@@ -85,6 +85,11 @@ type Config struct {
 }
 
 func (c Config) withDefaults() (Config, error) {
+	if v, ok := os.LookupEnv(EnvVar); ok {
+		// Started as a runner, yet here: its main (or TestMain) does not call MainIfRunner.
+		// Starting runners from here would start this program again, and again.
+		return c, fmt.Errorf("runner pool: this process was started as a task runner (%s=%s) but does not serve as one: call runner.MainIfRunner first thing in main, or in the TestMain of the package whose tests start nodes", EnvVar, v)
+	}
 	if c.Binary == "" {
 		bin, err := os.Executable()
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io/fs"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"allforone/tasks"
@@ -59,5 +60,15 @@ func filepathWalk(t *testing.T, dir string, files *[]string) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPoolRefusesInsideAnAccidentalRunner: a program started as a runner that does not
+// serve as one (its TestMain lacks MainIfRunner) gets a clear error instead of starting
+// itself again and again.
+func TestPoolRefusesInsideAnAccidentalRunner(t *testing.T) {
+	t.Setenv(EnvVar, ProtocolVersion)
+	if _, err := New(Config{}); err == nil || !strings.Contains(err.Error(), "MainIfRunner") {
+		t.Fatalf("got %v, want an error naming MainIfRunner", err)
 	}
 }
