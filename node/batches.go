@@ -53,6 +53,16 @@ type batch struct {
 	declineAt     time.Time
 	waitingLine   string
 	waitingLineAt time.Time
+	// refusedModule is why this node refuses the batch's module (over the compile
+	// budget): it takes none of its tasks. "" if it does not.
+	refusedModule string
+}
+
+// refuse records that this node refuses b's module, and why.
+func (b *batch) refuse(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refusedModule = err.Error()
 }
 
 // hold and unhold track the tasks of b this node holds leases on (it tells the steward in

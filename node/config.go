@@ -81,6 +81,16 @@ type Config struct {
 	Slots int `json:"slots"`
 	// MaxTaskMemoryMB caps the memory of one task, whatever its manifest asks. Default 1024.
 	MaxTaskMemoryMB int `json:"max_task_memory_mb"`
+	// TaskPriority is the OS priority of the runner processes that run tasks: "idle"
+	// (default: nice 19 and SCHED_IDLE on Linux, nice 19 on macOS, IDLE_PRIORITY_CLASS on
+	// Windows, so the machine never feels slower) or "normal".
+	TaskPriority string `json:"task_priority"`
+	// CompileBudget is the CPU time compiling one module may take (with a wall-time cap of
+	// 10x). A module over it is refused for every task of its batch. Default 60s.
+	CompileBudget Duration `json:"compile_budget"`
+	// CompileMemoryMB is the memory a runner may use while it compiles a module, MiB
+	// (measured on Linux). Default 2048.
+	CompileMemoryMB int `json:"compile_memory_mb"`
 	// RepairInterval is how often a node checks that the results it holds have K live
 	// copies (it also checks soon after a peer leaves). Default 30s.
 	RepairInterval Duration `json:"repair_interval"`
@@ -118,6 +128,12 @@ type Config struct {
 	GossipHeartbeat time.Duration `json:"-"`
 }
 
+// Task priorities a Config may name.
+const (
+	PriorityIdle   = "idle"   // the lowest OS priority: tasks use only CPU nobody else wants
+	PriorityNormal = "normal" // the priority of the daemon itself
+)
+
 // DefaultConfig is the configuration of a volunteer's node with its data in dataDir.
 func DefaultConfig(dataDir string) Config {
 	return Config{
@@ -138,6 +154,9 @@ func DefaultConfig(dataDir string) Config {
 		ConnHigh:          128,
 		Slots:             max(1, runtime.NumCPU()-1),
 		MaxTaskMemoryMB:   1024,
+		TaskPriority:      PriorityIdle,
+		CompileBudget:     Duration(60 * time.Second),
+		CompileMemoryMB:   2048,
 		RepairInterval:    Duration(30 * time.Second),
 		RepairGrace:       Duration(30 * time.Second),
 		SyncInterval:      Duration(time.Minute),
@@ -215,6 +234,15 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxTaskMemoryMB < 1 || c.MaxTaskMemoryMB > 4096 {
 		errs = append(errs, fmt.Errorf("max task memory %d MB: use 1 to 4096", c.MaxTaskMemoryMB))
+	}
+	if c.TaskPriority != PriorityIdle && c.TaskPriority != PriorityNormal {
+		errs = append(errs, fmt.Errorf("task priority %q: use %s (default) or %s", c.TaskPriority, PriorityIdle, PriorityNormal))
+	}
+	if c.CompileBudget < Duration(100*time.Millisecond) {
+		errs = append(errs, fmt.Errorf("compile budget %s: use at least 100ms, e.g. 60s", c.CompileBudget))
+	}
+	if c.CompileMemoryMB < 64 {
+		errs = append(errs, fmt.Errorf("compile memory %d MB: use at least 64, e.g. 2048", c.CompileMemoryMB))
 	}
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, fmt.Errorf("shutdown timeout %s must not be negative", c.ShutdownTimeout))

@@ -8,7 +8,8 @@ import (
 
 // The CPU-busy detector: it samples the machine's CPU counters and this process's own CPU
 // time, and says whether other processes kept the CPU busier than a threshold over a
-// window. The node's tasks run inside this process, so they never count as "other".
+// window. The node's tasks run in its runner processes, whose CPU time counts as the node's
+// own (procCPU.children), so they never count as "other".
 
 // cpuSample is a reading of cumulative CPU time counters, all in the same unit: the whole
 // machine's total and idle time (all cores) and the time this process used.

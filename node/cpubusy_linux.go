@@ -6,13 +6,17 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // procCPU reads /proc/stat (the machine) and /proc/self/stat (this process); both count
-// in clock ticks (USER_HZ).
-type procCPU struct{}
+// in clock ticks (USER_HZ). children, when set, is the CPU time of the node's task
+// runners, which count as the node's own.
+type procCPU struct {
+	children func() time.Duration
+}
 
-func (procCPU) read() (cpuSample, error) {
+func (p procCPU) read() (cpuSample, error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return cpuSample{}, fmt.Errorf("%w: %v", errNoCPUStats, err)
@@ -54,6 +58,9 @@ func (procCPU) read() (cpuSample, error) {
 			return cpuSample{}, fmt.Errorf("%w: /proc/self/stat: %v", errNoCPUStats, err)
 		}
 		s.self += v
+	}
+	if p.children != nil {
+		s.self += uint64(p.children() / (10 * time.Millisecond)) // USER_HZ is 100
 	}
 	return s, nil
 }

@@ -2,7 +2,11 @@
 
 package node
 
+import "time"
+
 // procCPU has no counters outside Linux yet: the node never pauses for CPU there.
-type procCPU struct{}
+type procCPU struct {
+	children func() time.Duration
+}
 
 func (procCPU) read() (cpuSample, error) { return cpuSample{}, errNoCPUStats }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,7 +51,7 @@ type Node struct {
 	topics map[string]*pubsub.Topic // joined swarm topics; they end with n.ctx
 	api    *apiServer
 	blobs  *tasks.BlobStore
-	exec   *tasks.Executor
+	exec   sandbox // sandbox.go: the runner pool
 
 	durable durableState  // sync points and what was lost (durable.go)
 	fatal   func(error)   // WithFatalHandler
@@ -214,12 +213,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.blobs = tasks.NewBlobStore(n.ds)
-	if n.exec, err = tasks.NewExecutor(tasks.ExecutorConfig{
-		CacheDir:       filepath.Join(n.cfg.DataDir, "wazero-cache"),
-		Slots:          n.cfg.Slots,
-		MaxMemoryBytes: uint64(n.cfg.MaxTaskMemoryMB) << 20,
-		Logger:         n.log.With("sub", "executor"),
-	}); err != nil {
+	if n.exec, err = n.newSandbox(); err != nil {
 		return err
 	}
 	if n.host, err = newHost(&n.cfg, n.sk, psk, n.gater, n.reg, n.version, n); err != nil {
@@ -263,6 +257,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.goLoop("peers", n.peerLoop)
 	n.goLoop("work", n.workLoop)
 	n.goLoop("decline", n.declineLoop) // waiting.go
+	n.goLoop("pause", n.pauseLoop)     // sandbox.go: suspends running tasks while prefs pause work
 	n.goLoop("repair", n.repairLoop)
 	n.goLoop("sync", n.syncLoop)
 	n.goLoop("housekeeping", n.housekeepingLoop) // gc.go: CPU samples for prefs, garbage collection

@@ -16,9 +16,12 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"go.uber.org/goleak"
+
+	"allforone/tasks/runner"
 )
 
 func TestMain(m *testing.M) {
+	runner.MainIfRunner() // the nodes' task runners are this test binary, re-executed
 	goleak.VerifyTestMain(m,
 		goleak.IgnoreTopFunction("github.com/ipfs/go-log/v2/writer.(*MirrorWriter).logRoutine"),
 		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),

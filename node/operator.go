@@ -9,6 +9,7 @@ type operatorState struct {
 	prefs prefsState
 	act   activity
 	gc    gcState
+	pause pauseState // sandbox.go: suspended tasks
 
 	finished sync.Map // batch ID -> finishedStatus, for the dashboard
 }

@@ -110,7 +110,7 @@ func (n *Node) prefsInit() *prefsState {
 		s.prefs = n.cfg.Prefs
 		s.schedule, _ = ParseSchedule(s.prefs.Schedule) // validated by Config.Validate
 		if s.cpu == nil {
-			s.cpu = newBusyDetector(procCPU{})
+			s.cpu = newBusyDetector(procCPU{children: n.runnerCPU})
 		}
 		if s.now == nil {
 			s.now = time.Now
@@ -141,6 +141,7 @@ func (n *Node) SetPrefs(p Prefs) error {
 	s.prefs, s.schedule = p, sched
 	s.mu.Unlock()
 	n.wakeWorker()
+	n.wakePause()
 	n.kickGC()
 	return nil
 }

@@ -38,6 +38,9 @@ type BatchStatus struct {
 	// steward sees, and what to change.
 	Waiting []WaitReason `json:"waiting,omitempty"`
 	Steward string       `json:"steward"`
+	// Refused says why the node asked refuses to run the batch's tasks (its module is over
+	// the compile budget); empty if it runs them.
+	Refused string `json:"refused,omitempty"`
 }
 
 // TaskFailure is why one task of a batch failed: the failure most of its executions
@@ -189,7 +192,7 @@ func statusFromPB(b *batch, p *pb.BatchStatus) BatchStatus {
 
 // Status returns a batch's progress: from this node's state when it is the primary steward
 // (or the only steward it can reach), else from the primary. On the submitter's node,
-// failed tasks carry their output names.
+// failed tasks carry their output names. Refused is this node's own.
 func (n *Node) Status(ctx context.Context, id cid.Cid) (BatchStatus, error) {
 	st, err := n.status(ctx, id)
 	if err == nil && len(st.Failures) > 0 {
@@ -208,6 +211,15 @@ func (n *Node) status(ctx context.Context, id cid.Cid) (BatchStatus, error) {
 	if b == nil {
 		return BatchStatus{}, fmt.Errorf("%w: %s", ErrUnknownBatch, id)
 	}
+	st, err := n.stewardStatus(ctx, b, id)
+	b.mu.Lock()
+	st.Refused = b.refusedModule
+	b.mu.Unlock()
+	return st, err
+}
+
+// stewardStatus asks b's primary steward (or this node's own state, when it is the primary).
+func (n *Node) stewardStatus(ctx context.Context, b *batch, id cid.Cid) (BatchStatus, error) {
 	req := &pb.StewardRequest{BatchId: id.Bytes(), Body: &pb.StewardRequest_Status{Status: &pb.StatusRequest{}}}
 	target := n.closestLive(id, n.stewardCount(b))[0]
 	if target == n.id {

@@ -14,8 +14,8 @@ import (
 
 // WhyReason is one reason the node is not computing, or not as much as it could.
 type WhyReason struct {
-	// Code names the reason for scripts: no_peers, paused, no_batches, memory, waiting,
-	// no_tasks, distrusted, unreachable, incompatible, data_lost.
+	// Code names the reason for scripts: no_peers, paused, runner, no_batches, memory,
+	// waiting, no_tasks, refused, distrusted, unreachable, incompatible, data_lost.
 	Code   string `json:"code"`
 	Reason string `json:"reason"` // what is the case
 	Fix    string `json:"fix"`    // what to do
@@ -46,13 +46,16 @@ type whyFacts struct {
 	Relays       int           // relay reservations held
 	Incompatible []string      // peers that run a version this node cannot work with
 	DataLoss     *DataLoss     // what the datastore had lost at this start (durable.go)
+	Runner       string        // why task runners cannot start ("" when they can)
+	Suspended    time.Duration // how long running tasks have been suspended
 }
 
 // whyBatch is one known batch.
 type whyBatch struct {
 	Name     string
-	MemoryMB int  // memory one task asks for
-	Open     bool // it may still need work: not finished, not past its deadline
+	MemoryMB int    // memory one task asks for
+	Open     bool   // it may still need work: not finished, not past its deadline
+	Refused  string // why this node refuses its module ("" if it does not)
 	// Waiting is why its steward says it cannot progress ("" when it did not say so lately).
 	Waiting string
 }
@@ -61,10 +64,12 @@ type whyBatch struct {
 var whyRules = []func(f *whyFacts) []WhyReason{
 	whyNoPeers,
 	whyPaused,
+	whyRunner,
 	whyNoBatches,
 	whyMemory,
 	whyWaiting,
 	whyNoTasks,
+	whyRefused,
 	whyDistrusted,
 	whyUnreachable,
 	whyIncompatible,
@@ -108,7 +113,32 @@ func whyNoPeers(f *whyFacts) []WhyReason {
 func whyPaused(f *whyFacts) []WhyReason {
 	var out []WhyReason
 	for _, p := range f.Pauses {
-		out = append(out, WhyReason{Code: "paused", Reason: "paused by the preference " + p.Pref + ": " + p.Reason, Fix: p.Fix})
+		reason := "paused by the preference " + p.Pref + ": " + p.Reason
+		if f.Suspended > 0 && suspendingPrefs[p.Pref] {
+			reason += fmt.Sprintf("; running tasks are suspended (for %s) and go on where they were when it ends", f.Suspended.Round(time.Second))
+		}
+		out = append(out, WhyReason{Code: "paused", Reason: reason, Fix: p.Fix})
+	}
+	return out
+}
+
+// whyRunner: no task runner process starts (the binary was replaced or removed).
+func whyRunner(f *whyFacts) []WhyReason {
+	if f.Runner == "" {
+		return nil
+	}
+	return []WhyReason{{Code: "runner", Reason: "tasks cannot run: " + f.Runner,
+		Fix: "restart the daemon so that it runs the binary now installed; leases are handed back meanwhile and the node tries again with a growing backoff, so no work is lost"}}
+}
+
+// whyRefused: a batch whose module this node refused (over the compile budget).
+func whyRefused(f *whyFacts) []WhyReason {
+	var out []WhyReason
+	for _, b := range f.Batches {
+		if b.Refused != "" && b.Open {
+			out = append(out, WhyReason{Code: "refused", Reason: fmt.Sprintf("this node refuses the tasks of batch %q: %s", b.Name, b.Refused),
+				Fix: "nothing to do for this batch unless you trust it: raise the budget (allforone config set compile_budget 5m, compile_memory_mb 4096) and restart the daemon"})
+		}
 	}
 	return out
 }
@@ -176,7 +206,7 @@ func whyNoTasks(f *whyFacts) []WhyReason {
 		return nil
 	}
 	for _, b := range f.Batches {
-		if b.Open && b.MemoryMB <= f.MaxMemoryMB && b.Waiting == "" {
+		if b.Open && b.MemoryMB <= f.MaxMemoryMB && b.Waiting == "" && b.Refused == "" {
 			return []WhyReason{{Code: "no_tasks", Reason: "the batches with work have no task to lease right now: every task is leased to another peer or waits for its quorum",
 				Fix: "nothing to do: this node asks the stewards again every moment, and takes the next batch's tasks"}}
 		}
@@ -247,6 +277,8 @@ func (n *Node) whyFacts() whyFacts {
 		Reachability: n.Reachability(),
 		Relays:       len(n.Relays()),
 		DataLoss:     n.DataLost(),
+		Runner:       n.runnerHealth(),
+		Suspended:    n.pausedFor(),
 	}
 	for _, p := range n.IncompatiblePeers() {
 		f.Incompatible = append(f.Incompatible, shortID(peerIDOf(p.PeerID))+" ("+p.IncompatibleReason+")")
@@ -269,7 +301,7 @@ func (n *Node) whyFacts() whyFacts {
 			waiting = b.waitingLine
 		}
 		b.mu.Unlock()
-		f.Batches = append(f.Batches, whyBatch{Name: b.m.Name, MemoryMB: int((b.m.Limits.MemoryPages + 15) / 16), Open: open, Waiting: waiting})
+		f.Batches = append(f.Batches, whyBatch{Name: b.m.Name, MemoryMB: int((b.m.Limits.MemoryPages + 15) / 16), Open: open, Waiting: waiting, Refused: b.refusedModule})
 	}
 	return f
 }

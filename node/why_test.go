@@ -37,6 +37,10 @@ func TestWhyNamesTheReason(t *testing.T) {
 			f.Running = 1
 			f.DataLoss = &DataLoss{Reason: "log", Synced: 5, Kept: 3, Before: StoreCounts{Batches: 3}, After: StoreCounts{Batches: 2}}
 		}, []string{"data_lost"}},
+		{"runner", func(f *whyFacts) { f.Batches = []whyBatch{open}; f.Runner = "start /usr/bin/allforone: no such file" }, []string{"runner", "no_tasks"}},
+		{"refused", func(f *whyFacts) {
+			f.Batches = []whyBatch{{Name: "bomb", MemoryMB: 64, Open: true, Refused: "over the compile budget"}}
+		}, []string{"refused"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"allforone/protocol"
 	"allforone/protocol/pb"
 	"allforone/tasks"
+	"allforone/tasks/runner"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -134,7 +135,7 @@ func (n *Node) nextRunnable(now time.Time) *batch {
 	for k := range all {
 		b := all[(n.rr+k)%len(all)]
 		b.mu.Lock()
-		ok := !b.workDone && now.After(b.retryAt) && now.Before(b.m.Deadline) && (b.st == nil || !b.st.Done()) &&
+		ok := !b.workDone && b.refusedModule == "" && now.After(b.retryAt) && now.Before(b.m.Deadline) && (b.st == nil || !b.st.Done()) &&
 			n.fitsMemory(b.m.Limits.MemoryPages) // prefs.go: a task that needs more memory than allowed would fail here
 		b.mu.Unlock()
 		if ok {
@@ -262,10 +263,12 @@ func (n *Node) execute(ctx context.Context, b *batch, task int, steward peer.ID)
 		}
 	}()
 	start := time.Now()
-	res, runErr := n.exec.Run(ctx, tasks.Job{
+	runCtx, stopGuard := n.pauseGuard(ctx, leaseDuration(m)) // sandbox.go: a pause that outlasts the lease hands it back
+	res, runErr := n.exec.Run(runCtx, tasks.Job{
 		ModuleID: m.Module.CID, Module: module, Input: input, Args: m.Args, Env: m.Env,
 		Limits: m.Limits, Seed: tasks.TaskSeed(taskID),
 	})
+	stopGuard()
 	if d := n.taskDelay(); d > 0 {
 		select {
 		case <-time.After(d):
@@ -277,6 +280,12 @@ func (n *Node) execute(ctx context.Context, b *batch, task int, steward peer.ID)
 	}
 	if ctx.Err() != nil || errors.Is(runErr, tasks.ErrClosed) {
 		return rec, nil, nil, fmt.Errorf("node closing: %w", errors.Join(ctx.Err(), runErr))
+	}
+	if errors.Is(runErr, errPausedTooLong) || errors.Is(runErr, runner.ErrRunnerUnavailable) {
+		return rec, nil, nil, fmt.Errorf("task not run: %w", runErr) // not the task's fault: hand it back
+	}
+	if errors.Is(runErr, tasks.ErrCompileBudget) {
+		b.refuse(runErr) // take no more of its tasks; status and why say so
 	}
 	rec = tasks.ResultRecord{Batch: b.id, Task: task, Finished: time.Now(), Duration: time.Since(start)}
 	if runErr != nil {

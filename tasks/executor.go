@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime"
 	"sync"
@@ -44,10 +45,12 @@ type ExecutorConfig struct {
 	// Logger receives debug logs about compilation. Default: discard.
 	Logger *slog.Logger
 
-	// noTerminationChecks turns off wazero's loop checks that let a time limit stop a
-	// running module. Unsafe with untrusted code; only a benchmark sets it, to measure
-	// what the checks cost.
-	noTerminationChecks bool
+	// NoTerminationChecks turns off wazero's checks on every loop back-edge and function
+	// entry that let a time limit (and Close) stop a running module; they cost 14-27x on
+	// CPU-bound tasks. Only a runner process sets it (package tasks/runner): its parent
+	// enforces the time limits from outside by killing the process. In a process that must
+	// survive its tasks, an endless loop would then run forever.
+	NoTerminationChecks bool
 }
 
 // withDefaults fills zero fields and checks the others.
@@ -92,6 +95,9 @@ type Job struct {
 	Env      map[string]string // the whole environment
 	Limits   Limits            // the task's limits; zero fields mean the node's caps
 	Seed     [32]byte          // seed of the task's random source, usually TaskSeed(task ID)
+	// StderrCopy, when set, also gets every write the task makes to stderr, as it makes
+	// it (a runner streams them to its node). Result.Stderr keeps the tail either way.
+	StderrCopy io.Writer
 }
 
 // Result is what a task run produced. After a failure only Stderr, Duration and Limits are
@@ -140,7 +146,7 @@ func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
 		// (the task's, at most the node's cap) from a memory allocator, so one compiled
 		// module serves tasks with different limits. See memoryLimiter.
 		WithMemoryLimitPages(MaxMemoryPages).
-		WithCloseOnContextDone(!cfg.noTerminationChecks)
+		WithCloseOnContextDone(!cfg.NoTerminationChecks)
 	var cache wazero.CompilationCache
 	if cfg.CacheDir != "" {
 		if cache, err = wazero.NewCompilationCacheWithDir(cfg.CacheDir); err != nil {
@@ -167,6 +173,13 @@ func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
 		lru:     list.New(),
 	}, nil
 }
+
+// Suspend is not possible for tasks that run inside this process: it returns
+// ErrNoSuspend, and running tasks go on. The runner pool (tasks/runner) can suspend.
+func (e *Executor) Suspend() error { return ErrNoSuspend }
+
+// Resume does nothing: see Suspend.
+func (e *Executor) Resume() error { return nil }
 
 // Slots is the number of tasks the executor runs at once.
 func (e *Executor) Slots() int { return e.cfg.Slots }

@@ -24,6 +24,13 @@ var (
 	ErrTrap = errors.New("module trapped")
 	// ErrExitCode: the module exited with a non-zero exit code.
 	ErrExitCode = errors.New("module exited with a non-zero code")
+	// ErrCompileBudget: compiling the module took more CPU time or memory than the
+	// volunteer's compile budget (a runner compiles under it, see tasks/runner). The
+	// module is refused for every task of its batch on that node.
+	ErrCompileBudget = errors.New("compile budget exceeded")
+	// ErrCrashed: the runner process running the task died (it crashed, the operating
+	// system killed it, or someone did): the task failed, the next one gets a fresh runner.
+	ErrCrashed = errors.New("task runner died")
 )
 
 // Executor errors that are not the task's fault.
@@ -33,12 +40,15 @@ var (
 	// ErrNotCompiled: Run got no module bytes for a module it has not compiled (or has
 	// evicted from its cache): pass Job.Module.
 	ErrNotCompiled = errors.New("module is not compiled")
+	// ErrNoSuspend: this executor cannot suspend running tasks (they run inside this
+	// process); they go on running.
+	ErrNoSuspend = errors.New("running tasks cannot be suspended here")
 )
 
 // TaskError is a task's failure: its kind (one of the sentinels above), what happened in
 // words, the exit code when there is one, and the tail of the task's stderr.
 type TaskError struct {
-	Kind     error  // ErrInvalidModule, ErrTimeout, ErrMemoryLimit, ErrOutputTooLarge, ErrTrap or ErrExitCode
+	Kind     error  // ErrInvalidModule, ErrTimeout, ErrMemoryLimit, ErrOutputTooLarge, ErrTrap, ErrExitCode, ErrCompileBudget or ErrCrashed
 	Detail   string // what happened, for a user
 	ExitCode uint32 // the module's exit code, for ErrExitCode (and ErrMemoryLimit when it exited)
 	Stderr   []byte // the last bytes the module wrote to stderr

@@ -17,7 +17,8 @@ type cappedBuffer struct {
 	onExceed func()
 }
 
-// Write appends p, or fails with ErrOutputTooLarge when p would pass the limit.
+// Write appends p. The write that would pass the limit marks the buffer, calls onExceed
+// and stops the module.
 func (c *cappedBuffer) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -25,7 +26,10 @@ func (c *cappedBuffer) Write(p []byte) (int, error) {
 		if !c.exceeded.Swap(true) {
 			c.onExceed()
 		}
-		return 0, ErrOutputTooLarge
+		// Unwind the module from inside the host call (wazero turns a host function's
+		// panic into the call's error): without termination checks nothing else would stop
+		// a module that ignores the failed write and keeps writing.
+		panic(errOutputFlood)
 	}
 	c.buf = append(c.buf, p...)
 	return len(p), nil
@@ -73,48 +77,55 @@ func (t *tailBuffer) bytes() []byte {
 // below the node's runtime-wide cap, so that one compiled module serves tasks with different
 // limits. A refused grow makes memory.grow return -1 to the module, exactly as the
 // WebAssembly maximum would; the limiter remembers it so a failing task is reported as
-// ErrMemoryLimit.
+// ErrMemoryLimit. The memory is reserved once up to the limit (executor_reserve.go), so
+// growing never copies.
 type memoryLimiter struct {
 	limit   uint64      // bytes
 	refused atomic.Bool // a grow past the limit was refused
 	over    atomic.Bool // the module's initial memory alone is over the limit
 }
 
-// Allocate implements experimental.MemoryAllocator.
-func (l *memoryLimiter) Allocate(_, _ uint64) experimental.LinearMemory {
-	return &limitedMemory{l: l}
+// Allocate implements experimental.MemoryAllocator. max is the most the module may ever
+// ask for (its declared maximum, or the runtime's).
+func (l *memoryLimiter) Allocate(_, maxBytes uint64) experimental.LinearMemory {
+	return &limitedMemory{l: l, max: maxBytes}
 }
 
 // limitedMemory backs one linear memory.
 type limitedMemory struct {
 	l   *memoryLimiter
-	buf []byte
+	max uint64
+	res reservation // nil until the first allocation
 }
 
 // Reallocate implements experimental.LinearMemory. Memory only grows; bytes past the old
 // length are zero because they were never handed out.
 func (m *limitedMemory) Reallocate(size uint64) []byte {
-	if size > m.l.limit {
-		if m.buf != nil {
-			m.l.refused.Store(true)
-			return nil
+	if m.res == nil {
+		if size > m.l.limit {
+			// The initial allocation cannot fail (wazero requires it); it is within the
+			// node's cap, and the executor fails the task before running it.
+			m.l.over.Store(true)
+			m.res = &sliceMemory{limit: size}
+		} else {
+			m.res = reserve(min(m.l.limit, max(m.max, size)))
 		}
-		// The initial allocation cannot fail (wazero requires it); it is within the node's
-		// cap, and the executor fails the task before running it.
-		m.l.over.Store(true)
+	} else if size > m.l.limit {
+		m.l.refused.Store(true)
+		return nil
 	}
-	if size <= uint64(cap(m.buf)) {
-		m.buf = m.buf[:size]
-		return m.buf
+	buf, err := m.res.grow(size)
+	if err != nil {
+		m.l.refused.Store(true)
+		return nil
 	}
-	// Grow geometrically up to the limit so a module growing page by page is not copied
-	// page by page.
-	newCap := max(size, min(2*uint64(cap(m.buf)), m.l.limit))
-	nb := make([]byte, size, newCap)
-	copy(nb, m.buf)
-	m.buf = nb
-	return m.buf
+	return buf
 }
 
 // Free implements experimental.LinearMemory.
-func (m *limitedMemory) Free() { m.buf = nil }
+func (m *limitedMemory) Free() {
+	if m.res != nil {
+		m.res.free()
+		m.res = nil
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -37,6 +38,10 @@ func (e *Executor) run(ctx context.Context, code wazero.CompiledModule, job Job,
 	runCtx = experimental.WithMemoryAllocator(runCtx, mem)
 	stdout := &cappedBuffer{limit: limits.MaxOutputBytes, onExceed: func() { cancel(errOutputFlood) }}
 	stderr := &tailBuffer{max: stderrTail}
+	var stderrW io.Writer = stderr
+	if job.StderrCopy != nil {
+		stderrW = io.MultiWriter(stderr, job.StderrCopy)
+	}
 
 	cfg := wazero.NewModuleConfig().
 		WithName("").         // anonymous: many instances of one module may run at once
@@ -44,7 +49,7 @@ func (e *Executor) run(ctx context.Context, code wazero.CompiledModule, job Job,
 		WithArgs(append([]string{"task"}, job.Args...)...).
 		WithStdin(bytes.NewReader(job.Input)).
 		WithStdout(stdout).
-		WithStderr(stderr).
+		WithStderr(stderrW).
 		WithRandSource(rand.NewChaCha8(job.Seed))
 	for _, k := range slices.Sorted(maps.Keys(job.Env)) {
 		cfg = cfg.WithEnv(k, job.Env[k])

@@ -19,6 +19,8 @@ const (
 	KindTrap     = "trap"    // a WebAssembly trap
 	KindExit     = "exit"    // a non-zero exit code
 	KindInvalid  = "invalid" // the module does not load (not WebAssembly, bad imports, no _start)
+	KindCompile  = "compile" // compiling the module went over the node's compile budget
+	KindCrash    = "crash"   // the task's runner process died (killed, out of memory)
 	KindError    = "error"   // anything else
 	KindInput    = "input"   // local runs: the input could not be read
 	KindWrite    = "write"   // local runs: the output could not be written
@@ -40,6 +42,7 @@ func FailureKind(err error) string {
 	}{
 		{ErrInvalidModule, KindInvalid}, {ErrTimeout, KindTimeout}, {ErrMemoryLimit, KindMemory},
 		{ErrOutputTooLarge, KindOutput}, {ErrTrap, KindTrap}, {ErrExitCode, KindExit},
+		{ErrCompileBudget, KindCompile}, {ErrCrashed, KindCrash},
 		{errInput, KindInput}, {errWrite, KindWrite}, {context.Canceled, KindCanceled}, {ErrClosed, KindCanceled},
 	} {
 		if errors.Is(err, k.err) {

@@ -25,9 +25,17 @@ var ErrBadRun = errors.New("cannot start the local run")
 // tasks does not fill memory; Failed still counts them all.
 const maxFailuresListed = 1000
 
+// LocalSandbox runs a local run's tasks: the runner pool (tasks/runner), which `allforone
+// run --local` uses, or the in-process Executor.
+type LocalSandbox interface {
+	Compile(ctx context.Context, id cid.Cid, module []byte) error
+	Run(ctx context.Context, job Job) (Result, error)
+	Slots() int
+}
+
 // LocalOptions configure a local run.
 type LocalOptions struct {
-	Executor *Executor        // runs the tasks, Executor.Slots() at a time
+	Executor LocalSandbox     // runs the tasks, Executor.Slots() at a time
 	OutDir   string           // each task's output is written here under the task's name
 	OnStart  func(total int)  // called once the tasks are known and the module compiled; may be nil
 	OnDone   func(TaskReport) // called after each task, one call at a time; may be nil
@@ -250,7 +258,7 @@ func failureOf(r TaskReport) TaskFailure {
 
 // runLocalTask runs one task and writes its output, replacing the file atomically; a failed
 // task removes a stale output of the same name so the folder never shows an old result.
-func runLocalTask(ctx context.Context, e *Executor, outDir string, id cid.Cid, b localBatch, t localTask) TaskReport {
+func runLocalTask(ctx context.Context, e LocalSandbox, outDir string, id cid.Cid, b localBatch, t localTask) TaskReport {
 	r := TaskReport{Index: t.index, Name: t.name}
 	out := filepath.Join(outDir, t.name)
 	fail := func(err error) TaskReport {

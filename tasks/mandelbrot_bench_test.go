@@ -53,7 +53,7 @@ func BenchmarkMandelbrotBatch(b *testing.B) {
 	}{{"wasm/slots=1", 1, false}, {"wasm/slots=2", 2, false}, {"wasm-nocheck/slots=1", 1, true}} {
 		slots := bc.slots
 		b.Run(bc.name, func(b *testing.B) {
-			e, err := NewExecutor(ExecutorConfig{Slots: slots, CacheDir: b.TempDir(), noTerminationChecks: bc.nocheck})
+			e, err := NewExecutor(ExecutorConfig{Slots: slots, CacheDir: b.TempDir(), NoTerminationChecks: bc.nocheck})
 			if err != nil {
 				b.Fatal(err)
 			}

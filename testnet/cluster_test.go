@@ -10,9 +10,12 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/goleak"
+
+	taskrunner "allforone/tasks/runner"
 )
 
 func TestMain(m *testing.M) {
+	taskrunner.MainIfRunner() // the nodes' task runners are this test binary, re-executed
 	goleak.VerifyTestMain(m,
 		// Process-wide singletons of dependencies, started once and never stopped.
 		goleak.IgnoreTopFunction("github.com/ipfs/go-log/v2/writer.(*MirrorWriter).logRoutine"),

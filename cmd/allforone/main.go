@@ -17,9 +17,12 @@ import (
 	"allforone/node"
 
 	"github.com/urfave/cli/v3"
+
+	"allforone/tasks/runner"
 )
 
 func main() {
+	runner.MainIfRunner() // started as a task runner by a node: serve it, then exit
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := envNumberUsage(newApp().Run(ctx, os.Args)) // flagrange.go

@@ -15,6 +15,8 @@ const (
 	flagRunOnBattery   = "run-on-battery"
 	flagSchedule       = "schedule"
 	flagMetricsPublic  = "metrics-public"
+	flagTaskPriority   = "task-priority"
+	flagCompileMemory  = "compile-memory"
 )
 
 func prefFlags() []cli.Flag {
@@ -28,6 +30,9 @@ func prefFlags() []cli.Flag {
 		&cli.BoolFlag{Name: flagRunOnBattery, Category: cat, Usage: "compute while the machine runs on battery", Sources: env(flagRunOnBattery)},
 		&cli.StringFlag{Name: flagSchedule, Category: cat, Usage: `hours to compute, local time, e.g. "18:00-08:00" or "mon-fri 18:00-23:00, sat-sun 00:00-24:00"`, Sources: env(flagSchedule)},
 		&cli.BoolFlag{Name: flagMetricsPublic, Category: cat, Usage: "serve /metrics without the API token, for a Prometheus scraper", Sources: env(flagMetricsPublic)},
+		&cli.StringFlag{Name: flagTaskPriority, Category: cat, Usage: "OS priority of the task runners: idle (default: only CPU time nobody else wants) or normal", Sources: env(flagTaskPriority)},
+		&cli.DurationFlag{Name: flagCompile, Category: cat, Usage: "CPU time compiling one module may take; a module over it is refused for its whole batch (default 60s)", Sources: env(flagCompile)},
+		&cli.IntFlag{Name: flagCompileMemory, Category: cat, Usage: "memory a task runner may use while compiling a module, in MiB (default 2048)", Sources: env(flagCompileMemory)},
 	}
 }
 
@@ -38,6 +43,15 @@ func applyPrefFlags(cmd *cli.Command, cfg *node.Config) {
 	}
 	if cmd.IsSet(flagMaxTaskMemory) {
 		cfg.MaxTaskMemoryMB = int(cmd.Int(flagMaxTaskMemory))
+	}
+	if cmd.IsSet(flagTaskPriority) {
+		cfg.TaskPriority = cmd.String(flagTaskPriority)
+	}
+	if cmd.IsSet(flagCompile) {
+		cfg.CompileBudget = node.Duration(cmd.Duration(flagCompile))
+	}
+	if cmd.IsSet(flagCompileMemory) {
+		cfg.CompileMemoryMB = int(cmd.Int(flagCompileMemory))
 	}
 	prefsOverride(cmd)(&cfg.Prefs)
 }

@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"time"
 
+	"allforone/node"
 	"allforone/tasks"
+	"allforone/tasks/runner"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v3"
@@ -28,6 +29,8 @@ const (
 	flagMemory    = "memory"
 	flagMaxOutput = "max-output"
 	flagSlots     = "slots"
+	flagPriority  = "priority"
+	flagCompile   = "compile-budget"
 )
 
 func runCmd() *cli.Command {
@@ -40,6 +43,8 @@ func runCmd() *cli.Command {
 			"name. With --inputs, every file of DIR is one task named like the file. With --manifest,\n" +
 			"the batch file (JSON, see tasks/README.md) gives the module, the inputs and the limits;\n" +
 			"--timeout, --memory and --max-output, when given, cap the batch's limits.\n" +
+			"Tasks run in runner processes (this binary, re-executed) at full speed; a task's time\n" +
+			"limit counts the CPU time it uses, and its wall time is capped at 10 times that.\n" +
 			"Exit code 0 when every task succeeded, 1 when some failed (listed with their reason),\n" +
 			"2 for bad flags or files.",
 		Flags: []cli.Flag{
@@ -49,10 +54,12 @@ func runCmd() *cli.Command {
 			&cli.StringFlag{Name: flagManifest, Usage: "batch `FILE` (JSON) instead of --module and --inputs", Sources: env(flagManifest)},
 			inputsRootFlag(),
 			&cli.StringFlag{Name: flagOut, Usage: "`DIR` for the outputs, created if missing", Sources: env(flagOut)},
-			&cli.DurationFlag{Name: flagTimeout, Usage: "wall time limit per task", Value: tasks.DefaultTaskTimeout, Sources: env(flagTimeout)},
+			&cli.DurationFlag{Name: flagTimeout, Usage: "CPU-time limit per task (its wall time is capped at 10x this)", Value: tasks.DefaultTaskTimeout, Sources: env(flagTimeout)},
 			&cli.Uint32Flag{Name: flagMemory, Usage: "memory limit per task in MB (MiB), at most 4096", Value: tasks.DefaultTaskMemoryMiB, Sources: env(flagMemory)},
 			&cli.Uint64Flag{Name: flagMaxOutput, Usage: "output (stdout) limit per task in bytes, at most 64 MiB", Value: tasks.DefaultTaskMaxOutput, Sources: env(flagMaxOutput)},
 			&cli.IntFlag{Name: flagSlots, Usage: "tasks run in parallel (default: the number of CPUs)", Value: runtime.NumCPU(), Sources: env(flagSlots)},
+			&cli.StringFlag{Name: flagPriority, Usage: "OS priority of the tasks: normal, or idle (only CPU time nobody else wants)", Value: "normal", Sources: env(flagPriority)},
+			&cli.DurationFlag{Name: flagCompile, Usage: "CPU time compiling the module may take", Value: runner.DefaultCompileCPU, Sources: env(flagCompile)},
 		},
 		Action: runAction,
 	}
@@ -87,6 +94,13 @@ func runAction(ctx context.Context, cmd *cli.Command) error {
 	if slots < 1 || slots > 1024 {
 		return usagef("--slots %d: use %s", slots, flagRanges[flagSlots])
 	}
+	prio := cmd.String(flagPriority)
+	if prio != "normal" && prio != "idle" {
+		return usagef("--priority %q: use normal or idle", prio)
+	}
+	if b := cmd.Duration(flagCompile); b < 100*time.Millisecond {
+		return usagef("--compile-budget %s: use at least 100ms, e.g. 60s", b)
+	}
 	log, err := newLogger(cmd, os.Stderr)
 	if err != nil {
 		return err
@@ -105,13 +119,13 @@ func runAction(ctx context.Context, cmd *cli.Command) error {
 			caps.MaxOutputBytes = limits.MaxOutputBytes
 		}
 	}
-	cacheDir := filepath.Join(cmd.String(flagData), "wazero-cache")
+	cacheDir := node.RunnerCacheDir(cmd.String(flagData))
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		log.Warn("no compilation cache: modules compile on every run", "dir", cacheDir, "err", err)
 		cacheDir = ""
 	}
-	e, err := tasks.NewExecutor(tasks.ExecutorConfig{
-		CacheDir: cacheDir, Slots: slots, Logger: log,
+	e, err := runner.New(runner.Config{
+		CacheDir: cacheDir, Slots: slots, Logger: log, IdlePriority: prio == "idle", CompileCPU: cmd.Duration(flagCompile),
 		MaxMemoryBytes: caps.MemoryBytes(), MaxTimeout: caps.Timeout, MaxOutputBytes: caps.MaxOutputBytes,
 	})
 	if err != nil {

@@ -74,6 +74,9 @@ func printStatus(p *printer, st node.BatchStatus) {
 		p.f("  failed tasks %v", truncate(st.FailedTasks, 20))
 		printFailures(p, st)
 	}
+	if st.Refused != "" {
+		p.f("  refused     this node takes none of its tasks: %s", st.Refused)
+	}
 }
 
 // flagStall bounds a wait for a batch that cannot progress.

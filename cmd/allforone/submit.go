@@ -50,7 +50,7 @@ func submitCmd() *cli.Command {
 			&cli.StringFlag{Name: flagName, Usage: "a label for the batch", Sources: env(flagName)},
 			&cli.Uint32Flag{Name: flagReplicas, Usage: "R: peers that run each task; a strict majority must agree", Value: tasks.DefaultRedundancy, Sources: env(flagReplicas)},
 			&cli.Uint32Flag{Name: flagKeep, Usage: "K: peers that keep each accepted result", Value: tasks.DefaultReplication, Sources: env(flagKeep)},
-			&cli.DurationFlag{Name: flagTimeout, Usage: "wall time limit per task", Value: tasks.DefaultTaskTimeout, Sources: env(flagTimeout)},
+			&cli.DurationFlag{Name: flagTimeout, Usage: "CPU-time limit per task (a volunteer's runner also caps its wall time at 10x this)", Value: tasks.DefaultTaskTimeout, Sources: env(flagTimeout)},
 			&cli.Uint32Flag{Name: flagMemory, Usage: "memory limit per task in MB", Value: tasks.DefaultTaskMemoryMiB, Sources: env(flagMemory)},
 			&cli.Uint64Flag{Name: flagMaxOutput, Usage: "output limit per task in bytes", Value: tasks.DefaultTaskMaxOutput, Sources: env(flagMaxOutput)},
 			&cli.BoolFlag{Name: flagWait, Usage: "wait until the batch finishes, showing progress", Sources: env(flagWait)},

@@ -55,6 +55,11 @@ var exampleCases = []struct {
 			t.Fatalf("got %q, want an estimate near 3.14", out)
 		}
 	}},
+	{"cmandel", "256 256 100", func(t *testing.T, out []byte) {
+		if string(out) != "pixels=65536 iterations=1370043 sum=16497618904212067371\n" {
+			t.Fatalf("got %q, want the counts of the native build", out)
+		}
+	}},
 }
 
 // TestExamplesDeterministic runs every example twice on each of two executors (sharing an
@@ -157,6 +162,9 @@ func TestWasmUpToDate(t *testing.T) {
 		t.Skipf("modules were built with %s, this is %s", strings.TrimSpace(string(want)), have)
 	}
 	for _, name := range examples.Names() {
+		if name == "cmandel" {
+			continue // C: TestCWasmUpToDate
+		}
 		out := filepath.Join(t.TempDir(), name+".wasm")
 		if err := wasmbuild.Build(goTool, "./"+name, out); err != nil {
 			t.Fatal(err)
@@ -169,5 +177,33 @@ func TestWasmUpToDate(t *testing.T) {
 		if !bytes.Equal(built, committed) {
 			t.Errorf("wasm/%s.wasm is stale: run `go generate ./tasks/examples` and commit the result", name)
 		}
+	}
+}
+
+// TestCWasmUpToDate rebuilds the C example with clang and compares it with the committed
+// module, when clang is installed and is the version that built it. Run go generate in
+// tasks/examples after changing cmandel/main.c.
+func TestCWasmUpToDate(t *testing.T) {
+	have, err := wasmbuild.ClangVersion()
+	if err != nil {
+		t.Skipf("no clang, so the C example's build is not checked (%v): apt-get install clang lld wasi-libc libclang-rt-dev-wasm32", err)
+	}
+	want, err := os.ReadFile(filepath.Join("wasm", wasmbuild.ClangVersionFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if have != strings.TrimSpace(string(want)) {
+		t.Skipf("wasm/cmandel.wasm was built with %s, this is %s", strings.TrimSpace(string(want)), have)
+	}
+	out := filepath.Join(t.TempDir(), "cmandel.wasm")
+	if err := wasmbuild.BuildC("cmandel/main.c", out); err != nil {
+		t.Fatalf("%v (is wasi-libc installed? apt-get install wasi-libc libclang-rt-dev-wasm32)", err)
+	}
+	built, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(built, examples.CMandel()) {
+		t.Error("wasm/cmandel.wasm is stale: run `go generate ./tasks/examples` and commit the result")
 	}
 }

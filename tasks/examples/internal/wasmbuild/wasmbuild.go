@@ -50,3 +50,30 @@ func GoVersion(goTool string) (string, error) {
 func ToolFromGOROOT() string {
 	return runtime.GOROOT() + "/bin/go"
 }
+
+// ClangVersionFile records the clang version that built the C examples.
+const ClangVersionFile = "CLANGVERSION"
+
+// BuildC compiles a C file into a WASI preview 1 module at out with Debian's clang and
+// wasi-libc (packages clang, lld, wasi-libc, libclang-rt-dev-wasm32):
+// clang --target=wasm32-wasi -O2 -s. Stripped, the bytes depend only on the source and
+// the clang and wasi-libc versions.
+func BuildC(src, out string) error {
+	cmd := exec.Command("clang", "--target=wasm32-wasi", "-O2", "-s", "-o", out, src)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("clang --target=wasm32-wasi %s: %w: %s", src, err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
+
+// ClangVersion is the first line of `clang --version`, e.g. "Debian clang version 14.0.6".
+func ClangVersion() (string, error) {
+	out, err := exec.Command("clang", "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("clang --version: %w", err)
+	}
+	line, _, _ := strings.Cut(string(out), "\n")
+	return strings.TrimSpace(line), nil
+}
