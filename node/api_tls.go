@@ -34,7 +34,7 @@ func (c *Config) validateAPIExposure() error {
 		return nil // reported by Validate
 	}
 	if (c.APITLSCert == "") != (c.APITLSKey == "") {
-		return errors.New("api TLS needs both a certificate and a key: give --api-tls-cert and --api-tls-key")
+		return errors.New("api TLS needs both a certificate and a key: give --api-tls-cert and --api-tls-key, or set both at once: allforone config set api_tls_cert FILE api_tls_key FILE")
 	}
 	if !isLoopbackHost(host) && c.APITLSCert == "" && !c.APIInsecure {
 		return fmt.Errorf("api address %s can be reached from other machines: give it TLS (--api-tls-cert and --api-tls-key), or pass --api-insecure if you accept that the token travels in clear text, or keep it on 127.0.0.1", c.APIAddr)

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -50,12 +49,6 @@ func TestSetConfigValue(t *testing.T) {
 	if err != nil || string(v) != "0" {
 		t.Fatalf("ConfigValue = %s, %v", v, err)
 	}
-	// Every documented key resolves to a value in the JSON form of the config.
-	for _, k := range ConfigKeys() {
-		if v, err := ConfigValue(DefaultConfig("/x"), k.Key); err != nil || string(v) == "null" && k.Key != "bootstrap" && k.Key != "swarm_key_file" && k.Key != "nat.rendezvous_bootstrap" {
-			t.Errorf("key %s: %s, %v", k.Key, v, err)
-		}
-	}
 }
 
 func TestSetNATConfigValues(t *testing.T) {
@@ -99,18 +92,5 @@ func TestSetNATConfigValues(t *testing.T) {
 	}
 	if err := SetConfigValue(&c, "nat.rendezvous_bootstrap", ""); err != nil || len(c.NAT.RendezvousBootstrap) != 0 {
 		t.Fatalf("clear rendezvous_bootstrap: %v, %v", err, c.NAT.RendezvousBootstrap)
-	}
-}
-
-// Keys that config.json leaves out while empty (omitempty) keep their type.
-func TestSetOmittedConfigKeys(t *testing.T) {
-	c := TestConfig(t.TempDir())
-	if err := SetConfigValue(&c, "swarm_key_file", "swarm.key"); err != nil || c.SwarmKeyFile != "swarm.key" {
-		t.Fatalf("set swarm_key_file: %v, %q", err, c.SwarmKeyFile)
-	}
-	for key, want := range map[string]any{"api_insecure": false, "api_tls_cert": "", "nat.rendezvous_bootstrap": nil, "nat.port_map": false, "slots": float64(0), "nope": nil} {
-		if got := zeroJSON(reflect.TypeOf(Config{}), key); got != want {
-			t.Errorf("zeroJSON(%s) = %#v, want %#v", key, got, want)
-		}
 	}
 }
