@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 
 	"allforone/node"
 
@@ -44,102 +43,94 @@ func configShowCmd() *cli.Command {
 				return err
 			}
 			if key := cmd.Args().First(); key != "" {
-				v, err := node.ConfigValue(cfg, key)
+				k, err := node.LookupConfigKey(key)
 				if err != nil {
 					return usageError{err}
 				}
-				return printOut(cmd, v, func(p *printer) { p.f("%s", plainValue(v)) })
+				return printOut(cmd, k.Value(cfg), func(p *printer) { p.f("%s", k.Format(cfg)) })
 			}
 			return printOut(cmd, cfg, func(p *printer) {
 				section := ""
 				for _, k := range node.ConfigKeys() {
-					v, _ := node.ConfigValue(cfg, k.Key)
-					if s := sectionOf(k.Key); s != section {
-						section = s
-						p.f("%s", section)
+					if k.Section != section {
+						section = k.Section
+						p.f("# %s", section)
 					}
-					when := "at restart"
-					if k.Live {
-						when = "at once"
-					}
-					p.f("  %-26s %s", strings.TrimPrefix(k.Key, "prefs."), plainValue(v))
-					p.f("  %-26s # %s; applies %s", "", k.Doc, when)
+					p.f("  %-26s %s", k.ShortKey(), k.Format(cfg))
+					p.f("  %-26s # %s", "", keyNote(k))
 				}
 			})
 		},
 	}
 }
 
-func sectionOf(key string) string {
-	switch {
-	case strings.HasPrefix(key, "prefs."), key == "slots", key == "max_task_memory_mb":
-		return "# preferences"
-	case strings.HasPrefix(key, "nat."):
-		return "# NAT traversal (nat.*)"
-	default:
-		return "# network"
+// keyNote is what config show says under a key: what it does, its default, its flag and
+// when the daemon applies a change.
+func keyNote(k node.ConfigKey) string {
+	note := k.Doc + "; default " + k.DefaultText()
+	if k.Flag != "" {
+		note += "; flag --" + k.Flag
 	}
-}
-
-// plainValue prints a JSON value for people: strings without quotes, lists comma-separated.
-func plainValue(raw json.RawMessage) string {
-	if string(raw) == "null" {
-		return "(none)"
+	if k.Live {
+		return note + "; applies at once"
 	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		if s == "" {
-			return `""`
-		}
-		return s
-	}
-	var list []string
-	if json.Unmarshal(raw, &list) == nil {
-		if len(list) == 0 {
-			return "(none)"
-		}
-		return strings.Join(list, ", ")
-	}
-	return string(raw)
+	return note + "; applies at restart"
 }
 
 func configSetCmd() *cli.Command {
 	return &cli.Command{
 		Name:      "set",
-		Usage:     "change one key of config.json (checked before it is saved)",
-		ArgsUsage: "KEY VALUE",
+		Usage:     "change keys of config.json (checked before they are saved)",
+		ArgsUsage: "KEY VALUE [KEY VALUE ...]",
 		Description: "KEY is as `config show` prints it (\"schedule\" or \"prefs.schedule\"). VALUE is text,\n" +
-			"a number, true/false, a duration like 30s, or a comma-separated list.\n" +
-			"Examples: config set slots 3; config set schedule \"18:00-08:00\"; config set bootstrap \"\"",
+			"a number, true/false, a duration like 30s, or a comma-separated list (\"\" for none).\n" +
+			"Several pairs are checked and saved together, for keys that go together.\n" +
+			"Examples: config set slots 3; config set schedule \"18:00-08:00\"; config set bootstrap \"\";\n" +
+			"config set api_tls_cert api.crt api_tls_key api.key",
 		Action: func(ctx context.Context, cmd *cli.Command) error {
-			if cmd.Args().Len() != 2 {
-				return usagef("config set takes KEY VALUE, e.g. `allforone config set slots 2`")
+			args := cmd.Args().Slice()
+			if len(args) == 0 || len(args)%2 != 0 {
+				return usagef("config set takes KEY VALUE pairs, e.g. `allforone config set slots 2`")
 			}
-			key, value := cmd.Args().Get(0), cmd.Args().Get(1)
 			cfg, err := loadConfigFor(cmd)
 			if err != nil {
 				return err
 			}
-			k, err := node.LookupConfigKey(key)
-			if err != nil {
-				return usageError{err}
+			var keys []node.ConfigKey
+			var pairs [][2]string
+			live := true
+			for i := 0; i < len(args); i += 2 {
+				k, err := node.LookupConfigKey(args[i])
+				if err != nil {
+					return usageError{err}
+				}
+				keys, pairs, live = append(keys, k), append(pairs, [2]string{args[i], args[i+1]}), live && k.Live
 			}
-			if err := node.SetConfigValue(&cfg, key, value); err != nil {
+			if err := node.SetConfigValues(&cfg, pairs...); err != nil {
 				return usageError{err}
 			}
 			if err := cfg.Save(); err != nil {
 				return err
 			}
-			v, _ := node.ConfigValue(cfg, k.Key)
+			type keyValue struct {
+				Key   string          `json:"key,omitempty"`
+				Value json.RawMessage `json:"value,omitempty"`
+			}
 			out := struct {
-				Key     string          `json:"key"`
-				Value   json.RawMessage `json:"value"`
-				Applied string          `json:"applied"` // now, restart, or not-running
-			}{Key: k.Key, Value: v}
+				keyValue            // the key set, when there was one
+				Set      []keyValue `json:"set"`
+				Applied  string     `json:"applied"` // now, restart, or not-running
+			}{}
+			for _, k := range keys {
+				out.Set = append(out.Set, keyValue{k.Key, k.Value(cfg)})
+			}
+			if len(out.Set) == 1 {
+				out.keyValue = out.Set[0]
+			}
 			switch c, err := node.NewClient(cmd.String(flagData)); {
 			case err != nil:
 				out.Applied = "not-running"
-			case !k.Live:
+			case !live:
 				out.Applied = "restart"
 			default:
 				if _, err := c.ReloadPrefs(ctx); err != nil {
@@ -153,7 +144,9 @@ func configSetCmd() *cli.Command {
 				}
 			}
 			return printOut(cmd, out, func(p *printer) {
-				p.f("%s = %s", strings.TrimPrefix(k.Key, "prefs."), plainValue(v))
+				for _, k := range keys {
+					p.f("%s = %s", k.ShortKey(), k.Format(cfg))
+				}
 				switch out.Applied {
 				case "now":
 					p.f("the running daemon applied it")

@@ -37,15 +37,14 @@ func daemonCmd() *cli.Command {
 				}
 				return err
 			}
-			applyNodeFlags(cmd, &cfg)
-			if cmd.IsSet(flagSwarmKey) {
-				cfg.SwarmKeyFile = cmd.String(flagSwarmKey)
+			if err := applyNodeFlags(cmd, &cfg); err != nil {
+				return err
 			}
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
 			n, err := node.New(cfg, node.WithLogger(log), node.WithVersion(version),
-				node.WithPrefsOverride(prefsOverride(cmd)), // prefflags.go: flags win over config.json on reload
+				node.WithPrefsOverride(prefsOverride(cmd)), // nodeflags.go: flags win over config.json on reload
 				node.WithFatalHandler(datastoreFailed))
 			if err != nil {
 				return err

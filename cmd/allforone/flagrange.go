@@ -12,14 +12,14 @@ import (
 // even hold (--memory 99999999999 in a 32-bit flag) would otherwise only say "value out of
 // range", and one it holds but the command refuses says the same range.
 var flagRanges = map[string]string{
-	flagMemory:         "1 to " + strconv.Itoa(tasks.MaxMemoryPages/16) + " (MiB)",
-	flagMaxOutput:      "1 to " + strconv.Itoa(tasks.MaxOutputLimit) + " (bytes, 64 MiB)",
-	flagReplicas:       "1 to " + strconv.Itoa(tasks.MaxRedundancy),
-	flagKeep:           "1 to " + strconv.Itoa(tasks.MaxReplication),
-	flagSlots:          "1 to 1024",
-	flagMaxTaskMemory:  "1 to 4096 (MiB)",
-	flagDiskQuota:      "0 (no quota) or a size in MiB",
-	flagCPUBusyPercent: "0 (never pause) to 100",
+	flagMemory:                               "1 to " + strconv.Itoa(tasks.MaxMemoryPages/16) + " (MiB)",
+	flagMaxOutput:                            "1 to " + strconv.Itoa(tasks.MaxOutputLimit) + " (bytes, 64 MiB)",
+	flagReplicas:                             "1 to " + strconv.Itoa(tasks.MaxRedundancy),
+	flagKeep:                                 "1 to " + strconv.Itoa(tasks.MaxReplication),
+	flagSlots:                                "1 to 1024",
+	configFlagName("max_task_memory_mb"):     "1 to 4096 (MiB)",
+	configFlagName("prefs.disk_quota_mb"):    "0 (no quota) or a size in MiB",
+	configFlagName("prefs.cpu_busy_percent"): "0 (never pause) to 100",
 }
 
 // badNumber matches the flag parser's message for a value that is no number of the flag's

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"allforone/node"
+
 	"github.com/urfave/cli/v3"
 )
 
@@ -15,19 +17,9 @@ const (
 	flagLogFormat = "log-format"
 )
 
-// envName returns the environment twin of a flag: "max-output" -> "ALLFORONE_MAX_OUTPUT".
-func envName(flag string) string {
-	b := []byte("ALLFORONE_" + flag)
-	for i, c := range b {
-		switch {
-		case c == '-':
-			b[i] = '_'
-		case c >= 'a' && c <= 'z':
-			b[i] = c - 'a' + 'A'
-		}
-	}
-	return string(b)
-}
+// envName returns the environment twin of a flag: "max-output" -> "ALLFORONE_MAX_OUTPUT"
+// (the convention of node.FlagEnv, which the config table's flags follow too).
+func envName(flag string) string { return node.FlagEnv(flag) }
 
 // env is the cli.ValueSourceChain for a flag's environment twin.
 func env(flag string) cli.ValueSourceChain { return cli.EnvVars(envName(flag)) }

@@ -32,11 +32,13 @@ func initCmd() *cli.Command {
 			dir := cmd.String(flagData)
 			cfg := node.DefaultConfig(dir)
 			applyPreset(pre, &cfg)
-			applyNodeFlags(cmd, &cfg)
+			if err := applyNodeFlags(cmd, &cfg); err != nil {
+				return err
+			}
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
-			keyPath, newKeyPath := cmd.String(flagSwarmKey), ""
+			keyPath, newKeyPath := cmd.String(configFlagName("swarm_key_file")), ""
 			var id peer.ID
 			if pre == flagPrivate && keyPath == "" {
 				key, err := node.NewSwarmKey()

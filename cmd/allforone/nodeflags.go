@@ -1,7 +1,8 @@
 package main
 
 import (
-	"slices"
+	"fmt"
+	"strings"
 	"time"
 
 	"allforone/node"
@@ -9,63 +10,66 @@ import (
 	"github.com/urfave/cli/v3"
 )
 
-// Flags shared by init and daemon that override the node's config.
+// Flags of init and daemon that are not settings of config.json.
 const (
-	flagSwarm     = "swarm"
-	flagSwarmKey  = "swarm-key"
-	flagListen    = "listen"
-	flagBootstrap = "bootstrap"
-	flagAPI       = "api"
-	flagDHTMode   = "dht-mode"
-	flagAPICert   = "api-tls-cert"
-	flagAPIKey    = "api-tls-key"
-	flagAPIOpen   = "api-insecure"
-	flagTestnet   = "testnet-mode"
+	flagTestnet = "testnet-mode"
 )
 
+// nodeFlags are the flags of init (which writes them to config.json) and daemon (which
+// overrides config.json with them for one run): one per setting of node.ConfigKeys that
+// names a flag, made from that table, each with its environment twin.
 func nodeFlags() []cli.Flag {
-	return append([]cli.Flag{
-		&cli.StringFlag{Name: flagSwarm, Usage: "the swarm to join (its name keeps it apart from other swarms)", Sources: env(flagSwarm)},
-		&cli.StringFlag{Name: flagSwarmKey, Usage: "swarm key FILE of a private swarm (make one with `allforone swarm-key`)", Sources: env(flagSwarmKey)},
-		&cli.StringSliceFlag{Name: flagListen, Usage: "listen on this multiaddr (repeatable), e.g. /ip4/0.0.0.0/tcp/4501", Sources: env(flagListen)},
-		&cli.StringSliceFlag{Name: flagBootstrap, Usage: "bootstrap peer multiaddr with /p2p/<peer ID> (repeatable)", Sources: env(flagBootstrap)},
-		&cli.StringFlag{Name: flagAPI, Usage: "HOST:PORT of the local control API (port 0 picks a free one)", Sources: env(flagAPI)},
-		&cli.StringFlag{Name: flagDHTMode, Usage: "DHT mode: auto-server, server, client or auto", Sources: env(flagDHTMode)},
-		&cli.StringFlag{Name: flagAPICert, Usage: "serve the API over TLS with this certificate `FILE` (PEM)", Sources: env(flagAPICert)},
-		&cli.StringFlag{Name: flagAPIKey, Usage: "the TLS private key `FILE` (PEM) for --api-tls-cert", Sources: env(flagAPIKey)},
-		&cli.BoolFlag{Name: flagAPIOpen, Usage: "allow an API beyond 127.0.0.1 without TLS (the token then travels in clear text)", Sources: env(flagAPIOpen)},
-		&cli.BoolFlag{Name: flagTestnet, Usage: "fast timers and no resource limits, for local testnets only", Hidden: true, Sources: env(flagTestnet)},
-	}, slices.Concat(prefFlags(), natFlags())...) // prefflags.go: preferences; natflags.go: NAT
+	flags := configFlags()
+	return append(flags,
+		&cli.BoolFlag{Name: flagTestnet, Usage: "fast timers and no resource limits, for local testnets only", Hidden: true, Sources: env(flagTestnet)})
 }
 
-// applyNodeFlags overrides cfg with the node flags the user set (flag or environment).
-func applyNodeFlags(cmd *cli.Command, cfg *node.Config) {
-	if cmd.IsSet(flagSwarm) {
-		cfg.Swarm = cmd.String(flagSwarm)
+// configFlags makes the flags of the settings that have one. The flag's type follows the
+// setting's kind, its help is the setting's doc and default, its category the section.
+func configFlags() []cli.Flag {
+	var flags []cli.Flag
+	for _, k := range node.ConfigKeys() {
+		if k.Flag == "" {
+			continue
+		}
+		name, usage, cat, def, src := k.Flag, k.Doc, k.Section, k.DefaultText(), env(k.Flag)
+		switch k.Kind() {
+		case node.KindString:
+			flags = append(flags, &cli.StringFlag{Name: name, Usage: usage, Category: cat, DefaultText: def, Sources: src})
+		case node.KindInt:
+			flags = append(flags, &cli.IntFlag{Name: name, Usage: usage, Category: cat, DefaultText: def, Sources: src})
+		case node.KindBool:
+			if def == "true" {
+				usage += fmt.Sprintf(" (--%s=false: off)", name)
+			}
+			flags = append(flags, &cli.BoolFlag{Name: name, Usage: usage, Category: cat, DefaultText: def, Sources: src})
+		case node.KindDuration:
+			flags = append(flags, &cli.DurationFlag{Name: name, Usage: usage, Category: cat, DefaultText: def, Sources: src})
+		case node.KindList:
+			flags = append(flags, &cli.StringSliceFlag{Name: name, Usage: usage + ": repeat the flag, or separate with commas", Category: cat, DefaultText: def, Sources: src})
+		default:
+			panic(fmt.Sprintf("config key %s: no flag type for kind %q", k.Key, k.Kind()))
+		}
 	}
-	if cmd.IsSet(flagListen) {
-		cfg.ListenAddrs = cmd.StringSlice(flagListen)
+	return flags
+}
+
+// configFlagName is the flag of a config key, for code that names one (flagrange.go). A key
+// without a flag is a mistake in the program.
+func configFlagName(key string) string {
+	k, err := node.LookupConfigKey(key)
+	if err != nil || k.Flag == "" {
+		panic(fmt.Sprintf("config key %s has no flag", key))
 	}
-	if cmd.IsSet(flagBootstrap) {
-		cfg.BootstrapPeers = cmd.StringSlice(flagBootstrap)
+	return k.Flag
+}
+
+// applyNodeFlags overrides cfg with the node flags the user set (flag or environment):
+// precedence defaults < config.json < environment < flags.
+func applyNodeFlags(cmd *cli.Command, cfg *node.Config) error {
+	if err := applyConfigFlags(cmd, cfg, func(node.ConfigKey) bool { return true }); err != nil {
+		return err
 	}
-	if cmd.IsSet(flagAPI) {
-		cfg.APIAddr = cmd.String(flagAPI)
-	}
-	if cmd.IsSet(flagAPICert) {
-		cfg.APITLSCert = cmd.String(flagAPICert)
-	}
-	if cmd.IsSet(flagAPIKey) {
-		cfg.APITLSKey = cmd.String(flagAPIKey)
-	}
-	if cmd.IsSet(flagAPIOpen) {
-		cfg.APIInsecure = cmd.Bool(flagAPIOpen)
-	}
-	if cmd.IsSet(flagDHTMode) {
-		cfg.DHTMode = cmd.String(flagDHTMode)
-	}
-	applyPrefFlags(cmd, cfg)
-	applyNATFlags(cmd, cfg)
 	if cmd.Bool(flagTestnet) {
 		t := node.TestConfig(cfg.DataDir)
 		cfg.BootstrapInterval = t.BootstrapInterval
@@ -76,5 +80,32 @@ func applyNodeFlags(cmd *cli.Command, cfg *node.Config) {
 		cfg.UnlimitedResources = true
 		cfg.TestingAPI = true
 		cfg.Prefs.CPUBusyPercent = t.Prefs.CPUBusyPercent // the testnet's own nodes keep the CPU busy
+	}
+	return nil
+}
+
+// applyConfigFlags sets in cfg the settings among which() whose flag the user set.
+func applyConfigFlags(cmd *cli.Command, cfg *node.Config, which func(node.ConfigKey) bool) error {
+	for _, k := range node.ConfigKeys() {
+		if k.Flag == "" || !which(k) || !cmd.IsSet(k.Flag) {
+			continue
+		}
+		if err := k.Set(cfg, cmd.Value(k.Flag)); err != nil {
+			return fmt.Errorf("--%s: %w", k.Flag, err)
+		}
+	}
+	return nil
+}
+
+// prefsOverride returns what the flags set in the preferences (the "prefs" object, which
+// the daemon reloads live), to apply again when it reloads config.json: flags win over the
+// file.
+func prefsOverride(cmd *cli.Command) func(*node.Prefs) {
+	return func(p *node.Prefs) {
+		c := node.Config{Prefs: *p}
+		// The flags' values were set once at start; Set fails only on a kind mismatch,
+		// which TestNodeFlagsFromConfigKeys rules out.
+		_ = applyConfigFlags(cmd, &c, func(k node.ConfigKey) bool { return strings.HasPrefix(k.Key, "prefs.") })
+		*p = c.Prefs
 	}
 }
