@@ -31,7 +31,9 @@ const (
 
 // Config is everything a node needs to run. The zero value is not valid: start from
 // DefaultConfig or TestConfig. The JSON form is the config file in the data dir; fields with
-// the tag "-" are for programs and tests only.
+// the tag "-" are for programs and tests only. Every other field has its row in configkeys.go
+// (its doc, flag and example), which config show, config set and the flags of init and
+// daemon are made from; TestConfigKeysNameEveryJSONKey fails on a field without one.
 type Config struct {
 	// DataDir holds identity.key, config.json, swarm.key, the datastore, api and api.token.
 	DataDir string `json:"-"`
