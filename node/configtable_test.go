@@ -71,6 +71,10 @@ func TestConfigKeysNameEveryJSONKey(t *testing.T) {
 			}
 			sections = append(sections, k.Section)
 		}
+		short := strings.TrimPrefix(strings.TrimPrefix(k.Key, "prefs."), "nat.")
+		if got, err := LookupConfigKey(short); err != nil || got.Key != k.Key {
+			t.Errorf("the short name %q resolves to %q (%v), not to %s: rename one of the keys", short, got.Key, err, k.Key)
+		}
 		if live := strings.HasPrefix(k.Key, "prefs."); k.Live != live {
 			t.Errorf("key %s: Live=%v, but ReloadPrefs reloads exactly the prefs.* keys", k.Key, k.Live)
 		}
