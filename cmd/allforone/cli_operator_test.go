@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"allforone/node"
 )
 
 // config, why and dashboard through the built binary: set checks values, a running daemon
@@ -34,6 +37,18 @@ func TestCLIConfigWhyDashboard(t *testing.T) {
 	}
 	if r := runCLI(t, "--data", dir, "config", "set", "slots", "2"); r.code != 0 || !strings.Contains(r.stdout, "restart") {
 		t.Fatalf("config set slots: %+v", r)
+	}
+	r = runCLI(t, "--data", dir, "--json", "config", "set", "retention", "48h", "slots", "3")
+	var mixed struct {
+		Applied  string
+		Reloaded bool
+	}
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &mixed) != nil || mixed.Applied != "restart" || !mixed.Reloaded {
+		t.Fatalf("config set of a preference and a restart key with a daemon: %+v, want applied restart, reloaded", r)
+	}
+	var prefs node.PrefsInfo
+	if c, err := node.NewClient(dir); err != nil || c.Get(t.Context(), "/api/v1/prefs", &prefs) != nil || prefs.Retention != node.Duration(48*time.Hour) || prefs.Slots == 3 {
+		t.Fatalf("the daemon's preferences after the mixed set: %+v, %v; want retention 48h in force and slots as it started", prefs, err)
 	}
 	r = runCLI(t, "--data", dir, "--json", "why")
 	var why struct {

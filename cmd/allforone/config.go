@@ -98,13 +98,14 @@ func configSetCmd() *cli.Command {
 			}
 			var keys []node.ConfigKey
 			var pairs [][2]string
-			live := true
+			allLive, anyLive := true, false
 			for i := 0; i < len(args); i += 2 {
 				k, err := node.LookupConfigKey(args[i])
 				if err != nil {
 					return usageError{err}
 				}
-				keys, pairs, live = append(keys, k), append(pairs, [2]string{args[i], args[i+1]}), live && k.Live
+				keys, pairs = append(keys, k), append(pairs, [2]string{args[i], args[i+1]})
+				allLive, anyLive = allLive && k.Live, anyLive || k.Live
 			}
 			if err := node.SetConfigValues(&cfg, pairs...); err != nil {
 				return usageError{err}
@@ -119,7 +120,8 @@ func configSetCmd() *cli.Command {
 			out := struct {
 				keyValue            // the key set, when there was one
 				Set      []keyValue `json:"set"`
-				Applied  string     `json:"applied"` // now, restart, or not-running
+				Applied  string     `json:"applied"`            // now, restart, or not-running
+				Reloaded bool       `json:"reloaded,omitempty"` // restart, but the preferences among the keys are applied
 			}{}
 			for _, k := range keys {
 				out.Set = append(out.Set, keyValue{k.Key, k.Value(cfg)})
@@ -127,21 +129,24 @@ func configSetCmd() *cli.Command {
 			if len(out.Set) == 1 {
 				out.keyValue = out.Set[0]
 			}
+			// The daemon reloads the preferences (the live keys) at once; other keys wait
+			// for its restart.
 			switch c, err := node.NewClient(cmd.String(flagData)); {
 			case err != nil:
 				out.Applied = "not-running"
-			case !live:
-				out.Applied = "restart"
-			default:
-				if _, err := c.ReloadPrefs(ctx); err != nil {
-					if errors.Is(err, node.ErrDaemonNotRunning) {
-						out.Applied = "not-running"
-					} else {
-						return err
-					}
-				} else {
+			case anyLive:
+				switch _, err := c.ReloadPrefs(ctx); {
+				case errors.Is(err, node.ErrDaemonNotRunning):
+					out.Applied = "not-running"
+				case err != nil:
+					return err
+				case allLive:
 					out.Applied = "now"
+				default:
+					out.Applied, out.Reloaded = "restart", true
 				}
+			default:
+				out.Applied = "restart"
 			}
 			return printOut(cmd, out, func(p *printer) {
 				for _, k := range keys {
@@ -151,7 +156,11 @@ func configSetCmd() *cli.Command {
 				case "now":
 					p.f("the running daemon applied it")
 				case "restart":
-					p.f("saved; restart the daemon to apply it")
+					if out.Reloaded {
+						p.f("saved; the running daemon applied the preferences; restart it to apply the rest")
+					} else {
+						p.f("saved; restart the daemon to apply it")
+					}
 				default:
 					p.f("saved; the daemon uses it when it starts")
 				}
