@@ -14,7 +14,7 @@ import (
 )
 
 // maxClockSkew bounds how far in the future an announced batch may say it was created.
-const maxClockSkew = 5 * time.Minute
+const maxClockSkew = protocol.MaxClockSkew
 
 // validateAnnouncement is the batch topic's validator: it rejects what is oversized,
 // malformed, unsigned or for another swarm (gossipsub counts it against the forwarder), and

@@ -24,7 +24,7 @@ import (
 const (
 	resultPrefix = "/results/"
 	// maxResultsPerMessage bounds the results in one message, whatever their size.
-	maxResultsPerMessage = 4096
+	maxResultsPerMessage = protocol.MaxResultsPerMessage
 )
 
 func resultKey(id cid.Cid, task int) datastore.Key {

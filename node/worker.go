@@ -22,7 +22,7 @@ const (
 	idleRetry        = 500 * time.Millisecond // how long a worker with nothing to do waits
 	maxBatchBackoff  = 30 * time.Second       // the longest wait before asking a failing batch again
 	refusedRetry     = time.Minute            // how long a distrusted worker waits before asking again
-	maxRedirects     = 3
+	maxRedirects     = protocol.MaxRedirects
 	maxCompleteBatch = 64
 )
 

@@ -5,16 +5,13 @@ import (
 	"fmt"
 	"time"
 
+	"allforone/protocol"
 	"allforone/protocol/pb"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"google.golang.org/protobuf/proto"
 )
-
-// resultSigDomain prefixes the bytes a result signature covers.
-const resultSigDomain = "allforone/result/v1\n"
 
 // ResultRecord is an executor's signed statement of what one task produced. A record with
 // Error set says the execution failed; it carries no output.
@@ -89,15 +86,7 @@ func ResultFromPB(p *pb.ResultRecord) (ResultRecord, error) {
 	return r, nil
 }
 
-func (r *ResultRecord) signingBytes() ([]byte, error) {
-	p := r.ToPB()
-	p.Signature = nil
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(p)
-	if err != nil {
-		return nil, err
-	}
-	return append([]byte(resultSigDomain), b...), nil
-}
+func (r *ResultRecord) signingBytes() ([]byte, error) { return protocol.ResultSignedBytes(r.ToPB()) }
 
 // Sign sets the executor to key's peer ID and signs the record.
 func (r *ResultRecord) Sign(key crypto.PrivKey) error {
