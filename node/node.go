@@ -19,6 +19,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"allforone/protocol"
 	"allforone/tasks"
 )
 
@@ -53,6 +54,11 @@ type Node struct {
 	api    *apiServer
 	blobs  *tasks.BlobStore
 	exec   *tasks.Executor
+	// caller carries steward and result requests (WithCaller, or streams); the clients
+	// use it (clients.go).
+	caller        protocol.Caller
+	stewardClient *protocol.StewardClient
+	resultClient  *protocol.ResultClient
 
 	durable durableState  // sync points and what was lost (durable.go)
 	fatal   func(error)   // WithFatalHandler
@@ -225,6 +231,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if n.host, err = newHost(&n.cfg, n.sk, psk, n.gater, n.reg, n.version, n); err != nil {
 		return err
 	}
+	n.startClients()
 	if err := n.startDHT(); err != nil {
 		return err
 	}

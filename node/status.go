@@ -208,7 +208,6 @@ func (n *Node) status(ctx context.Context, id cid.Cid) (BatchStatus, error) {
 	if b == nil {
 		return BatchStatus{}, fmt.Errorf("%w: %s", ErrUnknownBatch, id)
 	}
-	req := &pb.StewardRequest{BatchId: id.Bytes(), Body: &pb.StewardRequest_Status{Status: &pb.StatusRequest{}}}
 	target := n.closestLive(id, n.stewardCount(b))[0]
 	if target == n.id {
 		b.mu.Lock()
@@ -218,7 +217,7 @@ func (n *Node) status(ctx context.Context, id cid.Cid) (BatchStatus, error) {
 			return n.localStatus(b), nil
 		}
 	}
-	_, resp, err := n.stewardCall(ctx, b, req)
+	_, st, err := n.stewardClient.Status(ctx, n.route(b))
 	if err != nil {
 		b.mu.Lock()
 		has := b.st != nil
@@ -228,7 +227,7 @@ func (n *Node) status(ctx context.Context, id cid.Cid) (BatchStatus, error) {
 		}
 		return BatchStatus{}, fmt.Errorf("no steward of batch %s answers: %w", id, err)
 	}
-	return statusFromPB(b, resp.GetStatus()), nil
+	return statusFromPB(b, st), nil
 }
 
 // BatchInfo is one line of `allforone batches`.
