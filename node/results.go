@@ -268,8 +268,8 @@ func (n *Node) handleResult(ctx context.Context, from peer.ID, req *pb.ResultReq
 			if err != nil {
 				continue
 			}
-			if size > 0 && (size+len(sr.Output) > protocol.MaxOutputsPerMessage || len(resp.Results) >= maxResultsPerMessage) {
-				break // the asker asks again for the rest
+			if len(resp.Results) > 0 && (size+len(sr.Output) > protocol.MaxOutputsPerMessage || len(resp.Results) >= maxResultsPerMessage) {
+				break // the asker asks again for the rest (empty outputs count too)
 			}
 			size += len(sr.Output)
 			resp.Results = append(resp.Results, sr)

@@ -41,9 +41,11 @@ func ValidateResultRequest(req *pb.ResultRequest) error {
 	return c.bad("", "has no body, or one this peer does not know (from a newer version?): send one of store, fetch, have")
 }
 
-// ValidateResultResponse checks the answer to req: an error, or for FetchResults at most
-// MaxResultsPerMessage well-formed stored results of req's batch, each for a task req asked
-// for; for StoreResults and HaveResults a have list of tasks req named.
+// ValidateResultResponse checks the answer to req: an error, or for FetchResults
+// well-formed stored results of req's batch, each for a task req asked for and at most one
+// per task; for StoreResults and HaveResults a have list of tasks req named. (Senders stop a
+// FetchResults answer at MaxResultsPerMessage results; older Go peers did not when the
+// outputs were empty, so a receiver bounds the answer by the tasks it asked for.)
 func ValidateResultResponse(resp *pb.ResultResponse, req *pb.ResultRequest) error {
 	c := check{"ResultResponse"}
 	if resp.GetError().GetCode() != pb.ErrorCode_OK {
@@ -56,9 +58,6 @@ func ValidateResultResponse(resp *pb.ResultResponse, req *pb.ResultRequest) erro
 		if err != nil {
 			return err
 		}
-		if n := len(resp.GetResults()); n > MaxResultsPerMessage {
-			return c.bad("results", "has %d results: answer at most %d per message", n, MaxResultsPerMessage)
-		}
 		want := taskSet(body.Fetch.GetTasks())
 		for i, sr := range resp.GetResults() {
 			at := fmt.Sprintf("results[%d]", i)
@@ -66,8 +65,9 @@ func ValidateResultResponse(resp *pb.ResultResponse, req *pb.ResultRequest) erro
 				return err
 			}
 			if !want[sr.GetTask()] {
-				return c.bad(at+".task", "is %d, which the request did not ask for", sr.GetTask())
+				return c.bad(at+".task", "is %d, which the request did not ask for (or an earlier result was for it)", sr.GetTask())
 			}
+			delete(want, sr.GetTask())
 		}
 		return nil
 	case *pb.ResultRequest_Have:

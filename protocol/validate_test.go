@@ -306,6 +306,7 @@ func TestValidateResultMessages(t *testing.T) {
 		{"an error", &pb.ResultResponse{Error: &pb.Error{Code: pb.ErrorCode_RATE_LIMITED}}, fetch, "-"},
 		{"unasked result", &pb.ResultResponse{Results: []*pb.StoredResult{stored(2)}}, fetch, "results[0].task"},
 		{"malformed result", &pb.ResultResponse{Results: []*pb.StoredResult{{Task: 1}}}, fetch, "results[0].records"},
+		{"a task twice", &pb.ResultResponse{Results: []*pb.StoredResult{stored(1), stored(1)}}, fetch, "results[1].task"},
 		{"unasked have", &pb.ResultResponse{Have: []uint32{3}}, have, "have[0]"},
 		{"stored what was not sent", &pb.ResultResponse{Have: []uint32{9}}, store, "have[0]"},
 	} {
