@@ -48,6 +48,16 @@ func join(path, field string) string {
 	return path + "." + field
 }
 
+// within puts the field of an InvalidError inside path: the checks of a part of a message
+// name fields relative to it, and the paths (with indexes) are built only for an error.
+func within(err error, path string) error {
+	var ie *InvalidError
+	if errors.As(err, &ie) {
+		ie.Field = join(path, ie.Field)
+	}
+	return err
+}
+
 // check builds the errors of one message's validation.
 type check struct{ msg string }
 
@@ -127,97 +137,88 @@ func (c check) manifest(field string, m []byte, required bool, batch cid.Cid) er
 // is empty, error at most MaxErrorKind bytes, and a signature present. Verifying the
 // signature needs the executor's key (package tasks).
 func ValidateResultRecord(r *pb.ResultRecord) error {
-	return check{"ResultRecord"}.record("", r, cid.Undef, -1)
+	return check{"ResultRecord"}.record(r, cid.Undef, -1)
 }
 
-// record checks r; a defined batch and a task >= 0 must match it.
-func (c check) record(field string, r *pb.ResultRecord, batch cid.Cid, task int64) error {
-	at := func(f string) string { return join(field, f) }
+// record checks r; a defined batch and a task >= 0 must match it. Fields are r's own.
+func (c check) record(r *pb.ResultRecord, batch cid.Cid, task int64) error {
 	if r == nil {
-		return c.bad(field, "is empty")
+		return c.bad("", "is empty")
 	}
-	id, err := c.batchID(at("batch_id"), r.GetBatchId())
+	id, err := c.batchID("batch_id", r.GetBatchId())
 	if err != nil {
 		return err
 	}
 	if batch.Defined() && !id.Equals(batch) {
-		return c.bad(at("batch_id"), "is %s: the record belongs to another batch than %s", id, batch)
+		return c.bad("batch_id", "is %s: the record belongs to another batch than %s", id, batch)
 	}
 	if task >= 0 && int64(r.GetTask()) != task {
-		return c.bad(at("task"), "is %d: the record belongs to another task than %d", r.GetTask(), task)
+		return c.bad("task", "is %d: the record belongs to another task than %d", r.GetTask(), task)
 	}
-	if err := c.task(at("task"), r.GetTask()); err != nil {
+	if err := c.task("task", r.GetTask()); err != nil {
 		return err
 	}
-	if err := c.peerID(at("executor"), r.GetExecutor()); err != nil {
+	if err := c.peerID("executor", r.GetExecutor()); err != nil {
 		return err
 	}
 	switch {
 	case len(r.GetOutputCid()) > 0 && r.GetError() != "":
-		return c.bad(at("output_cid"), "is set on a failed record (error %q): a failed execution has no output", r.GetError())
+		return c.bad("output_cid", "is set on a failed record (error %q): a failed execution has no output", r.GetError())
 	case len(r.GetOutputCid()) == 0 && r.GetError() == "":
-		return c.bad(at("output_cid"), "is empty on a successful record: name the output, or say in error why there is none")
+		return c.bad("output_cid", "is empty on a successful record: name the output, or say in error why there is none")
 	case len(r.GetOutputCid()) > 0:
 		if _, err := ParseContentID(r.GetOutputCid()); err != nil {
-			return c.bad(at("output_cid"), "%v", err)
+			return c.bad("output_cid", "%v", err)
 		}
 	}
 	if len(r.GetError()) > MaxErrorKind {
-		return c.bad(at("error"), "is %d bytes: a failure kind is at most %d", len(r.GetError()), MaxErrorKind)
+		return c.bad("error", "is %d bytes: a failure kind is at most %d", len(r.GetError()), MaxErrorKind)
 	}
-	return c.signature(at("signature"), r.GetSignature())
+	return c.signature("signature", r.GetSignature())
 }
 
-// note checks a failure note; its executor is checked when it must name one.
-func (c check) note(field string, n *pb.FailureNote, executor bool) error {
-	if executor {
-		return c.peerID(join(field, "executor"), n.GetExecutor())
-	}
-	return nil
-}
-
-// taskState checks one task of a steward's state copy (section 10.6).
-func (c check) taskState(field string, t *pb.TaskState, batch cid.Cid) error {
-	if err := c.task(join(field, "task"), t.GetTask()); err != nil {
+// taskState checks one task of a steward's state copy (section 10.6). Fields are t's own.
+func (c check) taskState(t *pb.TaskState, batch cid.Cid) error {
+	if err := c.task("task", t.GetTask()); err != nil {
 		return err
 	}
 	if len(t.GetResults()) > MaxRecordsPerTask {
-		return c.bad(join(field, "results"), "has %d records: a task has at most %d", len(t.GetResults()), MaxRecordsPerTask)
+		return c.bad("results", "has %d records: a task has at most %d", len(t.GetResults()), MaxRecordsPerTask)
 	}
 	for i, r := range t.GetResults() {
-		if err := c.record(fmt.Sprintf("%s.results[%d]", field, i), r, batch, int64(t.GetTask())); err != nil {
-			return err
+		if err := c.record(r, batch, int64(t.GetTask())); err != nil {
+			return within(err, fmt.Sprintf("results[%d]", i))
 		}
 	}
 	for i, l := range t.GetLeases() {
-		if err := c.peerID(fmt.Sprintf("%s.leases[%d].worker", field, i), l.GetWorker()); err != nil {
-			return err
+		if err := c.peerID("worker", l.GetWorker()); err != nil {
+			return within(err, fmt.Sprintf("leases[%d]", i))
 		}
 	}
 	for i, h := range t.GetHolders() {
-		if err := c.peerID(fmt.Sprintf("%s.holders[%d]", field, i), h); err != nil {
-			return err
+		if err := c.peerID("", h); err != nil {
+			return within(err, fmt.Sprintf("holders[%d]", i))
 		}
 	}
 	if len(t.GetNotes()) > MaxRecordsPerTask {
-		return c.bad(join(field, "notes"), "has %d notes: a task has at most %d", len(t.GetNotes()), MaxRecordsPerTask)
+		return c.bad("notes", "has %d notes: a task has at most %d", len(t.GetNotes()), MaxRecordsPerTask)
 	}
 	for i, n := range t.GetNotes() {
-		if err := c.note(fmt.Sprintf("%s.notes[%d]", field, i), n, true); err != nil {
-			return err
+		if err := c.peerID("executor", n.GetExecutor()); err != nil {
+			return within(err, fmt.Sprintf("notes[%d]", i))
 		}
 	}
 	return nil
 }
 
-// taskStates checks the tasks of a StateDelta or StateSnapshot.
+// taskStates checks the tasks of a StateDelta or StateSnapshot, at field.
 func (c check) taskStates(field string, ts []*pb.TaskState, batch cid.Cid) error {
 	if len(ts) > MaxTasks {
 		return c.bad(field, "has %d task states: a batch has at most %d tasks", len(ts), MaxTasks)
 	}
 	for i, t := range ts {
-		if err := c.taskState(fmt.Sprintf("%s[%d]", field, i), t, batch); err != nil {
-			return err
+		if err := c.taskState(t, batch); err != nil {
+			return within(err, fmt.Sprintf("%s[%d]", field, i))
 		}
 	}
 	return nil
@@ -226,35 +227,34 @@ func (c check) taskStates(field string, ts []*pb.TaskState, batch cid.Cid) error
 // storedResult checks an accepted result (section 12.1): records that agree on one
 // output, of its task and batch, and a steward's voucher when it ran single. Whether the
 // records form a quorum, their signatures and the output's hash are checked by the holder,
-// which has the manifest and the keys.
-func (c check) storedResult(field string, sr *pb.StoredResult, batch cid.Cid) error {
-	if err := c.task(join(field, "task"), sr.GetTask()); err != nil {
+// which has the manifest and the keys. Fields are sr's own.
+func (c check) storedResult(sr *pb.StoredResult, batch cid.Cid) error {
+	if err := c.task("task", sr.GetTask()); err != nil {
 		return err
 	}
 	recs := sr.GetRecords()
 	switch {
 	case len(recs) == 0:
-		return c.bad(join(field, "records"), "is empty: a stored result carries the signed records that accepted it")
+		return c.bad("records", "is empty: a stored result carries the signed records that accepted it")
 	case len(recs) > MaxRecordsPerTask:
-		return c.bad(join(field, "records"), "has %d records: a task has at most %d", len(recs), MaxRecordsPerTask)
+		return c.bad("records", "has %d records: a task has at most %d", len(recs), MaxRecordsPerTask)
 	}
 	for i, r := range recs {
-		at := fmt.Sprintf("%s.records[%d]", field, i)
-		if err := c.record(at, r, batch, int64(sr.GetTask())); err != nil {
-			return err
+		if err := c.record(r, batch, int64(sr.GetTask())); err != nil {
+			return within(err, fmt.Sprintf("records[%d]", i))
 		}
 		if r.GetError() != "" {
-			return c.bad(at, "is a failure (%q): a stored result carries only the records that agree on its output", r.GetError())
+			return c.bad(fmt.Sprintf("records[%d]", i), "is a failure (%q): a stored result carries only the records that agree on its output", r.GetError())
 		}
 		if string(r.GetOutputCid()) != string(recs[0].GetOutputCid()) {
-			return c.bad(at+".output_cid", "differs from records[0]'s: a stored result carries only the records that agree on its output")
+			return c.bad(fmt.Sprintf("records[%d].output_cid", i), "differs from records[0]'s: a stored result carries only the records that agree on its output")
 		}
 	}
 	if sr.GetSingle() {
-		if err := c.peerID(join(field, "steward"), sr.GetSteward()); err != nil {
+		if err := c.peerID("steward", sr.GetSteward()); err != nil {
 			return err
 		}
-		if err := c.signature(join(field, "steward_signature"), sr.GetStewardSignature()); err != nil {
+		if err := c.signature("steward_signature", sr.GetStewardSignature()); err != nil {
 			return err
 		}
 	}
@@ -263,5 +263,5 @@ func (c check) storedResult(field string, sr *pb.StoredResult, batch cid.Cid) er
 
 // ValidateStoredResult checks the shape of an accepted result of batch (section 12.1).
 func ValidateStoredResult(sr *pb.StoredResult, batch cid.Cid) error {
-	return check{"StoredResult"}.storedResult("", sr, batch)
+	return check{"StoredResult"}.storedResult(sr, batch)
 }

@@ -28,8 +28,8 @@ func ValidateResultRequest(req *pb.ResultRequest) error {
 			return c.bad("store.results", "has %d results: send at most %d per message", n, MaxResultsPerMessage)
 		}
 		for i, sr := range s.GetResults() {
-			if err := c.storedResult(fmt.Sprintf("store.results[%d]", i), sr, id); err != nil {
-				return err
+			if err := c.storedResult(sr, id); err != nil {
+				return within(err, fmt.Sprintf("store.results[%d]", i))
 			}
 		}
 		return nil
@@ -60,12 +60,11 @@ func ValidateResultResponse(resp *pb.ResultResponse, req *pb.ResultRequest) erro
 		}
 		want := taskSet(body.Fetch.GetTasks())
 		for i, sr := range resp.GetResults() {
-			at := fmt.Sprintf("results[%d]", i)
-			if err := c.storedResult(at, sr, id); err != nil {
-				return err
+			if err := c.storedResult(sr, id); err != nil {
+				return within(err, fmt.Sprintf("results[%d]", i))
 			}
 			if !want[sr.GetTask()] {
-				return c.bad(at+".task", "is %d, which the request did not ask for (or an earlier result was for it)", sr.GetTask())
+				return c.bad(fmt.Sprintf("results[%d].task", i), "is %d, which the request did not ask for (or an earlier result was for it)", sr.GetTask())
 			}
 			delete(want, sr.GetTask())
 		}

@@ -63,9 +63,8 @@ func (c check) complete(field string, m *pb.Complete, batch cid.Cid) error {
 		return c.bad(field+".notes", "has %d notes for %d records: notes[i] is about records[i]", len(m.GetNotes()), len(recs))
 	}
 	for i, r := range recs {
-		at := fmt.Sprintf("%s.records[%d]", field, i)
-		if err := c.record(at, r, batch, -1); err != nil {
-			return err
+		if err := c.record(r, batch, -1); err != nil {
+			return within(err, fmt.Sprintf("%s.records[%d]", field, i))
 		}
 		switch {
 		case r.GetError() != "" && len(outs[i]) > 0:
@@ -140,12 +139,11 @@ func (c check) grant(field string, g *pb.LeaseGrant, max uint32) error {
 	}
 	seen := make(map[uint32]bool, len(ls))
 	for i, l := range ls {
-		at := fmt.Sprintf("%s.leases[%d].task", field, i)
-		if err := c.task(at, l.GetTask()); err != nil {
-			return err
+		if err := c.task("task", l.GetTask()); err != nil {
+			return within(err, fmt.Sprintf("%s.leases[%d]", field, i))
 		}
 		if seen[l.GetTask()] {
-			return c.bad(at, "is %d again: one worker gets at most one lease per task", l.GetTask())
+			return c.bad(fmt.Sprintf("%s.leases[%d].task", field, i), "is %d again: one worker gets at most one lease per task", l.GetTask())
 		}
 		seen[l.GetTask()] = true
 	}
@@ -160,8 +158,8 @@ func (c check) status(field string, s *pb.BatchStatus) error {
 		}
 	}
 	for i, p := range s.GetPeers() {
-		if err := c.peerID(fmt.Sprintf("%s.peers[%d].peer", field, i), p.GetPeer()); err != nil {
-			return err
+		if err := c.peerID("peer", p.GetPeer()); err != nil {
+			return within(err, fmt.Sprintf("%s.peers[%d]", field, i))
 		}
 	}
 	if err := c.tasks(field+".failed_tasks", s.GetFailedTasks()); err != nil {
@@ -181,8 +179,8 @@ func (c check) batchList(field string, l *pb.BatchList) error {
 		return c.bad(field+".manifests", "has %d manifests: list at most %d", len(ms), MaxListedBatches)
 	}
 	for i, m := range ms {
-		if err := c.manifest(fmt.Sprintf("%s.manifests[%d]", field, i), m, true, cid.Undef); err != nil {
-			return err
+		if err := c.manifest("", m, true, cid.Undef); err != nil {
+			return within(err, fmt.Sprintf("%s.manifests[%d]", field, i))
 		}
 	}
 	return nil
