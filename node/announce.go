@@ -5,30 +5,26 @@ import (
 	"time"
 
 	"allforone/protocol"
-	"allforone/protocol/pb"
 	"allforone/tasks"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"google.golang.org/protobuf/proto"
 )
 
 // maxClockSkew bounds how far in the future an announced batch may say it was created.
-const maxClockSkew = 5 * time.Minute
+const maxClockSkew = protocol.MaxClockSkew
 
 // validateAnnouncement is the batch topic's validator: it rejects what is oversized,
 // malformed, unsigned or for another swarm (gossipsub counts it against the forwarder), and
 // ignores what is stale or was announced before (not forwarded, no penalty).
 func (n *Node) validateAnnouncement(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
-	if len(msg.Data) > protocol.MaxAnnouncement {
+	a, err := protocol.ValidateAnnouncement(msg.Data)
+	if err != nil {
+		n.log.Debug("rejected announcement", "from", shortID(from), "err", err)
 		return pubsub.ValidationReject
 	}
 	if author := msg.GetFrom(); !n.allow(author, limitAnnouncement) {
 		return pubsub.ValidationIgnore // a flood from one author: not forwarded
-	}
-	var a pb.Announcement
-	if err := proto.Unmarshal(msg.Data, &a); err != nil {
-		return pubsub.ValidationReject
 	}
 	m, id, err := tasks.ParseManifest(a.GetManifest(), n.cfg.Swarm)
 	if err != nil {
@@ -52,8 +48,8 @@ func (n *Node) validateAnnouncement(ctx context.Context, from peer.ID, msg *pubs
 
 // onAnnouncement registers an announced batch.
 func (n *Node) onAnnouncement(m *pubsub.Message) {
-	var a pb.Announcement
-	if proto.Unmarshal(m.Data, &a) != nil {
+	a, err := protocol.ValidateAnnouncement(m.Data)
+	if err != nil {
 		return
 	}
 	if _, _, err := n.addBatch(n.ctx, a.GetManifest()); err != nil {

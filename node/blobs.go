@@ -44,10 +44,10 @@ func (n *Node) serveBlobs() {
 			return
 		}
 		var data []byte
-		c, err := cid.Cast(req.GetCid())
-		if err != nil {
-			err = protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "blob ID: %v", err)
-		} else {
+		var c cid.Cid
+		err := protocol.ValidateBlobRequest(&req)
+		if err == nil {
+			c, _ = cid.Cast(req.GetCid()) // it parsed in the validation
 			data, err = n.blobs.Get(n.ctx, c)
 		}
 		if errors.Is(err, tasks.ErrBlobNotFound) {
@@ -130,9 +130,9 @@ func (n *Node) fetchBlobFrom(ctx context.Context, p peer.ID, c cid.Cid, size uin
 	if err := protocol.FromPB(resp.GetError()); err != nil {
 		return nil, err
 	}
-	if (size != 0 && resp.GetSize() != size) || resp.GetSize() > tasks.MaxBlobSize {
+	if err := protocol.ValidateBlobResponse(&resp, size); err != nil {
 		s.Reset()
-		return nil, fmt.Errorf("peer %s offers %d bytes for blob %s of %d bytes", shortID(p), resp.GetSize(), c, size)
+		return nil, fmt.Errorf("blob %s from %s: %w", c, shortID(p), err)
 	}
 	data := make([]byte, resp.GetSize())
 	if _, err := io.ReadFull(r, data); err != nil {

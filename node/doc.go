@@ -14,6 +14,12 @@
 // still counts for repair_grace (repair.go), since a restarting node comes back with its data,
 // as long as two copies of the result stay live.
 //
+// Peers (stream.go, protocols.go, clients.go): every request a peer sends is checked against
+// the wire contract (protocol.Validate*) before its handler sees it, and answered BAD_REQUEST
+// with the field that is wrong if it breaks it. Requests to peers go through the typed
+// clients of package protocol, which check every answer, over a protocol.Caller: libp2p
+// streams, or what WithCaller gives.
+//
 // Data dir layout:
 //
 //	identity.key   the node's Ed25519 private key (base64 protobuf, mode 0600)

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"allforone/protocol"
-	"allforone/protocol/pb"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -108,13 +107,11 @@ func (n *Node) syncFrom(ctx context.Context, p peer.ID) bool {
 	if ok, _ := n.host.Peerstore().SupportsProtocols(p, protocol.StewardProtocol(n.cfg.Swarm)); len(ok) == 0 {
 		return false
 	}
-	var resp pb.StewardResponse
-	err := n.request(ctx, p, protocol.StewardProtocol(n.cfg.Swarm), protocol.MaxStewardMessage,
-		&pb.StewardRequest{Body: &pb.StewardRequest_List{List: &pb.ListBatches{}}}, &resp)
+	manifests, err := n.stewardClient.List(ctx, p)
 	if err != nil {
 		return false
 	}
-	for _, raw := range resp.GetBatches().GetManifests() {
+	for _, raw := range manifests {
 		if _, _, err := n.addBatch(ctx, raw); err != nil {
 			n.log.Debug("listed batch", "from", shortID(p), "err", err)
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"allforone/protocol/pb"
 	"allforone/tasks"
 
 	"github.com/ipfs/go-cid"
@@ -128,13 +127,12 @@ func (n *Node) fetchFromSelf(ctx context.Context, b *batch, ts []int) {
 // stores what verifies.
 func (n *Node) fetchFrom(ctx context.Context, b *batch, p peer.ID, ts []int) {
 	for len(ts) > 0 && ctx.Err() == nil {
-		req := &pb.ResultRequest{BatchId: b.id.Bytes(), Body: &pb.ResultRequest_Fetch{Fetch: &pb.FetchResults{Tasks: toUint32s(ts), WithOutput: true}}}
-		resp, err := n.resultCall(ctx, p, req)
-		if err != nil || len(resp.GetResults()) == 0 {
+		results, err := n.resultClient.Fetch(ctx, p, b.id, toUint32s(ts), true)
+		if err != nil || len(results) == 0 {
 			return
 		}
 		got := make(map[int]bool)
-		for _, sr := range resp.GetResults() {
+		for _, sr := range results {
 			if err := n.storeResult(ctx, b, sr); err != nil {
 				n.log.Warn("a holder sent a result that does not verify", "peer", shortID(p), "task", sr.GetTask(), "err", err)
 				return

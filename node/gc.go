@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"allforone/protocol/pb"
 	"allforone/tasks"
 
 	"github.com/ipfs/go-cid"
@@ -400,14 +399,13 @@ func (n *Node) dropExtraCopies(ctx context.Context, b *batch) []cid.Cid {
 	}
 	confirmed := make(map[int]int)
 	for h, ts := range ask {
-		q := &pb.ResultRequest{BatchId: b.id.Bytes(), Body: &pb.ResultRequest_Have{Have: &pb.HaveResults{Tasks: toUint32s(ts)}}}
 		qctx, cancel := context.WithTimeout(ctx, statusTimeout)
-		resp, err := n.resultCall(qctx, h, q)
+		have, err := n.resultClient.Have(qctx, h, b.id, toUint32s(ts))
 		cancel()
 		if err != nil {
 			continue
 		}
-		for _, t := range resp.GetHave() {
+		for _, t := range have {
 			confirmed[int(t)]++
 		}
 	}

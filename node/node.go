@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"allforone/protocol"
 	"allforone/tasks"
 )
 
@@ -52,6 +53,11 @@ type Node struct {
 	api    *apiServer
 	blobs  *tasks.BlobStore
 	exec   sandbox // sandbox.go: the runner pool
+	// caller carries steward and result requests (WithCaller, or streams); the clients
+	// use it (clients.go).
+	caller        protocol.Caller
+	stewardClient *protocol.StewardClient
+	resultClient  *protocol.ResultClient
 
 	durable durableState  // sync points and what was lost (durable.go)
 	fatal   func(error)   // WithFatalHandler
@@ -219,6 +225,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if n.host, err = newHost(&n.cfg, n.sk, psk, n.gater, n.reg, n.version, n); err != nil {
 		return err
 	}
+	n.startClients()
 	if err := n.startDHT(); err != nil {
 		return err
 	}

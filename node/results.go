@@ -24,7 +24,7 @@ import (
 const (
 	resultPrefix = "/results/"
 	// maxResultsPerMessage bounds the results in one message, whatever their size.
-	maxResultsPerMessage = 4096
+	maxResultsPerMessage = protocol.MaxResultsPerMessage
 )
 
 func resultKey(id cid.Cid, task int) datastore.Key {
@@ -268,8 +268,8 @@ func (n *Node) handleResult(ctx context.Context, from peer.ID, req *pb.ResultReq
 			if err != nil {
 				continue
 			}
-			if size > 0 && (size+len(sr.Output) > protocol.MaxOutputsPerMessage || len(resp.Results) >= maxResultsPerMessage) {
-				break // the asker asks again for the rest
+			if len(resp.Results) > 0 && (size+len(sr.Output) > protocol.MaxOutputsPerMessage || len(resp.Results) >= maxResultsPerMessage) {
+				break // the asker asks again for the rest (empty outputs count too)
 			}
 			size += len(sr.Output)
 			resp.Results = append(resp.Results, sr)
@@ -279,16 +279,10 @@ func (n *Node) handleResult(ctx context.Context, from peer.ID, req *pb.ResultReq
 	return &pb.ResultResponse{Error: protocol.ToPB(protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "unknown result request"))}
 }
 
-// resultCall sends a result request to p.
+// resultCall sends a result request to p (protocol.ResultClient; this node's own requests
+// are handled in-process).
 func (n *Node) resultCall(ctx context.Context, p peer.ID, req *pb.ResultRequest) (*pb.ResultResponse, error) {
-	if p == n.id {
-		return n.handleResult(ctx, n.id, req), nil
-	}
-	var resp pb.ResultResponse
-	if err := n.request(ctx, p, protocol.ResultProtocol(n.cfg.Swarm), protocol.MaxResultMessage, req, &resp); err != nil {
-		return nil, err
-	}
-	return &resp, protocol.FromPB(resp.GetError())
+	return n.resultClient.Send(ctx, p, req)
 }
 
 // pushResults stores the given held (or steward-known) results on p, in messages that stay
@@ -301,12 +295,11 @@ func (n *Node) pushResults(ctx context.Context, b *batch, p peer.ID, results []*
 			size += len(results[k].Output)
 			k++
 		}
-		req := &pb.ResultRequest{BatchId: b.id.Bytes(), Body: &pb.ResultRequest_Store{Store: &pb.StoreResults{Manifest: b.raw, Results: results[:k]}}}
-		resp, err := n.resultCall(ctx, p, req)
+		held, err := n.resultClient.Store(ctx, p, b.id, b.raw, results[:k])
 		if err != nil {
 			return have, err
 		}
-		have = append(have, toInts(resp.GetHave())...)
+		have = append(have, toInts(held)...)
 		results = results[k:]
 	}
 	return have, nil

@@ -1,10 +1,10 @@
 package node
 
 import (
-	"encoding/binary"
 	"fmt"
 	"slices"
 
+	"allforone/protocol"
 	"allforone/protocol/pb"
 
 	"github.com/ipfs/go-cid"
@@ -16,12 +16,8 @@ import (
 // then need the primary steward's word that the task was sampled for a single run: a
 // signed statement naming the batch, the task and the output.
 
-const singleDomain = "allforone/single/v1\n"
-
 func singleBytes(batch cid.Cid, task int, out cid.Cid) []byte {
-	b := append([]byte(singleDomain), batch.Bytes()...)
-	b = binary.AppendUvarint(b, uint64(task))
-	return append(b, out.Bytes()...)
+	return protocol.SingleSignedBytes(batch, task, out)
 }
 
 // vouchSingle fills in this node's statement that task was accepted single.

@@ -3,50 +3,20 @@ package node
 import (
 	"fmt"
 
-	"allforone/protocol/pb"
+	"allforone/protocol"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"google.golang.org/protobuf/proto"
 )
 
 // Steward state copies are signed by the steward that sends them and checked against the
-// sender's peer ID on receipt, like manifests and result records.
-
-const stateSigDomain = "allforone/state/v1\n"
-
-// signable is a state message with a signature field.
-type signable interface {
-	proto.Message
-	GetSignature() []byte
-}
-
-func stateSigningBytes(batch cid.Cid, m signable, clear func()) ([]byte, error) {
-	sig := m.GetSignature()
-	clear()
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
-	restore(m, sig)
-	if err != nil {
-		return nil, err
-	}
-	return append(append([]byte(stateSigDomain), batch.Bytes()...), b...), nil
-}
-
-func restore(m signable, sig []byte) {
-	switch v := m.(type) {
-	case *pb.StateDelta:
-		v.Signature = sig
-	case *pb.StateSnapshot:
-		v.Signature = sig
-	}
-}
-
-func clearer(m signable) func() { return func() { restore(m, nil) } }
+// sender's peer ID on receipt, like manifests and result records. What the signature
+// covers is the protocol's (protocol.StateSignedBytes).
 
 // signState signs a StateDelta or StateSnapshot of batch with this node's key.
-func (n *Node) signState(batch cid.Cid, m signable) error {
-	b, err := stateSigningBytes(batch, m, clearer(m))
+func (n *Node) signState(batch cid.Cid, m protocol.StateCopy) error {
+	b, err := protocol.StateSignedBytes(batch, m)
 	if err != nil {
 		return err
 	}
@@ -54,17 +24,16 @@ func (n *Node) signState(batch cid.Cid, m signable) error {
 	if err != nil {
 		return err
 	}
-	restore(m, sig)
-	return nil
+	return protocol.SetStateSignature(m, sig)
 }
 
 // verifyState checks a state message's signature against its sender.
-func verifyState(from peer.ID, batch cid.Cid, m signable) error {
+func verifyState(from peer.ID, batch cid.Cid, m protocol.StateCopy) error {
 	pk, err := from.ExtractPublicKey()
 	if err != nil || pk.Type() != crypto.Ed25519 {
 		return fmt.Errorf("state copy from %s: no Ed25519 key in the peer ID", shortID(from))
 	}
-	b, err := stateSigningBytes(batch, m, clearer(m))
+	b, err := protocol.StateSignedBytes(batch, m)
 	if err != nil {
 		return err
 	}

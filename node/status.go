@@ -220,7 +220,6 @@ func (n *Node) status(ctx context.Context, id cid.Cid) (BatchStatus, error) {
 
 // stewardStatus asks b's primary steward (or this node's own state, when it is the primary).
 func (n *Node) stewardStatus(ctx context.Context, b *batch, id cid.Cid) (BatchStatus, error) {
-	req := &pb.StewardRequest{BatchId: id.Bytes(), Body: &pb.StewardRequest_Status{Status: &pb.StatusRequest{}}}
 	target := n.closestLive(id, n.stewardCount(b))[0]
 	if target == n.id {
 		b.mu.Lock()
@@ -230,7 +229,7 @@ func (n *Node) stewardStatus(ctx context.Context, b *batch, id cid.Cid) (BatchSt
 			return n.localStatus(b), nil
 		}
 	}
-	_, resp, err := n.stewardCall(ctx, b, req)
+	_, st, err := n.stewardClient.Status(ctx, n.route(b))
 	if err != nil {
 		b.mu.Lock()
 		has := b.st != nil
@@ -240,7 +239,7 @@ func (n *Node) stewardStatus(ctx context.Context, b *batch, id cid.Cid) (BatchSt
 		}
 		return BatchStatus{}, fmt.Errorf("no steward of batch %s answers: %w", id, err)
 	}
-	return statusFromPB(b, resp.GetStatus()), nil
+	return statusFromPB(b, st), nil
 }
 
 // BatchInfo is one line of `allforone batches`.

@@ -17,15 +17,15 @@ import (
 
 const (
 	leaseRetryAfter   = 250 * time.Millisecond // what a steward with nothing to lease tells a worker
-	maxLeasesPerGrant = 64
-	maxListedBatches  = 64
+	maxLeasesPerGrant = protocol.MaxLeasesPerGrant
+	maxListedBatches  = protocol.MaxListedBatches
 )
 
 func (n *Node) stewardCount(b *batch) int { return int(max(b.m.Replication, 1)) }
 
 // leaseDuration is how long a lease on a task of m holds: twice the task's time limit plus
 // time to fetch the module and the input.
-func leaseDuration(m *tasks.Manifest) time.Duration { return 2*m.Limits.Timeout + 10*time.Second }
+func leaseDuration(m *tasks.Manifest) time.Duration { return protocol.LeaseDuration(m.Limits.Timeout) }
 
 func (n *Node) handleSteward(ctx context.Context, from peer.ID, req *pb.StewardRequest) *pb.StewardResponse {
 	if !n.allow(from, limitRequest) {

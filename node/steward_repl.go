@@ -23,7 +23,7 @@ const (
 	// views of the swarm may differ by a peer or two.
 	stewardSlack = 2
 	// maxTasksPerDelta splits a large state copy into several messages.
-	maxTasksPerDelta = 4096
+	maxTasksPerDelta = protocol.MaxTasksPerDelta
 )
 
 // startReplication starts b's replication loop once.

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"allforone/protocol"
+	"allforone/protocol/pb"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	libp2pproto "github.com/libp2p/go-libp2p/core/protocol"
@@ -27,15 +29,18 @@ const (
 	writeTimeout   = 30 * time.Second // a server writing its answer
 )
 
-// request sends req to p on pid and reads the response into resp. Without a deadline in
-// ctx the exchange gets requestTimeout.
-func (n *Node) request(ctx context.Context, p peer.ID, pid libp2pproto.ID, max int, req, resp proto.Message) error {
+// streamCaller is the protocol.Caller of a node: one request and one answer on a fresh
+// libp2p stream. Without a deadline in ctx the exchange gets requestTimeout.
+type streamCaller struct{ h host.Host }
+
+// Call sends req to p on pid and reads the answer into resp, refusing one over limit.
+func (c streamCaller) Call(ctx context.Context, p peer.ID, pid libp2pproto.ID, limit int, req, resp proto.Message) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, requestTimeout)
 		defer cancel()
 	}
-	s, err := n.host.NewStream(ctx, p, pid)
+	s, err := c.h.NewStream(ctx, p, pid)
 	if err != nil {
 		return fmt.Errorf("open %s stream to %s: %w", pid, shortID(p), err)
 	}
@@ -52,7 +57,7 @@ func (n *Node) request(ctx context.Context, p peer.ID, pid libp2pproto.ID, max i
 		s.Reset()
 		return fmt.Errorf("send to %s: %w", shortID(p), err)
 	}
-	if err := protocol.ReadMsg(bufio.NewReader(s), max, resp); err != nil {
+	if err := protocol.ReadMsg(bufio.NewReader(s), limit, resp); err != nil {
 		s.Reset()
 		if ctx.Err() != nil {
 			err = ctx.Err()
@@ -62,12 +67,29 @@ func (n *Node) request(ctx context.Context, p peer.ID, pid libp2pproto.ID, max i
 	return s.Close()
 }
 
+// request sends req to p on pid through the node's Caller and reads the response into
+// resp (the untyped form of the steward and result clients, clients.go).
+func (n *Node) request(ctx context.Context, p peer.ID, pid libp2pproto.ID, max int, req, resp proto.Message) error {
+	return n.caller.Call(ctx, p, pid, max, req, resp)
+}
+
 // handler answers one request from a peer. It returns the response to send.
 type handler[Req, Resp proto.Message] func(ctx context.Context, from peer.ID, req Req) Resp
 
-// serve registers a request/response handler for pid: it reads one request (at most max
-// bytes), calls h and writes its answer. Bad input resets the stream.
-func serve[Req, Resp proto.Message](n *Node, pid libp2pproto.ID, max int, newReq func() Req, h handler[Req, Resp]) {
+// service is one request/response protocol as serve runs it.
+type service[Req, Resp proto.Message] struct {
+	max      int                // the request size limit
+	newReq   func() Req         // an empty request to decode into
+	validate func(Req) error    // the protocol's shape checks (protocol.Validate*Request)
+	reject   func(error) Resp   // the answer to a request that fails them
+	handle   handler[Req, Resp] // the answer to one that passes
+}
+
+// serve registers a request/response handler for pid: it reads one request (at most
+// svc.max bytes), checks it with svc.validate and answers with svc.handle, or with
+// svc.reject's BAD_REQUEST when it is invalid. A request that does not decode resets the
+// stream.
+func serve[Req, Resp proto.Message](n *Node, pid libp2pproto.ID, svc service[Req, Resp]) {
 	n.host.SetStreamHandler(pid, func(s network.Stream) {
 		if !n.enter() {
 			s.Reset()
@@ -76,17 +98,26 @@ func serve[Req, Resp proto.Message](n *Node, pid libp2pproto.ID, max int, newReq
 		defer n.wg.Done()
 		from := s.Conn().RemotePeer()
 		s.SetReadDeadline(time.Now().Add(readTimeout))
-		req := newReq()
-		if err := protocol.ReadMsg(bufio.NewReader(s), max, req); err != nil {
+		req := svc.newReq()
+		if err := protocol.ReadMsg(bufio.NewReader(s), svc.max, req); err != nil {
 			if !errors.Is(err, io.EOF) {
 				n.log.Debug("bad request", "proto", pid, "from", shortID(from), "err", err)
 			}
 			s.Reset()
 			return
 		}
-		ctx, cancel := context.WithTimeout(n.ctx, handleTimeout)
-		defer cancel()
-		resp := h(ctx, from, req)
+		var resp Resp
+		if err := svc.validate(req); err != nil {
+			n.log.Debug("invalid request", "proto", pid, "from", shortID(from), "err", err)
+			if !n.allow(from, limitRequest) { // an invalid request counts as a request
+				err = protocol.Errorf(pb.ErrorCode_RATE_LIMITED, "slow down")
+			}
+			resp = svc.reject(err)
+		} else {
+			ctx, cancel := context.WithTimeout(n.ctx, handleTimeout)
+			defer cancel()
+			resp = svc.handle(ctx, from, req)
+		}
 		s.SetWriteDeadline(time.Now().Add(writeTimeout))
 		if err := protocol.WriteMsg(s, resp); err != nil {
 			s.Reset()

@@ -90,15 +90,9 @@ func (n *Node) handToStewards(ctx context.Context, b *batch, stewards []peer.ID)
 				_, errs[i] = n.becomeSteward(ctx, b)
 				return
 			}
-			var resp pb.StewardResponse
 			ctx, cancel := context.WithTimeout(ctx, adoptTimeout) // the steward fetches the blobs first
 			defer cancel()
-			err := n.request(ctx, s, protocol.StewardProtocol(n.cfg.Swarm), protocol.MaxStewardMessage,
-				&pb.StewardRequest{BatchId: b.id.Bytes(), Body: &pb.StewardRequest_Adopt{Adopt: &pb.Adopt{Manifest: b.raw}}}, &resp)
-			if err == nil {
-				err = protocol.FromPB(resp.GetError())
-			}
-			errs[i] = err
+			errs[i] = n.stewardClient.Adopt(ctx, s, b.id, b.raw)
 		}()
 	}
 	wg.Wait()

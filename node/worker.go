@@ -23,7 +23,7 @@ const (
 	idleRetry        = 500 * time.Millisecond // how long a worker with nothing to do waits
 	maxBatchBackoff  = 30 * time.Second       // the longest wait before asking a failing batch again
 	refusedRetry     = time.Minute            // how long a distrusted worker waits before asking again
-	maxRedirects     = 3
+	maxRedirects     = protocol.MaxRedirects
 	maxCompleteBatch = 64
 )
 
@@ -145,44 +145,11 @@ func (n *Node) nextRunnable(now time.Time) *batch {
 	return nil
 }
 
-// stewardCall sends a steward request to the primary steward of b, following redirects;
-// a request to this node is handled in-process. It returns who answered.
+// stewardCall sends a steward request to the primary steward of b, following redirects
+// and handing the batch to a steward that does not know it (protocol.StewardClient); a
+// request to this node is handled in-process. It returns who answered.
 func (n *Node) stewardCall(ctx context.Context, b *batch, req *pb.StewardRequest) (peer.ID, *pb.StewardResponse, error) {
-	target := n.closestLive(b.id, n.stewardCount(b))[0]
-	adopted := false
-	for range maxRedirects + 1 {
-		var resp *pb.StewardResponse
-		if target == n.id {
-			resp = n.handleSteward(ctx, n.id, req)
-		} else {
-			resp = &pb.StewardResponse{}
-			if err := n.request(ctx, target, protocol.StewardProtocol(n.cfg.Swarm), protocol.MaxStewardMessage, req, resp); err != nil {
-				return target, nil, err
-			}
-		}
-		err := protocol.FromPB(resp.GetError())
-		var we *protocol.WireError
-		switch {
-		case err == nil:
-			return target, resp, nil
-		case errors.As(err, &we) && errors.Is(err, protocol.ErrNotSteward) && we.Hint != "" && we.Hint != target:
-			target = we.Hint
-		case errors.Is(err, protocol.ErrUnknownBatch) && !adopted && target != n.id:
-			// The steward missed the announcement: hand it the batch.
-			adopted = true
-			adopt := &pb.StewardRequest{BatchId: b.id.Bytes(), Body: &pb.StewardRequest_Adopt{Adopt: &pb.Adopt{Manifest: b.raw}}}
-			var aresp pb.StewardResponse
-			if err := n.request(ctx, target, protocol.StewardProtocol(n.cfg.Swarm), protocol.MaxStewardMessage, adopt, &aresp); err != nil {
-				return target, nil, err
-			}
-			if err := protocol.FromPB(aresp.GetError()); err != nil {
-				return target, nil, fmt.Errorf("hand batch to steward %s: %w", shortID(target), err)
-			}
-		default:
-			return target, nil, err
-		}
-	}
-	return target, nil, fmt.Errorf("batch %s: stewards keep redirecting", b.id)
+	return n.stewardClient.ToPrimary(ctx, n.route(b), req)
 }
 
 func (n *Node) requestLeases(ctx context.Context, b *batch, free int) (peer.ID, *pb.LeaseGrant, error) {
@@ -200,12 +167,11 @@ func (n *Node) requestLeasesWith(ctx context.Context, b *batch, free int, holdin
 		}
 	}
 	b.mu.Unlock()
-	req := &pb.StewardRequest{BatchId: b.id.Bytes(), Body: &pb.StewardRequest_Lease{Lease: lr}}
-	from, resp, err := n.stewardCall(ctx, b, req)
+	from, g, err := n.stewardClient.Lease(ctx, n.route(b), lr)
 	if err != nil {
 		return from, nil, err
 	}
-	return from, resp.GetGrant(), nil
+	return from, g, nil
 }
 
 // runLease runs one leased task and reports it, renewing the lease while it runs.
@@ -228,10 +194,9 @@ func (n *Node) runLease(ctx context.Context, b *batch, task int, steward peer.ID
 		// lease back so another peer runs it now.
 		n.log.Debug("task not run", "batch", b.id.String(), "task", task, "err", err)
 		n.metrics.returned.Inc()
-		req := &pb.StewardRequest{BatchId: b.id.Bytes(), Body: &pb.StewardRequest_Return{Return: &pb.LeaseReturn{Tasks: []uint32{uint32(task)}}}}
 		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		n.stewardCall(rctx, b, req)
+		n.stewardClient.Return(rctx, n.route(b), []uint32{uint32(task)})
 		b.unhold(task)
 		return
 	}
@@ -336,8 +301,7 @@ func (n *Node) renewWhileRunning(ctx context.Context, b *batch, task int) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			req := &pb.StewardRequest{BatchId: b.id.Bytes(), Body: &pb.StewardRequest_Renew{Renew: &pb.LeaseRenew{Tasks: []uint32{uint32(task)}}}}
-			if _, _, err := n.stewardCall(ctx, b, req); err != nil {
+			if err := n.stewardClient.Renew(ctx, n.route(b), []uint32{uint32(task)}); err != nil {
 				n.log.Debug("lease renewal", "batch", b.id.String(), "task", task, "err", err)
 			}
 		}

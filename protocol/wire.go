@@ -21,22 +21,6 @@ func BlobProtocol(swarm string) protocol.ID { return ID(swarm, "blob", "1.0.0") 
 // ResultProtocol stores and serves accepted results.
 func ResultProtocol(swarm string) protocol.ID { return ID(swarm, "result", "1.0.0") }
 
-// Size limits, enforced on the length prefix before a message body is read.
-const (
-	// MaxAnnouncement bounds a gossipsub announcement: the manifest limit plus framing.
-	MaxAnnouncement = 64<<10 + 1024
-	// MaxStewardMessage bounds a steward request or response. A Complete carries outputs,
-	// and senders split them so that one message stays under MaxOutputsPerMessage.
-	MaxStewardMessage = 80 << 20
-	// MaxResultMessage bounds a result request or response.
-	MaxResultMessage = 80 << 20
-	// MaxBlobRequest bounds a blob request or a blob response header.
-	MaxBlobRequest = 4 << 10
-	// MaxOutputsPerMessage is the outputs a sender puts in one message before it starts
-	// another; one output larger than this travels alone.
-	MaxOutputsPerMessage = 8 << 20
-)
-
 // WriteMsg writes m with its uvarint length prefix.
 func WriteMsg(w io.Writer, m proto.Message) error {
 	_, err := protodelim.MarshalTo(w, m)

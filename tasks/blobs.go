@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 
+	"allforone/protocol"
+
 	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/namespace"
@@ -15,7 +17,7 @@ import (
 
 // MaxBlobSize is the largest blob the store accepts: 256 MiB. Modules, task inputs and task
 // outputs are blobs, and each is held in memory while it is used.
-const MaxBlobSize = 256 << 20
+const MaxBlobSize = protocol.MaxBlobSize
 
 // Blob store errors. Check them with errors.Is.
 var (
@@ -151,7 +153,7 @@ func (s *BlobStore) PutReader(ctx context.Context, r io.Reader) (BlobRef, error)
 		}
 		buf = next[:m]
 	}
-	c := contentIDFromDigest(h.Sum(nil))
+	c := protocol.ContentIDOfDigest(h.Sum(nil))
 	if ok, err := s.Has(ctx, c); err == nil && ok {
 		w.abort(ctx) // stored before: keep that copy
 		return BlobRef{CID: c, Size: w.size}, nil

@@ -1,64 +1,27 @@
 package tasks
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"fmt"
+	"allforone/protocol"
 
 	"github.com/ipfs/go-cid"
-	mh "github.com/multiformats/go-multihash"
 )
+
+// Content IDs and task IDs are part of the wire contract: package protocol defines them
+// (protocol/README.md section 5); these are the names the domain uses.
 
 // ContentID returns the content ID of data: CIDv1, raw codec, sha2-256 multihash. Modules,
 // inputs, outputs and manifests are all named this way.
-func ContentID(data []byte) cid.Cid {
-	sum := sha256.Sum256(data)
-	return contentIDFromDigest(sum[:])
-}
-
-func contentIDFromDigest(digest []byte) cid.Cid {
-	h, err := mh.Encode(digest, mh.SHA2_256)
-	if err != nil {
-		// mh.Encode fails only for unknown codes or wrong lengths; both are constants here.
-		panic(fmt.Sprintf("tasks: encode sha2-256 multihash: %v", err))
-	}
-	return cid.NewCidV1(cid.Raw, h)
-}
+func ContentID(data []byte) cid.Cid { return protocol.ContentID(data) }
 
 // CheckContentID returns an error unless c is a CIDv1 with the raw codec and a sha2-256
 // multihash, the only content IDs allforone accepts.
-func CheckContentID(c cid.Cid) error {
-	if !c.Defined() {
-		return fmt.Errorf("content ID is empty")
-	}
-	p := c.Prefix()
-	if p.Version != 1 || p.Codec != cid.Raw || p.MhType != mh.SHA2_256 || p.MhLength != sha256.Size {
-		return fmt.Errorf("content ID %s is not a CIDv1 with the raw codec and a sha2-256 hash", c)
-	}
-	return nil
-}
+func CheckContentID(c cid.Cid) error { return protocol.CheckContentID(c) }
 
 // TaskID returns the ID of task index of a batch: the content ID of the batch ID's binary
 // form followed by the uvarint of index. It is stable across machines and names the task's
 // results.
-func TaskID(batch cid.Cid, index int) cid.Cid {
-	b := batch.Bytes()
-	buf := make([]byte, 0, len(b)+binary.MaxVarintLen64)
-	buf = append(buf, b...)
-	buf = binary.AppendUvarint(buf, uint64(index))
-	return ContentID(buf)
-}
-
-// taskSeedDomain separates task seeds from every other hash of a task ID.
-const taskSeedDomain = "allforone/task-seed/v1\n"
+func TaskID(batch cid.Cid, index int) cid.Cid { return protocol.TaskID(batch, index) }
 
 // TaskSeed returns the seed of a task's random source: sha2-256 of a domain string and the
 // task ID. Every machine that runs the task gives it the same random bytes.
-func TaskSeed(task cid.Cid) [32]byte {
-	h := sha256.New()
-	h.Write([]byte(taskSeedDomain))
-	h.Write(task.Bytes())
-	var s [32]byte
-	h.Sum(s[:0])
-	return s
-}
+func TaskSeed(task cid.Cid) [32]byte { return protocol.TaskSeed(task) }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"allforone/protocol"
+
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -30,8 +32,8 @@ const (
 // Bounds on what a failure note carries beyond its signed record: enough for the line that
 // explains a failure, small enough that a batch of failing tasks keeps a small state.
 const (
-	MaxFailureDetail = 256 // bytes of FailureNote.Detail
-	MaxFailureStderr = 512 // bytes of FailureNote.Stderr: the tail of what the task wrote to stderr
+	MaxFailureDetail = protocol.MaxFailureDetail // bytes of FailureNote.Detail
+	MaxFailureStderr = protocol.MaxFailureStderr // bytes of FailureNote.Stderr: the tail of what the task wrote to stderr
 )
 
 // FailureKind names the kind of a task error: one of the Kind constants.

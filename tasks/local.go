@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"allforone/protocol"
+
 	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
@@ -23,7 +25,7 @@ var ErrBadRun = errors.New("cannot start the local run")
 
 // maxFailuresListed bounds the failures a summary lists, so a batch of a million failing
 // tasks does not fill memory; Failed still counts them all.
-const maxFailuresListed = 1000
+const maxFailuresListed = protocol.MaxListedFailures
 
 // LocalSandbox runs a local run's tasks: the runner pool (tasks/runner), which `allforone
 // run --local` uses, or the in-process Executor.

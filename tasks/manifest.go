@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"allforone/protocol"
+
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -21,11 +23,11 @@ const ManifestVersion = 1
 const (
 	// MaxManifestSize bounds an encoded manifest: 64 KiB. Large input lists belong in a
 	// range input or in blobs.
-	MaxManifestSize = 64 << 10
+	MaxManifestSize = protocol.MaxManifestSize
 	// MaxInlineInput bounds one inline input value and a range's prefix plus suffix: 1 KiB.
 	MaxInlineInput = 1 << 10
 	// MaxTasks bounds the number of tasks in one batch.
-	MaxTasks = 1 << 20
+	MaxTasks = protocol.MaxTasks
 	// MaxRedundancy bounds R and the number of replicas on disagreement.
 	MaxRedundancy = 16
 	// MaxReplication bounds K.

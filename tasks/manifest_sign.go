@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"allforone/protocol"
+
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -11,7 +13,7 @@ import (
 
 // manifestSigDomain prefixes the signed bytes so that a manifest signature can never be
 // mistaken for a signature over anything else the same key signs.
-const manifestSigDomain = "allforone/manifest/v1\n"
+const manifestSigDomain = protocol.ManifestDomain
 
 // Signature errors. Check them with errors.Is.
 var (

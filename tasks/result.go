@@ -5,16 +5,13 @@ import (
 	"fmt"
 	"time"
 
+	"allforone/protocol"
 	"allforone/protocol/pb"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"google.golang.org/protobuf/proto"
 )
-
-// resultSigDomain prefixes the bytes a result signature covers.
-const resultSigDomain = "allforone/result/v1\n"
 
 // ResultRecord is an executor's signed statement of what one task produced. A record with
 // Error set says the execution failed; it carries no output.
@@ -51,53 +48,30 @@ func (r *ResultRecord) ToPB() *pb.ResultRecord {
 	return p
 }
 
-// ResultFromPB converts and checks the shape of a wire record (not its signature).
+// ResultFromPB converts a wire record, checking its shape (protocol.ValidateResultRecord)
+// but not its signature (Verify).
 func ResultFromPB(p *pb.ResultRecord) (ResultRecord, error) {
-	var r ResultRecord
-	b, err := cid.Cast(p.GetBatchId())
-	if err != nil {
-		return r, fmt.Errorf("result record: batch ID: %w", err)
+	if err := protocol.ValidateResultRecord(p); err != nil {
+		return ResultRecord{}, err
 	}
-	ex, err := peer.IDFromBytes(p.GetExecutor())
-	if err != nil {
-		return r, fmt.Errorf("result record: executor: %w", err)
-	}
-	r = ResultRecord{
-		Batch:      b,
+	r := ResultRecord{
 		Task:       int(p.GetTask()),
-		Executor:   ex,
+		Executor:   peer.ID(p.GetExecutor()),
 		OutputSize: p.GetOutputSize(),
 		Error:      p.GetError(),
 		Finished:   time.UnixMilli(p.GetFinishedMs()),
 		Duration:   time.Duration(p.GetDurationMs()) * time.Millisecond,
 		Signature:  p.GetSignature(),
 	}
+	// The IDs parsed in the validation: these casts cannot fail.
+	r.Batch, _ = cid.Cast(p.GetBatchId())
 	if len(p.GetOutputCid()) > 0 {
-		if r.Output, err = cid.Cast(p.GetOutputCid()); err != nil {
-			return r, fmt.Errorf("result record: output: %w", err)
-		}
-		if err := CheckContentID(r.Output); err != nil {
-			return r, fmt.Errorf("result record: output: %w", err)
-		}
-	}
-	if r.OK() != r.Output.Defined() {
-		return r, errors.New("result record: a successful record needs an output ID and a failed one must have none")
-	}
-	if len(r.Error) > 64 {
-		return r, errors.New("result record: error kind over 64 bytes")
+		r.Output, _ = cid.Cast(p.GetOutputCid())
 	}
 	return r, nil
 }
 
-func (r *ResultRecord) signingBytes() ([]byte, error) {
-	p := r.ToPB()
-	p.Signature = nil
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(p)
-	if err != nil {
-		return nil, err
-	}
-	return append([]byte(resultSigDomain), b...), nil
-}
+func (r *ResultRecord) signingBytes() ([]byte, error) { return protocol.ResultSignedBytes(r.ToPB()) }
 
 // Sign sets the executor to key's peer ID and signs the record.
 func (r *ResultRecord) Sign(key crypto.PrivKey) error {

@@ -1,0 +1,187 @@
+package protocol
+
+import (
+	"fmt"
+
+	"allforone/protocol/pb"
+
+	"github.com/ipfs/go-cid"
+)
+
+// Validation of the steward protocol (README.md section 10).
+
+// ValidateStewardRequest checks a steward request before it is handled: a batch ID that is
+// a content ID (every body but list), a body this version knows, and each body's own
+// shape: bounded task lists; a Complete's records well-formed, of this batch, with one
+// output per record (empty for a failure, output_size bytes for a success) and no more
+// notes than records; a StateDelta signed, with well-formed task states and, when it
+// carries the manifest, the manifest of this batch; an Adopt with this batch's manifest.
+func ValidateStewardRequest(req *pb.StewardRequest) error {
+	c := check{"StewardRequest"}
+	if req.GetList() != nil {
+		return nil // ListBatches names no batch
+	}
+	id, err := c.batchID("batch_id", req.GetBatchId())
+	if err != nil {
+		return err
+	}
+	switch body := req.GetBody().(type) {
+	case *pb.StewardRequest_Lease:
+		return c.tasks("lease.holding", body.Lease.GetHolding())
+	case *pb.StewardRequest_Renew:
+		return c.tasks("renew.tasks", body.Renew.GetTasks())
+	case *pb.StewardRequest_Return:
+		return c.tasks("return.tasks", body.Return.GetTasks())
+	case *pb.StewardRequest_Complete:
+		return c.complete("complete", body.Complete, id)
+	case *pb.StewardRequest_Delta:
+		d := body.Delta
+		if err := c.manifest("delta.manifest", d.GetManifest(), false, id); err != nil {
+			return err
+		}
+		if err := c.taskStates("delta.tasks", d.GetTasks(), id); err != nil {
+			return err
+		}
+		return c.signature("delta.signature", d.GetSignature())
+	case *pb.StewardRequest_Adopt:
+		return c.manifest("adopt.manifest", body.Adopt.GetManifest(), true, id)
+	case *pb.StewardRequest_Pull, *pb.StewardRequest_Status:
+		return nil
+	}
+	return c.bad("", "has no body, or one this peer does not know (from a newer version?): send one of lease, renew, return, complete, delta, pull, status, adopt, list")
+}
+
+// complete checks a Complete of batch (section 10.4).
+func (c check) complete(field string, m *pb.Complete, batch cid.Cid) error {
+	recs, outs := m.GetRecords(), m.GetOutputs()
+	switch {
+	case len(recs) > MaxResultsPerMessage:
+		return c.bad(field+".records", "has %d records: send at most %d per message", len(recs), MaxResultsPerMessage)
+	case len(outs) != len(recs):
+		return c.bad(field+".outputs", "has %d entries for %d records: send one per record, an empty one for a failure", len(outs), len(recs))
+	case len(m.GetNotes()) > len(recs):
+		return c.bad(field+".notes", "has %d notes for %d records: notes[i] is about records[i]", len(m.GetNotes()), len(recs))
+	}
+	for i, r := range recs {
+		if err := c.record(r, batch, -1); err != nil {
+			return within(err, fmt.Sprintf("%s.records[%d]", field, i))
+		}
+		switch {
+		case r.GetError() != "" && len(outs[i]) > 0:
+			return c.bad(fmt.Sprintf("%s.outputs[%d]", field, i), "has %d bytes for a failed record: send an empty entry", len(outs[i]))
+		case r.GetError() == "" && uint64(len(outs[i])) != r.GetOutputSize():
+			return c.bad(fmt.Sprintf("%s.outputs[%d]", field, i), "has %d bytes but its record says output_size %d", len(outs[i]), r.GetOutputSize())
+		}
+	}
+	return nil
+}
+
+// ValidateStewardResponse checks the answer to req: an error (any code: an unknown one
+// reads as INTERNAL), or the body req asks for, of the right shape. A LeaseGrant has at
+// most the leases asked for (and MaxLeasesPerGrant), each on another task; a
+// StateSnapshot is signed, with well-formed task states and the manifest of req's batch;
+// a BatchStatus names its peers by valid IDs and lists at most MaxListedFailures
+// failures; a BatchList has at most MaxListedBatches manifests within the manifest size.
+func ValidateStewardResponse(resp *pb.StewardResponse, req *pb.StewardRequest) error {
+	c := check{"StewardResponse"}
+	if resp.GetError().GetCode() != pb.ErrorCode_OK {
+		return nil
+	}
+	want := ""
+	switch req.GetBody().(type) {
+	case *pb.StewardRequest_Lease:
+		if g := resp.GetGrant(); g != nil {
+			return c.grant("grant", g, req.GetLease().GetMax())
+		}
+		want = "grant"
+	case *pb.StewardRequest_Renew, *pb.StewardRequest_Return, *pb.StewardRequest_Complete,
+		*pb.StewardRequest_Delta, *pb.StewardRequest_Adopt:
+		if resp.GetAck() != nil {
+			return nil
+		}
+		want = "ack"
+	case *pb.StewardRequest_Pull:
+		if s := resp.GetSnapshot(); s != nil {
+			id, err := c.batchID("(request) batch_id", req.GetBatchId())
+			if err != nil {
+				return err
+			}
+			if err := c.manifest("snapshot.manifest", s.GetManifest(), false, id); err != nil {
+				return err
+			}
+			if err := c.taskStates("snapshot.tasks", s.GetTasks(), id); err != nil {
+				return err
+			}
+			return c.signature("snapshot.signature", s.GetSignature())
+		}
+		want = "snapshot"
+	case *pb.StewardRequest_Status:
+		if s := resp.GetStatus(); s != nil {
+			return c.status("status", s)
+		}
+		want = "status"
+	case *pb.StewardRequest_List:
+		if l := resp.GetBatches(); l != nil {
+			return c.batchList("batches", l)
+		}
+		want = "batches"
+	default:
+		return c.bad("", "answers a request with no body")
+	}
+	return c.bad("", "is a success without the %s body its request asks for", want)
+}
+
+// grant checks a LeaseGrant for a request of up to max leases.
+func (c check) grant(field string, g *pb.LeaseGrant, max uint32) error {
+	ls := g.GetLeases()
+	if limit := min(int(max), MaxLeasesPerGrant); len(ls) > limit {
+		return c.bad(field+".leases", "has %d leases for a request of %d: at most %d", len(ls), max, limit)
+	}
+	seen := make(map[uint32]bool, len(ls))
+	for i, l := range ls {
+		if err := c.task("task", l.GetTask()); err != nil {
+			return within(err, fmt.Sprintf("%s.leases[%d]", field, i))
+		}
+		if seen[l.GetTask()] {
+			return c.bad(fmt.Sprintf("%s.leases[%d].task", field, i), "is %d again: one worker gets at most one lease per task", l.GetTask())
+		}
+		seen[l.GetTask()] = true
+	}
+	return nil
+}
+
+// status checks a BatchStatus (section 10.9).
+func (c check) status(field string, s *pb.BatchStatus) error {
+	if len(s.GetSteward()) > 0 {
+		if err := c.peerID(field+".steward", s.GetSteward()); err != nil {
+			return err
+		}
+	}
+	for i, p := range s.GetPeers() {
+		if err := c.peerID("peer", p.GetPeer()); err != nil {
+			return within(err, fmt.Sprintf("%s.peers[%d]", field, i))
+		}
+	}
+	if err := c.tasks(field+".failed_tasks", s.GetFailedTasks()); err != nil {
+		return err
+	}
+	if n := len(s.GetFailures()); n > MaxListedFailures {
+		return c.bad(field+".failures", "has %d entries: list at most %d and count the rest in failures_omitted", n, MaxListedFailures)
+	}
+	return nil
+}
+
+// batchList checks a BatchList (section 10.10); each manifest is checked in full by the
+// receiver when it registers the batch.
+func (c check) batchList(field string, l *pb.BatchList) error {
+	ms := l.GetManifests()
+	if len(ms) > MaxListedBatches {
+		return c.bad(field+".manifests", "has %d manifests: list at most %d", len(ms), MaxListedBatches)
+	}
+	for i, m := range ms {
+		if err := c.manifest("", m, true, cid.Undef); err != nil {
+			return within(err, fmt.Sprintf("%s.manifests[%d]", field, i))
+		}
+	}
+	return nil
+}
