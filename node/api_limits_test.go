@@ -169,8 +169,10 @@ func TestOversizedBodiesGet413(t *testing.T) {
 		t.Errorf("300 MB upload: %d %s, want 413 saying its size and what to do", code, body)
 	}
 	// The chunked upload was stored up to its limit before it was refused (and then
-	// deleted): chunk by chunk, never as a copy of the body.
-	probe.check(t, "refusing oversized bodies", 0, 64<<20, 32<<20)
+	// deleted): chunk by chunk, never as a copy of the body. The datastore's memtables hold
+	// some of those chunks for a while (up to ~70 MiB seen under -race on a busy machine), so
+	// the bound is what a copy of a body would break: 300 MB and up.
+	probe.check(t, "refusing oversized bodies", 0, 160<<20, 64<<20)
 	if u := n.Usage(); u.Blobs != 0 {
 		t.Errorf("%d blobs stored after refusals", u.Blobs)
 	}
