@@ -77,10 +77,8 @@ func (n *Node) waitUntil(ctx context.Context, d time.Duration, cond func() bool)
 }
 
 // handOffResults gives every result this node holds to the K closest live peers other than
-// itself that lack it, and returns how many copies it made. (K+1 of the live members: this
-// node may be one of them.)
+// itself that lack it (placement's HandOffTargets), and returns how many copies it made.
 func (n *Node) handOffResults(ctx context.Context) int {
-	live := n.liveView()
-	made, _ := n.pushHeld(ctx, make(map[peer.ID]map[string]bool), live, live, 1)
+	made, _ := n.pushHeld(ctx, make(map[peer.ID]map[string]bool), n.liveView(), true)
 	return made
 }

@@ -59,7 +59,7 @@ func (n *Node) peerGone(p peer.ID) {
 		}
 		// Whoever is primary now (perhaps this node, taking over from p) returns p's
 		// leases to the pool.
-		if n.closestLive(b.id, n.stewardCount(b))[0] != n.id {
+		if n.stewardsOf(b)[0] != n.id {
 			continue
 		}
 		b.mu.Lock()

@@ -61,11 +61,10 @@ func (n *Node) fetchRound(ctx context.Context, id cid.Cid) (FetchReport, error) 
 	k := int(max(b.m.Replication, 1))
 	// Round 1: the expected holders of each task.
 	want := make(map[peer.ID][]int)
+	v := n.liveView()
 	for _, t := range missing() {
-		for _, h := range n.closestLive(tasks.TaskID(id, t), k) {
-			if h != n.id {
-				want[h] = append(want[h], t)
-			}
+		for _, h := range v.FetchTargets(tasks.TaskID(id, t), k) {
+			want[h] = append(want[h], t)
 		}
 	}
 	for h, ts := range want {
@@ -80,7 +79,7 @@ func (n *Node) fetchRound(ctx context.Context, id cid.Cid) (FetchReport, error) 
 		}
 	}
 	if len(rest) > 0 {
-		for _, s := range n.closestLive(id, n.stewardCount(b)) {
+		for _, s := range n.stewardsOf(b) {
 			if s != n.id {
 				n.fetchFrom(ctx, b, s, rest)
 			} else {

@@ -353,7 +353,7 @@ func (n *Node) stewardOutputs(b *batch, collecting bool) []cid.Cid {
 		return nil
 	}
 	k := int(max(b.m.Replication, 1))
-	if collecting && len(b.st.UnderReplicated(k, n.liveHolder)) > 0 {
+	if collecting && len(b.st.UnderReplicated(k, n.liveView().LiveState)) > 0 {
 		return nil
 	}
 	var out []cid.Cid
@@ -388,9 +388,10 @@ func (n *Node) dropExtraCopies(ctx context.Context, b *batch) []cid.Cid {
 	k := int(max(b.m.Replication, 1))
 	ask := make(map[peer.ID][]int)
 	need := make(map[int][]peer.ID)
+	v := n.liveView()
 	for _, task := range n.held.list(b.id) {
-		holders := n.closestLive(tasks.TaskID(b.id, task), k)
-		if len(holders) < k || slices.Contains(holders, n.id) {
+		holders, extra := v.ExtraCopy(tasks.TaskID(b.id, task), k)
+		if !extra {
 			continue // short of K live peers, or this node is one of the K: keep it
 		}
 		need[task] = holders

@@ -9,6 +9,7 @@ import (
 
 	"allforone/protocol/pb"
 	"allforone/tasks"
+	"allforone/tasks/placement"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -36,7 +37,7 @@ func (n *Node) storeAccepted(ctx context.Context, b *batch) {
 				continue
 			}
 		}
-		for _, h := range n.closestLive(tasks.TaskID(b.id, i), k) {
+		for _, h := range n.liveView().Closest(tasks.TaskID(b.id, i), k) {
 			if !slices.Contains(t.Holders, h) {
 				perHolder[h] = append(perHolder[h], sr)
 			}
@@ -126,7 +127,7 @@ func (n *Node) acceptedOutput(ctx context.Context, b *batch, task int, records [
 		}
 	}
 	b.mu.Unlock()
-	hints = append(hints, n.closestLive(tasks.TaskID(b.id, task), int(max(b.m.Replication, 1)))...)
+	hints = append(hints, n.liveView().Closest(tasks.TaskID(b.id, task), int(max(b.m.Replication, 1)))...)
 	return n.fetchBlob(ctx, out.Output, out.OutputSize, hints...)
 }
 
@@ -238,8 +239,8 @@ func (rs *repairState) forget(p peer.ID) {
 func (n *Node) repairOnce(ctx context.Context, rs *repairState) {
 	// A holder that left moments ago still counts (RepairGrace): it comes back with its
 	// data. Copies go to live peers only (pushHeld skips the others).
-	live, cands := n.liveView(), n.holderView()
-	members, held := string(slices.Concat(cands.keys...)), n.held.gen()
+	v := n.liveView()
+	members, held := v.CandidatesKey(), n.held.gen()
 	// A round where nothing changed (the same candidates, the same held results, every
 	// copy confirmed last time) would find nothing to do: skip it, and its placement of
 	// every held result.
@@ -247,34 +248,38 @@ func (n *Node) repairOnce(ctx context.Context, rs *repairState) {
 		rs.skipped++
 		return
 	}
-	_, needed := n.pushHeld(ctx, rs.confirmed, live, cands, 0)
+	_, needed := n.pushHeld(ctx, rs.confirmed, v, false)
 	rs.members, rs.held, rs.clean, rs.skipped = members, held, needed == 0, 0
 }
 
-// pushHeld makes sure that, for every result this node holds, its k+extra holders among
-// cands (holdersFor; this node and peers not live aside) hold it too: it asks each what it
-// has and copies what it lacks (repairPeer). The views are computed once per round by the
-// caller, not once per result. It returns how many results peers were newly
-// confirmed to hold, and how many copies were not confirmed when it began.
-func (n *Node) pushHeld(ctx context.Context, confirmed map[peer.ID]map[string]bool, live, cands *memberView, extra int) (made, needed int) {
+// pushHeld makes sure that, for every result this node holds, the peers placement names
+// hold it too (RepairTargets; HandOffTargets for a graceful stop): it asks each what it
+// has and copies what it lacks (repairPeer). The view is taken once per round by the
+// caller, not once per result. It returns how many results peers were newly confirmed to
+// hold, and how many copies were not confirmed when it began.
+func (n *Node) pushHeld(ctx context.Context, confirmed map[peer.ID]map[string]bool, v *placement.View, handOff bool) (made, needed int) {
 	for _, b := range n.listBatches() {
 		held := n.held.list(b.id)
 		if len(held) == 0 {
 			continue
 		}
-		k := int(max(b.m.Replication, 1)) + extra
+		k := int(max(b.m.Replication, 1))
 		need := make(map[peer.ID][]int)
 		for _, task := range held {
 			if n.held.single(b.id, task) {
 				continue // the steward places single results: a stale one must not spread
 			}
 			key := b.id.KeyString() + "/" + strconv.Itoa(task)
-			for _, h := range n.holdersFor(tasks.TaskID(b.id, task), k, live, cands) {
-				if h == n.id || confirmed[h][key] {
+			targets := v.RepairTargets(tasks.TaskID(b.id, task), k)
+			if handOff {
+				targets = v.HandOffTargets(tasks.TaskID(b.id, task), k)
+			}
+			for _, h := range targets {
+				if confirmed[h][key] {
 					continue
 				}
 				needed++ // one that left within the grace too: it is to be asked when back
-				if n.live(h) {
+				if v.Live(h) {
 					need[h] = append(need[h], task)
 				}
 			}

@@ -52,7 +52,7 @@ func (n *Node) resync(nodeCtx context.Context) {
 	}
 	pulled := 0
 	for _, b := range n.listBatches() {
-		stewards := n.closestLive(b.id, n.stewardCount(b))
+		stewards := n.stewardsOf(b)
 		if !slices.Contains(stewards, n.id) || len(stewards) < 2 {
 			continue
 		}

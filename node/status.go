@@ -209,7 +209,7 @@ func (n *Node) status(ctx context.Context, id cid.Cid) (BatchStatus, error) {
 		return BatchStatus{}, fmt.Errorf("%w: %s", ErrUnknownBatch, id)
 	}
 	req := &pb.StewardRequest{BatchId: id.Bytes(), Body: &pb.StewardRequest_Status{Status: &pb.StatusRequest{}}}
-	target := n.closestLive(id, n.stewardCount(b))[0]
+	target := n.stewardsOf(b)[0]
 	if target == n.id {
 		b.mu.Lock()
 		has := b.st != nil

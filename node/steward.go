@@ -21,8 +21,6 @@ const (
 	maxListedBatches  = 64
 )
 
-func (n *Node) stewardCount(b *batch) int { return int(max(b.m.Replication, 1)) }
-
 // leaseDuration is how long a lease on a task of m holds: twice the task's time limit plus
 // time to fetch the module and the input.
 func leaseDuration(m *tasks.Manifest) time.Duration { return 2*m.Limits.Timeout + 10*time.Second }
@@ -143,7 +141,7 @@ func (n *Node) handleSteward(ctx context.Context, from peer.ID, req *pb.StewardR
 // role over (and merging the other stewards' copies) when it was not primary before.
 // Otherwise it answers NOT_STEWARD with the peer it believes is primary.
 func (n *Node) actAsPrimary(ctx context.Context, b *batch) (*tasks.BatchState, error) {
-	stewards := n.closestLive(b.id, n.stewardCount(b))
+	stewards := n.stewardsOf(b)
 	if stewards[0] != n.id {
 		b.mu.Lock()
 		b.primary = false
@@ -303,10 +301,5 @@ func toInts(u []uint32) []int {
 
 // otherSteward is the closest live steward of b other than this node, as a hint.
 func (n *Node) otherSteward(b *batch) peer.ID {
-	for _, p := range n.closestLive(b.id, n.stewardCount(b)+1) {
-		if p != n.id {
-			return p
-		}
-	}
-	return ""
+	return n.liveView().OtherSteward(b.id, n.stewardCount(b))
 }

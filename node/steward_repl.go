@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"time"
 
@@ -76,7 +75,7 @@ func (n *Node) replicateOnce(ctx context.Context, b *batch, tick bool) {
 			// Holders leave: keep K copies of every accepted result, counting a holder that
 			// left less than RepairGrace ago while two copies are live (it comes back with
 			// its data; copying at once under churn was a storm that starved the restarts).
-			b.needStore = append(b.needStore, b.st.UnderReplicated(int(max(b.m.Replication, 1)), n.holderState)...)
+			b.needStore = append(b.needStore, b.st.UnderReplicated(int(max(b.m.Replication, 1)), n.liveView().State)...)
 		}
 		b.mu.Unlock()
 	}
@@ -111,7 +110,7 @@ func (n *Node) copyState(ctx context.Context, b *batch) bool {
 		return false
 	}
 	var wg sync.WaitGroup
-	for _, p := range n.closestLive(b.id, n.stewardCount(b))[1:] {
+	for _, p := range n.stewardsOf(b)[1:] {
 		b.mu.Lock()
 		full := !b.sentTo[p]
 		b.mu.Unlock()
@@ -196,8 +195,7 @@ func (n *Node) applyDelta(ctx context.Context, from peer.ID, id cid.Cid, d *pb.S
 	}
 	// Only a steward copies state, and only to stewards: both must be among the batch's
 	// closest peers (with some slack for differing views of the swarm).
-	near := n.closestLive(id, n.stewardCount(b)+stewardSlack)
-	if !slices.Contains(near, from) || !slices.Contains(near, n.id) {
+	if v := n.liveView(); !v.NearSteward(id, n.stewardCount(b), from) || !v.NearSteward(id, n.stewardCount(b), n.id) {
 		return &protocol.WireError{Code: pb.ErrorCode_NOT_STEWARD, Message: "state copies go between the batch's stewards", Hint: n.otherSteward(b)}
 	}
 	if _, err := n.becomeSteward(ctx, b); err != nil {

@@ -59,7 +59,7 @@ func (n *Node) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, err
 		return SubmitResult{}, err
 	}
 	n.provide(m.Module.CID)
-	stewards := n.closestLive(b.id, n.stewardCount(b))
+	stewards := n.stewardsOf(b)
 	if err := n.handToStewards(ctx, b, stewards); err != nil {
 		return SubmitResult{}, err
 	}

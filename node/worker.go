@@ -147,7 +147,7 @@ func (n *Node) nextRunnable(now time.Time) *batch {
 // stewardCall sends a steward request to the primary steward of b, following redirects;
 // a request to this node is handled in-process. It returns who answered.
 func (n *Node) stewardCall(ctx context.Context, b *batch, req *pb.StewardRequest) (peer.ID, *pb.StewardResponse, error) {
-	target := n.closestLive(b.id, n.stewardCount(b))[0]
+	target := n.stewardsOf(b)[0]
 	adopted := false
 	for range maxRedirects + 1 {
 		var resp *pb.StewardResponse

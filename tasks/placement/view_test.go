@@ -11,6 +11,7 @@ import (
 	"github.com/ipfs/go-cid"
 	kb "github.com/libp2p/go-libp2p-kbucket"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/test"
 )
 
 var t0 = time.UnixMilli(1_750_000_000_000)
@@ -210,5 +211,27 @@ func TestCandidatesKeyChangesWithTheCandidates(t *testing.T) {
 	}
 	if sw := a.Swarm(); sw[0] != p[0] || len(sw) != 1 {
 		t.Fatalf("swarm %v: self only, as none was given", sw)
+	}
+}
+
+// Closest agrees with kbucket's sort by XOR distance, for every k.
+func TestClosestAgreesWithKbucket(t *testing.T) {
+	var peers []peer.ID
+	for range 40 {
+		p, err := test.RandPeerID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		peers = append(peers, p)
+	}
+	v := New(Config{Self: peers[0], At: t0, Members: peers, Connected: peers})
+	for i := range 50 {
+		key := tasks.ContentID([]byte{byte(i)})
+		want := kb.SortClosestPeers(slices.Clone(peers), kb.ConvertKey(string(key.Bytes())))
+		for _, k := range []int{0, 1, 3, 40, 50} {
+			if got := v.Closest(key, k); !slices.Equal(got, want[:min(k, len(want))]) {
+				t.Fatalf("key %d, k %d: got %v, want %v", i, k, got, want[:min(k, len(want))])
+			}
+		}
 	}
 }
