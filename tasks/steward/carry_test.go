@@ -63,17 +63,8 @@ func (w *world) carry(x string, rd Ready) {
 	if rd.FetchBlobs {
 		w.printf("%s: fetch the batch's blobs", x)
 	}
-	var now []Reply
-	fx := &effects{node: x}
 	for _, r := range rd.Replies {
-		if r.AfterEffects {
-			fx.replies = append(fx.replies, r)
-		} else {
-			now = append(now, r)
-		}
-	}
-	for _, r := range now {
-		w.answer(x, r, "")
+		w.answer(x, r)
 	}
 	if len(rd.Pull) > 0 {
 		for _, p := range rd.Pull {
@@ -106,9 +97,6 @@ func (w *world) carry(x string, rd Ready) {
 		w.printf("%s -> %s: store %s%s", x, w.names[s.Holder], taskList(ts), vouched)
 	}
 	if len(rd.Copies)+len(rd.Stores) == 0 {
-		for _, r := range fx.replies {
-			w.answer(x, r, "")
-		}
 		return
 	}
 	// The Ready's copies and stores go out together; their answers come back together,
@@ -126,9 +114,6 @@ func (w *world) carry(x string, rd Ready) {
 			acks = append(acks, w.deliverStore(x, w.names[s.Holder], ts))
 		}
 		w.stepAll(x, acks)
-		for _, r := range fx.replies {
-			w.answer(x, r, " (after its stores and copies)")
-		}
 	})
 }
 
@@ -148,7 +133,7 @@ func (w *world) deliverCopy(x string, c Copy) Input {
 	p := w.names[c.To]
 	if !w.reach(x, p) {
 		w.printf("%s -> %s: copy failed: unreachable", x, p)
-		return CopySent{To: c.To, Full: c.Full, Err: errUnreachable}
+		return CopySent{To: c.To, Seq: c.Seq, Full: c.Full, Err: errUnreachable}
 	}
 	node := w.steward(p)
 	id := w.newReq(nil)
@@ -159,7 +144,7 @@ func (w *world) deliverCopy(x string, c Copy) Input {
 	if reply.Err != nil {
 		w.printf("%s -> %s: copy refused: %s", p, x, w.named.Replace(reply.Err.Error()))
 	}
-	return CopySent{To: c.To, Full: c.Full, Err: reply.Err}
+	return CopySent{To: c.To, Seq: c.Seq, Full: c.Full, Err: reply.Err}
 }
 
 func (w *world) deliverPull(x, p string) Input {
@@ -245,13 +230,13 @@ func (w *world) send(r *request) {
 }
 
 // answer delivers a reply to the worker that asked (a redirect is followed).
-func (w *world) answer(x string, r Reply, note string) {
+func (w *world) answer(x string, r Reply) {
 	q := w.reqs[r.Req]
 	if q == nil {
 		return
 	}
 	delete(w.reqs, r.Req)
-	w.printf("%s -> %s: %s%s", x, q.worker, w.reply(r), note)
+	w.printf("%s -> %s: %s", x, q.worker, w.reply(r))
 	var we *protocol.WireError
 	if errors.As(r.Err, &we) && we.Code == pb.ErrorCode_NOT_STEWARD && we.Hint != "" && q.hops < 3 {
 		q.to, q.hops = w.names[we.Hint], q.hops+1

@@ -12,7 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// Copies between stewards, pulls, and stores on holders.
+// Copies from other stewards, pulls, and stores on holders.
 
 // stateCopy merges another steward's copy. Only a steward copies state, and only to
 // stewards: both must be among the batch's closest peers (with some slack for differing
@@ -73,66 +73,6 @@ func (s *Steward) doneStoring(i int) {
 	if s.storing[i]--; s.storing[i] <= 0 {
 		delete(s.storing, i)
 	}
-}
-
-func (s *Steward) copySent(in CopySent) {
-	if in.To == s.handBack && in.Full {
-		s.handBackBusy = false
-		if in.Err == nil {
-			s.handBack = "" // the new primary has everything this node had
-		}
-	}
-	if in.Err != nil {
-		s.event(slog.LevelDebug, "state copy failed", "to", short(in.To), "err", in.Err)
-		if _, ok := s.copies[in.To]; ok {
-			s.copies[in.To] = copyNone // send everything next time
-		}
-		return
-	}
-	if in.Full && s.copies[in.To] == copySending {
-		s.copies[in.To] = copyConfirmed
-	}
-}
-
-// copyOut copies the changed states to the other stewards; one that may have nothing gets
-// every task with state.
-func (s *Steward) copyOut(changed []*pb.TaskState) {
-	for _, p := range s.others {
-		switch st := s.copies[p]; {
-		case st == copyNone:
-			s.copies[p] = copySending
-			s.rd.Copies = append(s.rd.Copies, Copy{To: p, Full: true, Manifest: true, Tasks: s.allStates()})
-		case len(changed) > 0:
-			s.rd.Copies = append(s.rd.Copies, Copy{To: p, Manifest: st != copyConfirmed, Tasks: changed})
-		}
-	}
-}
-
-// handBackOut sends a demoted primary's whole state to the new primary, a tick apart, a
-// few times at most.
-func (s *Steward) handBackOut() {
-	if s.handBack == "" || s.handBackBusy || s.primary {
-		return
-	}
-	if s.handBackTries >= handBackTries {
-		s.handBack = ""
-		return
-	}
-	s.handBackTries++
-	s.handBackBusy = true
-	s.rd.Copies = append(s.rd.Copies, Copy{To: s.handBack, Full: true, Manifest: true, Tasks: s.allStates()})
-}
-
-// allStates encodes every task that has any state.
-func (s *Steward) allStates() []*pb.TaskState {
-	var out []*pb.TaskState
-	for i := range s.st.NumTasks() {
-		t := s.st.Task(i)
-		if len(t.Results) > 0 || len(t.Leases) > 0 || len(t.Holders) > 0 {
-			out = append(out, s.st.TaskStateToPB(i))
-		}
-	}
-	return out
 }
 
 // storeOut stores the accepted results that need it on their holders: where a result's

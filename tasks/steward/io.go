@@ -102,6 +102,7 @@ type Stored struct {
 // CopySent is the outcome of a Copy.
 type CopySent struct {
 	To   peer.ID
+	Seq  uint64 // the Copy's
 	Full bool
 	Err  error
 }
@@ -144,14 +145,16 @@ func (HandOff) input()       {}
 func (StatusQuery) input()   {}
 func (SnapshotQuery) input() {}
 
-// Ready is what the driver does after a Step: in order, persist, log, apply verdicts and
-// blocks, send the immediate replies, then send copies, stores and pulls, and once those
-// are done the replies marked AfterEffects.
+// Ready is what the driver does after one or more Steps: persist, then log, apply verdicts
+// and blocks, send the replies, and send copies, stores and pulls, stepping their answers
+// back in. A reply that must wait for copies and stores (a completion's) comes in the
+// Ready after their answers.
 type Ready struct {
 	Replies []Reply
 	// Persist are task states to write to the datastore before any reply is sent.
 	Persist []*pb.TaskState
-	// Copies are state copies to other stewards; each answer comes back as CopySent.
+	// Copies are state copies to other stewards (at most one in flight to each); each
+	// answer comes back as CopySent.
 	Copies []Copy
 	// Stores are accepted results to store on holders; each answer comes back as Stored.
 	Stores []Store
@@ -181,14 +184,15 @@ func (r *Ready) Empty() bool {
 
 // Reply answers a request.
 type Reply struct {
-	Req ReqID
-	// AfterEffects: send it only once this Ready's copies and stores are done (a worker
-	// forgets its results once its completion is answered).
-	AfterEffects bool
-	Err          error // a *protocol.WireError
-	Grant        *pb.LeaseGrant
-	Status       *Status
-	Snapshot     []*pb.TaskState
+	Req   ReqID
+	Err   error // a *protocol.WireError
+	Grant *pb.LeaseGrant
+	// Empty: a lease request that could be granted got nothing. A worker that asks again
+	// and again for nothing (it ignores retry_after, or hoards leases it never runs) is
+	// what the node's lease rate limit counts.
+	Empty    bool
+	Status   *Status
+	Snapshot []*pb.TaskState
 }
 
 // Status is the batch's progress, for a StatusQuery.
@@ -199,7 +203,8 @@ type Status struct {
 
 // Copy is a state copy to another steward.
 type Copy struct {
-	To peer.ID
+	To  peer.ID
+	Seq uint64 // its place among the copies to To (0: a demoted primary's hand-back)
 	// Full: every task with state, for a steward that may have none.
 	Full bool
 	// Manifest: send the manifest along (the steward may not know the batch yet).

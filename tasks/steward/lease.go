@@ -55,19 +55,23 @@ func (s *Steward) lease(in LeaseRequest) {
 	for _, l := range grants {
 		g.Leases = append(g.Leases, &pb.Lease{Task: uint32(l.Task), ExpiresMs: l.Expires.UnixMilli(), GrantId: l.GrantID})
 	}
+	empty := false
 	if len(grants) > 0 {
 		s.rd.Protect = append(s.rd.Protect, in.From)
 	} else if !done {
 		g.RetryAfterMs = uint32(LeaseRetryAfter.Milliseconds())
+		empty = true
 	}
-	s.reply(Reply{Req: in.Req, Grant: g})
+	s.reply(Reply{Req: in.Req, Grant: g, Empty: empty})
 }
 
-// complete records a worker's finished tasks. Its reply waits until the accepted results
-// are stored on their holders and the state is copied to the other stewards: the worker
-// forgets a result once it is answered, so the work must survive this steward first.
+// complete records a worker's finished tasks. Its reply waits (flow.go) until the accepted
+// results are stored on their holders and the state is copied to the other stewards: the
+// worker forgets a result once it is answered, so the work must survive this steward
+// first.
 func (s *Steward) complete(in Complete) {
 	wasDone := s.st.Done()
+	var accepted []int
 	for _, r := range in.Records {
 		if !s.st.HadLease(r.Task, in.From) || r.Executor != in.From {
 			// Not asked to run it (or its lease was granted by a steward that died before
@@ -81,6 +85,7 @@ func (s *Steward) complete(in Complete) {
 		}
 		if c.Accepted {
 			s.needStore[r.Task] = struct{}{}
+			accepted = append(accepted, r.Task)
 			s.rd.Accepted++
 			s.judge(s.st.Task(r.Task))
 		}
@@ -93,7 +98,7 @@ func (s *Steward) complete(in Complete) {
 	if !wasDone && s.st.Done() {
 		s.event(slog.LevelInfo, "batch finished")
 	}
-	s.reply(Reply{Req: in.Req, AfterEffects: true})
+	s.hold(Reply{Req: in.Req}, accepted)
 }
 
 // judge gives the verdicts on a task just accepted: executors whose output is the accepted

@@ -54,15 +54,6 @@ type Config struct {
 	SelfMemoryMiB int
 }
 
-// copyState is how far a steward's copy is known to be complete.
-type copyState uint8
-
-const (
-	copyNone      copyState = iota // it may have nothing: send everything
-	copySending                    // a full copy is on its way
-	copyConfirmed                  // it has every change up to the last copy sent
-)
-
 // Steward is one batch's steward core. It is not safe for concurrent use: one driver
 // goroutine owns it.
 type Steward struct {
@@ -74,11 +65,12 @@ type Steward struct {
 	view *placement.View
 	now  time.Time
 
-	primary bool
-	pulling map[peer.ID]bool // takeover: stewards whose copies are awaited
-	parked  []Input          // requests waiting for those copies
-	copies  map[peer.ID]copyState
-	others  []peer.ID // the other stewards at the last look
+	primary  bool
+	pulling  map[peer.ID]bool      // takeover: stewards whose copies are awaited
+	parked   []Input               // requests waiting for those copies
+	copies   map[peer.ID]*peerCopy // the other stewards' copies (flow.go)
+	barriers []*barrier            // replies waiting for copies and stores
+	others   []peer.ID             // the other stewards at the last look
 
 	handBack      peer.ID // demoted: the new primary that is owed this node's state
 	handBackTries int
@@ -107,7 +99,7 @@ func New(cfg Config) *Steward {
 	}
 	s := &Steward{cfg: cfg, st: cfg.State, id: cfg.State.ID, m: cfg.State.Manifest,
 		k: int(max(cfg.State.Manifest.Replication, 1)), view: cfg.View,
-		copies: make(map[peer.ID]copyState), needStore: make(map[int]struct{}), retry: make(map[int]struct{}),
+		copies: make(map[peer.ID]*peerCopy), needStore: make(map[int]struct{}), retry: make(map[int]struct{}),
 		storing: make(map[int]int), persist: make(map[int]struct{}), askers: make(map[peer.ID]asker)}
 	if s.view == nil {
 		s.view = placement.New(placement.Config{Self: cfg.Self})
@@ -180,12 +172,12 @@ func (s *Steward) Step(in Input) {
 		s.reverify(in.Peer)
 	case HandOff:
 		if s.primary && len(s.pulling) == 0 {
-			clear(s.copies) // every other steward gets a full, current copy
+			s.resetCopies() // every other steward gets a full, current copy
 			for i := range s.retry {
 				s.needStore[i] = struct{}{}
 			}
 			clear(s.retry)
-			s.reply(Reply{Req: in.Req, AfterEffects: true})
+			s.hold(Reply{Req: in.Req}, sortedKeys(s.needStore))
 		} else {
 			s.reply(Reply{Req: in.Req})
 		}
@@ -252,7 +244,7 @@ func (s *Steward) claim() bool {
 	}
 	s.primary = true
 	s.handBack = ""
-	clear(s.copies) // every other steward gets a full copy from the new primary
+	s.resetCopies() // every other steward gets a full copy from the new primary
 	s.event(slog.LevelInfo, "primary steward")
 	if len(others) == 0 {
 		s.takenOver()
@@ -279,6 +271,7 @@ func (s *Steward) demote(p peer.ID) {
 		s.handBack = "" // the role moved on again; the next primary pulls what it needs
 	}
 	s.pulling = nil
+	s.releaseAll()
 	for _, in := range s.parked {
 		if req, ok := reqOf(in); ok {
 			s.reply(Reply{Req: req, Err: s.notSteward()})
@@ -370,8 +363,11 @@ func (s *Steward) Ready() Ready {
 	}
 	s.rd.Persist = states
 	if s.primary && len(s.pulling) == 0 {
-		s.copyOut(states)
+		// What changed, merged copies included, goes on to the other stewards: they
+		// converge on the union.
+		s.copyOut(changed)
 		s.storeOut()
+		s.releaseBarriers()
 	}
 	s.handBackOut()
 	rd := s.rd

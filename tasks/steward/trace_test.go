@@ -48,6 +48,10 @@ import (
 //	partition a=(s1,w1) b=(s2,w2)   heal
 //	    Cut the swarm into groups that reach only their own members (peers not named form
 //	    one more group), and mend it.
+//	hold / deliver [all]
+//	    From hold on, messages (copies, stores, pulls and their answers) wait until
+//	    deliver carries out all of them and what follows from them; deliver all also
+//	    stops holding.
 //	handoff on=s1       s1 stops gracefully: it hands its state over.
 //	status on=s1        state on=s1        holders        trust on=s1
 //	    What s1 says of the batch, its task states, who holds which result, s1's trust
@@ -124,6 +128,11 @@ func runCommand(t *testing.T, w *world, d *datadriven.TestData) {
 	case "heal":
 		clear(w.group)
 		w.look()
+	case "hold":
+		w.holding = true
+	case "deliver":
+		w.deliver()
+		w.holding = !d.HasArg("all")
 	case "handoff":
 		x := onArg(t, d)
 		w.step(x, HandOff{Req: w.newReq(&request{worker: "operator"})})

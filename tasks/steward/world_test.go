@@ -46,6 +46,7 @@ type world struct {
 	reqs     map[ReqID]*request
 	nextReq  ReqID
 	queue    []func()
+	holding  bool // messages wait in the queue until deliver
 	out      strings.Builder
 	named    *strings.Replacer // peer IDs (and their short forms) to names
 }
@@ -64,12 +65,6 @@ type request struct {
 	to     string
 	hops   int
 	make   func(ReqID) Input
-}
-
-// effects are a Ready's replies that wait for its copies and stores.
-type effects struct {
-	node    string
-	replies []Reply
 }
 
 func newWorld(t testing.TB, name string, m *tasks.Manifest, members, workers int, grace time.Duration) *world {
@@ -258,8 +253,15 @@ func (w *world) step(x string, in Input) {
 	w.carry(x, n.core.Ready())
 }
 
-// run carries out queued deliveries until there are none.
+// run carries out queued deliveries until there are none (unless they are held).
 func (w *world) run() {
+	if !w.holding {
+		w.deliver()
+	}
+}
+
+// deliver carries out queued deliveries until there are none.
+func (w *world) deliver() {
 	for steps := 0; len(w.queue) > 0; steps++ {
 		if steps > 10000 {
 			w.t.Fatal("the world does not settle")
