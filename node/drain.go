@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"allforone/tasks/steward"
+
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -43,16 +45,11 @@ func (n *Node) drain() {
 	// Steward roles: the next stewards get a full, current copy.
 	handed := 0
 	for _, b := range n.listBatches() {
-		b.mu.Lock()
-		primary := b.st != nil && b.primary
-		if primary {
-			clear(b.sentTo)
-		}
-		b.mu.Unlock()
-		if primary && ctx.Err() == nil {
-			n.storeAccepted(ctx, b)
-			n.copyState(ctx, b)
-			handed++
+		if l := n.stewardOf(b); l != nil && l.primary.Load() && ctx.Err() == nil {
+			// Copies to every other steward, the pending stores, and the answer once done.
+			if _, err := l.call(ctx, func(_ time.Time, r steward.ReqID) steward.Input { return steward.HandOff{Req: r} }); err == nil {
+				handed++
+			}
 		}
 	}
 	// Results held here: K copies elsewhere, or this node keeps them (on disk) anyway.

@@ -6,6 +6,7 @@ import (
 
 	"allforone/protocol"
 	"allforone/protocol/pb"
+	"allforone/tasks/steward"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -47,27 +48,15 @@ func (n *Node) peerLoop(ctx context.Context) {
 
 // peerGone handles a peer that has no connection left.
 func (n *Node) peerGone(p peer.ID) {
+	n.departed(p)              // away within the grace, in the views built from now on
 	n.memberCache.invalidate() // roles below must not count p
 	n.host.ConnManager().Unprotect(p, "lease")
-	n.departed(p)
+	// Whoever is primary now (perhaps this node, taking over from p) returns p's leases to
+	// the pool: each steward core decides.
+	now := n.clock()
 	for _, b := range n.listBatches() {
-		b.mu.Lock()
-		st := b.st
-		b.mu.Unlock()
-		if st == nil {
-			continue
-		}
-		// Whoever is primary now (perhaps this node, taking over from p) returns p's
-		// leases to the pool.
-		if n.stewardsOf(b)[0] != n.id {
-			continue
-		}
-		b.mu.Lock()
-		back := st.ReleaseWorker(p)
-		b.mu.Unlock()
-		if len(back) > 0 {
-			n.log.Info("leases returned to the pool: worker left", "batch", b.id.String(), "worker", shortID(p), "tasks", len(back))
-			n.kickBatch(b)
+		if l := n.stewardOf(b); l != nil {
+			l.post(steward.Left{Peer: p, Now: now})
 		}
 	}
 	n.gone.add(p) // repair.go: ask it again what it holds

@@ -116,8 +116,9 @@ func (n *Node) fetchRound(ctx context.Context, id cid.Cid) (FetchReport, error) 
 
 // fetchFromSelf stores results from this node's own steward state.
 func (n *Node) fetchFromSelf(ctx context.Context, b *batch, ts []int) {
+	decided := n.stewardResults(ctx, b.id, ts)
 	for _, t := range ts {
-		if sr, err := n.stewardResult(ctx, b.id, t, true); err == nil {
+		if sr, err := decided.get(ctx, n, t, true); err == nil {
 			n.storeResult(ctx, b, sr)
 		}
 	}

@@ -157,8 +157,12 @@ func (n *Node) fetchInBackground(b *batch, hints ...peer.ID) {
 	})
 }
 
-// hasBatchBlobs reports whether the module and every blob input of b are stored here.
+// hasBatchBlobs reports whether the module and every blob input of b are stored here. Once
+// they are, it says so without looking again, until garbage collection drops them.
 func (n *Node) hasBatchBlobs(ctx context.Context, b *batch) bool {
+	if b.blobsHere.Load() {
+		return true
+	}
 	if ok, _ := n.blobs.Has(ctx, b.m.Module.CID); !ok {
 		return false
 	}
@@ -169,6 +173,7 @@ func (n *Node) hasBatchBlobs(ctx context.Context, b *batch) bool {
 			}
 		}
 	}
+	b.blobsHere.Store(true)
 	return true
 }
 
