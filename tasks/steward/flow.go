@@ -10,12 +10,16 @@ import (
 )
 
 // Flow control of state copies, as raft's progress tracking: the primary keeps, per other
-// steward, what it has not sent there yet and whether a copy is on its way. At most one
-// copy to each steward is in flight; what changes meanwhile goes in the next one, so a burst
-// of lease grants costs one copy per steward per round trip, not one each. A reply that
-// must wait until its changes are safe (a completion: the worker forgets its results once
-// answered) waits at a barrier until a copy holding them was answered by every other
-// steward and its results' stores by their holders.
+// steward, what it has not sent there yet and how many copies are on their way. At most
+// MaxInflight copies to each steward are in flight (raft's MaxInflightMsgs); what changes
+// while the window is full goes together in the next one, so a burst of lease grants costs
+// a few copies per steward per round trip, not one each. A reply that must wait until its
+// changes are safe (a completion: the worker forgets its results once answered) waits at a
+// barrier until a copy holding them was answered by every other steward and its results'
+// stores by their holders.
+
+// MaxInflight is how many state copies to one steward may be on their way at once.
+const MaxInflight = 4
 
 // copyState is how far a steward's copy is known to be complete.
 type copyState uint8
@@ -28,11 +32,12 @@ const (
 
 // peerCopy is what the primary knows of one other steward's copy.
 type peerCopy struct {
-	state  copyState
-	unsent map[int]struct{} // tasks changed since the last copy sent to it
-	busy   bool             // a copy is on its way
-	sent   uint64           // sequence number of the last copy sent
-	done   uint64           // of the last copy answered (or failed)
+	state    copyState
+	unsent   map[int]struct{} // tasks changed since the last copy sent to it
+	inflight int              // copies on their way
+	sent     uint64           // sequence number of the last copy sent
+	done     uint64           // every copy up to this one was answered (or failed)
+	answered map[uint64]bool  // copies after done answered already (out of order)
 }
 
 // barrier holds a reply until its changes are copied and its results stored.
@@ -47,7 +52,10 @@ type barrier struct {
 func (s *Steward) peerCopy(p peer.ID) *peerCopy {
 	pc := s.copies[p]
 	if pc == nil {
-		pc = &peerCopy{unsent: make(map[int]struct{})}
+		// Each incarnation numbers its copies from a base of its own, so an answer to a
+		// copy sent before p left the steward set and came back is told apart.
+		s.copyBase += 1 << 32
+		pc = &peerCopy{unsent: make(map[int]struct{}), answered: make(map[uint64]bool), sent: s.copyBase, done: s.copyBase}
 		s.copies[p] = pc
 	}
 	return pc
@@ -89,7 +97,7 @@ func (s *Steward) copyOut(changed []int) {
 	}
 	for _, p := range s.others {
 		pc := s.copies[p]
-		if pc.busy || (pc.state != copyNone && len(pc.unsent) == 0) {
+		if pc.inflight >= MaxInflight || (pc.state != copyNone && len(pc.unsent) == 0) {
 			continue
 		}
 		c := Copy{To: p, Manifest: pc.state != copyConfirmed}
@@ -102,7 +110,8 @@ func (s *Steward) copyOut(changed []int) {
 		}
 		clear(pc.unsent)
 		pc.sent++
-		pc.busy, c.Seq = true, pc.sent
+		pc.inflight++
+		c.Seq = pc.sent
 		s.rd.Copies = append(s.rd.Copies, c)
 	}
 }
@@ -117,13 +126,15 @@ func (s *Steward) copySent(in CopySent) {
 		return
 	}
 	pc := s.copies[in.To]
-	if pc == nil || in.Seq == 0 {
-		return // no longer a steward
+	if pc == nil || in.Seq <= pc.done || in.Seq > pc.sent || pc.answered[in.Seq] {
+		return // no longer a steward, an answer to an earlier incarnation, or seen already
 	}
-	if in.Seq == pc.sent {
-		pc.busy = false
+	pc.inflight--
+	pc.answered[in.Seq] = true
+	for pc.answered[pc.done+1] {
+		delete(pc.answered, pc.done+1)
+		pc.done++
 	}
-	pc.done = max(pc.done, in.Seq)
 	if in.Err != nil {
 		s.event(slog.LevelDebug, "state copy failed", "to", short(in.To), "err", in.Err)
 		pc.state = copyNone // send everything next time

@@ -69,6 +69,7 @@ type Steward struct {
 	pulling  map[peer.ID]bool      // takeover: stewards whose copies are awaited
 	parked   []Input               // requests waiting for those copies
 	copies   map[peer.ID]*peerCopy // the other stewards' copies (flow.go)
+	copyBase uint64                // where the last peerCopy numbered its copies from
 	barriers []*barrier            // replies waiting for copies and stores
 	others   []peer.ID             // the other stewards at the last look
 
