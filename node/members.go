@@ -25,7 +25,8 @@ import (
 // memberTTL bounds how stale the view may be when no event arrives.
 const memberTTL = time.Second
 
-// memberCache holds the current view.
+// memberCache holds the current view. Lock order: memberCache.mu, then Node.departMu (the
+// view is built with mu held and reads the departures); nothing takes mu under departMu.
 type memberCache struct {
 	gen    atomic.Uint64 // bumped when members may have changed
 	mu     sync.Mutex
