@@ -75,9 +75,10 @@ func (s *Steward) hold(r Reply, stores []int) {
 	s.barriers = append(s.barriers, &barrier{reply: r, stores: stores})
 }
 
-// copyOut hands the changed tasks to the other stewards: one with nothing in flight gets a
-// copy of what it has not got yet (everything, when it may have nothing).
-func (s *Steward) copyOut(changed []int) {
+// copyOut hands the changed tasks to the other stewards: one with room in its window gets a
+// copy of what it has not got yet (everything, when it may have nothing). encoded holds the
+// tasks encoded already in this Ready; it gains those encoded here.
+func (s *Steward) copyOut(changed []int, encoded map[int]*pb.TaskState) {
 	for _, p := range s.others {
 		pc := s.peerCopy(p)
 		for _, i := range changed {
@@ -105,7 +106,10 @@ func (s *Steward) copyOut(changed []int) {
 			c.Full, c.Tasks, pc.state = true, s.allStates(), copySending
 		} else {
 			for _, i := range sortedKeys(pc.unsent) {
-				c.Tasks = append(c.Tasks, s.st.TaskStateToPB(i))
+				if encoded[i] == nil {
+					encoded[i] = s.st.TaskStateToPB(i)
+				}
+				c.Tasks = append(c.Tasks, encoded[i])
 			}
 		}
 		clear(pc.unsent)

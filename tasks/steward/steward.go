@@ -359,14 +359,16 @@ func (s *Steward) Ready() Ready {
 	changed := sortedKeys(s.persist)
 	clear(s.persist)
 	states := make([]*pb.TaskState, len(changed))
+	encoded := make(map[int]*pb.TaskState, len(changed)) // a task is encoded once per Ready
 	for k, i := range changed {
 		states[k] = s.st.TaskStateToPB(i)
+		encoded[i] = states[k]
 	}
 	s.rd.Persist = states
 	if s.primary && len(s.pulling) == 0 {
 		// What changed, merged copies included, goes on to the other stewards: they
 		// converge on the union.
-		s.copyOut(changed)
+		s.copyOut(changed, encoded)
 		s.storeOut()
 		s.releaseBarriers()
 	}
