@@ -27,7 +27,10 @@ func (n *Node) watchPeers() {
 				n.log.Debug("disconnect event dropped: queue full", "peer", shortID(c.RemotePeer()))
 			}
 		},
-		ConnectedF: func(network.Network, network.Conn) {},
+		// A new connection changes who is live: the view is rebuilt before the peer's
+		// first stream is handled (the swarm notifies before it accepts streams), so a
+		// worker that reconnects is never taken for gone and its fresh leases released.
+		ConnectedF: func(network.Network, network.Conn) { n.memberCache.invalidate() },
 		ListenF:    func(network.Network, ma.Multiaddr) {},
 	})
 }

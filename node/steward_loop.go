@@ -90,10 +90,11 @@ func (l *stewardLoop) start() {
 }
 
 func (l *stewardLoop) run(ctx context.Context) {
+	// The first tick comes a tick from now, and none before the node is up: a node that
+	// is starting sees no peers yet, and taking the primary role then would return every
+	// lease of the workers it does not see to the pool. A request claims the role sooner.
 	t := time.NewTicker(replicateEvery)
 	defer t.Stop()
-	l.stepIn(steward.Tick{Now: l.clock()}) // look at the role at once
-	l.flush(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -111,6 +112,9 @@ func (l *stewardLoop) run(ctx context.Context) {
 				break
 			}
 		case <-t.C:
+			if !l.n.up.Load() {
+				continue
+			}
 			l.stepIn(steward.Tick{Now: l.clock()})
 		}
 		l.flush(ctx)

@@ -108,16 +108,13 @@ func runCommand(t *testing.T, w *world, d *datadriven.TestData) {
 	case "stop", "start":
 		x := d.CmdArgs[0].Key
 		w.up[x] = d.Cmd == "start"
-		restart := d.Cmd == "start" && w.nodes[x] != nil
-		if restart {
-			w.nodes[x].core = nil // a restart: the core is rebuilt from what it saved
+		if d.Cmd == "start" && w.nodes[x] != nil {
+			// A restart: the core is rebuilt from what it saved; it looks at its role at
+			// its first input (a driver does not tick it before the node is up).
+			w.nodes[x].core = nil
 			w.steward(x)
 		}
 		w.look()
-		if restart {
-			w.step(x, Tick{Now: w.now}) // a driver ticks its core as it starts
-			w.run()
-		}
 	case "partition":
 		for _, a := range d.CmdArgs {
 			for _, p := range a.Vals {
