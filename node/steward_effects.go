@@ -53,7 +53,7 @@ func (l *stewardLoop) carry(ctx context.Context, rd steward.Ready, final bool) {
 			ch <- r // buffered: never waits
 		}
 	}
-	if len(rd.Pull) > 0 {
+	if len(rd.Pull) > 0 && !final { // a stopping loop has no use for them
 		l.goEffect(final, func(ctx context.Context) []steward.Input { return l.pull(ctx, rd.Pull) })
 	}
 	if len(rd.Copies)+len(rd.Stores) > 0 {
