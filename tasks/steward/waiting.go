@@ -109,8 +109,8 @@ func WaitingLine(ws []WaitReason) string {
 	return ws[0].Reason + "; " + ws[0].Fix
 }
 
-// FitsMemory reports whether a task of memoryPages fits under a cap of mib.
-func FitsMemory(memoryPages uint32, mib int) bool {
+// fitsMemory reports whether a task of memoryPages fits under a cap of mib.
+func fitsMemory(memoryPages uint32, mib int) bool {
 	return uint64(memoryPages)*65536 <= uint64(max(mib, 0))<<20
 }
 
@@ -152,7 +152,7 @@ func (s *Steward) waitingFor(now time.Time) []WaitReason {
 	for _, p := range peers {
 		declined, mib := false, 0
 		if p == s.cfg.Self {
-			declined, mib = !FitsMemory(s.m.Limits.MemoryPages, s.cfg.SelfMemoryMiB), s.cfg.SelfMemoryMiB
+			declined, mib = !fitsMemory(s.m.Limits.MemoryPages, s.cfg.SelfMemoryMiB), s.cfg.SelfMemoryMiB
 		} else if a, ok := s.askers[p]; ok && now.Sub(a.at) <= declineTTL {
 			declined, mib = a.declined, int(a.memoryMB)
 		}
