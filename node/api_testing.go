@@ -10,6 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"allforone/tasks"
+	"allforone/tasks/steward"
+
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -162,15 +165,21 @@ func (n *Node) StewardTasks(id cid.Cid, withHolders ...int) (TestingTasks, bool)
 	if b == nil {
 		return TestingTasks{}, false
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.st == nil {
+	l := n.stewardOf(b)
+	if l == nil {
 		return TestingTasks{}, false
 	}
+	var out TestingTasks
+	err := l.inspect(n.ctx, func(s *steward.Steward) { out = testingTasks(id, b, s.State(), withHolders) })
+	return out, err == nil
+}
+
+// testingTasks is st's view of every task, with the holders of withHolders.
+func testingTasks(id cid.Cid, b *batch, st *tasks.BatchState, withHolders []int) TestingTasks {
 	out := TestingTasks{BatchID: id.String(), Redundancy: int(b.m.Redundancy), Replication: int(b.m.Replication),
-		Tasks: make([]TaskCounts, b.st.NumTasks())}
+		Tasks: make([]TaskCounts, st.NumTasks())}
 	for i := range out.Tasks {
-		t := b.st.Task(i)
+		t := st.Task(i)
 		c := TaskCounts{Status: t.Status().String(), Results: len(t.Results), Leases: len(t.Leases), Holders: len(t.Holders)}
 		for _, l := range t.Leases {
 			if l.Lost {
@@ -182,12 +191,12 @@ func (n *Node) StewardTasks(id cid.Cid, withHolders ...int) (TestingTasks, bool)
 	for _, i := range withHolders {
 		if i >= 0 && i < len(out.Tasks) {
 			out.Tasks[i].HolderIDs = []string{}
-			for _, h := range b.st.Task(i).Holders {
+			for _, h := range st.Task(i).Holders {
 				out.Tasks[i].HolderIDs = append(out.Tasks[i].HolderIDs, h.String())
 			}
 		}
 	}
-	return out, true
+	return out
 }
 
 // testingRoutes registers the test-only fault-injection API (partitions, slow nodes). It

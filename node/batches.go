@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"allforone/tasks"
@@ -14,42 +15,36 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
-	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // A batch as this node knows it. Every node that heard of a batch keeps its manifest; its
-// stewards also keep its state (st); its result holders keep results (see results.go).
+// stewards also keep its state, owned by the batch's steward loop (steward_loop.go); its
+// result holders keep results (see results.go).
 //
-// Lock order: Node.batchMu, then batch.mu. No lock is held across network calls.
+// Lock order: Node.batchMu, then batch.mu. batch.mu guards the worker's side of a batch
+// (the fields below steward); the steward state has no lock: its loop owns it, and nobody
+// waits for a loop while holding batch.mu. No lock is held across network calls.
 type batch struct {
 	id  cid.Cid
 	m   *tasks.Manifest
 	raw []byte // the signed canonical manifest
 
+	steward   atomic.Pointer[stewardLoop] // set once, while this node is one of its stewards
+	blobsHere atomic.Bool                 // its module and blob inputs are stored here
+
 	mu          sync.Mutex
-	st          *tasks.BatchState // non-nil while this node is one of its stewards
-	primary     bool              // this node acted as its primary steward last time it checked
-	workDone    bool              // a steward said no work is left
-	retryAt     time.Time         // do not ask for leases before this
-	backoff     time.Duration     // grows while asking for this batch's work keeps failing
-	fetching    bool              // a background fetch of the batch's blobs runs
-	sentTo      map[peer.ID]bool  // stewards that got the manifest with a state copy
-	kick        chan struct{}     // wakes the replication loop
-	replicating bool              // a replication loop runs for this batch
-	needStore   []int             // accepted tasks whose results still go to their holders
-	completions []completion      // finished tasks waiting to go to the steward
-	sending     bool              // a completion sender runs
-	holding     map[int]struct{}  // tasks this node holds leases on, until delivered or returned
-	refused     string            // why its steward last refused this node any lease ("" if not)
+	workDone    bool             // a steward said no work is left
+	retryAt     time.Time        // do not ask for leases before this
+	backoff     time.Duration    // grows while asking for this batch's work keeps failing
+	fetching    bool             // a background fetch of the batch's blobs runs
+	completions []completion     // finished tasks waiting to go to the steward
+	sending     bool             // a completion sender runs
+	holding     map[int]struct{} // tasks this node holds leases on, until delivered or returned
+	refused     string           // why its steward last refused this node any lease ("" if not)
 	refusedAt   time.Time
 
-	// Why the batch cannot progress (waiting.go). As its steward: what workers said in
-	// their lease requests, and the reasons computed from that at waitingAt. As a worker:
-	// when to decline it again, and the reason its steward gave last (at waitingLineAt).
-	askers        map[peer.ID]asker
-	askersPruned  time.Time
-	waitingWhy    []WaitReason
-	waitingAt     time.Time
+	// Why the batch cannot progress, as a worker sees it: when to decline it again, and
+	// the reason its steward gave last (at waitingLineAt).
 	declineAt     time.Time
 	waitingLine   string
 	waitingLineAt time.Time
@@ -123,7 +118,7 @@ func (n *Node) addBatch(ctx context.Context, raw []byte) (*batch, bool, error) {
 	if err := n.ds.Put(ctx, batchKey(id), raw); err != nil {
 		return nil, false, fmt.Errorf("store manifest: %w", err)
 	}
-	b := &batch{id: id, m: m, raw: raw, sentTo: make(map[peer.ID]bool), kick: make(chan struct{}, 1)}
+	b := &batch{id: id, m: m, raw: raw}
 	n.batchMu.Lock()
 	if old := n.batches[id.KeyString()]; old != nil {
 		n.batchMu.Unlock()

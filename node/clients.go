@@ -32,5 +32,5 @@ func (n *Node) startClients() {
 
 // route is where requests for b's primary steward go first: the closest live steward.
 func (n *Node) route(b *batch) protocol.Route {
-	return protocol.Route{Batch: b.id, Manifest: b.raw, First: n.closestLive(b.id, n.stewardCount(b))[0]}
+	return protocol.Route{Batch: b.id, Manifest: b.raw, First: n.stewardsOf(b)[0]}
 }

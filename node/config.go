@@ -178,6 +178,10 @@ func TestConfig(dataDir string) Config {
 	c.BootstrapInterval = Duration(time.Second)
 	c.RoutingRefresh = Duration(15 * time.Second)
 	c.Slots = 2
+	// Tasks at normal priority: a test asserts that tasks finish, and on a machine kept busy
+	// by other work an idle-priority task gets almost no CPU (that is what idle means). The
+	// idle default is tested where it is set (tasks/runner, and testnet's daemons).
+	c.TaskPriority = PriorityNormal
 	c.MaxTaskMemoryMB = 256
 	c.RepairInterval = Duration(2 * time.Second)
 	c.RepairGrace = 0

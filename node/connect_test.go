@@ -130,16 +130,17 @@ func TestDepartedHolderCountsDuringTheGrace(t *testing.T) {
 	// Both rules count it: the holders chosen for new copies and the steward's count of a
 	// result's copies.
 	counts := func(p *Node) bool {
-		chosen, away := slices.Contains(a.closestHolders(key, 3), p.ID()), a.holderState(p.ID()) != tasks.HolderGone
+		v := a.liveView()
+		chosen, away := slices.Contains(v.Holders(key, 3), p.ID()), v.State(p.ID()) != tasks.HolderGone
 		if chosen != away {
-			t.Errorf("closestHolders says %v, holderState %v", chosen, a.holderState(p.ID()))
+			t.Errorf("the view's holders say %v, its state %v", chosen, v.State(p.ID()))
 		}
 		return chosen
 	}
 	left := time.Now() // before Close: a notes the departure while b is still closing
 	b.Close()
 	deadlineFor(t, ctx, "b gone", func() bool { return !a.live(b.ID()) })
-	deadlineFor(t, ctx, "the departure noted", func() bool { return len(a.recentlyDeparted()) == 1 })
+	deadlineFor(t, ctx, "the departure noted", func() bool { return len(a.liveView().Away()) == 1 })
 	if !counts(b) && time.Since(left) < 900*time.Millisecond {
 		t.Fatal("a holder that just left no longer counts")
 	}
@@ -184,7 +185,7 @@ func TestTheGraceKeepsTwoLiveCopies(t *testing.T) {
 	var gone []*Node
 	for i := 0; len(gone) == 0; i++ {
 		key = tasks.ContentID([]byte{byte(i)})
-		if h := a.closestHolders(key, 3); slices.Contains(h, a.ID()) {
+		if h := a.liveView().Holders(key, 3); slices.Contains(h, a.ID()) {
 			for _, x := range []*Node{b, c, d} {
 				if slices.Contains(h, x.ID()) {
 					gone = append(gone, x)
@@ -193,13 +194,13 @@ func TestTheGraceKeepsTwoLiveCopies(t *testing.T) {
 		}
 	}
 	gone[0].Close()
-	deadlineFor(t, ctx, "the first departure noted", func() bool { return len(a.recentlyDeparted()) == 1 })
-	if h := a.closestHolders(key, 3); !slices.Contains(h, gone[0].ID()) {
+	deadlineFor(t, ctx, "the first departure noted", func() bool { return len(a.liveView().Away()) == 1 })
+	if h := a.liveView().Holders(key, 3); !slices.Contains(h, gone[0].ID()) {
 		t.Fatalf("one holder away, two live: it should still count, holders %v", h)
 	}
 	gone[1].Close()
-	deadlineFor(t, ctx, "the second departure noted", func() bool { return len(a.recentlyDeparted()) == 2 })
-	h := a.closestHolders(key, 3)
+	deadlineFor(t, ctx, "the second departure noted", func() bool { return len(a.liveView().Away()) == 2 })
+	h := a.liveView().Holders(key, 3)
 	if slices.Contains(h, gone[0].ID()) || slices.Contains(h, gone[1].ID()) {
 		t.Fatalf("two holders away, one live: they must not count, holders %v", h)
 	}

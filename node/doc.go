@@ -8,11 +8,15 @@
 // and held results handed over. A node whose datastore turns out corrupt while it runs
 // takes no more work and closes Failed (Err says why); its owner closes it (datastore.go).
 //
-// Roles (keyspace.go): the stewards of a batch and the holders of a result are the swarm
-// members closest to its ID that serve the DHT; a node others cannot dial (reach.go: AutoNAT,
-// relays, hole punching) serves none and takes no role, but computes. A holder that left
-// still counts for repair_grace (repair.go), since a restarting node comes back with its data,
-// as long as two copies of the result stay live.
+// Roles (the rule is tasks/placement; keyspace.go and members.go gather its inputs): the
+// stewards of a batch and the holders of a result are the swarm members closest to its ID
+// that serve the DHT; a node others cannot dial (reach.go: AutoNAT, relays, hole punching)
+// serves none and takes no role, but computes. A holder that left still counts for
+// repair_grace, since a restarting node comes back with its data, as long as two copies of
+// the result stay live.
+//
+// Stewarding (steward*.go): the decisions are tasks/steward's; one goroutine per stewarded
+// batch feeds its core and carries out what it decides (steward_loop.go).
 //
 // Peers (stream.go, protocols.go, clients.go): every request a peer sends is checked against
 // the wire contract (protocol.Validate*) before its handler sees it, and answered BAD_REQUEST

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"allforone/tasks/steward"
+
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -43,16 +45,11 @@ func (n *Node) drain() {
 	// Steward roles: the next stewards get a full, current copy.
 	handed := 0
 	for _, b := range n.listBatches() {
-		b.mu.Lock()
-		primary := b.st != nil && b.primary
-		if primary {
-			clear(b.sentTo)
-		}
-		b.mu.Unlock()
-		if primary && ctx.Err() == nil {
-			n.storeAccepted(ctx, b)
-			n.copyState(ctx, b)
-			handed++
+		if l := n.stewardOf(b); l != nil && l.primary.Load() && ctx.Err() == nil {
+			// Copies to every other steward, the pending stores, and the answer once done.
+			if _, err := l.call(ctx, func(_ time.Time, r steward.ReqID) steward.Input { return steward.HandOff{Req: r} }); err == nil {
+				handed++
+			}
 		}
 	}
 	// Results held here: K copies elsewhere, or this node keeps them (on disk) anyway.
@@ -77,10 +74,8 @@ func (n *Node) waitUntil(ctx context.Context, d time.Duration, cond func() bool)
 }
 
 // handOffResults gives every result this node holds to the K closest live peers other than
-// itself that lack it, and returns how many copies it made. (K+1 of the live members: this
-// node may be one of them.)
+// itself that lack it (placement's HandOffTargets), and returns how many copies it made.
 func (n *Node) handOffResults(ctx context.Context) int {
-	live := n.liveView()
-	made, _ := n.pushHeld(ctx, make(map[peer.ID]map[string]bool), live, live, 1)
+	made, _ := n.pushHeld(ctx, make(map[peer.ID]map[string]bool), n.liveView(), true)
 	return made
 }

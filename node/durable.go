@@ -234,11 +234,9 @@ func (n *Node) storeCounts() StoreCounts {
 	var c StoreCounts
 	for _, b := range n.listBatches() {
 		c.Batches++
-		b.mu.Lock()
-		if b.st != nil {
+		if n.stewardOf(b) != nil {
 			c.StewardOf++
 		}
-		b.mu.Unlock()
 	}
 	n.held.mu.Lock()
 	for _, m := range n.held.tasks {

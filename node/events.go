@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"allforone/protocol"
+	"allforone/tasks/steward"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -25,7 +26,10 @@ func (n *Node) watchPeers() {
 				n.log.Debug("disconnect event dropped: queue full", "peer", shortID(c.RemotePeer()))
 			}
 		},
-		ConnectedF: func(network.Network, network.Conn) {},
+		// A new connection changes who is live: the view is rebuilt before the peer's
+		// first stream is handled (the swarm notifies before it accepts streams), so a
+		// worker that reconnects is never taken for gone and its fresh leases released.
+		ConnectedF: func(network.Network, network.Conn) { n.memberCache.invalidate() },
 		ListenF:    func(network.Network, ma.Multiaddr) {},
 	})
 }
@@ -46,27 +50,15 @@ func (n *Node) peerLoop(ctx context.Context) {
 
 // peerGone handles a peer that has no connection left.
 func (n *Node) peerGone(p peer.ID) {
+	n.departed(p)              // away within the grace, in the views built from now on
 	n.memberCache.invalidate() // roles below must not count p
 	n.host.ConnManager().Unprotect(p, "lease")
-	n.departed(p)
+	// Whoever is primary now (perhaps this node, taking over from p) returns p's leases to
+	// the pool: each steward core decides.
+	now := n.clock()
 	for _, b := range n.listBatches() {
-		b.mu.Lock()
-		st := b.st
-		b.mu.Unlock()
-		if st == nil {
-			continue
-		}
-		// Whoever is primary now (perhaps this node, taking over from p) returns p's
-		// leases to the pool.
-		if n.closestLive(b.id, n.stewardCount(b))[0] != n.id {
-			continue
-		}
-		b.mu.Lock()
-		back := st.ReleaseWorker(p)
-		b.mu.Unlock()
-		if len(back) > 0 {
-			n.log.Info("leases returned to the pool: worker left", "batch", b.id.String(), "worker", shortID(p), "tasks", len(back))
-			n.kickBatch(b)
+		if l := n.stewardOf(b); l != nil {
+			l.post(steward.Left{Peer: p, Now: now})
 		}
 	}
 	n.gone.add(p) // repair.go: ask it again what it holds

@@ -60,11 +60,10 @@ func (n *Node) fetchRound(ctx context.Context, id cid.Cid) (FetchReport, error) 
 	k := int(max(b.m.Replication, 1))
 	// Round 1: the expected holders of each task.
 	want := make(map[peer.ID][]int)
+	v := n.liveView()
 	for _, t := range missing() {
-		for _, h := range n.closestLive(tasks.TaskID(id, t), k) {
-			if h != n.id {
-				want[h] = append(want[h], t)
-			}
+		for _, h := range v.FetchTargets(tasks.TaskID(id, t), k) {
+			want[h] = append(want[h], t)
 		}
 	}
 	for h, ts := range want {
@@ -79,7 +78,7 @@ func (n *Node) fetchRound(ctx context.Context, id cid.Cid) (FetchReport, error) 
 		}
 	}
 	if len(rest) > 0 {
-		for _, s := range n.closestLive(id, n.stewardCount(b)) {
+		for _, s := range n.stewardsOf(b) {
 			if s != n.id {
 				n.fetchFrom(ctx, b, s, rest)
 			} else {
@@ -116,8 +115,9 @@ func (n *Node) fetchRound(ctx context.Context, id cid.Cid) (FetchReport, error) 
 
 // fetchFromSelf stores results from this node's own steward state.
 func (n *Node) fetchFromSelf(ctx context.Context, b *batch, ts []int) {
+	decided := n.stewardResults(ctx, b.id, ts)
 	for _, t := range ts {
-		if sr, err := n.stewardResult(ctx, b.id, t, true); err == nil {
+		if sr, err := decided.get(ctx, n, t, true); err == nil {
 			n.storeResult(ctx, b, sr)
 		}
 	}

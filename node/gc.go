@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"allforone/tasks"
+	"allforone/tasks/steward"
 
 	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
@@ -210,9 +212,10 @@ func (n *Node) batchFinished(ctx context.Context, b *batch, now time.Time, ask b
 		return time.UnixMilli(int64(binary.BigEndian.Uint64(raw))), true
 	}
 	b.mu.Lock()
-	fin := b.workDone || (b.st != nil && b.st.Done())
-	steward := b.st != nil
+	fin := b.workDone
 	b.mu.Unlock()
+	steward := n.stewardOf(b) != nil
+	fin = fin || n.stewardDone(b)
 	if !fin && !steward && (ask || now.Sub(b.m.CreatedAt) > time.Duration(n.Prefs().Retention)) {
 		sctx, cancel := context.WithTimeout(ctx, statusTimeout)
 		st, err := n.Status(sctx, b.id)
@@ -253,7 +256,8 @@ func (n *Node) collect(ctx context.Context, collect, keep []*batch, rep *GCRepor
 		for _, c := range ran {
 			add(c)
 		}
-		for _, c := range n.stewardOutputs(b, true) {
+		outs, _ := n.stewardOutputs(ctx, b, true) // a loop that stopped gives nothing to collect
+		for _, c := range outs {
 			add(c)
 		}
 	}
@@ -272,7 +276,11 @@ func (n *Node) collect(ctx context.Context, collect, keep []*batch, rep *GCRepor
 		for _, c := range ran {
 			delete(candidates, c.KeyString())
 		}
-		for _, c := range n.stewardOutputs(b, false) {
+		outs, err := n.stewardOutputs(ctx, b, false)
+		if err != nil {
+			return fmt.Errorf("outputs of batch %s that its steward state refers to: %w", b.id, err)
+		}
+		for _, c := range outs {
 			delete(candidates, c.KeyString())
 		}
 	}
@@ -285,6 +293,7 @@ func (n *Node) collect(ctx context.Context, collect, keep []*batch, rep *GCRepor
 	}
 	for _, b := range collect {
 		n.forgetRan(ctx, b.id)
+		b.blobsHere.Store(false) // its module and inputs may go below
 	}
 	for _, c := range candidates {
 		size, err := n.blobs.Size(ctx, c)
@@ -345,25 +354,27 @@ func (n *Node) forgetRan(ctx context.Context, id cid.Cid) {
 // stewardOutputs are the outputs in b's steward state. When collecting, it returns them
 // only if every accepted result has K live holders (the steward may still need them to
 // store a result); when marking, it returns them all.
-func (n *Node) stewardOutputs(b *batch, collecting bool) []cid.Cid {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.st == nil {
-		return nil
+func (n *Node) stewardOutputs(ctx context.Context, b *batch, collecting bool) ([]cid.Cid, error) {
+	l := n.stewardOf(b)
+	if l == nil {
+		return nil, nil
 	}
-	k := int(max(b.m.Replication, 1))
-	if collecting && len(b.st.UnderReplicated(k, n.liveHolder)) > 0 {
-		return nil
-	}
+	k, v := int(max(b.m.Replication, 1)), n.liveView()
 	var out []cid.Cid
-	for i := range b.st.NumTasks() {
-		for _, r := range b.st.Task(i).Results {
-			if r.OK() {
-				out = append(out, r.Output)
+	err := l.inspect(ctx, func(s *steward.Steward) {
+		st := s.State()
+		if collecting && len(st.UnderReplicated(k, v.LiveState)) > 0 {
+			return
+		}
+		for i := range st.NumTasks() {
+			for _, r := range st.Task(i).Results {
+				if r.OK() {
+					out = append(out, r.Output)
+				}
 			}
 		}
-	}
-	return out
+	})
+	return out, err
 }
 
 // heldOutput is the output content ID of a held result.
@@ -387,9 +398,10 @@ func (n *Node) dropExtraCopies(ctx context.Context, b *batch) []cid.Cid {
 	k := int(max(b.m.Replication, 1))
 	ask := make(map[peer.ID][]int)
 	need := make(map[int][]peer.ID)
+	v := n.liveView()
 	for _, task := range n.held.list(b.id) {
-		holders := n.closestLive(tasks.TaskID(b.id, task), k)
-		if len(holders) < k || slices.Contains(holders, n.id) {
+		holders, extra := v.ExtraCopy(tasks.TaskID(b.id, task), k)
+		if !extra {
 			continue // short of K live peers, or this node is one of the K: keep it
 		}
 		need[task] = holders

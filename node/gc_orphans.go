@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"strings"
 	"time"
 
@@ -126,7 +127,11 @@ func (n *Node) referencedBlobs(ctx context.Context) (map[string]bool, error) {
 		for _, c := range manifestBlobs(b.m) {
 			add(c)
 		}
-		for _, c := range n.stewardOutputs(b, false) {
+		outs, err := n.stewardOutputs(ctx, b, false)
+		if err != nil {
+			return nil, fmt.Errorf("outputs of batch %s that its steward state refers to: %w", b.id, err)
+		}
+		for _, c := range outs {
 			add(c)
 		}
 	}

@@ -2,91 +2,35 @@ package node
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/ipfs/go-cid"
-	kb "github.com/libp2p/go-libp2p-kbucket"
+	"allforone/protocol"
+	"allforone/tasks/placement"
+
 	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // The live members change only when peers come, go or change protocols, but roles are
-// looked up many times a second (per task accepted, per held result in a repair round, per
-// batch on every steward tick). So the live members are kept as a view, with each member's
-// keyspace position hashed once, and rebuilt when a peer event says they changed (or after
-// memberTTL, for what no event announces, such as routing-table changes).
+// looked up many times a second (per lease request, per held result in a repair round, per
+// batch on every steward tick). So what this node knows of the swarm is kept as a
+// placement.View, with each member's keyspace position hashed once, and rebuilt when a peer
+// event says it changed (or after memberTTL, for what no event announces, such as
+// routing-table changes and the end of a departed member's repair grace). Every role rule
+// is a method of the view (tasks/placement).
 
-// memberTTL bounds how stale the view of live members may be when no event arrives.
+// memberTTL bounds how stale the view may be when no event arrives.
 const memberTTL = time.Second
 
-// memberView is a snapshot of members with their keyspace positions. It is never changed
-// after it is built, so callers may share it.
-type memberView struct {
-	peers []peer.ID
-	keys  []kb.ID // kb.ConvertPeerID(peers[i])
-}
-
-func newMemberView(peers []peer.ID) *memberView {
-	v := &memberView{peers: peers, keys: make([]kb.ID, len(peers))}
-	for i, p := range peers {
-		v.keys[i] = kb.ConvertPeerID(p)
-	}
-	return v
-}
-
-// with returns a view of v's members and extra (those not in v already).
-func (v *memberView) with(extra []peer.ID) *memberView {
-	out := &memberView{peers: slices.Clone(v.peers), keys: slices.Clone(v.keys)}
-	for _, p := range extra {
-		if !slices.Contains(out.peers, p) {
-			out.peers = append(out.peers, p)
-			out.keys = append(out.keys, kb.ConvertPeerID(p))
-		}
-	}
-	return out
-}
-
-// closest returns the k members closest to key by XOR distance, nearest first. It keeps
-// the best k while it scans (k is small), without sorting or allocating per member: a
-// repair round calls it for every result a node holds.
-func (v *memberView) closest(key cid.Cid, k int) []peer.ID {
-	target := kb.ConvertKey(string(key.Bytes()))
-	best := make([]int, 0, k+1)
-	for i := range v.peers {
-		pos := len(best)
-		for pos > 0 && closer(v.keys[i], v.keys[best[pos-1]], target) {
-			pos--
-		}
-		if pos < k {
-			best = slices.Insert(best, pos, i)
-			best = best[:min(len(best), k)]
-		}
-	}
-	out := make([]peer.ID, len(best))
-	for j, i := range best {
-		out[j] = v.peers[i]
-	}
-	return out
-}
-
-// closer reports whether a is closer to target than b by XOR distance.
-func closer(a, b, target kb.ID) bool {
-	for i := range target {
-		if da, db := a[i]^target[i], b[i]^target[i]; da != db {
-			return da < db
-		}
-	}
-	return false
-}
-
-// memberCache holds the current view of live members.
+// memberCache holds the current view. Lock order: memberCache.mu, then Node.departMu (the
+// view is built with mu held and reads the departures); nothing takes mu under departMu.
 type memberCache struct {
 	gen    atomic.Uint64 // bumped when members may have changed
 	mu     sync.Mutex
-	view   *memberView
+	view   *placement.View
 	built  uint64 // gen the view was built at
 	builtT time.Time
 }
@@ -94,8 +38,9 @@ type memberCache struct {
 // invalidate makes the next lookup rebuild the view.
 func (c *memberCache) invalidate() { c.gen.Add(1) }
 
-// liveView returns the live members (never none: see liveMembers) as a view.
-func (n *Node) liveView() *memberView {
+// liveView returns the current view of the swarm. It is never changed once built: callers
+// may keep it and share it.
+func (n *Node) liveView() *placement.View {
 	c := &n.memberCache
 	gen := c.gen.Load()
 	c.mu.Lock()
@@ -103,13 +48,30 @@ func (n *Node) liveView() *memberView {
 	if c.view != nil && c.built == gen && time.Since(c.builtT) < memberTTL {
 		return c.view
 	}
-	c.view, c.built, c.builtT = newMemberView(n.computeLiveMembers()), gen, time.Now()
+	c.view, c.built, c.builtT = n.buildView(time.Now()), gen, time.Now()
 	return c.view
 }
 
-// watchMembers invalidates the view of live members on every peer event that may change
-// it: a peer connecting or leaving, a peer's protocols known or changed, this node's own
-// DHT mode.
+// buildView gathers what the view is made of: the members, the connected peers, the
+// swarm peers that serve the steward protocol, and the members that left (keyspace.go).
+func (n *Node) buildView(now time.Time) *placement.View {
+	cfg := placement.Config{Self: n.id, At: now, Members: n.members(), Grace: time.Duration(n.cfg.RepairGrace),
+		Departed: n.departures()}
+	sp := protocol.StewardProtocol(n.cfg.Swarm)
+	for _, p := range n.host.Network().Peers() {
+		if n.host.Network().Connectedness(p) != network.Connected {
+			continue
+		}
+		cfg.Connected = append(cfg.Connected, p)
+		if ok, _ := n.host.Peerstore().SupportsProtocols(p, sp); len(ok) == 1 {
+			cfg.Swarm = append(cfg.Swarm, p)
+		}
+	}
+	return placement.New(cfg)
+}
+
+// watchMembers invalidates the view on every peer event that may change it: a peer
+// connecting or leaving, a peer's protocols known or changed, this node's own DHT mode.
 func (n *Node) watchMembers() error {
 	sub, err := n.host.EventBus().Subscribe([]any{
 		new(event.EvtPeerConnectednessChanged), new(event.EvtPeerProtocolsUpdated),
@@ -134,3 +96,6 @@ func (n *Node) watchMembers() error {
 	})
 	return nil
 }
+
+// stewardsOf are b's stewards in this node's view, its primary first.
+func (n *Node) stewardsOf(b *batch) []peer.ID { return n.liveView().Stewards(b.id, n.stewardCount(b)) }

@@ -56,11 +56,9 @@ func (n *Node) registerGauges(reg prometheus.Registerer) {
 		gauge("allforone_batches_stewarded", "Batches whose state this node keeps as a steward.", func() float64 {
 			count := 0
 			for _, b := range n.listBatches() {
-				b.mu.Lock()
-				if b.st != nil {
+				if n.stewardOf(b) != nil {
 					count++
 				}
-				b.mu.Unlock()
 			}
 			return float64(count)
 		}),

@@ -74,6 +74,7 @@ type Node struct {
 	batches map[string]*batch // by batch ID key
 
 	trust        trustStore
+	clock        func() time.Time // the steward driver's (WithClock); time.Now
 	limits       limiter
 	blockMu      sync.Mutex
 	blockReasons map[peer.ID]string
@@ -166,6 +167,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		closeDone:    make(chan struct{}),
 		failed:       make(chan struct{}),
 		fatal:        func(err error) { panic(err) },
+		clock:        time.Now,
 	}
 	for _, o := range opts {
 		o(n)

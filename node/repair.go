@@ -2,145 +2,16 @@ package node
 
 import (
 	"context"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
 
 	"allforone/protocol/pb"
 	"allforone/tasks"
+	"allforone/tasks/placement"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 )
-
-// storeAccepted pushes b's newly accepted results to their holders (the primary steward
-// does this) and records who acknowledged them.
-func (n *Node) storeAccepted(ctx context.Context, b *batch) {
-	b.mu.Lock()
-	pending := b.needStore
-	b.needStore = nil
-	k := int(max(b.m.Replication, 1))
-	perHolder := make(map[peer.ID][]*pb.StoredResult)
-	for _, i := range uniqueInts(pending) {
-		t := b.st.Task(i)
-		out, ok := t.Accepted()
-		if !ok {
-			continue
-		}
-		sr := &pb.StoredResult{Task: uint32(i)}
-		for _, r := range t.Agreeing() {
-			sr.Records = append(sr.Records, r.ToPB())
-		}
-		if t.Single && !t.Reverified {
-			if err := n.vouchSingle(sr, b.id, out); err != nil {
-				continue
-			}
-		}
-		for _, h := range n.closestLive(tasks.TaskID(b.id, i), k) {
-			if !slices.Contains(t.Holders, h) {
-				perHolder[h] = append(perHolder[h], sr)
-			}
-		}
-	}
-	b.mu.Unlock()
-	if len(perHolder) == 0 {
-		return
-	}
-	// Outputs come from the local blob store (workers sent them with their results) or,
-	// after a takeover, from the peers that have them: holders, expected holders, and the
-	// executors, which keep their outputs.
-	outputs := make(map[uint32][]byte)
-	for _, srs := range perHolder {
-		for _, sr := range srs {
-			if _, ok := outputs[sr.Task]; ok {
-				continue
-			}
-			out, err := n.acceptedOutput(ctx, b, int(sr.Task), sr.Records)
-			if err != nil {
-				n.log.Warn("accepted output not found", "batch", b.id.String(), "task", sr.Task, "err", err)
-				continue
-			}
-			outputs[sr.Task] = out
-		}
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var retry []int
-	for h, srs := range perHolder {
-		var full []*pb.StoredResult
-		for _, sr := range srs {
-			if out, ok := outputs[sr.Task]; ok {
-				full = append(full, &pb.StoredResult{Task: sr.Task, Records: sr.Records, Output: out,
-					Single: sr.Single, Steward: sr.Steward, StewardSignature: sr.StewardSignature})
-			}
-		}
-		wg.Add(1)
-		go func(h peer.ID, full []*pb.StoredResult) {
-			defer wg.Done()
-			have, err := n.pushResults(ctx, b, h, full)
-			got := make(map[int]bool, len(have))
-			for _, t := range have {
-				got[t] = true
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			b.mu.Lock()
-			defer b.mu.Unlock()
-			for _, sr := range full {
-				if got[int(sr.Task)] {
-					b.st.AddHolder(int(sr.Task), h)
-				} else {
-					retry = append(retry, int(sr.Task))
-				}
-			}
-			if err != nil {
-				n.log.Debug("store results", "batch", b.id.String(), "holder", shortID(h), "err", err)
-			}
-		}(h, full)
-	}
-	wg.Wait()
-	b.mu.Lock()
-	b.needStore = append(b.needStore, retry...)
-	b.mu.Unlock()
-	if len(retry) == 0 {
-		n.kickBatch(b) // persist and copy the new holders
-	}
-}
-
-// acceptedOutput finds the output that records agree on.
-func (n *Node) acceptedOutput(ctx context.Context, b *batch, task int, records []*pb.ResultRecord) ([]byte, error) {
-	var hints []peer.ID
-	var out tasks.ResultRecord
-	for _, p := range records {
-		r, err := tasks.ResultFromPB(p)
-		if err != nil {
-			return nil, err
-		}
-		out = r
-		hints = append(hints, r.Executor)
-	}
-	b.mu.Lock()
-	for _, h := range b.st.Task(task).Holders {
-		if n.live(h) {
-			hints = append([]peer.ID{h}, hints...)
-		}
-	}
-	b.mu.Unlock()
-	hints = append(hints, n.closestLive(tasks.TaskID(b.id, task), int(max(b.m.Replication, 1)))...)
-	return n.fetchBlob(ctx, out.Output, out.OutputSize, hints...)
-}
-
-func uniqueInts(in []int) []int {
-	seen := make(map[int]bool, len(in))
-	out := in[:0:0]
-	for _, v := range in {
-		if !seen[v] {
-			seen[v] = true
-			out = append(out, v)
-		}
-	}
-	return out
-}
 
 // repairLoop keeps K copies of every result this node holds: it checks the K closest live
 // peers of each held task and gives a copy to those that lack it. It runs periodically and
@@ -238,8 +109,8 @@ func (rs *repairState) forget(p peer.ID) {
 func (n *Node) repairOnce(ctx context.Context, rs *repairState) {
 	// A holder that left moments ago still counts (RepairGrace): it comes back with its
 	// data. Copies go to live peers only (pushHeld skips the others).
-	live, cands := n.liveView(), n.holderView()
-	members, held := string(slices.Concat(cands.keys...)), n.held.gen()
+	v := n.liveView()
+	members, held := v.CandidatesKey(), n.held.gen()
 	// A round where nothing changed (the same candidates, the same held results, every
 	// copy confirmed last time) would find nothing to do: skip it, and its placement of
 	// every held result.
@@ -247,34 +118,38 @@ func (n *Node) repairOnce(ctx context.Context, rs *repairState) {
 		rs.skipped++
 		return
 	}
-	_, needed := n.pushHeld(ctx, rs.confirmed, live, cands, 0)
+	_, needed := n.pushHeld(ctx, rs.confirmed, v, false)
 	rs.members, rs.held, rs.clean, rs.skipped = members, held, needed == 0, 0
 }
 
-// pushHeld makes sure that, for every result this node holds, its k+extra holders among
-// cands (holdersFor; this node and peers not live aside) hold it too: it asks each what it
-// has and copies what it lacks (repairPeer). The views are computed once per round by the
-// caller, not once per result. It returns how many results peers were newly
-// confirmed to hold, and how many copies were not confirmed when it began.
-func (n *Node) pushHeld(ctx context.Context, confirmed map[peer.ID]map[string]bool, live, cands *memberView, extra int) (made, needed int) {
+// pushHeld makes sure that, for every result this node holds, the peers placement names
+// hold it too (RepairTargets; HandOffTargets for a graceful stop): it asks each what it
+// has and copies what it lacks (repairPeer). The view is taken once per round by the
+// caller, not once per result. It returns how many results peers were newly confirmed to
+// hold, and how many copies were not confirmed when it began.
+func (n *Node) pushHeld(ctx context.Context, confirmed map[peer.ID]map[string]bool, v *placement.View, handOff bool) (made, needed int) {
 	for _, b := range n.listBatches() {
 		held := n.held.list(b.id)
 		if len(held) == 0 {
 			continue
 		}
-		k := int(max(b.m.Replication, 1)) + extra
+		k := int(max(b.m.Replication, 1))
 		need := make(map[peer.ID][]int)
 		for _, task := range held {
 			if n.held.single(b.id, task) {
 				continue // the steward places single results: a stale one must not spread
 			}
 			key := b.id.KeyString() + "/" + strconv.Itoa(task)
-			for _, h := range n.holdersFor(tasks.TaskID(b.id, task), k, live, cands) {
-				if h == n.id || confirmed[h][key] {
+			targets := v.RepairTargets(tasks.TaskID(b.id, task), k)
+			if handOff {
+				targets = v.HandOffTargets(tasks.TaskID(b.id, task), k)
+			}
+			for _, h := range targets {
+				if confirmed[h][key] {
 					continue
 				}
 				needed++ // one that left within the grace too: it is to be asked when back
-				if n.live(h) {
+				if v.Live(h) {
 					need[h] = append(need[h], task)
 				}
 			}

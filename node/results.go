@@ -9,6 +9,7 @@ import (
 	"allforone/protocol"
 	"allforone/protocol/pb"
 	"allforone/tasks"
+	"allforone/tasks/steward"
 
 	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
@@ -258,10 +259,11 @@ func (n *Node) handleResult(ctx context.Context, from peer.ID, req *pb.ResultReq
 	case *pb.ResultRequest_Fetch:
 		resp := &pb.ResultResponse{}
 		size := 0
+		// A steward's own decision comes first: it has every accepted result until its
+		// holders do, and it knows when a single-replica result was overturned.
+		decided := n.stewardResults(ctx, id, toInts(body.Fetch.GetTasks()))
 		for _, t := range body.Fetch.GetTasks() {
-			// A steward's own decision comes first: it has every accepted result until
-			// its holders do, and it knows when a single-replica result was overturned.
-			sr, err := n.stewardResult(ctx, id, int(t), body.Fetch.GetWithOutput())
+			sr, err := decided.get(ctx, n, int(t), body.Fetch.GetWithOutput())
 			if err != nil && n.held.has(id, int(t)) {
 				sr, err = n.loadResult(ctx, id, int(t), body.Fetch.GetWithOutput())
 			}
@@ -305,37 +307,63 @@ func (n *Node) pushResults(ctx context.Context, b *batch, p peer.ID, results []*
 	return have, nil
 }
 
-// stewardResult builds a stored result from this node's steward state: the agreeing
-// records and the output the workers sent.
-func (n *Node) stewardResult(ctx context.Context, id cid.Cid, task int, withOutput bool) (*pb.StoredResult, error) {
+// decidedResults are accepted results from this node's steward state of a batch: the
+// agreeing records, and the output the workers sent.
+type decidedResults struct {
+	id      cid.Cid
+	results map[int]*pb.StoredResult
+	outputs map[int]cid.Cid
+}
+
+// stewardResults reads the accepted results of ts from this node's steward state of batch
+// id (none when it keeps none), in one visit to the steward loop.
+func (n *Node) stewardResults(ctx context.Context, id cid.Cid, ts []int) decidedResults {
+	d := decidedResults{id: id, results: map[int]*pb.StoredResult{}, outputs: map[int]cid.Cid{}}
 	b := n.getBatch(id)
 	if b == nil {
-		return nil, ErrUnknownBatch
+		return d
 	}
-	b.mu.Lock()
-	if b.st == nil || task >= b.st.NumTasks() {
-		b.mu.Unlock()
-		return nil, ErrUnknownBatch
+	l := n.stewardOf(b)
+	if l == nil {
+		return d
 	}
-	t := b.st.Task(task)
-	out, ok := t.Accepted()
-	sr := &pb.StoredResult{Task: uint32(task)}
-	for _, r := range t.Agreeing() {
-		sr.Records = append(sr.Records, r.ToPB())
-	}
-	single := t.Single && !t.Reverified
-	b.mu.Unlock()
+	l.inspect(ctx, func(s *steward.Steward) {
+		st := s.State()
+		for _, task := range ts {
+			if task < 0 || task >= st.NumTasks() {
+				continue
+			}
+			t := st.Task(task)
+			out, ok := t.Accepted()
+			if !ok {
+				continue
+			}
+			sr := &pb.StoredResult{Task: uint32(task), Single: t.Single && !t.Reverified}
+			for _, r := range t.Agreeing() {
+				sr.Records = append(sr.Records, r.ToPB())
+			}
+			d.results[task], d.outputs[task] = sr, out
+		}
+	})
+	return d
+}
+
+// get is the stored result of task, vouched for when it stood on one trusted peer's word,
+// with its output if withOutput.
+func (d decidedResults) get(ctx context.Context, n *Node, task int, withOutput bool) (*pb.StoredResult, error) {
+	base, ok := d.results[task]
 	if !ok {
-		return nil, fmt.Errorf("task %d not accepted yet", task)
+		return nil, fmt.Errorf("task %d not accepted here", task)
 	}
-	if single {
-		if err := n.vouchSingle(sr, id, out); err != nil {
+	sr := &pb.StoredResult{Task: base.Task, Records: base.Records}
+	if base.Single {
+		if err := n.vouchSingle(sr, d.id, d.outputs[task]); err != nil {
 			return nil, err
 		}
 	}
 	if withOutput {
 		var err error
-		if sr.Output, err = n.blobs.Get(ctx, out); err != nil {
+		if sr.Output, err = n.blobs.Get(ctx, d.outputs[task]); err != nil {
 			return nil, err
 		}
 	}

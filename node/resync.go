@@ -52,16 +52,17 @@ func (n *Node) resync(nodeCtx context.Context) {
 	}
 	pulled := 0
 	for _, b := range n.listBatches() {
-		stewards := n.closestLive(b.id, n.stewardCount(b))
+		stewards := n.stewardsOf(b)
 		if !slices.Contains(stewards, n.id) || len(stewards) < 2 {
 			continue
 		}
-		if _, err := n.becomeSteward(ctx, b); err != nil {
+		l, err := n.becomeSteward(ctx, b)
+		if err != nil {
 			n.log.Warn("resync steward state", "batch", b.id.String(), "err", err)
 			continue
 		}
 		others := slices.DeleteFunc(slices.Clone(stewards), func(p peer.ID) bool { return p == n.id })
-		n.pullState(ctx, b, others)
+		n.pullInto(ctx, l, others)
 		pulled++
 	}
 	n.durable.lossMu.Lock()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"allforone/tasks"
+	"allforone/tasks/steward"
 	"allforone/tasks/wasmtest"
 
 	"github.com/ipfs/go-cid"
@@ -18,16 +19,20 @@ func acceptedHere(n *Node, id cid.Cid) int {
 	if b == nil {
 		return -1
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.st == nil {
+	l := n.stewardOf(b)
+	if l == nil {
 		return -1
 	}
 	k := 0
-	for i := range b.st.NumTasks() {
-		if _, ok := b.st.Task(i).Accepted(); ok {
-			k++
+	err := l.inspect(context.Background(), func(s *steward.Steward) {
+		for i := range s.State().NumTasks() {
+			if _, ok := s.State().Task(i).Accepted(); ok {
+				k++
+			}
 		}
+	})
+	if err != nil {
+		return -1
 	}
 	return k
 }

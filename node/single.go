@@ -2,7 +2,6 @@ package node
 
 import (
 	"fmt"
-	"slices"
 
 	"allforone/protocol"
 	"allforone/protocol/pb"
@@ -39,7 +38,7 @@ func (n *Node) checkSingle(b *batch, task int, out cid.Cid, sr *pb.StoredResult)
 	if err != nil {
 		return fmt.Errorf("task %d: steward: %w", task, err)
 	}
-	if !slices.Contains(n.closestLive(b.id, n.stewardCount(b)+stewardSlack), steward) && steward != n.id {
+	if !n.liveView().NearSteward(b.id, n.stewardCount(b), steward) && steward != n.id {
 		return fmt.Errorf("task %d: %s, who vouches for a single-replica result, is not a steward of the batch", task, shortID(steward))
 	}
 	pk, err := steward.ExtractPublicKey()

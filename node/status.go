@@ -6,8 +6,10 @@ import (
 	"strings"
 	"time"
 
+	"allforone/protocol"
 	"allforone/protocol/pb"
 	"allforone/tasks"
+	"allforone/tasks/steward"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -110,17 +112,37 @@ type PeerStatus struct {
 	Wrong   int    `json:"wrong,omitempty"`
 }
 
-// localStatus summarises b from this node's steward state.
-func (n *Node) localStatus(b *batch) BatchStatus {
-	b.mu.Lock()
-	s := b.st.Summary(time.Now(), n.live)
-	b.mu.Unlock()
+// statusResp answers a status request from this node's steward state of batch id.
+func (n *Node) statusResp(ctx context.Context, id cid.Cid) *pb.StewardResponse {
+	b := n.getBatch(id)
+	if b == nil {
+		return errResp(protocol.Errorf(pb.ErrorCode_UNKNOWN_BATCH, "%s", id))
+	}
+	l := n.stewardOf(b)
+	if l == nil {
+		return errResp(&protocol.WireError{Code: pb.ErrorCode_NOT_STEWARD, Hint: n.otherSteward(b)})
+	}
+	st, err := n.localStatus(ctx, l)
+	if err != nil {
+		return errResp(err)
+	}
+	return &pb.StewardResponse{Body: &pb.StewardResponse_Status{Status: st.toPB()}}
+}
+
+// localStatus summarises a batch from this node's steward state of it.
+func (n *Node) localStatus(ctx context.Context, l *stewardLoop) (BatchStatus, error) {
+	b := l.b
+	r, err := l.call(ctx, func(now time.Time, req steward.ReqID) steward.Input { return steward.StatusQuery{Req: req, Now: now} })
+	if err := stewardErr(r, err); err != nil {
+		return BatchStatus{}, err
+	}
+	s := r.Status.Summary
 	out := BatchStatus{
 		BatchID: b.id.String(), Name: b.m.Name, State: s.State, Total: s.Total, Done: s.Done,
 		Failed: s.Failed, Running: s.Running, Executions: s.Executions, Reassigned: s.Reassigned, Single: s.Single,
 		MinReplicas: s.MinReplicas, Replication: int(b.m.Replication), Redundancy: int(b.m.Redundancy),
 		FailedTasks: s.FailedTasks, Steward: n.id.String(), Peers: []PeerStatus{},
-		FailuresOmitted: s.FailuresOmitted, Waiting: n.waiting(b, time.Now()),
+		FailuresOmitted: s.FailuresOmitted, Waiting: r.Status.Waiting,
 	}
 	for _, f := range s.Failures {
 		out.Failures = append(out.Failures, taskFailure(f.Task, f.Error, f.Note.Detail, f.Note.Stderr, f.Executions, f.Agreeing))
@@ -128,7 +150,7 @@ func (n *Node) localStatus(b *batch) BatchStatus {
 	for _, p := range s.Peers {
 		out.Peers = append(out.Peers, PeerStatus{PeerID: p.Peer.String(), Done: p.Done, Running: p.Running, Wrong: p.Wrong})
 	}
-	return out
+	return out, nil
 }
 
 func (s BatchStatus) toPB() *pb.BatchStatus {
@@ -220,22 +242,14 @@ func (n *Node) status(ctx context.Context, id cid.Cid) (BatchStatus, error) {
 
 // stewardStatus asks b's primary steward (or this node's own state, when it is the primary).
 func (n *Node) stewardStatus(ctx context.Context, b *batch, id cid.Cid) (BatchStatus, error) {
-	target := n.closestLive(id, n.stewardCount(b))[0]
-	if target == n.id {
-		b.mu.Lock()
-		has := b.st != nil
-		b.mu.Unlock()
-		if has {
-			return n.localStatus(b), nil
-		}
+	l := n.stewardOf(b)
+	if n.stewardsOf(b)[0] == n.id && l != nil {
+		return n.localStatus(ctx, l)
 	}
 	_, st, err := n.stewardClient.Status(ctx, n.route(b))
 	if err != nil {
-		b.mu.Lock()
-		has := b.st != nil
-		b.mu.Unlock()
-		if has {
-			return n.localStatus(b), nil // the best we know
+		if l != nil {
+			return n.localStatus(ctx, l) // the best we know
 		}
 		return BatchStatus{}, fmt.Errorf("no steward of batch %s answers: %w", id, err)
 	}
@@ -257,9 +271,7 @@ type BatchInfo struct {
 func (n *Node) Batches() []BatchInfo {
 	var out []BatchInfo
 	for _, b := range n.listBatches() {
-		b.mu.Lock()
-		steward := b.st != nil
-		b.mu.Unlock()
+		steward := n.stewardOf(b) != nil
 		out = append(out, BatchInfo{BatchID: b.id.String(), Name: b.m.Name, Tasks: b.m.NumTasks(),
 			Submitter: b.m.Submitter.String(), Created: b.m.CreatedAt.UTC().Format(time.RFC3339),
 			Steward: steward, Held: n.HeldResults(b.id)})

@@ -2,26 +2,26 @@ package node
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"time"
 
 	"allforone/protocol"
 	"allforone/protocol/pb"
 	"allforone/tasks"
+	"allforone/tasks/steward"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// The steward side of the steward protocol: leases, completions, state copies, status.
+// The steward side of the steward protocol. A request is checked and translated here into
+// an input of the batch's steward core (tasks/steward), which decides (a lease is granted
+// in steward.lease); its driver (steward_loop.go) answers.
 
 const (
-	leaseRetryAfter   = 250 * time.Millisecond // what a steward with nothing to lease tells a worker
 	maxLeasesPerGrant = protocol.MaxLeasesPerGrant
 	maxListedBatches  = protocol.MaxListedBatches
 )
-
-func (n *Node) stewardCount(b *batch) int { return int(max(b.m.Replication, 1)) }
 
 // leaseDuration is how long a lease on a task of m holds: twice the task's time limit plus
 // time to fetch the module and the input.
@@ -47,137 +47,66 @@ func (n *Node) handleSteward(ctx context.Context, from peer.ID, req *pb.StewardR
 	case *pb.StewardRequest_Delta:
 		return errResp(n.applyDelta(ctx, from, id, body.Delta))
 	case *pb.StewardRequest_Pull:
-		return n.snapshotResp(id)
+		return n.snapshotResp(ctx, id)
 	case *pb.StewardRequest_Status:
-		return n.statusResp(id)
+		return n.statusResp(ctx, id)
 	}
 	b := n.getBatch(id)
 	if b == nil {
 		return errResp(protocol.Errorf(pb.ErrorCode_UNKNOWN_BATCH, "%s", id))
 	}
-	st, err := n.actAsPrimary(ctx, b)
-	if err != nil {
-		return errResp(err)
+	l := n.stewardOf(b)
+	if l == nil {
+		// Not a steward yet: take the role only if this node's view says it is primary.
+		if p := n.stewardsOf(b)[0]; p != n.id {
+			return errResp(&protocol.WireError{Code: pb.ErrorCode_NOT_STEWARD, Hint: p, Message: "ask " + p.String()})
+		}
+		if l, err = n.becomeSteward(ctx, b); err != nil {
+			return errResp(protocol.Errorf(pb.ErrorCode_INTERNAL, "%v", err))
+		}
 	}
-	now := time.Now()
 	switch body := req.Body.(type) {
 	case *pb.StewardRequest_Lease:
-		b.mu.Lock()
-		declined := b.noteAsker(from, body.Lease.GetMemoryMb(), now)
-		done := st.Done() || now.After(b.m.Deadline)
-		b.mu.Unlock()
-		if declined {
-			// It cannot run this batch and says so: no leases, and why the batch waits
-			// if it does.
-			return &pb.StewardResponse{Body: &pb.StewardResponse_Grant{Grant: &pb.LeaseGrant{
-				Done: done, Waiting: waitingLine(n.waiting(b, now)), RetryAfterMs: uint32(declineInterval.Milliseconds())}}}
-		}
-		want := min(int(body.Lease.GetMax()), maxLeasesPerGrant)
-		refused := n.refusal(from)
-		if now.After(b.m.Deadline) || refused != "" {
-			want = 0 // past its deadline the batch is abandoned; liars get nothing
-		}
-		if want > 0 && !n.hasBatchBlobs(ctx, b) {
-			// Workers fetch blobs from their steward: first get them (or find that
-			// nobody has them) without holding anyone up.
-			// "Nothing yet, ask again soon", not an error: an error would make the
-			// worker back off for long, and the blobs are usually here within moments.
-			n.fetchInBackground(b, b.m.Submitter)
-			return &pb.StewardResponse{Body: &pb.StewardResponse_Grant{Grant: &pb.LeaseGrant{RetryAfterMs: uint32(leaseRetryAfter.Milliseconds())}}}
-		}
-		b.mu.Lock()
-		st.Expire(now)
-		var back []int
-		if body.Lease.GetHoldingSet() {
-			back = st.ReleaseWorkerExcept(from, toInts(body.Lease.GetHolding()), now)
-		}
-		grants := st.Grant(from, want, now, leaseDuration(b.m), n.consecutive)
-		done = st.Done() || now.After(b.m.Deadline)
-		b.mu.Unlock()
-		if len(back) > 0 {
-			n.log.Info("leases returned to the pool: the worker restarted without them", "batch", b.id.String(), "worker", shortID(from), "tasks", len(back))
-			n.kickBatch(b)
-		}
-		g := &pb.LeaseGrant{Done: done, Refused: refused}
-		if !done {
-			g.Waiting = waitingLine(n.waiting(b, now))
-		}
-		if refused != "" {
-			n.blockLater(from, 200*time.Millisecond) // once this answer is on its way
-		}
-		for _, l := range grants {
-			g.Leases = append(g.Leases, &pb.Lease{Task: uint32(l.Task), ExpiresMs: l.Expires.UnixMilli(), GrantId: l.GrantID})
-		}
-		if len(grants) > 0 {
-			n.host.ConnManager().Protect(from, "lease")
-			n.kickBatch(b)
-		} else if !done {
-			g.RetryAfterMs = uint32(leaseRetryAfter.Milliseconds())
-			// Asking again and again for nothing (a worker that ignores retry_after,
-			// or one hoarding leases it never runs) is what the lease limit counts; a
-			// fast honest worker gets leases every time it asks.
-			if !n.allow(from, limitLease) {
-				return errResp(protocol.Errorf(pb.ErrorCode_RATE_LIMITED, "slow down: wait retry_after_ms between empty lease requests"))
-			}
-		}
-		return &pb.StewardResponse{Body: &pb.StewardResponse_Grant{Grant: g}}
+		return n.lease(ctx, l, from, body.Lease)
 	case *pb.StewardRequest_Renew:
-		b.mu.Lock()
-		st.Renew(from, toInts(body.Renew.GetTasks()), now, leaseDuration(b.m))
-		b.mu.Unlock()
-		n.kickBatch(b)
-		return ack()
+		return errResp(stewardErr(l.call(ctx, func(now time.Time, r steward.ReqID) steward.Input {
+			return steward.Renew{Req: r, From: from, Now: now, Tasks: toInts(body.Renew.GetTasks())}
+		})))
 	case *pb.StewardRequest_Return:
-		b.mu.Lock()
-		st.Return(from, toInts(body.Return.GetTasks()))
-		b.mu.Unlock()
-		n.kickBatch(b)
-		return ack()
+		return errResp(stewardErr(l.call(ctx, func(now time.Time, r steward.ReqID) steward.Input {
+			return steward.Return{Req: r, From: from, Now: now, Tasks: toInts(body.Return.GetTasks())}
+		})))
 	case *pb.StewardRequest_Complete:
-		return errResp(n.complete(ctx, from, b, st, body.Complete))
+		return errResp(n.complete(ctx, l, from, body.Complete))
 	}
 	return errResp(protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "unknown steward request"))
 }
 
-// actAsPrimary returns b's state if this node is the closest live steward of b, taking the
-// role over (and merging the other stewards' copies) when it was not primary before.
-// Otherwise it answers NOT_STEWARD with the peer it believes is primary.
-func (n *Node) actAsPrimary(ctx context.Context, b *batch) (*tasks.BatchState, error) {
-	stewards := n.closestLive(b.id, n.stewardCount(b))
-	if stewards[0] != n.id {
-		b.mu.Lock()
-		b.primary = false
-		b.mu.Unlock()
-		return nil, &protocol.WireError{Code: pb.ErrorCode_NOT_STEWARD, Hint: stewards[0],
-			Message: fmt.Sprintf("ask %s", stewards[0])}
+// lease asks the core for leases. An empty grant to a worker that asks again and again for
+// nothing (one that ignores retry_after, or one hoarding leases it never runs) is what the
+// lease limit counts; a fast honest worker gets leases every time it asks.
+func (n *Node) lease(ctx context.Context, l *stewardLoop, from peer.ID, lr *pb.LeaseRequest) *pb.StewardResponse {
+	blobs := lr.GetMax() > 0 && n.hasBatchBlobs(ctx, l.b)
+	r, err := l.call(ctx, func(now time.Time, req steward.ReqID) steward.Input {
+		return steward.LeaseRequest{Req: req, From: from, Now: now, Max: int(lr.GetMax()), HoldingSet: lr.GetHoldingSet(),
+			Holding: toInts(lr.GetHolding()), MemoryMB: lr.GetMemoryMb(), BlobsHere: blobs}
+	})
+	if err := stewardErr(r, err); err != nil {
+		return errResp(err)
 	}
-	st, err := n.becomeSteward(ctx, b)
-	if err != nil {
-		return nil, protocol.Errorf(pb.ErrorCode_INTERNAL, "%v", err)
+	g := r.Grant
+	if r.Empty && !n.allow(from, limitLease) {
+		return errResp(protocol.Errorf(pb.ErrorCode_RATE_LIMITED, "slow down: wait retry_after_ms between empty lease requests"))
 	}
-	b.mu.Lock()
-	wasPrimary := b.primary
-	b.primary = true
-	if !wasPrimary {
-		clear(b.sentTo) // every other steward gets a full copy from the new primary
-	}
-	b.mu.Unlock()
-	if !wasPrimary {
-		n.log.Info("primary steward", "batch", b.id.String())
-		n.pullState(ctx, b, stewards[1:])
-		b.mu.Lock()
-		gone := st.ReleaseGone(n.live)
-		b.mu.Unlock()
-		if gone > 0 {
-			n.log.Info("leases of departed workers returned to the pool", "batch", b.id.String(), "leases", gone)
-			n.kickBatch(b)
-		}
-	}
-	return st, nil
+	return &pb.StewardResponse{Body: &pb.StewardResponse_Grant{Grant: g}}
 }
 
-// complete checks and records finished tasks from a worker.
-func (n *Node) complete(ctx context.Context, from peer.ID, b *batch, st *tasks.BatchState, c *pb.Complete) error {
+// complete checks finished tasks from a worker (the records are signed by it, of this
+// batch, within its limits, their outputs match and are stored here) and hands them to the
+// core, which answers once the accepted results are on their holders and the state is
+// copied to the other stewards.
+func (n *Node) complete(ctx context.Context, l *stewardLoop, from peer.ID, c *pb.Complete) error {
+	b := l.b
 	recs := c.GetRecords()
 	if len(c.GetOutputs()) != len(recs) {
 		return protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "%d records but %d outputs", len(recs), len(c.GetOutputs()))
@@ -214,43 +143,20 @@ func (n *Node) complete(ctx context.Context, from peer.ID, b *batch, st *tasks.B
 			}
 		}
 	}
-	var decided []int
-	b.mu.Lock()
-	wasDone := st.Done()
-	for _, r := range checked {
-		if !st.HadLease(r.Task, from) {
-			// Not asked to run it (or its lease was granted by a steward that died
-			// before copying it): a vote nobody asked for does not count.
-			n.log.Debug("result without a lease ignored", "batch", b.id.String(), "task", r.Task, "from", shortID(from))
-			continue
-		}
-		c := st.AddResult(r)
-		if note, ok := notes[r.Task]; ok {
-			st.AddNote(r.Task, note)
-		}
-		if c.Accepted {
-			b.needStore = append(b.needStore, r.Task)
-			decided = append(decided, r.Task)
-			n.metrics.accepted.Inc()
-		}
-		if c.Failed {
-			f := st.Failure(r.Task)
-			n.log.Warn("task failed", "batch", b.id.String(), "task", r.Task, "error", f.Error,
-				"agreeing", f.Agreeing, "executions", f.Executions, "detail", f.Note.Detail)
-		}
+	return stewardErr(l.call(ctx, func(now time.Time, req steward.ReqID) steward.Input {
+		return steward.Complete{Req: req, From: from, Now: now, Records: checked, Notes: notes}
+	}))
+}
+
+// stewardErr is the error of a call to a steward loop: the loop's, or the core's answer.
+func stewardErr(r steward.Reply, err error) error {
+	switch {
+	case errors.Is(err, errStewardStopped):
+		return protocol.Errorf(pb.ErrorCode_UNAVAILABLE, "%v", err)
+	case err != nil:
+		return protocol.Errorf(pb.ErrorCode_INTERNAL, "%v", err)
 	}
-	finished := !wasDone && st.Done()
-	b.mu.Unlock()
-	n.judgeTasks(ctx, b, decided)
-	if finished {
-		n.log.Info("batch finished", "batch", b.id.String())
-	}
-	// The worker forgets a result once we answer: first store accepted results on their
-	// holders and copy the state to the other stewards, so that the work survives this
-	// steward.
-	n.storeAccepted(ctx, b)
-	n.copyState(ctx, b)
-	return nil
+	return r.Err
 }
 
 // runningManifests lists the manifests of batches that may still need work.
@@ -259,27 +165,14 @@ func (n *Node) runningManifests() *pb.BatchList {
 	now := time.Now()
 	for _, b := range n.listBatches() {
 		b.mu.Lock()
-		done := b.workDone || (b.st != nil && b.st.Done())
+		done := b.workDone
 		b.mu.Unlock()
+		done = done || n.stewardDone(b)
 		if !done && now.Before(b.m.Deadline) && len(out.Manifests) < maxListedBatches {
 			out.Manifests = append(out.Manifests, b.raw)
 		}
 	}
 	return out
-}
-
-func (n *Node) statusResp(id cid.Cid) *pb.StewardResponse {
-	b := n.getBatch(id)
-	if b == nil {
-		return errResp(protocol.Errorf(pb.ErrorCode_UNKNOWN_BATCH, "%s", id))
-	}
-	b.mu.Lock()
-	st := b.st
-	b.mu.Unlock()
-	if st == nil {
-		return errResp(&protocol.WireError{Code: pb.ErrorCode_NOT_STEWARD, Hint: n.otherSteward(b)})
-	}
-	return &pb.StewardResponse{Body: &pb.StewardResponse_Status{Status: n.localStatus(b).toPB()}}
 }
 
 func errResp(err error) *pb.StewardResponse {
@@ -303,10 +196,5 @@ func toInts(u []uint32) []int {
 
 // otherSteward is the closest live steward of b other than this node, as a hint.
 func (n *Node) otherSteward(b *batch) peer.ID {
-	for _, p := range n.closestLive(b.id, n.stewardCount(b)+1) {
-		if p != n.id {
-			return p
-		}
-	}
-	return ""
+	return n.liveView().OtherSteward(b.id, n.stewardCount(b))
 }

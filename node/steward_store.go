@@ -6,6 +6,7 @@ import (
 
 	"allforone/protocol/pb"
 	"allforone/tasks"
+	"allforone/tasks/steward"
 
 	"github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
@@ -16,8 +17,7 @@ func stewardKey(b *batch, task int) datastore.Key {
 	return datastore.NewKey(fmt.Sprintf("%s%s/%08d", stewardPrefix, b.id, task))
 }
 
-// saveTaskStates persists the given tasks' states in one datastore batch. The caller holds
-// b.mu (the encoding reads the state).
+// saveTaskStates persists the given tasks' states in one datastore batch.
 func (n *Node) saveTaskStates(ctx context.Context, b *batch, states []*pb.TaskState) error {
 	wb, err := n.ds.Batch(ctx)
 	if err != nil {
@@ -64,10 +64,7 @@ func (n *Node) loadStewardState(ctx context.Context, b *batch) error {
 		}
 		st.Merge(i, t)
 	}
-	b.mu.Lock()
-	b.st = st
-	b.mu.Unlock()
-	n.startReplication(b)
+	n.startSteward(b, st)
 	return nil
 }
 
@@ -75,25 +72,31 @@ func stewardMarker(b *batch) datastore.Key {
 	return datastore.NewKey("/steward-of/" + b.id.String())
 }
 
-// becomeSteward gives b an empty steward state (persisting the role) unless it has one.
-// It returns the state.
-func (n *Node) becomeSteward(ctx context.Context, b *batch) (*tasks.BatchState, error) {
-	b.mu.Lock()
-	if b.st != nil {
-		st := b.st
-		b.mu.Unlock()
-		return st, nil
+// becomeSteward makes this node a steward of b (persisting the role) unless it is one, and
+// returns b's steward loop.
+func (n *Node) becomeSteward(ctx context.Context, b *batch) (*stewardLoop, error) {
+	if l := b.steward.Load(); l != nil {
+		return l, nil
 	}
-	b.mu.Unlock()
 	if err := n.ds.Put(ctx, stewardMarker(b), nil); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("persist the steward role of %s: %w", b.id, err)
 	}
-	b.mu.Lock()
-	if b.st == nil {
-		b.st = n.newBatchState(b)
+	return n.startSteward(b, n.newBatchState(b)), nil
+}
+
+// startSteward starts b's steward loop with state st, unless one runs already; it returns
+// the loop that runs.
+func (n *Node) startSteward(b *batch, st *tasks.BatchState) *stewardLoop {
+	b.mu.Lock() // only to make one loop: the loop owns the state
+	if l := b.steward.Load(); l != nil {
+		b.mu.Unlock()
+		return l
 	}
-	st := b.st
+	core := steward.New(steward.Config{Self: n.id, State: st, View: n.liveView(), LeaseDuration: leaseDuration(b.m),
+		MaxPerGrant: maxLeasesPerGrant, Trust: nodeTrust{n}, SelfMemoryMiB: n.cfg.MaxTaskMemoryMB})
+	l := newStewardLoop(n, b, core)
+	b.steward.Store(l)
 	b.mu.Unlock()
-	n.startReplication(b)
-	return st, nil
+	l.start()
+	return l
 }

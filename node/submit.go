@@ -59,7 +59,7 @@ func (n *Node) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, err
 		return SubmitResult{}, err
 	}
 	n.provide(m.Module.CID)
-	stewards := n.closestLive(b.id, n.stewardCount(b))
+	stewards := n.stewardsOf(b)
 	if err := n.handToStewards(ctx, b, stewards); err != nil {
 		return SubmitResult{}, err
 	}
@@ -151,8 +151,12 @@ func (n *Node) fetchInBackground(b *batch, hints ...peer.ID) {
 	})
 }
 
-// hasBatchBlobs reports whether the module and every blob input of b are stored here.
+// hasBatchBlobs reports whether the module and every blob input of b are stored here. Once
+// they are, it says so without looking again, until garbage collection drops them.
 func (n *Node) hasBatchBlobs(ctx context.Context, b *batch) bool {
+	if b.blobsHere.Load() {
+		return true
+	}
 	if ok, _ := n.blobs.Has(ctx, b.m.Module.CID); !ok {
 		return false
 	}
@@ -163,6 +167,7 @@ func (n *Node) hasBatchBlobs(ctx context.Context, b *batch) bool {
 			}
 		}
 	}
+	b.blobsHere.Store(true)
 	return true
 }
 

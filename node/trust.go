@@ -3,46 +3,34 @@ package node
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"sync"
 	"time"
 
-	"allforone/tasks"
+	"allforone/tasks/steward"
 
-	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // Trust: every node keeps, per peer, how its results fared against the quorum in the
-// batches this node stewarded. A run of consecutive valid results (CV) earns a peer
-// single-replica tasks under adaptive replication; one wrong result resets the run, and a
-// peer that keeps lying is distrusted: no more leases, and it is blocked for a while.
+// batches this node stewarded (the rule, TrustRecord, is in tasks/steward; the cores give
+// the verdicts). A run of consecutive valid results (CV) earns a peer single-replica tasks
+// under adaptive replication; one wrong result resets the run, and a peer that keeps lying
+// is distrusted: no more leases, and it is blocked for a while.
 
 const (
 	trustPrefix = "/trust/"
-	// distrustAfter wrong results, when they are over a tenth of a peer's record, make it
-	// a liar.
-	distrustAfter = 2
 	// liarBlockTime is how long a liar is kept out.
 	liarBlockTime = time.Hour
+	// distrustedBlockAfter is how long after it is found out a liar is blocked, if it does
+	// not ask for leases first (and hear why it gets none).
+	distrustedBlockAfter = 10 * time.Second
 )
 
-// TrustRecord is one peer's record.
-type TrustRecord struct {
-	PeerID      string    `json:"peer_id"`
-	Agreed      int       `json:"agreed"`      // results equal to the accepted output
-	Disagreed   int       `json:"disagreed"`   // successful results that differed from it
-	Consecutive int       `json:"consecutive"` // valid results since the last wrong one (BOINC's CV)
-	LastWrong   time.Time `json:"last_wrong,omitempty"`
-}
-
-// Distrusted reports whether the record marks a liar.
-func (r TrustRecord) Distrusted() bool {
-	return r.Disagreed >= distrustAfter && r.Disagreed*10 > r.Agreed
-}
+// TrustRecord is one peer's record (the rule is in tasks/steward).
+type TrustRecord = steward.TrustRecord
 
 type trustStore struct {
 	mu    sync.Mutex
@@ -105,13 +93,17 @@ func (n *Node) blockLater(p peer.ID, d time.Duration) {
 func (n *Node) refusal(p peer.ID) string {
 	n.trust.mu.Lock()
 	defer n.trust.mu.Unlock()
-	r := n.trust.peers[p]
-	if r == nil || !r.Distrusted() {
-		return ""
+	if r := n.trust.peers[p]; r != nil {
+		return r.Refusal(shortID(n.id))
 	}
-	return fmt.Sprintf("steward %s saw %d of this node's results disagree with the quorum (and %d agree)",
-		shortID(n.id), r.Disagreed, r.Agreed)
+	return ""
 }
+
+// nodeTrust is this node's trust records as the steward cores read them.
+type nodeTrust struct{ n *Node }
+
+func (t nodeTrust) Consecutive(p peer.ID) int { return t.n.consecutive(p) }
+func (t nodeTrust) Refusal(p peer.ID) string  { return t.n.refusal(p) }
 
 // TrustRecords lists this node's trust records.
 func (n *Node) TrustRecords() []TrustRecord {
@@ -124,31 +116,23 @@ func (n *Node) TrustRecords() []TrustRecord {
 	return out
 }
 
-// judge updates the trust records from a task that was just accepted: agreeing executors
-// gain, disagreeing ones are reset. It returns the peers that lied.
-func (n *Node) judge(ctx context.Context, results []tasks.ResultRecord, out cid.Cid) (liars []peer.ID) {
+// applyVerdicts updates the trust records from a steward core's verdicts (executors whose
+// results agreed with an accepted output gain, the others are reset) and persists them. It
+// returns the peers that lied.
+func (n *Node) applyVerdicts(ctx context.Context, vs []steward.Verdict) (liars []peer.ID) {
 	now := time.Now()
 	n.trust.mu.Lock()
-	var changed []TrustRecord
-	for _, r := range results {
-		if !r.OK() {
-			continue // a failed execution is not a lie (a slow machine times out)
-		}
-		rec := n.trust.peers[r.Executor]
+	changed := make(map[peer.ID]TrustRecord)
+	for _, v := range vs {
+		rec := n.trust.peers[v.Peer]
 		if rec == nil {
-			rec = &TrustRecord{PeerID: r.Executor.String()}
-			n.trust.peers[r.Executor] = rec
+			rec = &TrustRecord{PeerID: v.Peer.String()}
+			n.trust.peers[v.Peer] = rec
 		}
-		if r.Output.Equals(out) {
-			rec.Agreed++
-			rec.Consecutive++
-		} else {
-			rec.Disagreed++
-			rec.Consecutive = 0
-			rec.LastWrong = now
-			liars = append(liars, r.Executor)
+		if rec.Apply(v, now) {
+			liars = append(liars, v.Peer)
 		}
-		changed = append(changed, *rec)
+		changed[v.Peer] = *rec
 	}
 	n.trust.mu.Unlock()
 	for _, rec := range changed {
@@ -160,46 +144,29 @@ func (n *Node) judge(ctx context.Context, results []tasks.ResultRecord, out cid.
 	return liars
 }
 
-// caughtLying handles peers whose result disagreed with an accepted one: tasks they ran
-// alone are checked again, and a peer that keeps lying is cut off.
-func (n *Node) caughtLying(ctx context.Context, liars []peer.ID) {
-	for _, p := range liars {
+// caughtLying handles peers whose result disagreed with an accepted one: the tasks they ran
+// alone are checked again in every batch this node is primary of (the cores decide), and a
+// peer that keeps lying is cut off.
+func (n *Node) caughtLying(liars []peer.ID) {
+	if len(liars) == 0 {
+		return
+	}
+	liars = slices.Compact(slices.Sorted(slices.Values(liars)))
+	n.goLoop("reverify", func(context.Context) {
 		for _, b := range n.listBatches() {
-			b.mu.Lock()
-			var reopened []int
-			if b.st != nil && b.primary {
-				reopened = b.st.Reverify(p)
-			}
-			b.mu.Unlock()
-			if len(reopened) > 0 {
-				n.log.Warn("a trusted peer lied: tasks it ran alone are checked again",
-					"peer", shortID(p), "batch", b.id.String(), "tasks", len(reopened))
-				n.kickBatch(b)
+			if l := n.stewardOf(b); l != nil {
+				for _, p := range liars {
+					l.post(steward.Reverify{Peer: p})
+				}
 			}
 		}
+	})
+	for _, p := range liars {
 		if n.distrusted(p) {
 			n.log.Warn("peer distrusted: its results keep disagreeing with the quorum", "peer", p.String())
-			// Its next lease request hears why (LeaseGrant.refused) before the block;
-			// one that does not ask is cut off a little later.
-			n.blockLater(p, 10*time.Second)
+			// Its next lease request hears why (LeaseGrant.refused) before the block; one
+			// that does not ask is cut off a little later.
+			n.blockLater(p, distrustedBlockAfter)
 		}
-	}
-}
-
-// judgeTasks updates trust from b's newly accepted tasks and deals with the liars.
-func (n *Node) judgeTasks(ctx context.Context, b *batch, accepted []int) {
-	var liars []peer.ID
-	for _, i := range accepted {
-		b.mu.Lock()
-		t := b.st.Task(i)
-		results := slices.Clone(t.Results)
-		out, ok := t.Accepted()
-		b.mu.Unlock()
-		if ok {
-			liars = append(liars, n.judge(ctx, results, out)...)
-		}
-	}
-	if len(liars) > 0 {
-		n.caughtLying(ctx, liars)
 	}
 }

@@ -291,8 +291,9 @@ func (n *Node) whyFacts() whyFacts {
 	n.op.act.mu.Unlock()
 	now := time.Now()
 	for _, b := range n.listBatches() {
+		stewardDone := n.stewardDone(b)
 		b.mu.Lock()
-		open := !b.workDone && now.Before(b.m.Deadline) && (b.st == nil || !b.st.Done())
+		open := !b.workDone && now.Before(b.m.Deadline) && !stewardDone
 		if b.refused != "" && now.Sub(b.refusedAt) < 2*refusedRetry {
 			f.Distrusted = b.refused // stewards say so in their lease grants
 		}

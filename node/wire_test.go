@@ -132,7 +132,7 @@ func TestPeerRequestsGoThroughTheCaller(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	deadlineFor(t, ctx, "both nodes to see each other as members", func() bool {
-		return len(a.liveMembers()) == 2 && len(b.liveMembers()) == 2
+		return len(a.liveView().Members()) == 2 && len(b.liveView().Members()) == 2
 	})
 	res, err := a.Submit(ctx, SubmitRequest{Name: "echo", Module: wasmtest.Echo(),
 		Inputs:      []SubmitInput{{Range: &tasks.Range{Start: 0, End: 4, Prefix: []byte("t")}}},

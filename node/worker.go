@@ -134,8 +134,9 @@ func (n *Node) nextRunnable(now time.Time) *batch {
 	n.rr++
 	for k := range all {
 		b := all[(n.rr+k)%len(all)]
+		stewardDone := n.stewardDone(b)
 		b.mu.Lock()
-		ok := !b.workDone && b.refusedModule == "" && now.After(b.retryAt) && now.Before(b.m.Deadline) && (b.st == nil || !b.st.Done()) &&
+		ok := !b.workDone && b.refusedModule == "" && now.After(b.retryAt) && now.Before(b.m.Deadline) && !stewardDone &&
 			n.fitsMemory(b.m.Limits.MemoryPages) // prefs.go: a task that needs more memory than allowed would fail here
 		b.mu.Unlock()
 		if ok {

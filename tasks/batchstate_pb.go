@@ -7,6 +7,7 @@ import (
 
 	"allforone/protocol/pb"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -55,25 +56,43 @@ func (b *BatchState) TaskStateFromStore(p *pb.TaskState) (int, TaskState, error)
 }
 
 func (b *BatchState) taskStateFromPB(p *pb.TaskState, verify bool) (int, TaskState, error) {
+	var check func(*ResultRecord) error
+	if verify {
+		check = (*ResultRecord).Verify
+		if b.Verify != nil {
+			check = b.Verify
+		}
+		inner := check
+		check = func(r *ResultRecord) error {
+			if r.Task < len(b.tasks) && b.knownRecord(r.Task, *r) {
+				return nil // a record already verified here need not be again
+			}
+			return inner(r)
+		}
+	}
+	return DecodeTaskState(b.ID, len(b.tasks), p, check)
+}
+
+// DecodeTaskState converts a wire task state of batch id (of numTasks tasks) without a
+// BatchState, so it can be done outside the goroutine that owns the state. Every result
+// record must belong to the task and the batch; verify, when not nil, checks each one's
+// signature (a node passes its VerifiedRecords.Verify).
+func DecodeTaskState(id cid.Cid, numTasks int, p *pb.TaskState, verify func(*ResultRecord) error) (int, TaskState, error) {
 	t := TaskState{Single: p.GetSingle(), Reverified: p.GetReverified()}
 	i := int(p.GetTask())
-	if i >= len(b.tasks) {
-		return 0, t, fmt.Errorf("task state: task %d of a %d-task batch", i, len(b.tasks))
+	if i >= numTasks {
+		return 0, t, fmt.Errorf("task state: task %d of a %d-task batch", i, numTasks)
 	}
 	for _, pr := range p.GetResults() {
 		r, err := ResultFromPB(pr)
 		if err != nil {
 			return 0, t, err
 		}
-		if r.Task != i || !r.Batch.Equals(b.ID) {
+		if r.Task != i || !r.Batch.Equals(id) {
 			return 0, t, fmt.Errorf("task state %d: record for task %d of batch %s", i, r.Task, r.Batch)
 		}
-		if verify && !b.knownRecord(i, r) { // a record already verified here need not be again
-			check := (*ResultRecord).Verify
-			if b.Verify != nil {
-				check = b.Verify
-			}
-			if err := check(&r); err != nil {
+		if verify != nil {
+			if err := verify(&r); err != nil {
 				return 0, t, err
 			}
 		}

@@ -1,0 +1,333 @@
+package steward
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"allforone/protocol"
+	"allforone/protocol/pb"
+	"allforone/tasks/placement"
+)
+
+// How the world carries out a Ready, and how it prints it. Every line starts with the node
+// it happened on, or "a -> b:" for a message from a to b.
+
+var errUnreachable = errors.New("unreachable")
+
+// carry carries out x's Ready: what is local at once, messages through the queue.
+func (w *world) carry(x string, rd Ready) {
+	n := w.nodes[x]
+	for _, e := range rd.Events {
+		w.printf("%s: %s: %s%s", x, strings.ToLower(e.Level.String()), e.Msg, w.args(e.Args))
+	}
+	if len(rd.Persist) > 0 {
+		var ts []int
+		for _, p := range rd.Persist {
+			n.saved[int(p.Task)] = p
+			ts = append(ts, int(p.Task))
+		}
+		w.printf("%s: save %s", x, taskList(ts))
+	}
+	if len(rd.Verdicts) > 0 {
+		var vs, distrusted []string
+		for _, v := range rd.Verdicts {
+			rec := w.trust[x][v.Peer]
+			if rec == nil {
+				rec = &TrustRecord{PeerID: v.Peer.String()}
+				w.trust[x][v.Peer] = rec
+			}
+			was := rec.Distrusted()
+			word := "agreed"
+			if rec.Apply(v, w.now) {
+				word = "disagreed"
+				p := v.Peer
+				w.queue = append(w.queue, func() { w.step(x, Reverify{Peer: p}) })
+			}
+			vs = append(vs, w.names[v.Peer]+" "+word)
+			if rec.Distrusted() && !was {
+				distrusted = append(distrusted, w.names[v.Peer])
+			}
+		}
+		w.printf("%s: verdicts %s", x, strings.Join(vs, ", "))
+		for _, p := range distrusted {
+			w.printf("%s: %s distrusted (the node blocks it in 10s unless it asks first)", x, p)
+		}
+	}
+	for _, b := range rd.Block {
+		w.printf("%s: block %s in %v: %s", x, w.names[b.Peer], b.After, b.Reason)
+	}
+	if rd.FetchBlobs {
+		w.printf("%s: fetch the batch's blobs", x)
+	}
+	for _, r := range rd.Replies {
+		w.answer(x, r)
+	}
+	if len(rd.Pull) > 0 {
+		for _, p := range rd.Pull {
+			w.printf("%s -> %s: pull", x, w.names[p])
+		}
+		w.queue = append(w.queue, func() {
+			var acks []Input
+			for _, p := range rd.Pull {
+				acks = append(acks, w.deliverPull(x, w.names[p]))
+			}
+			w.stepAll(x, acks)
+		})
+	}
+	for _, c := range rd.Copies {
+		what := ""
+		if c.Full {
+			what = " (full)"
+		}
+		w.printf("%s -> %s: copy %s%s", x, w.names[c.To], taskList(pbTasks(c.Tasks)), what)
+	}
+	for _, s := range rd.Stores {
+		var ts []int
+		vouched := ""
+		for _, r := range s.Results {
+			ts = append(ts, r.Task)
+			if r.Vouch {
+				vouched = " (vouched single)"
+			}
+		}
+		w.printf("%s -> %s: store %s%s", x, w.names[s.Holder], taskList(ts), vouched)
+	}
+	if len(rd.Copies)+len(rd.Stores) == 0 {
+		return
+	}
+	// The Ready's copies and stores go out together; their answers come back together,
+	// as the node's driver steps them.
+	w.queue = append(w.queue, func() {
+		var acks []Input
+		for _, c := range rd.Copies {
+			acks = append(acks, w.deliverCopy(x, c))
+		}
+		for _, s := range rd.Stores {
+			var ts []int
+			for _, r := range s.Results {
+				ts = append(ts, r.Task)
+			}
+			acks = append(acks, w.deliverStore(x, w.names[s.Holder], ts))
+		}
+		w.stepAll(x, acks)
+	})
+}
+
+// stepAll steps the answers to one Ready's messages into x, then carries out one Ready.
+func (w *world) stepAll(x string, ins []Input) {
+	n := w.nodes[x]
+	if n == nil || n.core == nil || !w.up[x] {
+		return // it went down meanwhile
+	}
+	for _, in := range ins {
+		n.core.Step(in)
+	}
+	w.carry(x, n.core.Ready())
+}
+
+func (w *world) deliverCopy(x string, c Copy) Input {
+	p := w.names[c.To]
+	if !w.reach(x, p) {
+		w.printf("%s -> %s: copy failed: unreachable", x, p)
+		return CopySent{To: c.To, Seq: c.Seq, Full: c.Full, Err: errUnreachable}
+	}
+	node := w.steward(p)
+	id := w.newReq(nil)
+	node.core.Step(StateCopy{Req: id, From: w.ids[x], Now: w.now, Tasks: w.decode(c.Tasks)})
+	rd := node.core.Ready()
+	reply := takeReply(&rd, id)
+	w.carry(p, rd)
+	if reply.Err != nil {
+		w.printf("%s -> %s: copy refused: %s", p, x, w.named.Replace(reply.Err.Error()))
+	}
+	return CopySent{To: c.To, Seq: c.Seq, Full: c.Full, Err: reply.Err}
+}
+
+func (w *world) deliverPull(x, p string) Input {
+	if !w.reach(x, p) {
+		w.printf("%s -> %s: pull failed: unreachable", x, p)
+		return Pulled{From: w.ids[p], Err: errUnreachable}
+	}
+	node := w.nodes[p]
+	if node == nil || node.core == nil {
+		w.printf("%s -> %s: no state", p, x)
+		return Pulled{From: w.ids[p], Err: errors.New("unknown batch")}
+	}
+	id := w.newReq(nil)
+	node.core.Step(SnapshotQuery{Req: id})
+	rd := node.core.Ready()
+	reply := takeReply(&rd, id)
+	w.carry(p, rd)
+	w.printf("%s -> %s: snapshot %s", p, x, taskList(pbTasks(reply.Snapshot)))
+	return Pulled{From: w.ids[p], Tasks: w.decode(reply.Snapshot)}
+}
+
+func (w *world) deliverStore(x, h string, ts []int) Input {
+	if !w.reach(x, h) {
+		w.printf("%s -> %s: store failed: unreachable", x, h)
+		return Stored{Holder: w.ids[h], Failed: ts}
+	}
+	if w.held[h] == nil {
+		w.held[h] = map[int]bool{}
+	}
+	for _, t := range ts {
+		w.held[h][t] = true
+	}
+	w.printf("%s: holds %s", h, taskList(ts))
+	return Stored{Holder: w.ids[h], Stored: ts}
+}
+
+func takeReply(rd *Ready, id ReqID) Reply {
+	for i, r := range rd.Replies {
+		if r.Req == id {
+			rd.Replies = slices.Delete(rd.Replies, i, i+1)
+			return r
+		}
+	}
+	panic("no reply")
+}
+
+func (w *world) newReq(r *request) ReqID {
+	w.nextReq++
+	if r != nil {
+		w.reqs[w.nextReq] = r
+	}
+	return w.nextReq
+}
+
+// ask sends a worker's request to the steward its own view names, following redirects.
+func (w *world) ask(worker string, make func(ReqID) Input) {
+	c := placement.Config{Self: w.ids[worker], At: w.now}
+	for _, m := range w.members {
+		c.Members = append(c.Members, w.ids[m])
+		if w.reach(worker, m) {
+			c.Connected = append(c.Connected, w.ids[m])
+		}
+	}
+	to := w.names[placement.New(c).Primary(w.id, int(w.m.Replication))]
+	if to == worker {
+		w.printf("%s: no steward reachable", worker)
+		return
+	}
+	w.send(&request{worker: worker, to: to, make: make})
+	w.run()
+}
+
+func (w *world) send(r *request) {
+	if !w.reach(r.worker, r.to) {
+		w.printf("%s -> %s: unreachable", r.worker, r.to)
+		return
+	}
+	if n := w.nodes[r.to]; n == nil || n.core == nil {
+		w.printf("%s -> %s: adopt the batch (it was not a steward)", r.worker, r.to)
+		w.steward(r.to)
+	}
+	w.step(r.to, r.make(w.newReq(r)))
+}
+
+// answer delivers a reply to the worker that asked (a redirect is followed).
+func (w *world) answer(x string, r Reply) {
+	q := w.reqs[r.Req]
+	if q == nil {
+		return
+	}
+	delete(w.reqs, r.Req)
+	w.printf("%s -> %s: %s", x, q.worker, w.reply(r))
+	var we *protocol.WireError
+	if errors.As(r.Err, &we) && we.Code == pb.ErrorCode_NOT_STEWARD && we.Hint != "" && q.hops < 3 {
+		q.to, q.hops = w.names[we.Hint], q.hops+1
+		w.queue = append(w.queue, func() { w.send(q) })
+	}
+}
+
+func (w *world) reply(r Reply) string {
+	var we *protocol.WireError
+	switch {
+	case errors.As(r.Err, &we) && we.Code == pb.ErrorCode_NOT_STEWARD:
+		return "not steward, ask " + w.names[we.Hint]
+	case r.Err != nil:
+		return "error: " + w.named.Replace(r.Err.Error())
+	case r.Grant != nil:
+		return w.grant(r.Grant)
+	case r.Status != nil:
+		s := r.Status.Summary
+		out := fmt.Sprintf("%s: %d/%d done, %d failed, %d running, %d executions, %d reassigned, min %d live holders",
+			s.State, s.Done, s.Total, s.Failed, s.Running, s.Executions, s.Reassigned, s.MinReplicas)
+		for _, wr := range r.Status.Waiting {
+			out += "\n  " + wr.Reason
+		}
+		return out
+	}
+	return "ok"
+}
+
+func (w *world) grant(g *pb.LeaseGrant) string {
+	var parts []string
+	if len(g.GetLeases()) > 0 {
+		var ts []int
+		for _, l := range g.GetLeases() {
+			ts = append(ts, int(l.GetTask()))
+		}
+		until := time.UnixMilli(g.GetLeases()[0].GetExpiresMs()).Sub(w.t0)
+		parts = append(parts, fmt.Sprintf("grant %s until +%v", taskList(ts), until))
+	} else {
+		parts = append(parts, "no leases")
+	}
+	if g.GetRetryAfterMs() > 0 {
+		parts = append(parts, fmt.Sprintf("retry in %dms", g.GetRetryAfterMs()))
+	}
+	if g.GetDone() {
+		parts = append(parts, "done")
+	}
+	if g.GetRefused() != "" {
+		parts = append(parts, "refused: "+w.named.Replace(g.GetRefused()))
+	}
+	if g.GetWaiting() != "" {
+		parts = append(parts, g.GetWaiting())
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (w *world) args(kv []any) string {
+	var b strings.Builder
+	for i := 0; i+1 < len(kv); i += 2 {
+		fmt.Fprintf(&b, " %v=%s", kv[i], w.named.Replace(fmt.Sprint(kv[i+1])))
+	}
+	return b.String()
+}
+
+func pbTasks(ps []*pb.TaskState) []int {
+	out := make([]int, len(ps))
+	for i, p := range ps {
+		out[i] = int(p.Task)
+	}
+	return out
+}
+
+// taskList writes tasks as "0-3,7", or "none".
+func taskList(ts []int) string {
+	if len(ts) == 0 {
+		return "none"
+	}
+	ts = slices.Clone(ts)
+	slices.Sort(ts)
+	ts = slices.Compact(ts)
+	var parts []string
+	for i := 0; i < len(ts); {
+		j := i
+		for j+1 < len(ts) && ts[j+1] == ts[j]+1 {
+			j++
+		}
+		if j > i {
+			parts = append(parts, strconv.Itoa(ts[i])+"-"+strconv.Itoa(ts[j]))
+		} else {
+			parts = append(parts, strconv.Itoa(ts[i]))
+		}
+		i = j + 1
+	}
+	return strings.Join(parts, ",")
+}

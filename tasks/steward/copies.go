@@ -1,0 +1,125 @@
+package steward
+
+import (
+	"bytes"
+	"log/slog"
+	"slices"
+
+	"allforone/protocol"
+	"allforone/protocol/pb"
+	"allforone/tasks"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Copies from other stewards, pulls, and stores on holders.
+
+// stateCopy merges another steward's copy. Only a steward copies state, and only to
+// stewards: both must be among the batch's closest peers (with some slack for differing
+// views of the swarm).
+func (s *Steward) stateCopy(in StateCopy) {
+	if !s.view.NearSteward(s.id, s.k, in.From) || !s.view.NearSteward(s.id, s.k, s.cfg.Self) {
+		s.reply(Reply{Req: in.Req, Err: &protocol.WireError{Code: pb.ErrorCode_NOT_STEWARD,
+			Message: "state copies go between the batch's stewards", Hint: s.view.OtherSteward(s.id, s.k)}})
+		return
+	}
+	s.merge(in.Tasks)
+	s.reply(Reply{Req: in.Req})
+}
+
+// merge folds tasks into the state; what changed is persisted (and, on the primary,
+// copied on: the stewards converge on the union).
+func (s *Steward) merge(ts []TaskCopy) {
+	for _, tc := range ts {
+		c := s.st.Merge(tc.Task, tc.State)
+		if c.Added {
+			s.persist[tc.Task] = struct{}{}
+		}
+		if c.Accepted && s.primary {
+			s.needStore[tc.Task] = struct{}{}
+		}
+	}
+}
+
+// pulled merges a pulled copy; the last answer of a takeover's pulls completes it.
+func (s *Steward) pulled(in Pulled) {
+	if in.Err != nil {
+		s.event(slog.LevelDebug, "pull state", "from", short(in.From), "err", in.Err)
+	} else {
+		s.merge(in.Tasks)
+	}
+	if !s.pulling[in.From] {
+		return
+	}
+	delete(s.pulling, in.From)
+	if len(s.pulling) == 0 && s.primary {
+		s.takenOver()
+	}
+}
+
+// stored records a holder's acknowledgement.
+func (s *Steward) stored(in Stored) {
+	for _, i := range in.Stored {
+		s.st.AddHolder(i, in.Holder)
+		s.doneStoring(i)
+	}
+	for _, i := range in.Failed {
+		s.retry[i] = struct{}{}
+		s.doneStoring(i)
+	}
+}
+
+func (s *Steward) doneStoring(i int) {
+	if s.storing[i]--; s.storing[i] <= 0 {
+		delete(s.storing, i)
+	}
+}
+
+// storeOut stores the accepted results that need it on their holders: where a result's
+// holders are chosen (placement.View.StoreTargets). The view is the one of this step, so
+// placement is computed once per result, not per lookup.
+func (s *Steward) storeOut() {
+	if len(s.needStore) == 0 {
+		return
+	}
+	per := make(map[peer.ID][]StoreResult)
+	for _, i := range sortedKeys(s.needStore) {
+		t := s.st.Task(i)
+		out, ok := t.Accepted()
+		if !ok || s.storing[i] > 0 {
+			continue
+		}
+		key := tasks.TaskID(s.id, i)
+		targets := s.view.StoreTargets(key, s.k, t.Holders)
+		if len(targets) == 0 {
+			continue
+		}
+		sr := StoreResult{Task: i, Records: t.Agreeing(), Output: out, Vouch: t.Single && !t.Reverified}
+		// Outputs come from this node's blob store (workers sent them with their results)
+		// or, after a takeover, from the peers that have them: live holders, the executors
+		// (they keep their outputs), the expected holders.
+		for _, h := range t.Holders {
+			if s.view.Live(h) {
+				sr.Hints = append(sr.Hints, h)
+			}
+		}
+		for _, r := range sr.Records {
+			sr.OutputSize = r.OutputSize
+			sr.Hints = append(sr.Hints, r.Executor)
+		}
+		sr.Hints = append(sr.Hints, s.view.Closest(key, s.k)...)
+		for _, h := range targets {
+			per[h] = append(per[h], sr)
+			s.storing[i]++
+		}
+	}
+	clear(s.needStore)
+	holders := make([]peer.ID, 0, len(per))
+	for h := range per {
+		holders = append(holders, h)
+	}
+	slices.SortFunc(holders, func(a, b peer.ID) int { return bytes.Compare([]byte(a), []byte(b)) })
+	for _, h := range holders {
+		s.rd.Stores = append(s.rd.Stores, Store{Holder: h, Results: per[h]})
+	}
+}

@@ -1,0 +1,28 @@
+// Package steward is the deterministic core of a batch's steward: who leads, what to
+// grant, what to copy to whom, where to store accepted results, whom to trust and whom to
+// block. It wraps the scheduling state machine (tasks.BatchState) as etcd-io/raft's core
+// wraps its log: the node steps inputs into it (Step) and then takes one output value
+// (Ready) and carries it out.
+//
+// Inputs are values: a worker's lease request, renewal, return or completion (its records
+// already verified), a holder's acknowledgement of stored results, a state copy from
+// another steward, the answer to a pull, a membership view (placement.View: who is live,
+// who left when), and a tick carrying the time. The time comes in with every input; the
+// core never reads a clock, starts a goroutine or does I/O.
+//
+// The output, Ready, says what to do: the replies to send (some only once this Ready's
+// network effects are done), the task states to persist, the state copies to send to each
+// steward, the results to store on each holder, the stewards to pull state from, the
+// verdicts on executors for the trust records, the peers to block, why the batch waits,
+// and what to log.
+//
+// Roles follow the placement rule: this node acts as primary while its view says it is the
+// closest live steward. Taking the role over, it pulls the other stewards' copies first and
+// parks requests until they are merged; losing it (a partition heals, a closer member
+// returns), it hands its whole state to the new primary, so two stewards that both granted
+// leases converge. Merging is a union (tasks.BatchState.Merge): copies may arrive twice,
+// late or out of order.
+//
+// The golden traces in testdata/ show the core at work; trace_test.go documents their
+// commands.
+package steward

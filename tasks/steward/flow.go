@@ -1,0 +1,215 @@
+package steward
+
+import (
+	"log/slog"
+	"slices"
+
+	"allforone/protocol/pb"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Flow control of state copies, as raft's progress tracking: the primary keeps, per other
+// steward, what it has not sent there yet and how many copies are on their way. At most
+// MaxInflight copies to each steward are in flight (raft's MaxInflightMsgs); what changes
+// while the window is full goes together in the next one, so a burst of lease grants costs
+// a few copies per steward per round trip, not one each. A reply that must wait until its
+// changes are safe (a completion: the worker forgets its results once answered) waits at a
+// barrier until a copy holding them was answered by every other steward and its results'
+// stores by their holders.
+
+// MaxInflight is how many state copies to one steward may be on their way at once.
+const MaxInflight = 4
+
+// copyState is how far a steward's copy is known to be complete.
+type copyState uint8
+
+const (
+	copyNone      copyState = iota // it may have nothing: send everything
+	copySending                    // a full copy is on its way
+	copyConfirmed                  // it has every change up to the last copy sent
+)
+
+// peerCopy is what the primary knows of one other steward's copy.
+type peerCopy struct {
+	state    copyState
+	unsent   map[int]struct{} // tasks changed since the last copy sent to it
+	inflight int              // copies on their way
+	sent     uint64           // sequence number of the last copy sent
+	done     uint64           // every copy up to this one was answered (or failed)
+	answered map[uint64]bool  // copies after done answered already (out of order)
+}
+
+// barrier holds a reply until its changes are copied and its results stored.
+type barrier struct {
+	reply  Reply
+	final  bool               // its copies are known (set by the Ready after its step)
+	copies map[peer.ID]uint64 // the copy to each steward that must be answered
+	stores []int              // tasks whose store must have been tried
+}
+
+// peer returns the copy state of steward p, making it.
+func (s *Steward) peerCopy(p peer.ID) *peerCopy {
+	pc := s.copies[p]
+	if pc == nil {
+		// Each incarnation numbers its copies from a base of its own, so an answer to a
+		// copy sent before p left the steward set and came back is told apart.
+		s.copyBase += 1 << 32
+		pc = &peerCopy{unsent: make(map[int]struct{}), answered: make(map[uint64]bool), sent: s.copyBase, done: s.copyBase}
+		s.copies[p] = pc
+	}
+	return pc
+}
+
+// resetCopies makes every other steward get a full copy next (a new primary, a graceful
+// stop). Copies on their way still count when they are answered.
+func (s *Steward) resetCopies() {
+	for _, pc := range s.copies {
+		pc.state = copyNone
+		clear(pc.unsent)
+	}
+}
+
+// hold makes r wait until the changes made so far are copied and stores are tried.
+func (s *Steward) hold(r Reply, stores []int) {
+	s.barriers = append(s.barriers, &barrier{reply: r, stores: stores})
+}
+
+// copyOut hands the changed tasks to the other stewards: one with room in its window gets a
+// copy of what it has not got yet (everything, when it may have nothing). encoded holds the
+// tasks encoded already in this Ready; it gains those encoded here.
+func (s *Steward) copyOut(changed []int, encoded map[int]*pb.TaskState) {
+	for _, p := range s.others {
+		pc := s.peerCopy(p)
+		for _, i := range changed {
+			pc.unsent[i] = struct{}{}
+		}
+	}
+	for _, b := range s.barriers {
+		if b.final {
+			continue
+		}
+		b.final, b.copies = true, make(map[peer.ID]uint64)
+		for _, p := range s.others {
+			if pc := s.copies[p]; pc.state == copyNone || len(pc.unsent) > 0 {
+				b.copies[p] = pc.sent + 1 // the next copy holds its changes
+			}
+		}
+	}
+	for _, p := range s.others {
+		pc := s.copies[p]
+		if pc.inflight >= MaxInflight || (pc.state != copyNone && len(pc.unsent) == 0) {
+			continue
+		}
+		c := Copy{To: p, Manifest: pc.state != copyConfirmed}
+		if pc.state == copyNone {
+			c.Full, c.Tasks, pc.state = true, s.allStates(), copySending
+		} else {
+			for _, i := range sortedKeys(pc.unsent) {
+				if encoded[i] == nil {
+					encoded[i] = s.st.TaskStateToPB(i)
+				}
+				c.Tasks = append(c.Tasks, encoded[i])
+			}
+		}
+		clear(pc.unsent)
+		pc.sent++
+		pc.inflight++
+		c.Seq = pc.sent
+		s.rd.Copies = append(s.rd.Copies, c)
+	}
+}
+
+// copySent records the answer to a copy.
+func (s *Steward) copySent(in CopySent) {
+	if in.To == s.handBack && in.Seq == 0 {
+		s.handBackBusy = false
+		if in.Err == nil {
+			s.handBack = "" // the new primary has everything this node had
+		}
+		return
+	}
+	pc := s.copies[in.To]
+	if pc == nil || in.Seq <= pc.done || in.Seq > pc.sent || pc.answered[in.Seq] {
+		return // no longer a steward, an answer to an earlier incarnation, or seen already
+	}
+	pc.inflight--
+	pc.answered[in.Seq] = true
+	for pc.answered[pc.done+1] {
+		delete(pc.answered, pc.done+1)
+		pc.done++
+	}
+	if in.Err != nil {
+		s.event(slog.LevelDebug, "state copy failed", "to", short(in.To), "err", in.Err)
+		pc.state = copyNone // send everything next time
+		return
+	}
+	if in.Full && pc.state == copySending {
+		pc.state = copyConfirmed
+	}
+}
+
+// releaseBarriers answers the replies whose copies were answered and whose stores were
+// tried. A steward that left the steward set is not waited for.
+func (s *Steward) releaseBarriers() {
+	keep := s.barriers[:0]
+	for _, b := range s.barriers {
+		if b.final && s.barrierDone(b) {
+			s.reply(b.reply)
+		} else {
+			keep = append(keep, b)
+		}
+	}
+	clear(s.barriers[len(keep):])
+	s.barriers = keep
+}
+
+func (s *Steward) barrierDone(b *barrier) bool {
+	for p, seq := range b.copies {
+		if pc := s.copies[p]; pc != nil && slices.Contains(s.others, p) && pc.done < seq {
+			return false
+		}
+	}
+	for _, i := range b.stores {
+		if _, pending := s.needStore[i]; pending || s.storing[i] > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// releaseAll answers every held reply at once: this node stopped being primary (what it
+// recorded goes to the new primary with its hand-back).
+func (s *Steward) releaseAll() {
+	for _, b := range s.barriers {
+		s.reply(b.reply)
+	}
+	s.barriers = nil
+}
+
+// handBackOut sends a demoted primary's whole state to the new primary, a tick apart, a
+// few times at most.
+func (s *Steward) handBackOut() {
+	if s.handBack == "" || s.handBackBusy || s.primary {
+		return
+	}
+	if s.handBackTries >= handBackTries {
+		s.handBack = ""
+		return
+	}
+	s.handBackTries++
+	s.handBackBusy = true
+	s.rd.Copies = append(s.rd.Copies, Copy{To: s.handBack, Full: true, Manifest: true, Tasks: s.allStates()})
+}
+
+// allStates encodes every task that has any state.
+func (s *Steward) allStates() []*pb.TaskState {
+	var out []*pb.TaskState
+	for i := range s.st.NumTasks() {
+		t := s.st.Task(i)
+		if len(t.Results) > 0 || len(t.Leases) > 0 || len(t.Holders) > 0 {
+			out = append(out, s.st.TaskStateToPB(i))
+		}
+	}
+	return out
+}
