@@ -62,6 +62,9 @@ func (n *Node) loadStewardState(ctx context.Context, b *batch) error {
 		if err != nil {
 			return fmt.Errorf("steward state %s: %w", e.Key, err)
 		}
+		for j := range t.Results {
+			n.verified.Remember(&t.Results[j]) // checked before it was stored
+		}
 		st.Merge(i, t)
 	}
 	n.startSteward(b, st)

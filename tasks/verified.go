@@ -20,18 +20,24 @@ func NewVerifiedRecords(capacity int) *VerifiedRecords {
 	return &VerifiedRecords{cap: max(capacity, 2), cur: map[[32]byte]struct{}{}}
 }
 
+// Remember marks r as verified without checking it: for records this node checked before
+// it stored them (its own datastore), so that copies of them arriving from peers after a
+// restart cost one hash instead of a signature check each.
+func (v *VerifiedRecords) Remember(r *ResultRecord) {
+	key, err := recordKey(r)
+	if err != nil {
+		return
+	}
+	v.add(key)
+}
+
 // Verify checks r's signature (ResultRecord.Verify) unless this exact record, signature
 // included, was verified before.
 func (v *VerifiedRecords) Verify(r *ResultRecord) error {
-	b, err := r.signingBytes()
+	key, err := recordKey(r)
 	if err != nil {
 		return err
 	}
-	h := sha256.New()
-	h.Write(b)
-	h.Write(r.Signature)
-	var key [32]byte
-	h.Sum(key[:0])
 	v.mu.Lock()
 	_, seen := v.cur[key]
 	if !seen {
@@ -44,11 +50,29 @@ func (v *VerifiedRecords) Verify(r *ResultRecord) error {
 	if err := r.Verify(); err != nil {
 		return err
 	}
+	v.add(key)
+	return nil
+}
+
+func (v *VerifiedRecords) add(key [32]byte) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if len(v.cur) >= v.cap/2 {
 		v.prev, v.cur = v.cur, make(map[[32]byte]struct{}, v.cap/2)
 	}
 	v.cur[key] = struct{}{}
-	return nil
+}
+
+// recordKey is the hash of r's signed bytes and its signature.
+func recordKey(r *ResultRecord) ([32]byte, error) {
+	var key [32]byte
+	b, err := r.signingBytes()
+	if err != nil {
+		return key, err
+	}
+	h := sha256.New()
+	h.Write(b)
+	h.Write(r.Signature)
+	h.Sum(key[:0])
+	return key, nil
 }

@@ -44,3 +44,27 @@ func TestVerifiedRecordsRemembersOnlyWhatVerified(t *testing.T) {
 		t.Fatalf("a good record, forgotten: %v", err)
 	}
 }
+
+func TestVerifiedRecordsRememberVouchesForARecord(t *testing.T) {
+	_, keys := testPeers(t, 1)
+	v := NewVerifiedRecords(16)
+	r := ResultRecord{Batch: ContentID([]byte("b")), Task: 2, Output: ContentID([]byte("out")), Finished: t0}
+	if err := r.Sign(keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	// A node remembers what it stored after checking it; a record so vouched for is not
+	// checked again, which the bad signature here shows.
+	r.Signature[0] ^= 0xff
+	if err := v.Verify(&r); !errors.Is(err, ErrBadResultSignature) {
+		t.Fatalf("before Remember: got %v, want ErrBadResultSignature", err)
+	}
+	v.Remember(&r)
+	if err := v.Verify(&r); err != nil {
+		t.Fatalf("after Remember: %v", err)
+	}
+	other := r
+	other.Task = 3
+	if err := v.Verify(&other); !errors.Is(err, ErrBadResultSignature) {
+		t.Fatalf("a record not remembered: got %v, want ErrBadResultSignature", err)
+	}
+}
