@@ -4,6 +4,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -222,4 +223,26 @@ func parallel(n, workers int, f func(i int)) {
 	}
 	close(next)
 	wg.Wait()
+}
+
+// BenchmarkWatchCost is what watching a running task costs the node: the node's own CPU
+// time (reading the runner's CPU time and memory) per second of a task that loops until
+// its 1 s limit stops it.
+func BenchmarkWatchCost(b *testing.B) {
+	p := newTestPool(b, Config{Slots: 1, MaxMemoryBytes: 64 << 20, WallFactor: 100})
+	limits := tasks.Limits{MemoryPages: 16, Timeout: time.Second, MaxOutputBytes: 1 << 10}
+	if _, err := p.Run(b.Context(), job(wasmtest.Echo(), nil, limits)); err != nil {
+		b.Fatal(err) // a runner started and warm
+	}
+	var node, task time.Duration
+	for b.Loop() {
+		before := selfCPU()
+		start := time.Now()
+		if _, err := p.Run(b.Context(), job(wasmtest.Loop(), nil, limits)); !errors.Is(err, tasks.ErrTimeout) {
+			b.Fatalf("the loop: %v, want a timeout", err)
+		}
+		task += time.Since(start)
+		node += selfCPU() - before
+	}
+	b.ReportMetric(float64(node.Microseconds())/task.Seconds(), "node-µs/task-s")
 }

@@ -78,7 +78,11 @@ type Config struct {
 	IdlePriority bool
 	// StartTimeout bounds a runner's start. Default 30s.
 	StartTimeout time.Duration
-	// PollInterval is how often a running task's CPU time and memory are read. Default 5ms.
+	// PollInterval is the shortest time between two reads of a running task's CPU time
+	// and memory. Default 5ms. The first read comes after it; then the gap doubles up to
+	// 20x PollInterval (100 ms by default) and shrinks again as a limit nears (half of what
+	// is left of it): a task that runs for a minute costs its node about 600 reads of
+	// /proc instead of 12,000, and none stops much past its limit.
 	PollInterval time.Duration
 	// Logger receives runner starts and kills. Default: discard.
 	Logger *slog.Logger

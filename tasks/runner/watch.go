@@ -91,6 +91,7 @@ type watch struct {
 
 	compiling bool
 	unlock    func()        // releases the module's compile lock; nil when not held
+	left      time.Duration // how far the nearest limit was at the last check
 	cpu0      time.Duration // the runner's CPU time when the phase began
 	rss0      uint64        // the runner's resident memory when the phase began
 	active    time.Duration // wall time of the phase, not counting suspension
@@ -112,7 +113,8 @@ func (w *watch) run(ctx context.Context) (tasks.Result, error) {
 		}
 		w.phase(false)
 	}
-	tick := time.NewTicker(w.p.cfg.PollInterval)
+	gap := w.p.cfg.PollInterval
+	tick := time.NewTimer(gap)
 	defer tick.Stop()
 	for {
 		select {
@@ -142,6 +144,8 @@ func (w *watch) run(ctx context.Context) (tasks.Result, error) {
 				w.pr.kill()
 				return tasks.Result{Stderr: w.stderr.bytes(), Duration: time.Since(w.start)}, err
 			}
+			gap = nextPoll(gap, w.left, w.p.cfg.PollInterval)
+			tick.Reset(gap)
 		}
 	}
 }
@@ -227,6 +231,14 @@ func (w *watch) phase(compiling bool) {
 	w.last = time.Now()
 }
 
+// nextPoll is the gap before the next check: twice the last, at most 20x the shortest,
+// at most half of what is left of the nearest limit (a runner spends at most about twice
+// its wall time in CPU time: wazero runs a task on one thread, and the collector), never
+// below the shortest.
+func nextPoll(last, left, shortest time.Duration) time.Duration {
+	return max(shortest, min(2*last, 20*shortest, left/2))
+}
+
 // check reads the runner's CPU time and memory and returns the error of a passed limit.
 func (w *watch) check(now time.Time) error {
 	elapsed := now.Sub(w.last)
@@ -250,6 +262,7 @@ func (w *watch) check(now time.Time) error {
 	cfg := &w.p.cfg
 	if w.compiling {
 		budget := cfg.CompileCPU
+		w.left = min(budget-used, time.Duration(cfg.WallFactor)*budget-w.active)
 		var why string
 		switch {
 		case used > budget:
@@ -269,6 +282,7 @@ func (w *watch) check(now time.Time) error {
 	}
 	limit := w.limits.Timeout
 	memCap := w.limits.MemoryBytes() + cfg.MemoryOverhead
+	w.left = min(limit-used, time.Duration(cfg.WallFactor)*limit-w.active)
 	switch {
 	case used > limit && ok:
 		return &tasks.TaskError{Kind: tasks.ErrTimeout, Stderr: w.stderr.bytes(),
