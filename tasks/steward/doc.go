@@ -20,7 +20,8 @@
 // closest live steward. Taking the role over, it pulls the other stewards' copies first and
 // parks requests until they are merged; losing it (a partition heals, a closer member
 // returns), it hands its whole state to the new primary, so two stewards that both granted
-// leases converge. Merging is a union (tasks.BatchState.Merge): copies may arrive twice,
+// leases converge. A finished batch does neither: its outcomes are final and reached the
+// other stewards from the primary that decided them. Merging is a union (tasks.BatchState.Merge): copies may arrive twice,
 // late or out of order.
 //
 // The golden traces in testdata/ show the core at work; trace_test.go documents their

@@ -245,8 +245,16 @@ func (s *Steward) claim() bool {
 	}
 	s.primary = true
 	s.handBack = ""
-	s.resetCopies() // every other steward gets a full copy from the new primary
 	s.event(slog.LevelInfo, "primary steward")
+	if s.st.Done() {
+		// Every task's outcome is final here, and the others got them from the primary
+		// that decided them (one behind pulls when it takes over): no pulls, no full
+		// copies. Under churn the takeovers of finished batches were most of a daemon's
+		// work, each moving four or five whole copies of the batch.
+		s.takenOver()
+		return true
+	}
+	s.resetCopies() // every other steward gets a full copy from the new primary
 	if len(others) == 0 {
 		s.takenOver()
 		return true
@@ -265,7 +273,9 @@ func (s *Steward) claim() bool {
 func (s *Steward) demote(p peer.ID) {
 	if s.primary {
 		s.primary = false
-		s.handBack, s.handBackTries = p, 0
+		if !s.st.Done() { // a finished batch's outcomes reached the others already
+			s.handBack, s.handBackTries = p, 0
+		}
 		s.event(slog.LevelInfo, "no longer primary steward", "primary", short(p))
 	}
 	if s.handBack != "" && s.handBack != p {
