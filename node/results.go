@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 
 	"allforone/protocol"
@@ -15,6 +16,7 @@ import (
 	"github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -94,34 +96,57 @@ func (n *Node) HoldsResult(id cid.Cid, task int) bool { return n.held.has(id, ta
 
 // loadHeld rebuilds the index of held results from the datastore.
 func (n *Node) loadHeld(ctx context.Context) error {
-	res, err := n.ds.Query(ctx, query.Query{Prefix: resultPrefix, KeysOnly: true})
-	// (Values are read one by one below, for the few held results that are single.)
+	// One scan with the values (for the single flag), not a lookup per result: at a start
+	// of a daemon holding 5,000 results the lookups were a fifth of its CPU.
+	res, err := n.ds.Query(ctx, query.Query{Prefix: resultPrefix})
 	if err != nil {
 		return err
 	}
+	defer res.Close()
+	var lastBatch string
+	var id cid.Cid
 	for e := range res.Next() {
 		if e.Error != nil {
 			return e.Error
 		}
-		var batchStr string
-		var task int
 		k := datastore.NewKey(e.Key)
-		if _, err := fmt.Sscanf(k.Name(), "%d", &task); err != nil {
-			continue
-		}
-		batchStr = k.Parent().Name()
-		id, err := cid.Decode(batchStr)
+		task, err := strconv.Atoi(k.Name())
 		if err != nil {
 			continue
 		}
-		single := false // a single result is rechecked with its steward when fetched
-		if raw, err := n.ds.Get(ctx, k); err == nil {
-			var sr pb.StoredResult
-			single = proto.Unmarshal(raw, &sr) == nil && sr.GetSingle()
+		if b := k.Parent().Name(); b != lastBatch {
+			if id, err = cid.Decode(b); err != nil {
+				lastBatch = ""
+				continue
+			}
+			lastBatch = b
 		}
-		n.held.add(id, task, single)
+		// A single result is rechecked with its steward when fetched.
+		n.held.add(id, task, storedSingle(e.Value))
 	}
 	return nil
+}
+
+// storedSingle reads the single flag of a stored result (pb.StoredResult field 4) without
+// decoding its output and records.
+func storedSingle(raw []byte) bool {
+	single := false
+	for len(raw) > 0 {
+		num, typ, n := protowire.ConsumeTag(raw)
+		if n < 0 {
+			return false
+		}
+		raw = raw[n:]
+		if n = protowire.ConsumeFieldValue(num, typ, raw); n < 0 {
+			return false
+		}
+		if num == 4 && typ == protowire.VarintType {
+			v, _ := protowire.ConsumeVarint(raw)
+			single = v != 0 // the last one counts, as in proto.Unmarshal
+		}
+		raw = raw[n:]
+	}
+	return single
 }
 
 // checkStored verifies a stored result: the output matches, and the records are signed,
