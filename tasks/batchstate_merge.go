@@ -118,20 +118,30 @@ func (t *TaskState) Decided() (out cid.Cid, epoch uint64, ok bool) {
 	return t.accepted, t.DecidedEpoch, true
 }
 
-// TagDecisions gives every decided task that carries no epoch the epoch given (a new
-// primary, once it has merged its majority's copies, makes the decisions it found its own;
-// its copies then commit them). It returns the tasks tagged.
+// TagDecisions stamps every decided task with epoch (a new primary, once it has merged
+// its majority's copies, makes the decisions it found its own; its copies then commit
+// them under its epoch, so they win over any older decision a stale steward may still
+// hold). It returns the tasks stamped anew.
 func (b *BatchState) TagDecisions(epoch uint64) []int {
 	var out []int
 	for i := range b.tasks {
-		t := &b.tasks[i]
-		if t.status != TaskOpen && t.DecidedEpoch == 0 {
-			t.DecidedEpoch = epoch
-			b.touch(i)
+		if b.TagDecision(i, epoch) {
 			out = append(out, i)
 		}
 	}
 	return out
+}
+
+// TagDecision stamps task i, when it is decided, with epoch if it carries a lower one. It
+// reports whether it did.
+func (b *BatchState) TagDecision(i int, epoch uint64) bool {
+	t := &b.tasks[i]
+	if t.status == TaskOpen || t.DecidedEpoch >= epoch {
+		return false
+	}
+	t.DecidedEpoch = epoch
+	b.touch(i)
+	return true
 }
 
 // UnderReplicated returns the accepted tasks that need more copies to have k (NeedsCopies),

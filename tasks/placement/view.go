@@ -63,6 +63,7 @@ type View struct {
 	awaySince map[peer.ID]time.Time
 	connected map[peer.ID]struct{}
 	swarm     []peer.ID
+	known     int // distinct members, live or not, and Self
 }
 
 // members are peers with their keyspace positions, hashed once.
@@ -87,12 +88,15 @@ func New(c Config) *View {
 		v.connected[p] = struct{}{}
 	}
 	seen := make(map[peer.ID]bool, len(c.Members))
+	all := map[peer.ID]bool{c.Self: true}
 	for _, p := range c.Members {
+		all[p] = true
 		if !seen[p] && v.Live(p) {
 			seen[p] = true
 			v.live.add(p)
 		}
 	}
+	v.known = len(all)
 	if len(v.live.peers) == 0 {
 		v.live.add(c.Self)
 	}
@@ -117,6 +121,10 @@ func New(c Config) *View {
 	}
 	return v
 }
+
+// Known counts the members this node knows, live or not, and itself: a strict majority of
+// a batch's stewards is one of min(K, Known) (a lone node is its own majority).
+func (v *View) Known() int { return v.known }
 
 // Self is the node whose view this is.
 func (v *View) Self() peer.ID { return v.self }
