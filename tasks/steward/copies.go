@@ -25,6 +25,10 @@ func (s *Steward) stateCopy(in StateCopy) {
 	}
 	if s.f != nil {
 		if err := s.copyEpochOK(in.From, in.Epoch); err != nil {
+			if in.Epoch >= s.f.promise.Epoch {
+				s.see(in.Epoch, in.From, in.From, false)
+				s.quiet(in.From) // it acts as primary: let it ask for this vote
+			}
 			s.event(slog.LevelInfo, "state copy refused", "from", short(in.From), "epoch", in.Epoch, "promised", s.f.promise.Epoch)
 			s.reply(Reply{Req: in.Req, Err: err})
 			return
@@ -79,7 +83,7 @@ func (s *Steward) pulled(in Pulled) {
 // stored records a holder's acknowledgement.
 func (s *Steward) stored(in Stored) {
 	if s.f != nil && in.Epoch > 0 {
-		s.see(in.Epoch, "") // a holder stored under a higher epoch: this lease is over
+		s.see(in.Epoch, "", in.Holder, true) // a holder stored under a higher epoch: this lease is over
 	}
 	for _, i := range in.Stored {
 		s.st.AddHolder(i, in.Holder)

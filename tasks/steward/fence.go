@@ -116,6 +116,8 @@ type fence struct {
 	rounds     map[uint64]*round
 	nextRound  uint64
 	asked      time.Time // when the last round started
+	bump       bool      // renew with a higher epoch: a steward refused this one
+	quietUntil time.Time // another peer acts as primary: no campaign before this
 	settled    bool      // the takeover's copies are acknowledged by a majority
 	pulledOK   int       // takeover pulls answered with a state
 }
@@ -168,8 +170,13 @@ func (s *Steward) holding() bool {
 	return f.epoch > 0 && f.promise == Promise{f.epoch, s.cfg.Self} && s.now.Before(f.leaseUntil)
 }
 
-// see notes an epoch heard of; one above this node's own ends its lease.
-func (s *Steward) see(epoch uint64, holder peer.ID) {
+// see notes an epoch heard of from peer from (holder: the peer it names as the epoch's
+// holder). While this node holds the lease, an epoch at or above its own that another
+// candidate asked for (its holder is the peer refusing) makes it move to a higher epoch at
+// its next renewal, so that steward can vote for it again; one that a steward promised to
+// a third peer, refusing a copy or a store, is evidence of a newer primary: this node
+// gives its lease up.
+func (s *Steward) see(epoch uint64, holder, from peer.ID, evidence bool) {
 	f := s.f
 	if epoch > f.seen {
 		f.seen = epoch
@@ -177,15 +184,25 @@ func (s *Steward) see(epoch uint64, holder peer.ID) {
 	if holder != "" && holder != s.cfg.Self {
 		f.hint = holder
 	}
-	if epoch > f.epoch && f.epoch > 0 && !f.leaseUntil.IsZero() {
-		s.event(slog.LevelInfo, "primary lease given up: a higher epoch exists", "epoch", f.epoch, "higher", epoch)
-		f.leaseUntil = time.Time{}
+	if f.epoch == 0 || f.leaseUntil.IsZero() || epoch < f.epoch || holder == s.cfg.Self || epoch == f.epoch && holder == "" {
+		return
 	}
+	if evidence && epoch > f.epoch && holder != from {
+		s.event(slog.LevelInfo, "primary lease given up: a newer primary exists", "epoch", f.epoch, "higher", epoch, "holder", short(holder))
+		f.leaseUntil = time.Time{}
+		return
+	}
+	f.bump = true
 }
 
 func (s *Steward) promise(p Promise, until time.Time) {
 	s.f.promise, s.f.promiseUntil = p, until
-	s.see(p.Epoch, p.Holder)
+	if p.Epoch > s.f.seen {
+		s.f.seen = p.Epoch
+	}
+	if p.Holder != s.cfg.Self && s.f.epoch > 0 && p.Epoch > s.f.epoch {
+		s.f.leaseUntil = time.Time{} // it voted for another's higher epoch
+	}
 	s.rd.Promise = &Promise{p.Epoch, p.Holder}
 }
 
@@ -211,7 +228,7 @@ func (s *Steward) vote(in VoteRequest) {
 	case in.Epoch == p.Epoch && p.Holder != in.From:
 		s.reply(Reply{Req: in.Req, Err: s.fenced("epoch %d was granted to %s, not to %s; ask for a higher one", in.Epoch, p.Holder, in.From)})
 		return
-	case p.Holder != in.From && p.Holder != "" && s.now.Before(f.promiseUntil):
+	case p.Holder != in.From && p.Holder != "" && s.bound():
 		s.reply(Reply{Req: in.Req, Err: s.fenced("%s holds the primary lease of epoch %d for up to %v more", p.Holder, p.Epoch, f.promiseUntil.Sub(s.now))})
 		return
 	}
@@ -221,6 +238,33 @@ func (s *Steward) vote(in VoteRequest) {
 	}
 	s.promise(Promise{in.Epoch, in.From}, s.now.Add(d))
 	s.reply(Reply{Req: in.Req, Vote: &pb.VoteGrant{Epoch: in.Epoch, DurationMs: uint32(d.Milliseconds())}})
+}
+
+// bound reports whether this steward's promise still binds it: a promise to another lasts
+// until it runs out; its vote for itself binds while it holds the lease or its round may
+// still win (a candidate that lost may vote for another's higher epoch at once).
+func (s *Steward) bound() bool {
+	f := s.f
+	if f.promise.Holder != s.cfg.Self {
+		return s.now.Before(f.promiseUntil)
+	}
+	if s.holding() {
+		return true
+	}
+	for _, r := range f.rounds {
+		if r.epoch == f.promise.Epoch && !r.won && r.waiting > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// quiet makes this node ask for no lease for a lease's length: peer p acts as primary.
+func (s *Steward) quiet(p peer.ID) {
+	if p != "" && p != s.cfg.Self && !s.holding() {
+		s.f.hint = p
+		s.f.quietUntil = s.now.Add(s.f.cfg.Lease)
+	}
 }
 
 func f0(f *fence) Promise {
@@ -245,13 +289,20 @@ func (s *Steward) campaign() {
 	epoch := f.epoch
 	switch {
 	case s.holding():
-		if f.leaseUntil.Sub(s.now) > f.cfg.Lease/2 {
+		if f.bump {
+			f.bump = false
+			epoch = max(f.seen, f.epoch) + 1 // the same holder, a higher epoch
+			f.epoch = epoch
+			s.st.Epoch = epoch
+		} else if f.leaseUntil.Sub(s.now) > f.cfg.Lease/2 {
 			return
 		}
 	case stewards[0] != s.cfg.Self:
 		return // the closest live steward asks
 	case f.promise.Holder != s.cfg.Self && f.promise.Holder != "" && s.now.Before(f.promiseUntil):
 		return // a lease this node granted may still be held
+	case s.now.Before(f.quietUntil):
+		return // another acts as primary
 	default:
 		epoch = max(f.seen, f.promise.Epoch) + 1
 		f.epoch, f.leaseUntil, f.settled, f.pulledOK = epoch, time.Time{}, false, 0
@@ -261,7 +312,10 @@ func (s *Steward) campaign() {
 	r := &round{epoch: epoch, sent: s.now}
 	f.rounds[f.nextRound] = r
 	s.promise(Promise{epoch, s.cfg.Self}, s.now.Add(f.cfg.Lease)) // its own vote
-	for _, p := range stewards[1:] {
+	for _, p := range stewards {
+		if p == s.cfg.Self {
+			continue
+		}
 		r.waiting++
 		s.rd.Votes = append(s.rd.Votes, VoteAsk{To: p, Round: f.nextRound, Epoch: epoch, Duration: f.cfg.Lease, Stewards: stewards})
 	}
@@ -282,7 +336,10 @@ func (s *Steward) voteAnswer(in VoteAnswer) {
 	case in.Err == nil:
 		r.granted++
 	case asWire(in.Err, &we) && we.Code == pb.ErrorCode_FENCED:
-		s.see(we.Epoch, we.Hint)
+		s.see(we.Epoch, we.Hint, in.From, false)
+		if we.Hint != in.From {
+			s.quiet(we.Hint) // a third peer holds the lease
+		}
 	default:
 		s.event(slog.LevelDebug, "primary vote", "from", short(in.From), "err", in.Err)
 	}

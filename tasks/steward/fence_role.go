@@ -91,7 +91,7 @@ func (s *Steward) claimFenced(stewards []peer.ID) bool {
 func (s *Steward) pulledFenced(in Pulled) {
 	f := s.f
 	if in.Epoch > 0 {
-		s.see(in.Epoch, "")
+		s.see(in.Epoch, "", in.From, false)
 	}
 	if !s.pulling[in.From] {
 		return

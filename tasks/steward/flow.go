@@ -39,6 +39,7 @@ type peerCopy struct {
 	sent     uint64           // sequence number of the last copy sent
 	done     uint64           // every copy up to this one was answered (or failed)
 	answered map[uint64]bool  // copies after done answered already (out of order)
+	paused   bool             // a copy failed: the next goes at the next tick
 }
 
 // barrier holds a reply until its changes are copied and its results stored.
@@ -107,7 +108,7 @@ func (s *Steward) copyOut(changed []int, encoded map[int]*pb.TaskState) {
 	}
 	for _, p := range s.others {
 		pc := s.copies[p]
-		if pc.inflight >= MaxInflight || (pc.state != copyNone && len(pc.unsent) == 0) {
+		if pc.inflight >= MaxInflight || pc.paused || (pc.state != copyNone && len(pc.unsent) == 0) {
 			continue
 		}
 		c := Copy{To: p, Manifest: pc.state != copyConfirmed}
@@ -153,10 +154,11 @@ func (s *Steward) copySent(in CopySent) {
 	}
 	if in.Err != nil {
 		s.event(slog.LevelDebug, "state copy failed", "to", short(in.To), "err", in.Err)
-		pc.state = copyNone // send everything next time
+		pc.state = copyNone // send everything next time, at the next tick
+		pc.paused = true
 		var we *protocol.WireError
 		if s.f != nil && asWire(in.Err, &we) && we.Code == pb.ErrorCode_FENCED {
-			s.see(we.Epoch, we.Hint) // a higher epoch: this lease is over
+			s.see(we.Epoch, we.Hint, in.To, true) // a newer primary: this lease is over
 		}
 		for _, b := range s.barriers {
 			if b.final && b.copies[in.To] == in.Seq {
@@ -175,6 +177,20 @@ func (s *Steward) copySent(in CopySent) {
 	}
 }
 
+// committing are the tasks whose decisions wait for a majority (primary leases): they are
+// not stored before.
+func (s *Steward) committing() map[int]bool {
+	out := make(map[int]bool)
+	for _, b := range s.barriers {
+		if !b.queued {
+			for _, i := range b.stores {
+				out[i] = true
+			}
+		}
+	}
+	return out
+}
+
 // commitBarriers queues the stores of the barriers that a majority acknowledged (primary
 // leases): a decision is stored and answered only once every later primary will learn it.
 func (s *Steward) commitBarriers() {
@@ -188,8 +204,8 @@ func (s *Steward) commitBarriers() {
 				acked++
 			}
 		}
-		if len(b.copies) > 0 && acked < s.quorum() {
-			continue
+		if acked < s.quorum() && (len(b.copies) > 0 || len(b.stores) > 0 || b.settle || len(s.others) == 0) {
+			continue // a decision is stored and answered only once a majority has it
 		}
 		b.queued = true
 		if b.settle {

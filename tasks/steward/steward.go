@@ -257,7 +257,17 @@ func (s *Steward) asPrimary(req ReqID, in Input) bool {
 func (s *Steward) notSteward() error {
 	p := s.view.Primary(s.id, s.k)
 	if s.f != nil {
+		if f := s.f; f.promise.Holder != "" && f.promise.Holder != s.cfg.Self && s.now.Before(f.promiseUntil) && !s.view.Live(f.promise.Holder) && s.lookup == nil {
+			// The primary this node voted for is gone from its view, and its lease may
+			// still hold: nobody may decide until it runs out.
+			return protocol.Errorf(pb.ErrorCode_UNAVAILABLE, "no primary to ask: %s holds the primary lease of epoch %d and is unreachable; a new primary is chosen once the lease runs out, within %v: retry then",
+				f.promise.Holder, f.promise.Epoch, f.promiseUntil.Sub(s.now).Round(time.Millisecond))
+		}
 		p = s.primaryHint()
+		if p == s.cfg.Self {
+			return protocol.Errorf(pb.ErrorCode_UNAVAILABLE, "no primary now: this steward holds no primary lease and cannot get one: it reaches fewer than a majority (%d) of batch %s's stewards; retry later",
+				s.quorum(), s.id)
+		}
 	}
 	return &protocol.WireError{Code: pb.ErrorCode_NOT_STEWARD, Hint: p, Message: fmt.Sprintf("ask %s", p), Addrs: s.addrsOf(p)}
 }
@@ -361,13 +371,17 @@ func (s *Steward) takenOver() {
 // comes back with its data, and copying at once under churn was a storm), failed stores
 // are retried, and a demoted primary tries again to hand its state over.
 func (s *Steward) tick() {
+	for _, pc := range s.copies {
+		pc.paused = false
+	}
 	if s.claim() && len(s.pulling) == 0 && (s.f == nil || s.f.settled) {
 		s.st.Expire(s.now)
 		if gone := s.st.ReleaseGone(s.view.Live); gone > 0 {
 			s.event(slog.LevelDebug, "leases of departed workers returned to the pool", "leases", gone)
 		}
+		committing := s.committing()
 		for _, i := range s.st.UnderReplicated(s.k, s.view.State) {
-			if s.storing[i] == 0 {
+			if s.storing[i] == 0 && !committing[i] {
 				s.needStore[i] = struct{}{}
 			}
 		}
