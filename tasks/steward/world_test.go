@@ -50,12 +50,12 @@ type world struct {
 	out      strings.Builder
 	named    *strings.Replacer // peer IDs (and their short forms) to names
 
-	fence    *Fence                  // primary leases (nil: the closest live steward leads)
+	fence    *Fence                   // primary leases (nil: the closest live steward leads)
 	skew     map[string]time.Duration // each node's clock, ahead of the world's
 	heldAt   map[string]map[int]heldResult
-	chaos    *rand.Rand // the property test: random delivery order and drops
-	dropping bool       // the delivery under way is dropped (it fails as unreachable)
-	quiet    bool       // nothing is written to out
+	chaos    *rand.Rand        // the property test: random delivery order and drops
+	dropping bool              // the delivery under way is dropped (it fails as unreachable)
+	quiet    bool              // nothing is written to out
 	outs     map[string]string // output content IDs (KeyString) to the text that made them
 }
 
@@ -67,8 +67,8 @@ type heldResult struct {
 
 // simNode is one member's steward of the batch.
 type simNode struct {
-	name  string
-	core  *Steward
+	name    string
+	core    *Steward
 	saved   map[int]*pb.TaskState // what it persisted: a restart starts from it
 	promise Promise               // the promise it persisted
 	sig     string                // its view's content at the last look
