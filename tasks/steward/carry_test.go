@@ -343,6 +343,9 @@ func (w *world) grant(g *pb.LeaseGrant) string {
 	} else {
 		parts = append(parts, "no leases")
 	}
+	if g.GetEpoch() > 0 {
+		parts = append(parts, fmt.Sprintf("epoch %d", g.GetEpoch()))
+	}
 	if g.GetRetryAfterMs() > 0 {
 		parts = append(parts, fmt.Sprintf("retry in %dms", g.GetRetryAfterMs()))
 	}

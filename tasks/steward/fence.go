@@ -117,6 +117,7 @@ type fence struct {
 	nextRound  uint64
 	asked      time.Time // when the last round started
 	bump       bool      // renew with a higher epoch: a steward refused this one
+	renewNow   bool      // renew at the next tick: a steward is behind this epoch
 	quietUntil time.Time // another peer acts as primary: no campaign before this
 	settled    bool      // the takeover's copies are acknowledged by a majority
 	pulledOK   int       // takeover pulls answered with a state
@@ -184,12 +185,16 @@ func (s *Steward) see(epoch uint64, holder, from peer.ID, evidence bool) {
 	if holder != "" && holder != s.cfg.Self {
 		f.hint = holder
 	}
+	if f.epoch > 0 && !f.leaseUntil.IsZero() && epoch < f.epoch && from != "" {
+		f.renewNow = true // a steward behind: ask for its vote at the next tick
+	}
 	if f.epoch == 0 || f.leaseUntil.IsZero() || epoch < f.epoch || holder == s.cfg.Self || epoch == f.epoch && holder == "" {
 		return
 	}
 	if evidence && epoch > f.epoch && holder != from {
 		s.event(slog.LevelInfo, "primary lease given up: a newer primary exists", "epoch", f.epoch, "higher", epoch, "holder", short(holder))
 		f.leaseUntil = time.Time{}
+		s.quiet(holder)
 		return
 	}
 	f.bump = true
@@ -279,10 +284,7 @@ func f0(f *fence) Promise {
 // holder asks again for its epoch when half its lease is gone.
 func (s *Steward) campaign() {
 	f := s.f
-	if f.restored {
-		f.restored, f.promiseUntil = false, s.now.Add(f.cfg.Lease) // a restart: wait out what it granted
-	}
-	if len(f.rounds) > 0 && s.now.Sub(f.asked) < f.cfg.Lease/4 {
+	if s.campaigning() || len(f.rounds) > 0 && s.now.Sub(f.asked) < f.cfg.Lease/4 {
 		return // a round is under way
 	}
 	stewards := s.stewards()
@@ -294,15 +296,18 @@ func (s *Steward) campaign() {
 			epoch = max(f.seen, f.epoch) + 1 // the same holder, a higher epoch
 			f.epoch = epoch
 			s.st.Epoch = epoch
-		} else if f.leaseUntil.Sub(s.now) > f.cfg.Lease/2 {
+		} else if f.leaseUntil.Sub(s.now) > f.cfg.Lease/2 && !f.renewNow {
 			return
 		}
+		f.renewNow = false
 	case stewards[0] != s.cfg.Self:
 		return // the closest live steward asks
 	case f.promise.Holder != s.cfg.Self && f.promise.Holder != "" && s.now.Before(f.promiseUntil):
 		return // a lease this node granted may still be held
 	case s.now.Before(f.quietUntil):
 		return // another acts as primary
+	case len(stewards) < s.quorum():
+		return // it cannot win: too few stewards are reachable (asking would only raise the epoch)
 	default:
 		epoch = max(f.seen, f.promise.Epoch) + 1
 		f.epoch, f.leaseUntil, f.settled, f.pulledOK = epoch, time.Time{}, false, 0
@@ -320,6 +325,24 @@ func (s *Steward) campaign() {
 		s.rd.Votes = append(s.rd.Votes, VoteAsk{To: p, Round: f.nextRound, Epoch: epoch, Duration: f.cfg.Lease, Stewards: stewards})
 	}
 	s.won(r)
+	if r.waiting == 0 {
+		s.roundOver(f.nextRound)
+	}
+}
+
+// roundOver forgets a round whose answers are all in; requests that waited for a vote
+// this node lost are sent elsewhere.
+func (s *Steward) roundOver(id uint64) {
+	delete(s.f.rounds, id)
+	if !s.holding() && !s.campaigning() && len(s.parked) > 0 {
+		parked := s.parked
+		s.parked = nil
+		for _, in := range parked {
+			if req, ok := reqOf(in); ok {
+				s.reply(Reply{Req: req, Err: s.notSteward()})
+			}
+		}
+	}
 }
 
 // voteAnswer counts an answer; a strict majority (this node's own vote included) grants
@@ -345,7 +368,7 @@ func (s *Steward) voteAnswer(in VoteAnswer) {
 	}
 	s.won(r)
 	if r.waiting <= 0 {
-		delete(f.rounds, in.Round)
+		s.roundOver(in.Round)
 	}
 }
 
@@ -368,7 +391,15 @@ func (s *Steward) won(r *round) {
 // in: requests wait for them rather than be sent elsewhere.
 func (s *Steward) campaigning() bool {
 	f := s.f
-	return f.epoch > 0 && len(f.rounds) > 0 && f.promise == (Promise{f.epoch, s.cfg.Self}) && s.now.Sub(f.asked) < f.cfg.Lease/4
+	if f.epoch == 0 || f.promise != (Promise{f.epoch, s.cfg.Self}) || s.now.Sub(f.asked) >= f.cfg.Lease/4 {
+		return false
+	}
+	for _, r := range f.rounds {
+		if r.waiting > 0 && !r.won {
+			return true
+		}
+	}
+	return false
 }
 
 // near reports whether p is among the batch's stewards, with the slack for views that

@@ -191,8 +191,14 @@ func (s *Steward) Step(in Input) {
 		}
 	case Stored:
 		s.stored(in)
+		if s.f != nil {
+			s.claim()
+		}
 	case CopySent:
 		s.copySent(in)
+		if s.f != nil {
+			s.claim() // a refusal may have ended the lease
+		}
 	case Left:
 		s.advance(in.Now)
 		s.left(in.Peer)
@@ -223,6 +229,9 @@ func (s *Steward) Step(in Input) {
 func (s *Steward) advance(now time.Time) {
 	if now.After(s.now) {
 		s.now = now
+	}
+	if s.f != nil && s.f.restored && !s.now.IsZero() {
+		s.f.restored, s.f.promiseUntil = false, s.now.Add(s.f.cfg.Lease) // a restart: wait out what it granted
 	}
 }
 
