@@ -107,6 +107,17 @@ func (l *Lookup) Closest(k int, now time.Time) []peer.ID {
 	return out
 }
 
+// Set returns the k closest servers found, nearest first, reachable or not: a batch's
+// voting stewards under primary leases, which a member found unreachable does not change
+// until a new lookup replaces this one.
+func (l *Lookup) Set(k int) []peer.ID {
+	out := make([]peer.ID, 0, k)
+	for _, p := range l.peers[:min(k, len(l.peers))] {
+		out = append(out, p.ID)
+	}
+	return out
+}
+
 // Addrs are p's addresses as the lookup found them (nil when it did not find p): a hint
 // naming p carries them, so a peer with no route to p can dial it.
 func (l *Lookup) Addrs(p peer.ID) []ma.Multiaddr {

@@ -63,7 +63,8 @@ type View struct {
 	awaySince map[peer.ID]time.Time
 	connected map[peer.ID]struct{}
 	swarm     []peer.ID
-	known     int // distinct members, live or not, and Self
+	known     int     // distinct members, live or not, and Self
+	all       members // every member known, live or not, and Self
 }
 
 // members are peers with their keyspace positions, hashed once.
@@ -97,6 +98,9 @@ func New(c Config) *View {
 		}
 	}
 	v.known = len(all)
+	for p := range all {
+		v.all.add(p)
+	}
 	if len(v.live.peers) == 0 {
 		v.live.add(c.Self)
 	}
@@ -125,6 +129,11 @@ func New(c Config) *View {
 // Known counts the members this node knows, live or not, and itself: a strict majority of
 // a batch's stewards is one of min(K, Known) (a lone node is its own majority).
 func (v *View) Known() int { return v.known }
+
+// KnownClosest returns the k members this node knows closest to key, nearest first,
+// reachable or not (and Self): a batch's voting stewards under primary leases, which do
+// not change when a steward is merely unreachable.
+func (v *View) KnownClosest(key cid.Cid, k int) []peer.ID { return v.all.closest(key, k) }
 
 // Self is the node whose view this is.
 func (v *View) Self() peer.ID { return v.self }

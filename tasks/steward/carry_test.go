@@ -234,6 +234,11 @@ func (w *world) deliverStore(x string, s Store) Input {
 			ack.Failed, ack.Epoch = append(ack.Failed, r.Task), was.epoch
 			continue
 		}
+		if first, ok := w.stored[r.Task]; !ok {
+			w.stored[r.Task] = r.Output
+		} else if !first.Equals(r.Output) {
+			w.twice = append(w.twice, fmt.Sprintf("task %d stored as %s after %s (by %s, epoch %d)", r.Task, w.outs[r.Output.KeyString()], w.outs[first.KeyString()], x, s.Epoch))
+		}
 		w.held[h][r.Task] = true
 		w.heldAt[h][r.Task] = heldResult{out: r.Output, epoch: max(s.Epoch, w.heldAt[h][r.Task].epoch)}
 		ack.Stored = append(ack.Stored, r.Task)
@@ -303,6 +308,12 @@ func (w *world) answer(x string, r Reply) {
 	}
 	delete(w.reqs, r.Req)
 	w.printf("%s -> %s: %s", x, q.worker, w.reply(r))
+	for _, l := range r.Grant.GetLeases() {
+		if w.granted[q.worker] == nil {
+			w.granted[q.worker] = map[int]bool{}
+		}
+		w.granted[q.worker][int(l.GetTask())] = true
+	}
 	var we *protocol.WireError
 	if errors.As(r.Err, &we) && we.Code == pb.ErrorCode_NOT_STEWARD && we.Hint != "" && q.hops < 3 {
 		q.to, q.hops = w.names[we.Hint], q.hops+1

@@ -3,6 +3,7 @@ package steward
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"allforone/protocol"
@@ -130,6 +131,7 @@ type round struct {
 	waiting int
 	granted int
 	won     bool
+	set     []peer.ID // the voting set it was asked of
 }
 
 func newFence(c Fence) *fence {
@@ -161,14 +163,14 @@ func (s *Steward) Epoch() uint64 {
 	return s.f.epoch
 }
 
-// quorum is a strict majority of the batch's stewards: of its K, or of the members this
-// node knows when there are fewer (a lone node is its own majority).
-func (s *Steward) quorum() int { return min(s.k, s.view.Known())/2 + 1 }
+// quorum is a strict majority of the batch's voting stewards: of its K, or of the members
+// this node knows when there are fewer (a lone node is its own majority).
+func (s *Steward) quorum() int { return len(s.votingSet())/2 + 1 }
 
 // holding reports whether this node holds the primary lease now.
 func (s *Steward) holding() bool {
 	f := s.f
-	return f.epoch > 0 && f.promise == Promise{f.epoch, s.cfg.Self} && s.now.Before(f.leaseUntil)
+	return f.epoch > 0 && f.promise.Holder == s.cfg.Self && f.promise.Epoch >= f.epoch && s.now.Before(f.leaseUntil)
 }
 
 // see notes an epoch heard of from peer from (holder: the peer it names as the epoch's
@@ -224,7 +226,7 @@ func (s *Steward) vote(in VoteRequest) {
 	case f == nil:
 		s.reply(Reply{Req: in.Req, Err: protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "this steward keeps no primary epochs for batch %s", s.id)})
 		return
-	case !s.near(in.From):
+	case !slices.Contains(s.votingSet(), in.From):
 		s.reply(Reply{Req: in.Req, Err: s.notSteward()})
 		return
 	case in.Epoch < p.Epoch:
@@ -287,21 +289,21 @@ func (s *Steward) campaign() {
 	if s.campaigning() || len(f.rounds) > 0 && s.now.Sub(f.asked) < f.cfg.Lease/4 {
 		return // a round is under way
 	}
-	stewards := s.stewards()
+	set := s.votingSet()
+	stewards := s.liveSet()
 	epoch := f.epoch
 	switch {
 	case s.holding():
 		if f.bump {
+			// The same holder asks for a higher epoch; it holds its own until that wins.
 			f.bump = false
-			epoch = max(f.seen, f.epoch) + 1 // the same holder, a higher epoch
-			f.epoch = epoch
-			s.st.Epoch = epoch
+			epoch = max(f.seen, f.epoch, f.promise.Epoch) + 1
 		} else if f.leaseUntil.Sub(s.now) > f.cfg.Lease/2 && !f.renewNow {
 			return
 		}
 		f.renewNow = false
-	case stewards[0] != s.cfg.Self:
-		return // the closest live steward asks
+	case !slices.Contains(set, s.cfg.Self) || stewards[0] != s.cfg.Self:
+		return // the closest reachable steward asks
 	case f.promise.Holder != s.cfg.Self && f.promise.Holder != "" && s.now.Before(f.promiseUntil):
 		return // a lease this node granted may still be held
 	case s.now.Before(f.quietUntil):
@@ -314,7 +316,7 @@ func (s *Steward) campaign() {
 	}
 	f.nextRound++
 	f.asked = s.now
-	r := &round{epoch: epoch, sent: s.now}
+	r := &round{epoch: epoch, sent: s.now, set: set}
 	f.rounds[f.nextRound] = r
 	s.promise(Promise{epoch, s.cfg.Self}, s.now.Add(f.cfg.Lease)) // its own vote
 	for _, p := range stewards {
@@ -322,7 +324,7 @@ func (s *Steward) campaign() {
 			continue
 		}
 		r.waiting++
-		s.rd.Votes = append(s.rd.Votes, VoteAsk{To: p, Round: f.nextRound, Epoch: epoch, Duration: f.cfg.Lease, Stewards: stewards})
+		s.rd.Votes = append(s.rd.Votes, VoteAsk{To: p, Round: f.nextRound, Epoch: epoch, Duration: f.cfg.Lease, Stewards: set})
 	}
 	s.won(r)
 	if r.waiting == 0 {
@@ -356,8 +358,9 @@ func (s *Steward) voteAnswer(in VoteAnswer) {
 	r.waiting--
 	var we *protocol.WireError
 	switch {
-	case in.Err == nil:
+	case in.Err == nil && slices.Contains(r.set, in.From):
 		r.granted++
+	case in.Err == nil:
 	case asWire(in.Err, &we) && we.Code == pb.ErrorCode_FENCED:
 		s.see(we.Epoch, we.Hint, in.From, false)
 		if we.Hint != in.From {
@@ -374,10 +377,16 @@ func (s *Steward) voteAnswer(in VoteAnswer) {
 
 func (s *Steward) won(r *round) {
 	f := s.f
-	if r.won || r.granted+1 < s.quorum() || r.epoch != f.epoch || f.promise != (Promise{r.epoch, s.cfg.Self}) {
+	if r.won || r.granted+1 < len(r.set)/2+1 || r.epoch < f.epoch || f.promise != (Promise{r.epoch, s.cfg.Self}) {
 		return
 	}
 	r.won = true
+	if r.epoch > f.epoch {
+		f.epoch = r.epoch // a higher epoch for the holder: its copies carry it from now on
+		if s.primary {
+			s.st.Epoch = r.epoch
+		}
+	}
 	until := r.sent.Add(f.cfg.Lease - f.cfg.Margin)
 	if !s.holding() {
 		s.event(slog.LevelInfo, "primary lease granted", "epoch", r.epoch, "votes", r.granted+1)

@@ -33,6 +33,36 @@ func (s *Steward) stewards() []peer.ID {
 	return s.view.Stewards(s.id, s.k)
 }
 
+// votingSet are the batch's stewards under primary leases, closest first: the K closest
+// members this node knows (from the lookup when there is one), reachable or not. Votes
+// and acknowledgements count only from them, and a strict majority is of them, so two
+// candidates with the same set need overlapping majorities.
+func (s *Steward) votingSet() []peer.ID {
+	if s.lookup != nil {
+		if ps := s.lookup.Set(s.k); len(ps) > 0 {
+			return ps
+		}
+	}
+	return s.view.KnownClosest(s.id, s.k)
+}
+
+// reachable reports whether p may be asked now: not found unreachable by the lookup, or
+// live in the view.
+func (s *Steward) reachable(p peer.ID) bool {
+	if p == s.cfg.Self {
+		return true
+	}
+	if s.lookup != nil && len(s.lookup.Set(s.k)) > 0 {
+		return slices.Contains(s.lookup.Closest(s.k, s.now), p)
+	}
+	return s.view.Live(p)
+}
+
+// liveSet is the voting set less the stewards that cannot be reached now.
+func (s *Steward) liveSet() []peer.ID {
+	return slices.DeleteFunc(s.votingSet(), func(p peer.ID) bool { return !s.reachable(p) })
+}
+
 // addrsOf are p's addresses as the lookup found them (nil when unknown), for a hint.
 func (s *Steward) addrsOf(p peer.ID) []ma.Multiaddr {
 	if s.lookup == nil || p == "" {
@@ -71,9 +101,9 @@ func (s *Steward) claimFenced(stewards []peer.ID) bool {
 	s.st.Epoch = f.epoch
 	s.resetCopies()
 	s.event(slog.LevelInfo, "primary steward", "epoch", f.epoch)
-	others := stewards[1:]
+	others := s.others
 	f.pulledOK = 0
-	if len(others) == 0 || s.quorum() == 1 && len(others) == 0 {
+	if len(others) == 0 {
 		s.takenOverFenced()
 		return true
 	}
@@ -148,10 +178,10 @@ func (s *Steward) primaryHint() peer.ID {
 		if p := f.promise.Holder; p != "" && p != s.cfg.Self && s.now.Before(f.promiseUntil) {
 			return p
 		}
-		if f.hint != "" && slices.Contains(s.stewards(), f.hint) {
+		if f.hint != "" && slices.Contains(s.votingSet(), f.hint) {
 			return f.hint
 		}
-		for _, p := range s.stewards() {
+		for _, p := range s.liveSet() {
 			if p != s.cfg.Self {
 				return p
 			}

@@ -287,6 +287,8 @@ func (s *Steward) claim() bool {
 	stewards := s.stewards()
 	others := slices.DeleteFunc(slices.Clone(stewards), func(p peer.ID) bool { return p == s.cfg.Self })
 	if s.f != nil {
+		stewards = s.liveSet()
+		others = slices.DeleteFunc(slices.Clone(stewards), func(p peer.ID) bool { return p == s.cfg.Self })
 		for p := range s.copies {
 			if !slices.Contains(others, p) {
 				delete(s.copies, p)

@@ -53,10 +53,13 @@ type world struct {
 	fence    *Fence                   // primary leases (nil: the closest live steward leads)
 	skew     map[string]time.Duration // each node's clock, ahead of the world's
 	heldAt   map[string]map[int]heldResult
-	chaos    *rand.Rand        // the property test: random delivery order and drops
-	dropping bool              // the delivery under way is dropped (it fails as unreachable)
-	quiet    bool              // nothing is written to out
-	outs     map[string]string // output content IDs (KeyString) to the text that made them
+	chaos    *rand.Rand              // the property test: random delivery order and drops
+	dropping bool                    // the delivery under way is dropped (it fails as unreachable)
+	quiet    bool                    // nothing is written to out
+	outs     map[string]string       // output content IDs (KeyString) to the text that made them
+	granted  map[string]map[int]bool // tasks each worker was granted
+	stored   map[int]cid.Cid         // the first output stored for each task
+	twice    []string                // stores of a second output for a task
 }
 
 // heldResult is what a holder stores for a task: the output and the epoch it came with.
@@ -89,7 +92,8 @@ func newWorld(t testing.TB, name string, m *tasks.Manifest, members, workers int
 		lostAt: map[string]map[string]time.Time{}, reached: map[string]map[string]bool{},
 		nodes: map[string]*simNode{}, trust: map[string]map[peer.ID]*TrustRecord{},
 		held: map[string]map[int]bool{}, reqs: map[ReqID]*request{},
-		skew: map[string]time.Duration{}, heldAt: map[string]map[int]heldResult{}, outs: map[string]string{}}
+		skew: map[string]time.Duration{}, heldAt: map[string]map[int]heldResult{}, outs: map[string]string{},
+		granted: map[string]map[int]bool{}, stored: map[int]cid.Cid{}}
 	w.leaseFor = 2*m.Limits.Timeout + 10*time.Second
 	// Members: keys from seeds, named by closeness to the batch ID.
 	type cand struct {
