@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"slices"
 	"testing"
 	"time"
@@ -23,6 +24,9 @@ func TestFencedPrimaryProperties(t *testing.T) {
 	runs := 80
 	if testing.Short() {
 		runs = 20
+	}
+	if n, err := strconv.Atoi(os.Getenv("FENCE_RUNS")); err == nil {
+		runs = n // a longer search: FENCE_RUNS=2000
 	}
 	for seed := range uint64(runs) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) { fencedRun(t, seed) })
