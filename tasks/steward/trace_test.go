@@ -65,6 +65,10 @@ import (
 //	    epoch, whatever their cores think (a peer that lies or is behind).
 //	roles
 //	    Who holds the primary lease, at which epoch, and what each steward promised.
+//	lookup on
+//	    From now on each core also gets a DHT lookup of the batch ID whenever its view
+//	    changes: the members it reaches, so members that are down drop out of its voting
+//	    set (a lookup done after they left).
 func TestTraces(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.txt")
 	if err != nil {
@@ -170,6 +174,14 @@ func runCommand(t *testing.T, w *world, d *datadriven.TestData) {
 		cmdInject(w, d)
 	case "roles":
 		w.printRoles()
+	case "lookup":
+		w.lookups = true
+		for _, x := range w.members {
+			if n := w.nodes[x]; n != nil && n.core != nil && w.up[x] {
+				w.step(x, Lookup{Result: w.lookupOf(x)})
+			}
+		}
+		w.run()
 	default:
 		t.Fatalf("%s: unknown command %q", d.Pos, d.Cmd)
 	}

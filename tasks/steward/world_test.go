@@ -60,6 +60,19 @@ type world struct {
 	granted  map[string]map[int]bool // tasks each worker was granted
 	stored   map[int]cid.Cid         // the first output stored for each task
 	twice    []string                // stores of a second output for a task
+	lookups  bool                    // cores get DHT lookups: the members each reaches
+}
+
+// lookupOf is the DHT lookup of the batch ID that x would do now: the members it reaches
+// (itself included), with no addresses.
+func (w *world) lookupOf(x string) *placement.Lookup {
+	var found []placement.PeerInfo
+	for _, m := range w.members {
+		if w.reach(x, m) {
+			found = append(found, placement.PeerInfo{ID: w.ids[m]})
+		}
+	}
+	return placement.NewLookup(w.id, found, w.nowOf(x))
 }
 
 // heldResult is what a holder stores for a task: the output and the epoch it came with.
@@ -253,6 +266,9 @@ func (w *world) look() {
 		if v := w.viewOf(x); w.sigOf(v) != n.sig {
 			n.sig = w.sigOf(v)
 			w.step(x, Members{View: v})
+			if w.lookups {
+				w.step(x, Lookup{Result: w.lookupOf(x)})
+			}
 		}
 		for _, p := range left {
 			w.step(x, Left{Peer: w.ids[p], Now: w.now})
@@ -290,6 +306,10 @@ func (w *world) steward(x string) *simNode {
 	}
 	n.core = New(Config{Self: w.ids[x], State: st, View: v, LeaseDuration: w.leaseFor, MaxPerGrant: 64,
 		Trust: worldTrust{w, x}, SelfMemoryMiB: 256, Fence: fence})
+	if w.lookups {
+		n.core.Step(Lookup{Result: w.lookupOf(x)})
+		n.core.Ready()
+	}
 	return n
 }
 
