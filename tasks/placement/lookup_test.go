@@ -90,3 +90,17 @@ func TestLookupsCache(t *testing.T) {
 		t.Fatal("forgotten")
 	}
 }
+
+// The voting stewards of a view are the closest members it knows, reachable or not; the
+// stewards are the closest live ones.
+func TestKnownClosestCountsUnreachableMembers(t *testing.T) {
+	p := ids(6)
+	order := byDistance(key(3), p)
+	v := New(Config{Self: p[0], At: t0, Members: p, Connected: without(p, order[0])})
+	if got := v.KnownClosest(key(3), 3); !slices.Equal(got, order[:3]) {
+		t.Fatalf("known closest %v, want %v", got, order[:3])
+	}
+	if got := v.Stewards(key(3), 3); slices.Contains(got, order[0]) && order[0] != p[0] {
+		t.Fatalf("stewards %v include the unreachable %s", got, order[0])
+	}
+}

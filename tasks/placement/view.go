@@ -63,7 +63,6 @@ type View struct {
 	awaySince map[peer.ID]time.Time
 	connected map[peer.ID]struct{}
 	swarm     []peer.ID
-	known     int     // distinct members, live or not, and Self
 	all       members // every member known, live or not, and Self
 }
 
@@ -97,7 +96,6 @@ func New(c Config) *View {
 			v.live.add(p)
 		}
 	}
-	v.known = len(all)
 	for p := range all {
 		v.all.add(p)
 	}
@@ -125,10 +123,6 @@ func New(c Config) *View {
 	}
 	return v
 }
-
-// Known counts the members this node knows, live or not, and itself: a strict majority of
-// a batch's stewards is one of min(K, Known) (a lone node is its own majority).
-func (v *View) Known() int { return v.known }
 
 // KnownClosest returns the k members this node knows closest to key, nearest first,
 // reachable or not (and Self): a batch's voting stewards under primary leases, which do
