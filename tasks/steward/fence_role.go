@@ -38,12 +38,16 @@ func (s *Steward) stewards() []peer.ID {
 // and acknowledgements count only from them, and a strict majority is of them, so two
 // candidates with the same set need overlapping majorities.
 func (s *Steward) votingSet() []peer.ID {
+	if s.vset != nil {
+		return s.vset
+	}
+	s.vset = s.view.KnownClosest(s.id, s.k)
 	if s.lookup != nil {
 		if ps := s.lookup.Set(s.k); len(ps) > 0 {
-			return ps
+			s.vset = ps
 		}
 	}
-	return s.view.KnownClosest(s.id, s.k)
+	return s.vset
 }
 
 // reachable reports whether p may be asked now: not found unreachable by the lookup, or

@@ -94,6 +94,7 @@ type Steward struct {
 
 	f      *fence            // primary leases; nil without (Config.Fence)
 	lookup *placement.Lookup // the last lookup of the batch ID, if any
+	vset   []peer.ID         // the voting set of this view and lookup (votingSet), nil to compute
 
 	rd Ready
 }
@@ -141,10 +142,10 @@ func (s *Steward) View() *placement.View { return s.view }
 func (s *Steward) Step(in Input) {
 	switch in := in.(type) {
 	case Members:
-		s.view = in.View
+		s.view, s.vset = in.View, nil
 		s.claim()
 	case Lookup:
-		s.lookup = in.Result
+		s.lookup, s.vset = in.Result, nil
 		s.claim()
 	case Tick:
 		s.advance(in.Now)
