@@ -18,7 +18,10 @@ import (
 // stewards: both must be among the batch's closest peers (with some slack for differing
 // views of the swarm).
 func (s *Steward) stateCopy(in StateCopy) {
-	if !s.view.NearSteward(s.id, s.k, in.From) || !s.view.NearSteward(s.id, s.k, s.cfg.Self) {
+	// Under primary epochs the copy of the primary this steward voted for, at the epoch it
+	// voted for, is taken whatever this node's view (its connections) says.
+	voted := s.f != nil && in.Epoch > 0 && s.f.promise == (Promise{in.Epoch, in.From})
+	if !voted && (!s.view.NearSteward(s.id, s.k, in.From) || !s.view.NearSteward(s.id, s.k, s.cfg.Self)) {
 		s.reply(Reply{Req: in.Req, Err: &protocol.WireError{Code: pb.ErrorCode_NOT_STEWARD,
 			Message: "state copies go between the batch's stewards", Hint: s.view.OtherSteward(s.id, s.k)}})
 		return
