@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"time"
 
 	"allforone/protocol/pb"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // StewardClient makes steward-protocol requests (README.md section 10) through a Caller
@@ -19,6 +22,10 @@ type StewardClient struct {
 	Swarm  string
 	Self   peer.ID
 	Local  func(ctx context.Context, req *pb.StewardRequest) *pb.StewardResponse
+	// Learn, when set, is given a hint's addresses (Error.steward_addrs) before the hint
+	// is followed: the node adds them to its peerstore, so a hinted peer it has no route
+	// to can be dialled.
+	Learn func(p peer.ID, addrs []ma.Multiaddr)
 }
 
 // Route is where a request for the primary steward of a batch goes first, and the batch's
@@ -27,6 +34,9 @@ type Route struct {
 	Batch    cid.Cid
 	Manifest []byte
 	First    peer.ID // the closest live steward in the caller's view
+	// Next are the batch's other stewards, closest first (the caller's lookup): where the
+	// request goes when a target cannot be dialled. Optional.
+	Next []peer.ID
 }
 
 // Send sends req to p and returns its answer: an error from the transport, from an answer
@@ -49,20 +59,43 @@ func (c *StewardClient) Send(ctx context.Context, p peer.ID, req *pb.StewardRequ
 }
 
 // ToPrimary sends req to the primary steward of r.Batch, starting with r.First: it follows
-// NOT_STEWARD hints (at most MaxRedirects) and, once, hands the batch (Adopt) to a steward
-// other than Self that does not know it, then asks it again. It returns who answered.
+// NOT_STEWARD and FENCED hints (at most MaxRedirects), learning a hint's addresses first,
+// and, once, hands the batch (Adopt) to a steward other than Self that does not know it,
+// then asks it again. A target that cannot be dialled is skipped for the next of r.Next
+// not tried yet; the error, when none answers, says why each was skipped. It returns who
+// answered.
 func (c *StewardClient) ToPrimary(ctx context.Context, r Route, req *pb.StewardRequest) (peer.ID, *pb.StewardResponse, error) {
 	target, adopted := r.First, false
+	tried := map[peer.ID]bool{}
+	var skipped []error
+	var hintFrom peer.ID // who hinted at target ("" for r.First and r.Next)
 	for range MaxRedirects + 1 {
+		tried[target] = true
 		resp, err := c.Send(ctx, target, req)
 		var we *WireError
 		switch {
 		case err == nil:
 			return target, resp, nil
+		case resp == nil && ctx.Err() == nil && !errors.Is(err, ErrInvalid):
+			// The transport's: skip the target for the next steward not tried yet.
+			if hintFrom != "" {
+				err = fmt.Errorf("hint %s from %s could not be reached, skipped: %w", target, hintFrom, err)
+			} else {
+				err = fmt.Errorf("steward %s could not be reached, skipped: %w", target, err)
+			}
+			skipped = append(skipped, err)
+			next := slices.IndexFunc(r.Next, func(p peer.ID) bool { return !tried[p] })
+			if next < 0 {
+				return target, nil, errors.Join(skipped...)
+			}
+			target, hintFrom = r.Next[next], ""
 		case resp == nil:
-			return target, nil, err // the transport's, or a malformed answer
-		case errors.As(err, &we) && errors.Is(err, ErrNotSteward) && we.Hint != "" && we.Hint != target:
-			target = we.Hint
+			return target, nil, err // a malformed answer, or the caller gave up
+		case errors.As(err, &we) && (errors.Is(err, ErrNotSteward) || errors.Is(err, ErrFenced)) && we.Hint != "" && we.Hint != target:
+			if c.Learn != nil && len(we.Addrs) > 0 {
+				c.Learn(we.Hint, we.Addrs)
+			}
+			target, hintFrom = we.Hint, target
 		case errors.Is(err, ErrUnknownBatch) && !adopted && target != c.Self:
 			// The steward missed the announcement: hand it the batch.
 			adopted = true
@@ -73,7 +106,21 @@ func (c *StewardClient) ToPrimary(ctx context.Context, r Route, req *pb.StewardR
 			return target, nil, err
 		}
 	}
-	return target, nil, fmt.Errorf("batch %s: stewards keep redirecting", r.Batch)
+	return target, nil, errors.Join(append(skipped, fmt.Errorf("batch %s: stewards keep redirecting", r.Batch))...)
+}
+
+// Vote asks the steward p for its vote on epoch as batch's primary epoch, for a lease of d
+// (section 10.12), naming the caller's steward set. A refusal is a *WireError (ErrFenced
+// with the epoch p promised, or ErrNotSteward).
+func (c *StewardClient) Vote(ctx context.Context, p peer.ID, batch cid.Cid, epoch uint64, d time.Duration, stewards []peer.ID) (*pb.VoteGrant, error) {
+	req := stewardReq(batch)
+	v := &pb.PrimaryVote{Epoch: epoch, DurationMs: uint32(d.Milliseconds())}
+	for _, s := range stewards {
+		v.Stewards = append(v.Stewards, []byte(s))
+	}
+	req.Body = &pb.StewardRequest_Vote{Vote: v}
+	resp, err := c.Send(ctx, p, req)
+	return resp.GetVote(), err
 }
 
 func stewardReq(batch cid.Cid) *pb.StewardRequest { return &pb.StewardRequest{BatchId: batch.Bytes()} }

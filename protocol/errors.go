@@ -7,6 +7,7 @@ import (
 	"allforone/protocol/pb"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // Sentinel errors, one per wire error code. A WireError from a peer matches its sentinel
@@ -21,6 +22,7 @@ var (
 	ErrBadSignature = errors.New("bad signature")
 	ErrUnavailable  = errors.New("unavailable")
 	ErrInternal     = errors.New("internal error")
+	ErrFenced       = errors.New("primary epoch refused")
 )
 
 var codeErrors = map[pb.ErrorCode]error{
@@ -33,6 +35,7 @@ var codeErrors = map[pb.ErrorCode]error{
 	pb.ErrorCode_BAD_SIGNATURE: ErrBadSignature,
 	pb.ErrorCode_UNAVAILABLE:   ErrUnavailable,
 	pb.ErrorCode_INTERNAL:      ErrInternal,
+	pb.ErrorCode_FENCED:        ErrFenced,
 }
 
 // WireError is an error a peer sent, or one we send.
@@ -40,6 +43,11 @@ type WireError struct {
 	Code    pb.ErrorCode
 	Message string
 	Hint    peer.ID // with ErrNotSteward: who the peer believes stewards the batch
+	// Addrs are where Hint may be dialled (optional; section 10.3): a peer with no route
+	// to the hinted peer adds them to its peerstore before it follows the hint.
+	Addrs []ma.Multiaddr
+	// Epoch, with ErrFenced: the highest primary epoch the peer has promised (10.12).
+	Epoch uint64
 }
 
 func (e *WireError) Error() string {
@@ -69,9 +77,13 @@ func ToPB(err error) *pb.Error {
 	}
 	var we *WireError
 	if errors.As(err, &we) {
-		return &pb.Error{Code: we.Code, Message: we.Message, StewardHint: []byte(we.Hint)}
+		e := &pb.Error{Code: we.Code, Message: we.Message, StewardHint: []byte(we.Hint), Epoch: we.Epoch}
+		for _, a := range we.Addrs {
+			e.StewardAddrs = append(e.StewardAddrs, a.Bytes())
+		}
+		return e
 	}
-	for code := pb.ErrorCode_BAD_REQUEST; code <= pb.ErrorCode_INTERNAL; code++ { // in a fixed order
+	for code := pb.ErrorCode_BAD_REQUEST; code <= pb.ErrorCode_FENCED; code++ { // in a fixed order
 		if errors.Is(err, codeErrors[code]) {
 			return &pb.Error{Code: code, Message: err.Error()}
 		}
@@ -80,7 +92,8 @@ func ToPB(err error) *pb.Error {
 }
 
 // FromPB turns a received Error into a Go error; OK (or nil) is nil. An unknown code from a
-// newer peer reads as INTERNAL.
+// newer peer reads as INTERNAL. A hint or hint address that does not parse is dropped (at
+// most MaxHintAddrs addresses are kept).
 func FromPB(e *pb.Error) error {
 	if e == nil || e.Code == pb.ErrorCode_OK {
 		return nil
@@ -89,10 +102,20 @@ func FromPB(e *pb.Error) error {
 	if _, ok := codeErrors[code]; !ok {
 		code = pb.ErrorCode_INTERNAL
 	}
-	we := &WireError{Code: code, Message: e.Message}
+	we := &WireError{Code: code, Message: e.Message, Epoch: e.Epoch}
 	if len(e.StewardHint) > 0 {
 		if id, err := peer.IDFromBytes(e.StewardHint); err == nil {
 			we.Hint = id
+		}
+	}
+	if we.Hint != "" {
+		for _, b := range e.StewardAddrs {
+			if len(we.Addrs) == MaxHintAddrs {
+				break
+			}
+			if a, err := ma.NewMultiaddrBytes(b); err == nil {
+				we.Addrs = append(we.Addrs, a)
+			}
 		}
 	}
 	return we

@@ -56,6 +56,12 @@ const (
 	MaxRedirects = 3
 	// SignatureSize is the length of every signature on the wire: Ed25519's 64 bytes.
 	SignatureSize = 64
+	// MaxHintAddrs bounds Error.steward_addrs; MaxAddrSize bounds each of them.
+	MaxHintAddrs = 16
+	MaxAddrSize  = 1024
+	// MaxStewardSet bounds PrimaryVote.stewards: a batch has at most 16 stewards (the
+	// manifest's replication), and a candidate may name a few more.
+	MaxStewardSet = 64
 )
 
 // Time rules of the contract.
@@ -65,6 +71,8 @@ const (
 	MaxClockSkew = 5 * time.Minute
 	// LeaseSlack is added to twice a task's time limit to make its lease duration.
 	LeaseSlack = 10 * time.Second
+	// MaxPrimaryLease bounds PrimaryVote.duration_ms: a voter promises no longer.
+	MaxPrimaryLease = time.Minute
 )
 
 // LeaseDuration is how long a lease on a task with the given time limit holds from its

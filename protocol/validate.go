@@ -42,8 +42,11 @@ func (e *InvalidError) Is(target error) bool { return target == ErrInvalid || ta
 
 // join makes the path of a field inside the message at path.
 func join(path, field string) string {
-	if path == "" {
+	switch {
+	case path == "":
 		return field
+	case field == "":
+		return path
 	}
 	return path + "." + field
 }
@@ -206,6 +209,14 @@ func (c check) taskState(t *pb.TaskState, batch cid.Cid) error {
 	for i, n := range t.GetNotes() {
 		if err := c.peerID("executor", n.GetExecutor()); err != nil {
 			return within(err, fmt.Sprintf("notes[%d]", i))
+		}
+	}
+	if out := t.GetDecidedOutput(); len(out) > 0 {
+		if t.GetDecidedEpoch() == 0 {
+			return c.bad("decided_output", "is set with decided_epoch 0: a decision names the epoch of the primary that made it")
+		}
+		if _, err := ParseContentID(out); err != nil {
+			return c.bad("decided_output", "%v: an output is named by its content ID", err)
 		}
 	}
 	return nil

@@ -48,6 +48,7 @@ var answersTo = []*pb.StewardRequest{
 	{BatchId: testBatch.Bytes(), Body: &pb.StewardRequest_Pull{Pull: &pb.StatePull{}}},
 	{BatchId: testBatch.Bytes(), Body: &pb.StewardRequest_Status{Status: &pb.StatusRequest{}}},
 	{Body: &pb.StewardRequest_List{List: &pb.ListBatches{}}},
+	{BatchId: testBatch.Bytes(), Body: &pb.StewardRequest_Vote{Vote: &pb.PrimaryVote{Epoch: 3, DurationMs: 10000}}},
 }
 
 func FuzzStewardRequest(f *testing.F) {
@@ -85,6 +86,12 @@ func FuzzStewardResponse(f *testing.F) {
 			}
 			if g := resp.GetGrant(); req.GetLease() != nil && resp.GetError() == nil && len(g.GetLeases()) > int(req.GetLease().GetMax()) {
 				t.Fatal("a valid grant with more leases than asked")
+			}
+			if v := resp.GetVote(); req.GetVote() != nil && resp.GetError() == nil && v.GetEpoch() != req.GetVote().GetEpoch() {
+				t.Fatal("a valid vote for another epoch than asked")
+			}
+			if len(resp.GetError().GetStewardAddrs()) > MaxHintAddrs {
+				t.Fatal("a valid error with too many hint addresses")
 			}
 		}
 		FromPB(resp.GetError()) // any code reads as an error or none
@@ -182,7 +189,9 @@ func seedMessages(t testing.TB) map[string][]proto.Message {
 	ok, failed := okRecord(t, 1), failedRecord(t, 2)
 	manifest := []byte("a signed manifest")
 	state := &pb.TaskState{Task: 1, Results: []*pb.ResultRecord{ok}, Leases: []*pb.LeaseState{{Worker: []byte(testPeer(t, 2)), GrantId: 7, ExpiresMs: 9}},
-		Holders: [][]byte{[]byte(testPeer(t, 4))}, Notes: []*pb.FailureNote{{Executor: []byte(testPeer(t, 3)), Detail: "trap"}}}
+		Holders: [][]byte{[]byte(testPeer(t, 4))}, Notes: []*pb.FailureNote{{Executor: []byte(testPeer(t, 3)), Detail: "trap"}},
+		DecidedEpoch: 2, DecidedOutput: testOutput.Bytes()}
+	addr := []byte{0x04, 127, 0, 0, 1, 0x06, 0x10, 0x00} // /ip4/127.0.0.1/tcp/4096
 	stored := &pb.StoredResult{Task: 1, Output: []byte("42\n"), Records: []*pb.ResultRecord{ok}}
 	single := &pb.StoredResult{Task: 1, Output: []byte("42\n"), Records: []*pb.ResultRecord{ok}, Single: true, Steward: []byte(testPeer(t, 5)), StewardSignature: testSig}
 	return map[string][]proto.Message{
@@ -197,12 +206,16 @@ func seedMessages(t testing.TB) map[string][]proto.Message {
 			stewardRequest(&pb.StatusRequest{}),
 			stewardRequest(&pb.Adopt{Manifest: manifest}),
 			stewardRequest(&pb.ListBatches{}),
+			stewardRequest(&pb.PrimaryVote{Epoch: 2, DurationMs: 10000, Stewards: [][]byte{[]byte(testPeer(t, 1)), []byte(testPeer(t, 2))}}),
+			stewardRequest(&pb.StateDelta{Tasks: []*pb.TaskState{state}, Signature: testSig, Epoch: 2}),
 		},
 		"FuzzStewardResponse": {
 			grantOf(0, 1),
 			&pb.StewardResponse{Body: &pb.StewardResponse_Grant{Grant: &pb.LeaseGrant{RetryAfterMs: 250, Waiting: "waiting: too few peers", Refused: "no"}}},
 			&pb.StewardResponse{Body: &pb.StewardResponse_Ack{Ack: &pb.Ack{}}},
 			notSteward(testPeer(t, 6)),
+			&pb.StewardResponse{Body: &pb.StewardResponse_Vote{Vote: &pb.VoteGrant{Epoch: 3, DurationMs: 10000}}},
+			&pb.StewardResponse{Error: &pb.Error{Code: pb.ErrorCode_FENCED, Message: "epoch 2 is stale", StewardHint: []byte(testPeer(t, 6)), StewardAddrs: [][]byte{addr}, Epoch: 4}},
 			&pb.StewardResponse{Body: &pb.StewardResponse_Snapshot{Snapshot: &pb.StateSnapshot{Manifest: manifest, Tasks: []*pb.TaskState{state}, Signature: testSig}}},
 			&pb.StewardResponse{Body: &pb.StewardResponse_Status{Status: &pb.BatchStatus{State: "failed", Total: 4, Failed: 1, Steward: []byte(testPeer(t, 4)),
 				Peers:    []*pb.PeerShare{{Peer: []byte(testPeer(t, 2)), Done: 3}},
@@ -214,6 +227,7 @@ func seedMessages(t testing.TB) map[string][]proto.Message {
 		},
 		"FuzzResultRequest": {
 			resultReq(&pb.StoreResults{Manifest: manifest, Results: []*pb.StoredResult{stored, single}}),
+			resultReq(&pb.StoreResults{Results: []*pb.StoredResult{stored}, Epoch: 3}),
 			resultReq(&pb.FetchResults{Tasks: []uint32{1, 2}, WithOutput: true}),
 			resultReq(&pb.HaveResults{Tasks: []uint32{1}}),
 		},

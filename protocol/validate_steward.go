@@ -45,10 +45,12 @@ func ValidateStewardRequest(req *pb.StewardRequest) error {
 		return c.signature("delta.signature", d.GetSignature())
 	case *pb.StewardRequest_Adopt:
 		return c.manifest("adopt.manifest", body.Adopt.GetManifest(), true, id)
+	case *pb.StewardRequest_Vote:
+		return c.vote("vote", body.Vote)
 	case *pb.StewardRequest_Pull, *pb.StewardRequest_Status:
 		return nil
 	}
-	return c.bad("", "has no body, or one this peer does not know (from a newer version?): send one of lease, renew, return, complete, delta, pull, status, adopt, list")
+	return c.bad("", "has no body, or one this peer does not know (from a newer version?): send one of lease, renew, return, complete, delta, pull, status, adopt, list, vote")
 }
 
 // complete checks a Complete of batch (section 10.4).
@@ -76,8 +78,51 @@ func (c check) complete(field string, m *pb.Complete, batch cid.Cid) error {
 	return nil
 }
 
+// vote checks a PrimaryVote (section 10.12): an epoch from 1, a lease of at most
+// MaxPrimaryLease, and a steward set of distinct peer IDs.
+func (c check) vote(field string, v *pb.PrimaryVote) error {
+	switch {
+	case v.GetEpoch() == 0:
+		return c.bad(field+".epoch", "is 0: epochs start at 1; ask for one above the highest you know")
+	case v.GetDurationMs() == 0 || v.GetDurationMs() > uint32(MaxPrimaryLease.Milliseconds()):
+		return c.bad(field+".duration_ms", "is %d: a primary lease is 1 to %d ms", v.GetDurationMs(), MaxPrimaryLease.Milliseconds())
+	case len(v.GetStewards()) > MaxStewardSet:
+		return c.bad(field+".stewards", "has %d peers: name at most %d", len(v.GetStewards()), MaxStewardSet)
+	}
+	seen := make(map[string]bool, len(v.GetStewards()))
+	for i, p := range v.GetStewards() {
+		if err := c.peerID("", p); err != nil {
+			return within(err, fmt.Sprintf("%s.stewards[%d]", field, i))
+		}
+		if seen[string(p)] {
+			return c.bad(fmt.Sprintf("%s.stewards[%d]", field, i), "names a peer again: list each steward once")
+		}
+		seen[string(p)] = true
+	}
+	return nil
+}
+
+// hintAddrs checks an Error's steward_addrs: at most MaxHintAddrs, each at most
+// MaxAddrSize bytes, and only with a hint. One that does not parse is dropped by FromPB.
+func (c check) hintAddrs(e *pb.Error) error {
+	addrs := e.GetStewardAddrs()
+	switch {
+	case len(addrs) > 0 && len(e.GetStewardHint()) == 0:
+		return c.bad("error.steward_addrs", "has addresses but steward_hint is empty: they are the hinted peer's")
+	case len(addrs) > MaxHintAddrs:
+		return c.bad("error.steward_addrs", "has %d addresses: send at most %d", len(addrs), MaxHintAddrs)
+	}
+	for i, a := range addrs {
+		if len(a) > MaxAddrSize {
+			return c.bad(fmt.Sprintf("error.steward_addrs[%d]", i), "is %d bytes: an address is at most %d", len(a), MaxAddrSize)
+		}
+	}
+	return nil
+}
+
 // ValidateStewardResponse checks the answer to req: an error (any code: an unknown one
-// reads as INTERNAL), or the body req asks for, of the right shape. A LeaseGrant has at
+// reads as INTERNAL; its hint addresses bounded), or the body req asks for, of the right
+// shape. A VoteGrant grants the epoch asked for. A LeaseGrant has at
 // most the leases asked for (and MaxLeasesPerGrant), each on another task; a
 // StateSnapshot is signed, with well-formed task states and the manifest of req's batch;
 // a BatchStatus names its peers by valid IDs and lists at most MaxListedFailures
@@ -85,7 +130,7 @@ func (c check) complete(field string, m *pb.Complete, batch cid.Cid) error {
 func ValidateStewardResponse(resp *pb.StewardResponse, req *pb.StewardRequest) error {
 	c := check{"StewardResponse"}
 	if resp.GetError().GetCode() != pb.ErrorCode_OK {
-		return nil
+		return c.hintAddrs(resp.GetError())
 	}
 	want := ""
 	switch req.GetBody().(type) {
@@ -125,6 +170,17 @@ func ValidateStewardResponse(resp *pb.StewardResponse, req *pb.StewardRequest) e
 			return c.batchList("batches", l)
 		}
 		want = "batches"
+	case *pb.StewardRequest_Vote:
+		if v := resp.GetVote(); v != nil {
+			if asked := req.GetVote().GetEpoch(); v.GetEpoch() != asked {
+				return c.bad("vote.epoch", "is %d for a request of epoch %d: a vote grants the epoch asked for, a refusal is an error", v.GetEpoch(), asked)
+			}
+			if v.GetDurationMs() == 0 {
+				return c.bad("vote.duration_ms", "is 0: a vote says how long its promise holds")
+			}
+			return nil
+		}
+		want = "vote"
 	default:
 		return c.bad("", "answers a request with no body")
 	}

@@ -87,6 +87,8 @@ func stewardRequest(body any) *pb.StewardRequest {
 		r.Body = &pb.StewardRequest_Adopt{Adopt: b}
 	case *pb.ListBatches:
 		r.BatchId, r.Body = nil, &pb.StewardRequest_List{List: b}
+	case *pb.PrimaryVote:
+		r.Body = &pb.StewardRequest_Vote{Vote: b}
 	}
 	return r
 }

@@ -55,6 +55,11 @@ type TaskState struct {
 	// Reverified: the task is back at the full R (its trusted peer was caught lying, or
 	// it went to a peer that is not trusted).
 	Reverified bool
+	// DecidedEpoch is the primary epoch under which the task was decided (BatchState.Epoch
+	// then), 0 when it is open or was decided without one: from the union of merged
+	// records, or by a steward without epochs. On Merge, the decision of the higher epoch
+	// wins.
+	DecidedEpoch uint64
 
 	status   TaskStatus
 	accepted cid.Cid
@@ -126,6 +131,11 @@ type BatchState struct {
 	// MaxPerWorker bounds the active leases one worker may hold in this batch (0: no
 	// bound), so a peer that hoards leases and never answers cannot stall the batch.
 	MaxPerWorker int
+
+	// Epoch is the primary epoch this node decides under (the steward core sets it while
+	// it holds the primary lease; 0 without epochs): a task that a result decides records
+	// it as its DecidedEpoch.
+	Epoch uint64
 }
 
 // NewBatchState is the empty state of a batch; rng makes grant IDs.
@@ -393,12 +403,13 @@ func (b *BatchState) AddResult(rec ResultRecord) Change {
 	t.Results = append(t.Results, rec)
 	b.release(i, func(l *Lease) bool { return l.Worker == rec.Executor }, false)
 	b.touch(i)
-	return b.decide(i)
+	return b.decide(i, b.Epoch)
 }
 
-// decide recomputes task i's status and the batch counters. Decisions are final, except
-// that a task accepted on a single trusted peer's word reopens when it is reverified.
-func (b *BatchState) decide(i int) Change {
+// decide recomputes task i's status and the batch counters; a decision made now is tagged
+// with epoch. Decisions are final, except that a task accepted on a single trusted peer's
+// word reopens when it is reverified, and that Merge adopts a decision of a higher epoch.
+func (b *BatchState) decide(i int, epoch uint64) Change {
 	t := &b.tasks[i]
 	before := t.status
 	if before != TaskOpen && !(before == TaskAccepted && t.Single && t.Reverified) {
@@ -408,7 +419,22 @@ func (b *BatchState) decide(i int) Change {
 	if status == before && accepted.Equals(t.accepted) {
 		return Change{Added: true}
 	}
-	switch before {
+	b.setStatus(i, status, accepted)
+	t.DecidedEpoch = 0
+	if status != TaskOpen {
+		t.DecidedEpoch = epoch
+	}
+	if t.status != TaskOpen {
+		// Nobody needs to run it any more.
+		b.release(i, func(*Lease) bool { return true }, false)
+	}
+	return Change{Added: true, Accepted: t.status == TaskAccepted, Failed: t.status == TaskFailed, Reopened: before != TaskOpen && t.status == TaskOpen}
+}
+
+// setStatus sets task i's status and accepted output, keeping the batch counters.
+func (b *BatchState) setStatus(i int, status TaskStatus, accepted cid.Cid) {
+	t := &b.tasks[i]
+	switch t.status {
 	case TaskAccepted:
 		b.done--
 	case TaskFailed:
@@ -424,11 +450,6 @@ func (b *BatchState) decide(i int) Change {
 		b.cursor = min(b.cursor, i) // reopened
 		t.Holders = nil             // they hold an output that is no longer accepted
 	}
-	if t.status != TaskOpen {
-		// Nobody needs to run it any more.
-		b.release(i, func(*Lease) bool { return true }, false)
-	}
-	return Change{Added: true, Accepted: t.status == TaskAccepted, Failed: t.status == TaskFailed, Reopened: before != TaskOpen && t.status == TaskOpen}
 }
 
 // Reverify puts every task that worker runs or ran alone under adaptive replication back
@@ -444,7 +465,7 @@ func (b *BatchState) Reverify(worker peer.ID) []int {
 		}
 		t.Reverified = true
 		b.touch(i)
-		if c := b.decide(i); c.Reopened {
+		if c := b.decide(i, b.Epoch); c.Reopened {
 			out = append(out, i)
 		}
 	}

@@ -15,6 +15,12 @@ import (
 func (b *BatchState) TaskStateToPB(i int) *pb.TaskState {
 	t := &b.tasks[i]
 	p := &pb.TaskState{Task: uint32(i), Single: t.Single, Reverified: t.Reverified}
+	if out, epoch, ok := t.Decided(); ok {
+		p.DecidedEpoch = epoch
+		if out.Defined() {
+			p.DecidedOutput = out.Bytes()
+		}
+	}
 	for k := range t.Results {
 		p.Results = append(p.Results, t.Results[k].ToPB())
 	}
@@ -119,6 +125,17 @@ func DecodeTaskState(id cid.Cid, numTasks int, p *pb.TaskState, verify func(*Res
 			return 0, t, fmt.Errorf("task state %d: %w", i, err)
 		}
 		t.Notes = append(t.Notes, n) // Merge keeps only notes of failed records
+	}
+	if e := p.GetDecidedEpoch(); e > 0 {
+		// A fenced primary's decision: accepted with its output, or failed without one.
+		t.DecidedEpoch, t.status = e, TaskFailed
+		if out := p.GetDecidedOutput(); len(out) > 0 {
+			c, err := cid.Cast(out)
+			if err != nil {
+				return 0, t, fmt.Errorf("task state %d: decided output: %w", i, err)
+			}
+			t.status, t.accepted = TaskAccepted, c
+		}
 	}
 	return i, t, nil
 }

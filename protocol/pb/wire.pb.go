@@ -26,30 +26,32 @@ type ErrorCode int32
 
 const (
 	ErrorCode_OK            ErrorCode = 0
-	ErrorCode_BAD_REQUEST   ErrorCode = 1 // malformed or invalid request; do not retry unchanged
-	ErrorCode_NOT_STEWARD   ErrorCode = 2 // this peer does not steward the batch; see Error.steward_hint
-	ErrorCode_UNKNOWN_BATCH ErrorCode = 3 // this peer knows no such batch
-	ErrorCode_NOT_FOUND     ErrorCode = 4 // no such blob or result here
-	ErrorCode_TOO_LARGE     ErrorCode = 5 // a message or blob is over a limit
-	ErrorCode_RATE_LIMITED  ErrorCode = 6 // slow down and retry later
-	ErrorCode_BAD_SIGNATURE ErrorCode = 7 // a signature did not verify against the sender's peer ID
-	ErrorCode_UNAVAILABLE   ErrorCode = 8 // try again later (the peer is busy, starting or closing)
-	ErrorCode_INTERNAL      ErrorCode = 9 // the peer failed; retry elsewhere
+	ErrorCode_BAD_REQUEST   ErrorCode = 1  // malformed or invalid request; do not retry unchanged
+	ErrorCode_NOT_STEWARD   ErrorCode = 2  // this peer does not steward the batch; see Error.steward_hint
+	ErrorCode_UNKNOWN_BATCH ErrorCode = 3  // this peer knows no such batch
+	ErrorCode_NOT_FOUND     ErrorCode = 4  // no such blob or result here
+	ErrorCode_TOO_LARGE     ErrorCode = 5  // a message or blob is over a limit
+	ErrorCode_RATE_LIMITED  ErrorCode = 6  // slow down and retry later
+	ErrorCode_BAD_SIGNATURE ErrorCode = 7  // a signature did not verify against the sender's peer ID
+	ErrorCode_UNAVAILABLE   ErrorCode = 8  // try again later (the peer is busy, starting or closing)
+	ErrorCode_INTERNAL      ErrorCode = 9  // the peer failed; retry elsewhere
+	ErrorCode_FENCED        ErrorCode = 10 // a primary epoch is refused: stale, granted to another peer, or one
 )
 
 // Enum value maps for ErrorCode.
 var (
 	ErrorCode_name = map[int32]string{
-		0: "OK",
-		1: "BAD_REQUEST",
-		2: "NOT_STEWARD",
-		3: "UNKNOWN_BATCH",
-		4: "NOT_FOUND",
-		5: "TOO_LARGE",
-		6: "RATE_LIMITED",
-		7: "BAD_SIGNATURE",
-		8: "UNAVAILABLE",
-		9: "INTERNAL",
+		0:  "OK",
+		1:  "BAD_REQUEST",
+		2:  "NOT_STEWARD",
+		3:  "UNKNOWN_BATCH",
+		4:  "NOT_FOUND",
+		5:  "TOO_LARGE",
+		6:  "RATE_LIMITED",
+		7:  "BAD_SIGNATURE",
+		8:  "UNAVAILABLE",
+		9:  "INTERNAL",
+		10: "FENCED",
 	}
 	ErrorCode_value = map[string]int32{
 		"OK":            0,
@@ -62,6 +64,7 @@ var (
 		"BAD_SIGNATURE": 7,
 		"UNAVAILABLE":   8,
 		"INTERNAL":      9,
+		"FENCED":        10,
 	}
 )
 
@@ -94,10 +97,15 @@ func (ErrorCode) EnumDescriptor() ([]byte, []int) {
 
 // Error accompanies every response; code OK means success.
 type Error struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Code          ErrorCode              `protobuf:"varint,1,opt,name=code,proto3,enum=allforone.wire.v1.ErrorCode" json:"code,omitempty"`
-	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`                            // for humans
-	StewardHint   []byte                 `protobuf:"bytes,3,opt,name=steward_hint,json=stewardHint,proto3" json:"steward_hint,omitempty"` // with NOT_STEWARD: the peer ID this peer believes stewards the batch
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Code        ErrorCode              `protobuf:"varint,1,opt,name=code,proto3,enum=allforone.wire.v1.ErrorCode" json:"code,omitempty"`
+	Message     string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`                            // for humans
+	StewardHint []byte                 `protobuf:"bytes,3,opt,name=steward_hint,json=stewardHint,proto3" json:"steward_hint,omitempty"` // with NOT_STEWARD: the peer ID this peer believes stewards the batch
+	// steward_addrs, optional with NOT_STEWARD or FENCED and a steward_hint: the hinted peer's
+	// binary multiaddrs (without /p2p), so a peer with no route to it can dial it (10.3).
+	StewardAddrs [][]byte `protobuf:"bytes,4,rep,name=steward_addrs,json=stewardAddrs,proto3" json:"steward_addrs,omitempty"`
+	// epoch, with FENCED: the highest primary epoch the responder has promised (10.12).
+	Epoch         uint64 `protobuf:"varint,5,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -151,6 +159,20 @@ func (x *Error) GetStewardHint() []byte {
 		return x.StewardHint
 	}
 	return nil
+}
+
+func (x *Error) GetStewardAddrs() [][]byte {
+	if x != nil {
+		return x.StewardAddrs
+	}
+	return nil
+}
+
+func (x *Error) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
 }
 
 // Announcement is the only message published on gossipsub, on /allforone/<swarm>/batches/1.
@@ -321,6 +343,7 @@ type StewardRequest struct {
 	//	*StewardRequest_Status
 	//	*StewardRequest_Adopt
 	//	*StewardRequest_List
+	//	*StewardRequest_Vote
 	Body          isStewardRequest_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -451,6 +474,15 @@ func (x *StewardRequest) GetList() *ListBatches {
 	return nil
 }
 
+func (x *StewardRequest) GetVote() *PrimaryVote {
+	if x != nil {
+		if x, ok := x.Body.(*StewardRequest_Vote); ok {
+			return x.Vote
+		}
+	}
+	return nil
+}
+
 type isStewardRequest_Body interface {
 	isStewardRequest_Body()
 }
@@ -491,6 +523,10 @@ type StewardRequest_List struct {
 	List *ListBatches `protobuf:"bytes,10,opt,name=list,proto3,oneof"` // anyone -> anyone (batch_id empty)
 }
 
+type StewardRequest_Vote struct {
+	Vote *PrimaryVote `protobuf:"bytes,11,opt,name=vote,proto3,oneof"` // steward -> steward (10.12)
+}
+
 func (*StewardRequest_Lease) isStewardRequest_Body() {}
 
 func (*StewardRequest_Renew) isStewardRequest_Body() {}
@@ -509,6 +545,8 @@ func (*StewardRequest_Adopt) isStewardRequest_Body() {}
 
 func (*StewardRequest_List) isStewardRequest_Body() {}
 
+func (*StewardRequest_Vote) isStewardRequest_Body() {}
+
 type StewardResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Error *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
@@ -519,6 +557,7 @@ type StewardResponse struct {
 	//	*StewardResponse_Snapshot
 	//	*StewardResponse_Status
 	//	*StewardResponse_Batches
+	//	*StewardResponse_Vote
 	Body          isStewardResponse_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -613,6 +652,15 @@ func (x *StewardResponse) GetBatches() *BatchList {
 	return nil
 }
 
+func (x *StewardResponse) GetVote() *VoteGrant {
+	if x != nil {
+		if x, ok := x.Body.(*StewardResponse_Vote); ok {
+			return x.Vote
+		}
+	}
+	return nil
+}
+
 type isStewardResponse_Body interface {
 	isStewardResponse_Body()
 }
@@ -637,6 +685,10 @@ type StewardResponse_Batches struct {
 	Batches *BatchList `protobuf:"bytes,6,opt,name=batches,proto3,oneof"`
 }
 
+type StewardResponse_Vote struct {
+	Vote *VoteGrant `protobuf:"bytes,7,opt,name=vote,proto3,oneof"`
+}
+
 func (*StewardResponse_Grant) isStewardResponse_Body() {}
 
 func (*StewardResponse_Ack) isStewardResponse_Body() {}
@@ -646,6 +698,8 @@ func (*StewardResponse_Snapshot) isStewardResponse_Body() {}
 func (*StewardResponse_Status) isStewardResponse_Body() {}
 
 func (*StewardResponse_Batches) isStewardResponse_Body() {}
+
+func (*StewardResponse_Vote) isStewardResponse_Body() {}
 
 type Ack struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -833,7 +887,9 @@ type LeaseGrant struct {
 	// waiting, when set, says why the batch cannot progress with the peers the steward sees
 	// (too few can run it for its R, or none allows its memory); the worker shows it to its
 	// operator. Workers may keep asking.
-	Waiting       string `protobuf:"bytes,5,opt,name=waiting,proto3" json:"waiting,omitempty"`
+	Waiting string `protobuf:"bytes,5,opt,name=waiting,proto3" json:"waiting,omitempty"`
+	// epoch is the granting primary's epoch (10.12); 0 from a steward without epochs.
+	Epoch         uint64 `protobuf:"varint,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -901,6 +957,13 @@ func (x *LeaseGrant) GetWaiting() string {
 		return x.Waiting
 	}
 	return ""
+}
+
+func (x *LeaseGrant) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
 }
 
 type LeaseRenew struct {
@@ -1197,14 +1260,19 @@ func (x *LeaseState) GetLost() bool {
 // TaskState is one task in a steward's replicated state. Merging two TaskStates is a union:
 // results by executor, leases by grant ID (released wins, the later expiry wins), holders.
 type TaskState struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Task          uint32                 `protobuf:"varint,1,opt,name=task,proto3" json:"task,omitempty"`
-	Results       []*ResultRecord        `protobuf:"bytes,2,rep,name=results,proto3" json:"results,omitempty"`
-	Leases        []*LeaseState          `protobuf:"bytes,3,rep,name=leases,proto3" json:"leases,omitempty"`
-	Holders       [][]byte               `protobuf:"bytes,4,rep,name=holders,proto3" json:"holders,omitempty"`        // peers that acknowledged storing the accepted result
-	Single        bool                   `protobuf:"varint,5,opt,name=single,proto3" json:"single,omitempty"`         // adaptive replication gave it to one trusted peer (R = min redundancy)
-	Reverified    bool                   `protobuf:"varint,6,opt,name=reverified,proto3" json:"reverified,omitempty"` // that peer was later caught lying: back to the full R
-	Notes         []*FailureNote         `protobuf:"bytes,7,rep,name=notes,proto3" json:"notes,omitempty"`            // at most one per executor whose record is a failure
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Task       uint32                 `protobuf:"varint,1,opt,name=task,proto3" json:"task,omitempty"`
+	Results    []*ResultRecord        `protobuf:"bytes,2,rep,name=results,proto3" json:"results,omitempty"`
+	Leases     []*LeaseState          `protobuf:"bytes,3,rep,name=leases,proto3" json:"leases,omitempty"`
+	Holders    [][]byte               `protobuf:"bytes,4,rep,name=holders,proto3" json:"holders,omitempty"`        // peers that acknowledged storing the accepted result
+	Single     bool                   `protobuf:"varint,5,opt,name=single,proto3" json:"single,omitempty"`         // adaptive replication gave it to one trusted peer (R = min redundancy)
+	Reverified bool                   `protobuf:"varint,6,opt,name=reverified,proto3" json:"reverified,omitempty"` // that peer was later caught lying: back to the full R
+	Notes      []*FailureNote         `protobuf:"bytes,7,rep,name=notes,proto3" json:"notes,omitempty"`            // at most one per executor whose record is a failure
+	// The decision, under primary epochs (10.12): the epoch of the primary that decided the
+	// task (0: not decided by a fenced primary) and the accepted output's binary CID (empty
+	// when the task failed). On merge the decision of the higher epoch wins.
+	DecidedEpoch  uint64 `protobuf:"varint,8,opt,name=decided_epoch,json=decidedEpoch,proto3" json:"decided_epoch,omitempty"`
+	DecidedOutput []byte `protobuf:"bytes,9,opt,name=decided_output,json=decidedOutput,proto3" json:"decided_output,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1288,6 +1356,20 @@ func (x *TaskState) GetNotes() []*FailureNote {
 	return nil
 }
 
+func (x *TaskState) GetDecidedEpoch() uint64 {
+	if x != nil {
+		return x.DecidedEpoch
+	}
+	return 0
+}
+
+func (x *TaskState) GetDecidedOutput() []byte {
+	if x != nil {
+		return x.DecidedOutput
+	}
+	return nil
+}
+
 // StateDelta copies changed task states to another steward. The manifest rides along so a
 // steward that never saw the announcement can adopt the batch.
 type StateDelta struct {
@@ -1296,7 +1378,9 @@ type StateDelta struct {
 	Tasks    []*TaskState           `protobuf:"bytes,2,rep,name=tasks,proto3" json:"tasks,omitempty"`
 	// The sending steward's Ed25519 signature over "allforone/state/v1\n" || batch CID bytes ||
 	// the deterministic encoding of this message with signature empty.
-	Signature     []byte `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
+	Signature []byte `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
+	// epoch is the sending primary's epoch (10.12); 0 from a steward without epochs.
+	Epoch         uint64 `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1352,6 +1436,13 @@ func (x *StateDelta) GetSignature() []byte {
 	return nil
 }
 
+func (x *StateDelta) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
 type StatePull struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1389,10 +1480,12 @@ func (*StatePull) Descriptor() ([]byte, []int) {
 }
 
 type StateSnapshot struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Manifest      []byte                 `protobuf:"bytes,1,opt,name=manifest,proto3" json:"manifest,omitempty"`
-	Tasks         []*TaskState           `protobuf:"bytes,2,rep,name=tasks,proto3" json:"tasks,omitempty"`
-	Signature     []byte                 `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"` // as StateDelta's, by the steward that answers
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Manifest  []byte                 `protobuf:"bytes,1,opt,name=manifest,proto3" json:"manifest,omitempty"`
+	Tasks     []*TaskState           `protobuf:"bytes,2,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	Signature []byte                 `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"` // as StateDelta's, by the steward that answers
+	// epoch is the highest primary epoch the answering steward has promised (10.12).
+	Epoch         uint64 `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1446,6 +1539,13 @@ func (x *StateSnapshot) GetSignature() []byte {
 		return x.Signature
 	}
 	return nil
+}
+
+func (x *StateSnapshot) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
 }
 
 type StatusRequest struct {
@@ -1984,6 +2084,125 @@ func (x *BatchList) GetManifests() [][]byte {
 	return nil
 }
 
+// PrimaryVote asks another steward of the batch for its vote: a promise that it takes
+// epoch as the batch's primary epoch and grants no other peer a primary lease for
+// duration_ms, measured on its own clock from when it received this (10.12). A primary
+// renews its lease by asking again for the epoch it holds.
+type PrimaryVote struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Epoch      uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	DurationMs uint32                 `protobuf:"varint,2,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	// stewards is the candidate's steward set of the batch, closest first (its lookup).
+	Stewards      [][]byte `protobuf:"bytes,3,rep,name=stewards,proto3" json:"stewards,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PrimaryVote) Reset() {
+	*x = PrimaryVote{}
+	mi := &file_wire_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrimaryVote) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrimaryVote) ProtoMessage() {}
+
+func (x *PrimaryVote) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrimaryVote.ProtoReflect.Descriptor instead.
+func (*PrimaryVote) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *PrimaryVote) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *PrimaryVote) GetDurationMs() uint32 {
+	if x != nil {
+		return x.DurationMs
+	}
+	return 0
+}
+
+func (x *PrimaryVote) GetStewards() [][]byte {
+	if x != nil {
+		return x.Stewards
+	}
+	return nil
+}
+
+// VoteGrant answers a PrimaryVote with the vote; a refusal is an Error (FENCED or
+// NOT_STEWARD) instead.
+type VoteGrant struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`                             // the epoch granted: the request's
+	DurationMs    uint32                 `protobuf:"varint,2,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"` // how long the promise holds from when the voter received the request
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VoteGrant) Reset() {
+	*x = VoteGrant{}
+	mi := &file_wire_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VoteGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VoteGrant) ProtoMessage() {}
+
+func (x *VoteGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VoteGrant.ProtoReflect.Descriptor instead.
+func (*VoteGrant) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *VoteGrant) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *VoteGrant) GetDurationMs() uint32 {
+	if x != nil {
+		return x.DurationMs
+	}
+	return 0
+}
+
 type BlobRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Cid           []byte                 `protobuf:"bytes,1,opt,name=cid,proto3" json:"cid,omitempty"`
@@ -1993,7 +2212,7 @@ type BlobRequest struct {
 
 func (x *BlobRequest) Reset() {
 	*x = BlobRequest{}
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2005,7 +2224,7 @@ func (x *BlobRequest) String() string {
 func (*BlobRequest) ProtoMessage() {}
 
 func (x *BlobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2018,7 +2237,7 @@ func (x *BlobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobRequest.ProtoReflect.Descriptor instead.
 func (*BlobRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{26}
+	return file_wire_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *BlobRequest) GetCid() []byte {
@@ -2038,7 +2257,7 @@ type BlobResponse struct {
 
 func (x *BlobResponse) Reset() {
 	*x = BlobResponse{}
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2050,7 +2269,7 @@ func (x *BlobResponse) String() string {
 func (*BlobResponse) ProtoMessage() {}
 
 func (x *BlobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2063,7 +2282,7 @@ func (x *BlobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobResponse.ProtoReflect.Descriptor instead.
 func (*BlobResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{27}
+	return file_wire_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *BlobResponse) GetError() *Error {
@@ -2095,7 +2314,7 @@ type ResultRequest struct {
 
 func (x *ResultRequest) Reset() {
 	*x = ResultRequest{}
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2107,7 +2326,7 @@ func (x *ResultRequest) String() string {
 func (*ResultRequest) ProtoMessage() {}
 
 func (x *ResultRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2120,7 +2339,7 @@ func (x *ResultRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultRequest.ProtoReflect.Descriptor instead.
 func (*ResultRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{28}
+	return file_wire_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ResultRequest) GetBatchId() []byte {
@@ -2204,7 +2423,7 @@ type StoredResult struct {
 
 func (x *StoredResult) Reset() {
 	*x = StoredResult{}
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2216,7 +2435,7 @@ func (x *StoredResult) String() string {
 func (*StoredResult) ProtoMessage() {}
 
 func (x *StoredResult) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2229,7 +2448,7 @@ func (x *StoredResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredResult.ProtoReflect.Descriptor instead.
 func (*StoredResult) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{29}
+	return file_wire_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *StoredResult) GetTask() uint32 {
@@ -2275,16 +2494,20 @@ func (x *StoredResult) GetStewardSignature() []byte {
 }
 
 type StoreResults struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Manifest      []byte                 `protobuf:"bytes,1,opt,name=manifest,proto3" json:"manifest,omitempty"`
-	Results       []*StoredResult        `protobuf:"bytes,2,rep,name=results,proto3" json:"results,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Manifest []byte                 `protobuf:"bytes,1,opt,name=manifest,proto3" json:"manifest,omitempty"`
+	Results  []*StoredResult        `protobuf:"bytes,2,rep,name=results,proto3" json:"results,omitempty"`
+	// epoch is the storing primary's epoch (10.12); 0 from a steward without epochs or from
+	// a holder repairing. A holder refuses (FENCED) a store of a lower epoch than one it
+	// stored the task's result under, when the outputs differ.
+	Epoch         uint64 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StoreResults) Reset() {
 	*x = StoreResults{}
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2296,7 +2519,7 @@ func (x *StoreResults) String() string {
 func (*StoreResults) ProtoMessage() {}
 
 func (x *StoreResults) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2309,7 +2532,7 @@ func (x *StoreResults) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreResults.ProtoReflect.Descriptor instead.
 func (*StoreResults) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{30}
+	return file_wire_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *StoreResults) GetManifest() []byte {
@@ -2326,6 +2549,13 @@ func (x *StoreResults) GetResults() []*StoredResult {
 	return nil
 }
 
+func (x *StoreResults) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
 type FetchResults struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tasks         []uint32               `protobuf:"varint,1,rep,packed,name=tasks,proto3" json:"tasks,omitempty"`
@@ -2336,7 +2566,7 @@ type FetchResults struct {
 
 func (x *FetchResults) Reset() {
 	*x = FetchResults{}
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2348,7 +2578,7 @@ func (x *FetchResults) String() string {
 func (*FetchResults) ProtoMessage() {}
 
 func (x *FetchResults) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2361,7 +2591,7 @@ func (x *FetchResults) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchResults.ProtoReflect.Descriptor instead.
 func (*FetchResults) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{31}
+	return file_wire_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *FetchResults) GetTasks() []uint32 {
@@ -2387,7 +2617,7 @@ type HaveResults struct {
 
 func (x *HaveResults) Reset() {
 	*x = HaveResults{}
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2399,7 +2629,7 @@ func (x *HaveResults) String() string {
 func (*HaveResults) ProtoMessage() {}
 
 func (x *HaveResults) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2412,7 +2642,7 @@ func (x *HaveResults) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HaveResults.ProtoReflect.Descriptor instead.
 func (*HaveResults) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{32}
+	return file_wire_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *HaveResults) GetTasks() []uint32 {
@@ -2433,7 +2663,7 @@ type ResultResponse struct {
 
 func (x *ResultResponse) Reset() {
 	*x = ResultResponse{}
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2445,7 +2675,7 @@ func (x *ResultResponse) String() string {
 func (*ResultResponse) ProtoMessage() {}
 
 func (x *ResultResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2458,7 +2688,7 @@ func (x *ResultResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultResponse.ProtoReflect.Descriptor instead.
 func (*ResultResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{33}
+	return file_wire_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ResultResponse) GetError() *Error {
@@ -2487,11 +2717,13 @@ var File_wire_proto protoreflect.FileDescriptor
 const file_wire_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"wire.proto\x12\x11allforone.wire.v1\"v\n" +
+	"wire.proto\x12\x11allforone.wire.v1\"\xb1\x01\n" +
 	"\x05Error\x120\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x1c.allforone.wire.v1.ErrorCodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12!\n" +
-	"\fsteward_hint\x18\x03 \x01(\fR\vstewardHint\"*\n" +
+	"\fsteward_hint\x18\x03 \x01(\fR\vstewardHint\x12#\n" +
+	"\rsteward_addrs\x18\x04 \x03(\fR\fstewardAddrs\x12\x14\n" +
+	"\x05epoch\x18\x05 \x01(\x04R\x05epoch\"*\n" +
 	"\fAnnouncement\x12\x1a\n" +
 	"\bmanifest\x18\x01 \x01(\fR\bmanifest\"\x8f\x02\n" +
 	"\fResultRecord\x12\x19\n" +
@@ -2507,7 +2739,7 @@ const file_wire_proto_rawDesc = "" +
 	"finishedMs\x12\x1f\n" +
 	"\vduration_ms\x18\b \x01(\rR\n" +
 	"durationMs\x12\x1c\n" +
-	"\tsignature\x18\t \x01(\fR\tsignature\"\xa7\x04\n" +
+	"\tsignature\x18\t \x01(\fR\tsignature\"\xdd\x04\n" +
 	"\x0eStewardRequest\x12\x19\n" +
 	"\bbatch_id\x18\x01 \x01(\fR\abatchId\x127\n" +
 	"\x05lease\x18\x02 \x01(\v2\x1f.allforone.wire.v1.LeaseRequestH\x00R\x05lease\x125\n" +
@@ -2519,15 +2751,17 @@ const file_wire_proto_rawDesc = "" +
 	"\x06status\x18\b \x01(\v2 .allforone.wire.v1.StatusRequestH\x00R\x06status\x120\n" +
 	"\x05adopt\x18\t \x01(\v2\x18.allforone.wire.v1.AdoptH\x00R\x05adopt\x124\n" +
 	"\x04list\x18\n" +
-	" \x01(\v2\x1e.allforone.wire.v1.ListBatchesH\x00R\x04listB\x06\n" +
-	"\x04body\"\xe0\x02\n" +
+	" \x01(\v2\x1e.allforone.wire.v1.ListBatchesH\x00R\x04list\x124\n" +
+	"\x04vote\x18\v \x01(\v2\x1e.allforone.wire.v1.PrimaryVoteH\x00R\x04voteB\x06\n" +
+	"\x04body\"\x94\x03\n" +
 	"\x0fStewardResponse\x12.\n" +
 	"\x05error\x18\x01 \x01(\v2\x18.allforone.wire.v1.ErrorR\x05error\x125\n" +
 	"\x05grant\x18\x02 \x01(\v2\x1d.allforone.wire.v1.LeaseGrantH\x00R\x05grant\x12*\n" +
 	"\x03ack\x18\x03 \x01(\v2\x16.allforone.wire.v1.AckH\x00R\x03ack\x12>\n" +
 	"\bsnapshot\x18\x04 \x01(\v2 .allforone.wire.v1.StateSnapshotH\x00R\bsnapshot\x128\n" +
 	"\x06status\x18\x05 \x01(\v2\x1e.allforone.wire.v1.BatchStatusH\x00R\x06status\x128\n" +
-	"\abatches\x18\x06 \x01(\v2\x1c.allforone.wire.v1.BatchListH\x00R\abatchesB\x06\n" +
+	"\abatches\x18\x06 \x01(\v2\x1c.allforone.wire.v1.BatchListH\x00R\abatches\x122\n" +
+	"\x04vote\x18\a \x01(\v2\x1c.allforone.wire.v1.VoteGrantH\x00R\x04voteB\x06\n" +
 	"\x04body\"\x05\n" +
 	"\x03Ack\"x\n" +
 	"\fLeaseRequest\x12\x10\n" +
@@ -2540,14 +2774,15 @@ const file_wire_proto_rawDesc = "" +
 	"\x04task\x18\x01 \x01(\rR\x04task\x12\x1d\n" +
 	"\n" +
 	"expires_ms\x18\x02 \x01(\x03R\texpiresMs\x12\x19\n" +
-	"\bgrant_id\x18\x03 \x01(\x04R\agrantId\"\xac\x01\n" +
+	"\bgrant_id\x18\x03 \x01(\x04R\agrantId\"\xc2\x01\n" +
 	"\n" +
 	"LeaseGrant\x120\n" +
 	"\x06leases\x18\x01 \x03(\v2\x18.allforone.wire.v1.LeaseR\x06leases\x12\x12\n" +
 	"\x04done\x18\x02 \x01(\bR\x04done\x12$\n" +
 	"\x0eretry_after_ms\x18\x03 \x01(\rR\fretryAfterMs\x12\x18\n" +
 	"\arefused\x18\x04 \x01(\tR\arefused\x12\x18\n" +
-	"\awaiting\x18\x05 \x01(\tR\awaiting\"\"\n" +
+	"\awaiting\x18\x05 \x01(\tR\awaiting\x12\x14\n" +
+	"\x05epoch\x18\x06 \x01(\x04R\x05epoch\"\"\n" +
 	"\n" +
 	"LeaseRenew\x12\x14\n" +
 	"\x05tasks\x18\x01 \x03(\rR\x05tasks\"#\n" +
@@ -2568,7 +2803,7 @@ const file_wire_proto_rawDesc = "" +
 	"\n" +
 	"expires_ms\x18\x03 \x01(\x03R\texpiresMs\x12\x1a\n" +
 	"\breleased\x18\x04 \x01(\bR\breleased\x12\x12\n" +
-	"\x04lost\x18\x05 \x01(\bR\x04lost\"\x99\x02\n" +
+	"\x04lost\x18\x05 \x01(\bR\x04lost\"\xe5\x02\n" +
 	"\tTaskState\x12\x12\n" +
 	"\x04task\x18\x01 \x01(\rR\x04task\x129\n" +
 	"\aresults\x18\x02 \x03(\v2\x1f.allforone.wire.v1.ResultRecordR\aresults\x125\n" +
@@ -2578,17 +2813,21 @@ const file_wire_proto_rawDesc = "" +
 	"\n" +
 	"reverified\x18\x06 \x01(\bR\n" +
 	"reverified\x124\n" +
-	"\x05notes\x18\a \x03(\v2\x1e.allforone.wire.v1.FailureNoteR\x05notes\"z\n" +
+	"\x05notes\x18\a \x03(\v2\x1e.allforone.wire.v1.FailureNoteR\x05notes\x12#\n" +
+	"\rdecided_epoch\x18\b \x01(\x04R\fdecidedEpoch\x12%\n" +
+	"\x0edecided_output\x18\t \x01(\fR\rdecidedOutput\"\x90\x01\n" +
 	"\n" +
 	"StateDelta\x12\x1a\n" +
 	"\bmanifest\x18\x01 \x01(\fR\bmanifest\x122\n" +
 	"\x05tasks\x18\x02 \x03(\v2\x1c.allforone.wire.v1.TaskStateR\x05tasks\x12\x1c\n" +
-	"\tsignature\x18\x03 \x01(\fR\tsignature\"\v\n" +
-	"\tStatePull\"}\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\x12\x14\n" +
+	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\"\v\n" +
+	"\tStatePull\"\x93\x01\n" +
 	"\rStateSnapshot\x12\x1a\n" +
 	"\bmanifest\x18\x01 \x01(\fR\bmanifest\x122\n" +
 	"\x05tasks\x18\x02 \x03(\v2\x1c.allforone.wire.v1.TaskStateR\x05tasks\x12\x1c\n" +
-	"\tsignature\x18\x03 \x01(\fR\tsignature\"\x0f\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\x12\x14\n" +
+	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\"\x0f\n" +
 	"\rStatusRequest\"c\n" +
 	"\tPeerShare\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\fR\x04peer\x12\x12\n" +
@@ -2634,7 +2873,16 @@ const file_wire_proto_rawDesc = "" +
 	"\bmanifest\x18\x01 \x01(\fR\bmanifest\"\r\n" +
 	"\vListBatches\")\n" +
 	"\tBatchList\x12\x1c\n" +
-	"\tmanifests\x18\x01 \x03(\fR\tmanifests\"\x1f\n" +
+	"\tmanifests\x18\x01 \x03(\fR\tmanifests\"`\n" +
+	"\vPrimaryVote\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x1f\n" +
+	"\vduration_ms\x18\x02 \x01(\rR\n" +
+	"durationMs\x12\x1a\n" +
+	"\bstewards\x18\x03 \x03(\fR\bstewards\"B\n" +
+	"\tVoteGrant\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x1f\n" +
+	"\vduration_ms\x18\x02 \x01(\rR\n" +
+	"durationMs\"\x1f\n" +
 	"\vBlobRequest\x12\x10\n" +
 	"\x03cid\x18\x01 \x01(\fR\x03cid\"R\n" +
 	"\fBlobResponse\x12.\n" +
@@ -2652,10 +2900,11 @@ const file_wire_proto_rawDesc = "" +
 	"\arecords\x18\x03 \x03(\v2\x1f.allforone.wire.v1.ResultRecordR\arecords\x12\x16\n" +
 	"\x06single\x18\x04 \x01(\bR\x06single\x12\x18\n" +
 	"\asteward\x18\x05 \x01(\fR\asteward\x12+\n" +
-	"\x11steward_signature\x18\x06 \x01(\fR\x10stewardSignature\"e\n" +
+	"\x11steward_signature\x18\x06 \x01(\fR\x10stewardSignature\"{\n" +
 	"\fStoreResults\x12\x1a\n" +
 	"\bmanifest\x18\x01 \x01(\fR\bmanifest\x129\n" +
-	"\aresults\x18\x02 \x03(\v2\x1f.allforone.wire.v1.StoredResultR\aresults\"E\n" +
+	"\aresults\x18\x02 \x03(\v2\x1f.allforone.wire.v1.StoredResultR\aresults\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\"E\n" +
 	"\fFetchResults\x12\x14\n" +
 	"\x05tasks\x18\x01 \x03(\rR\x05tasks\x12\x1f\n" +
 	"\vwith_output\x18\x02 \x01(\bR\n" +
@@ -2665,7 +2914,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x0eResultResponse\x12.\n" +
 	"\x05error\x18\x01 \x01(\v2\x18.allforone.wire.v1.ErrorR\x05error\x129\n" +
 	"\aresults\x18\x02 \x03(\v2\x1f.allforone.wire.v1.StoredResultR\aresults\x12\x12\n" +
-	"\x04have\x18\x03 \x03(\rR\x04have*\xaa\x01\n" +
+	"\x04have\x18\x03 \x03(\rR\x04have*\xb6\x01\n" +
 	"\tErrorCode\x12\x06\n" +
 	"\x02OK\x10\x00\x12\x0f\n" +
 	"\vBAD_REQUEST\x10\x01\x12\x0f\n" +
@@ -2676,7 +2925,10 @@ const file_wire_proto_rawDesc = "" +
 	"\fRATE_LIMITED\x10\x06\x12\x11\n" +
 	"\rBAD_SIGNATURE\x10\a\x12\x0f\n" +
 	"\vUNAVAILABLE\x10\b\x12\f\n" +
-	"\bINTERNAL\x10\tB\x17Z\x15allforone/protocol/pbb\x06proto3"
+	"\bINTERNAL\x10\t\x12\n" +
+	"\n" +
+	"\x06FENCED\x10\n" +
+	"B\x17Z\x15allforone/protocol/pbb\x06proto3"
 
 var (
 	file_wire_proto_rawDescOnce sync.Once
@@ -2691,7 +2943,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_wire_proto_goTypes = []any{
 	(ErrorCode)(0),          // 0: allforone.wire.v1.ErrorCode
 	(*Error)(nil),           // 1: allforone.wire.v1.Error
@@ -2720,14 +2972,16 @@ var file_wire_proto_goTypes = []any{
 	(*Adopt)(nil),           // 24: allforone.wire.v1.Adopt
 	(*ListBatches)(nil),     // 25: allforone.wire.v1.ListBatches
 	(*BatchList)(nil),       // 26: allforone.wire.v1.BatchList
-	(*BlobRequest)(nil),     // 27: allforone.wire.v1.BlobRequest
-	(*BlobResponse)(nil),    // 28: allforone.wire.v1.BlobResponse
-	(*ResultRequest)(nil),   // 29: allforone.wire.v1.ResultRequest
-	(*StoredResult)(nil),    // 30: allforone.wire.v1.StoredResult
-	(*StoreResults)(nil),    // 31: allforone.wire.v1.StoreResults
-	(*FetchResults)(nil),    // 32: allforone.wire.v1.FetchResults
-	(*HaveResults)(nil),     // 33: allforone.wire.v1.HaveResults
-	(*ResultResponse)(nil),  // 34: allforone.wire.v1.ResultResponse
+	(*PrimaryVote)(nil),     // 27: allforone.wire.v1.PrimaryVote
+	(*VoteGrant)(nil),       // 28: allforone.wire.v1.VoteGrant
+	(*BlobRequest)(nil),     // 29: allforone.wire.v1.BlobRequest
+	(*BlobResponse)(nil),    // 30: allforone.wire.v1.BlobResponse
+	(*ResultRequest)(nil),   // 31: allforone.wire.v1.ResultRequest
+	(*StoredResult)(nil),    // 32: allforone.wire.v1.StoredResult
+	(*StoreResults)(nil),    // 33: allforone.wire.v1.StoreResults
+	(*FetchResults)(nil),    // 34: allforone.wire.v1.FetchResults
+	(*HaveResults)(nil),     // 35: allforone.wire.v1.HaveResults
+	(*ResultResponse)(nil),  // 36: allforone.wire.v1.ResultResponse
 }
 var file_wire_proto_depIdxs = []int32{
 	0,  // 0: allforone.wire.v1.Error.code:type_name -> allforone.wire.v1.ErrorCode
@@ -2740,36 +2994,38 @@ var file_wire_proto_depIdxs = []int32{
 	19, // 7: allforone.wire.v1.StewardRequest.status:type_name -> allforone.wire.v1.StatusRequest
 	24, // 8: allforone.wire.v1.StewardRequest.adopt:type_name -> allforone.wire.v1.Adopt
 	25, // 9: allforone.wire.v1.StewardRequest.list:type_name -> allforone.wire.v1.ListBatches
-	1,  // 10: allforone.wire.v1.StewardResponse.error:type_name -> allforone.wire.v1.Error
-	9,  // 11: allforone.wire.v1.StewardResponse.grant:type_name -> allforone.wire.v1.LeaseGrant
-	6,  // 12: allforone.wire.v1.StewardResponse.ack:type_name -> allforone.wire.v1.Ack
-	18, // 13: allforone.wire.v1.StewardResponse.snapshot:type_name -> allforone.wire.v1.StateSnapshot
-	21, // 14: allforone.wire.v1.StewardResponse.status:type_name -> allforone.wire.v1.BatchStatus
-	26, // 15: allforone.wire.v1.StewardResponse.batches:type_name -> allforone.wire.v1.BatchList
-	8,  // 16: allforone.wire.v1.LeaseGrant.leases:type_name -> allforone.wire.v1.Lease
-	3,  // 17: allforone.wire.v1.Complete.records:type_name -> allforone.wire.v1.ResultRecord
-	13, // 18: allforone.wire.v1.Complete.notes:type_name -> allforone.wire.v1.FailureNote
-	3,  // 19: allforone.wire.v1.TaskState.results:type_name -> allforone.wire.v1.ResultRecord
-	14, // 20: allforone.wire.v1.TaskState.leases:type_name -> allforone.wire.v1.LeaseState
-	13, // 21: allforone.wire.v1.TaskState.notes:type_name -> allforone.wire.v1.FailureNote
-	15, // 22: allforone.wire.v1.StateDelta.tasks:type_name -> allforone.wire.v1.TaskState
-	15, // 23: allforone.wire.v1.StateSnapshot.tasks:type_name -> allforone.wire.v1.TaskState
-	20, // 24: allforone.wire.v1.BatchStatus.peers:type_name -> allforone.wire.v1.PeerShare
-	22, // 25: allforone.wire.v1.BatchStatus.failures:type_name -> allforone.wire.v1.TaskFailure
-	23, // 26: allforone.wire.v1.BatchStatus.waiting:type_name -> allforone.wire.v1.WaitReason
-	1,  // 27: allforone.wire.v1.BlobResponse.error:type_name -> allforone.wire.v1.Error
-	31, // 28: allforone.wire.v1.ResultRequest.store:type_name -> allforone.wire.v1.StoreResults
-	32, // 29: allforone.wire.v1.ResultRequest.fetch:type_name -> allforone.wire.v1.FetchResults
-	33, // 30: allforone.wire.v1.ResultRequest.have:type_name -> allforone.wire.v1.HaveResults
-	3,  // 31: allforone.wire.v1.StoredResult.records:type_name -> allforone.wire.v1.ResultRecord
-	30, // 32: allforone.wire.v1.StoreResults.results:type_name -> allforone.wire.v1.StoredResult
-	1,  // 33: allforone.wire.v1.ResultResponse.error:type_name -> allforone.wire.v1.Error
-	30, // 34: allforone.wire.v1.ResultResponse.results:type_name -> allforone.wire.v1.StoredResult
-	35, // [35:35] is the sub-list for method output_type
-	35, // [35:35] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	27, // 10: allforone.wire.v1.StewardRequest.vote:type_name -> allforone.wire.v1.PrimaryVote
+	1,  // 11: allforone.wire.v1.StewardResponse.error:type_name -> allforone.wire.v1.Error
+	9,  // 12: allforone.wire.v1.StewardResponse.grant:type_name -> allforone.wire.v1.LeaseGrant
+	6,  // 13: allforone.wire.v1.StewardResponse.ack:type_name -> allforone.wire.v1.Ack
+	18, // 14: allforone.wire.v1.StewardResponse.snapshot:type_name -> allforone.wire.v1.StateSnapshot
+	21, // 15: allforone.wire.v1.StewardResponse.status:type_name -> allforone.wire.v1.BatchStatus
+	26, // 16: allforone.wire.v1.StewardResponse.batches:type_name -> allforone.wire.v1.BatchList
+	28, // 17: allforone.wire.v1.StewardResponse.vote:type_name -> allforone.wire.v1.VoteGrant
+	8,  // 18: allforone.wire.v1.LeaseGrant.leases:type_name -> allforone.wire.v1.Lease
+	3,  // 19: allforone.wire.v1.Complete.records:type_name -> allforone.wire.v1.ResultRecord
+	13, // 20: allforone.wire.v1.Complete.notes:type_name -> allforone.wire.v1.FailureNote
+	3,  // 21: allforone.wire.v1.TaskState.results:type_name -> allforone.wire.v1.ResultRecord
+	14, // 22: allforone.wire.v1.TaskState.leases:type_name -> allforone.wire.v1.LeaseState
+	13, // 23: allforone.wire.v1.TaskState.notes:type_name -> allforone.wire.v1.FailureNote
+	15, // 24: allforone.wire.v1.StateDelta.tasks:type_name -> allforone.wire.v1.TaskState
+	15, // 25: allforone.wire.v1.StateSnapshot.tasks:type_name -> allforone.wire.v1.TaskState
+	20, // 26: allforone.wire.v1.BatchStatus.peers:type_name -> allforone.wire.v1.PeerShare
+	22, // 27: allforone.wire.v1.BatchStatus.failures:type_name -> allforone.wire.v1.TaskFailure
+	23, // 28: allforone.wire.v1.BatchStatus.waiting:type_name -> allforone.wire.v1.WaitReason
+	1,  // 29: allforone.wire.v1.BlobResponse.error:type_name -> allforone.wire.v1.Error
+	33, // 30: allforone.wire.v1.ResultRequest.store:type_name -> allforone.wire.v1.StoreResults
+	34, // 31: allforone.wire.v1.ResultRequest.fetch:type_name -> allforone.wire.v1.FetchResults
+	35, // 32: allforone.wire.v1.ResultRequest.have:type_name -> allforone.wire.v1.HaveResults
+	3,  // 33: allforone.wire.v1.StoredResult.records:type_name -> allforone.wire.v1.ResultRecord
+	32, // 34: allforone.wire.v1.StoreResults.results:type_name -> allforone.wire.v1.StoredResult
+	1,  // 35: allforone.wire.v1.ResultResponse.error:type_name -> allforone.wire.v1.Error
+	32, // 36: allforone.wire.v1.ResultResponse.results:type_name -> allforone.wire.v1.StoredResult
+	37, // [37:37] is the sub-list for method output_type
+	37, // [37:37] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -2787,6 +3043,7 @@ func file_wire_proto_init() {
 		(*StewardRequest_Status)(nil),
 		(*StewardRequest_Adopt)(nil),
 		(*StewardRequest_List)(nil),
+		(*StewardRequest_Vote)(nil),
 	}
 	file_wire_proto_msgTypes[4].OneofWrappers = []any{
 		(*StewardResponse_Grant)(nil),
@@ -2794,8 +3051,9 @@ func file_wire_proto_init() {
 		(*StewardResponse_Snapshot)(nil),
 		(*StewardResponse_Status)(nil),
 		(*StewardResponse_Batches)(nil),
+		(*StewardResponse_Vote)(nil),
 	}
-	file_wire_proto_msgTypes[28].OneofWrappers = []any{
+	file_wire_proto_msgTypes[30].OneofWrappers = []any{
 		(*ResultRequest_Store)(nil),
 		(*ResultRequest_Fetch)(nil),
 		(*ResultRequest_Have)(nil),
@@ -2806,7 +3064,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   34,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -63,6 +63,7 @@ type View struct {
 	awaySince map[peer.ID]time.Time
 	connected map[peer.ID]struct{}
 	swarm     []peer.ID
+	all       members // every member known, live or not, and Self
 }
 
 // members are peers with their keyspace positions, hashed once.
@@ -87,11 +88,16 @@ func New(c Config) *View {
 		v.connected[p] = struct{}{}
 	}
 	seen := make(map[peer.ID]bool, len(c.Members))
+	all := map[peer.ID]bool{c.Self: true}
 	for _, p := range c.Members {
+		all[p] = true
 		if !seen[p] && v.Live(p) {
 			seen[p] = true
 			v.live.add(p)
 		}
+	}
+	for p := range all {
+		v.all.add(p)
 	}
 	if len(v.live.peers) == 0 {
 		v.live.add(c.Self)
@@ -117,6 +123,11 @@ func New(c Config) *View {
 	}
 	return v
 }
+
+// KnownClosest returns the k members this node knows closest to key, nearest first,
+// reachable or not (and Self): a batch's voting stewards under primary leases, which do
+// not change when a steward is merely unreachable.
+func (v *View) KnownClosest(key cid.Cid, k int) []peer.ID { return v.all.closest(key, k) }
 
 // Self is the node whose view this is.
 func (v *View) Self() peer.ID { return v.self }

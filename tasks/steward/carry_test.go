@@ -21,6 +21,10 @@ var errUnreachable = errors.New("unreachable")
 // carry carries out x's Ready: what is local at once, messages through the queue.
 func (w *world) carry(x string, rd Ready) {
 	n := w.nodes[x]
+	if rd.Promise != nil {
+		n.promise = *rd.Promise
+		w.printf("%s: promise epoch %d to %s", x, rd.Promise.Epoch, w.names[rd.Promise.Holder])
+	}
 	for _, e := range rd.Events {
 		w.printf("%s: %s: %s%s", x, strings.ToLower(e.Level.String()), e.Msg, w.args(e.Args))
 	}
@@ -78,10 +82,25 @@ func (w *world) carry(x string, rd Ready) {
 			w.stepAll(x, acks)
 		})
 	}
+	if len(rd.Votes) > 0 {
+		for _, v := range rd.Votes {
+			w.printf("%s -> %s: vote epoch %d for %v", x, w.names[v.To], v.Epoch, v.Duration)
+		}
+		w.queue = append(w.queue, func() {
+			var acks []Input
+			for _, v := range rd.Votes {
+				acks = append(acks, w.deliverVote(x, v))
+			}
+			w.stepAll(x, acks)
+		})
+	}
 	for _, c := range rd.Copies {
 		what := ""
 		if c.Full {
 			what = " (full)"
+		}
+		if c.Epoch > 0 {
+			what += fmt.Sprintf(" epoch %d", c.Epoch)
 		}
 		w.printf("%s -> %s: copy %s%s", x, w.names[c.To], taskList(pbTasks(c.Tasks)), what)
 	}
@@ -93,6 +112,9 @@ func (w *world) carry(x string, rd Ready) {
 			if r.Vouch {
 				vouched = " (vouched single)"
 			}
+		}
+		if s.Epoch > 0 {
+			vouched += fmt.Sprintf(" epoch %d", s.Epoch)
 		}
 		w.printf("%s -> %s: store %s%s", x, w.names[s.Holder], taskList(ts), vouched)
 	}
@@ -107,11 +129,7 @@ func (w *world) carry(x string, rd Ready) {
 			acks = append(acks, w.deliverCopy(x, c))
 		}
 		for _, s := range rd.Stores {
-			var ts []int
-			for _, r := range s.Results {
-				ts = append(ts, r.Task)
-			}
-			acks = append(acks, w.deliverStore(x, w.names[s.Holder], ts))
+			acks = append(acks, w.deliverStore(x, s))
 		}
 		w.stepAll(x, acks)
 	})
@@ -137,7 +155,7 @@ func (w *world) deliverCopy(x string, c Copy) Input {
 	}
 	node := w.steward(p)
 	id := w.newReq(nil)
-	node.core.Step(StateCopy{Req: id, From: w.ids[x], Now: w.now, Tasks: w.decode(c.Tasks)})
+	node.core.Step(w.at(p, StateCopy{Req: id, From: w.ids[x], Tasks: w.decode(c.Tasks), Epoch: c.Epoch}))
 	rd := node.core.Ready()
 	reply := takeReply(&rd, id)
 	w.carry(p, rd)
@@ -163,22 +181,75 @@ func (w *world) deliverPull(x, p string) Input {
 	reply := takeReply(&rd, id)
 	w.carry(p, rd)
 	w.printf("%s -> %s: snapshot %s", p, x, taskList(pbTasks(reply.Snapshot)))
-	return Pulled{From: w.ids[p], Tasks: w.decode(reply.Snapshot)}
+	return Pulled{From: w.ids[p], Tasks: w.decode(reply.Snapshot), Epoch: reply.Epoch}
 }
 
-func (w *world) deliverStore(x, h string, ts []int) Input {
+// deliverVote carries a vote request to its steward (which takes up the batch if it had
+// not: a node adopts it from the request's manifest) and brings the answer back.
+func (w *world) deliverVote(x string, v VoteAsk) Input {
+	p := w.names[v.To]
+	ans := VoteAnswer{From: v.To, Round: v.Round}
+	if !w.reach(x, p) {
+		w.printf("%s -> %s: vote failed: unreachable", x, p)
+		ans.Err = errUnreachable
+		return ans
+	}
+	node := w.steward(p)
+	id := w.newReq(nil)
+	node.core.Step(w.at(p, VoteRequest{Req: id, From: w.ids[x], Epoch: v.Epoch, Duration: v.Duration, Stewards: v.Stewards}))
+	rd := node.core.Ready()
+	reply := takeReply(&rd, id)
+	w.carry(p, rd)
+	if reply.Err != nil {
+		w.printf("%s -> %s: vote refused: %s", p, x, w.named.Replace(reply.Err.Error()))
+		ans.Err = reply.Err
+	} else {
+		w.printf("%s -> %s: vote granted epoch %d", p, x, reply.Vote.GetEpoch())
+	}
+	return ans
+}
+
+// deliverStore stores results on holder h. Under epochs a holder refuses a store of a
+// lower epoch than the one it holds a task's result under when the outputs differ
+// (protocol/README.md 12.2); the world also checks that no two stores ever carry two
+// outputs for one task.
+func (w *world) deliverStore(x string, s Store) Input {
+	h := w.names[s.Holder]
+	var ts []int
+	for _, r := range s.Results {
+		ts = append(ts, r.Task)
+	}
 	if !w.reach(x, h) {
 		w.printf("%s -> %s: store failed: unreachable", x, h)
 		return Stored{Holder: w.ids[h], Failed: ts}
 	}
 	if w.held[h] == nil {
-		w.held[h] = map[int]bool{}
+		w.held[h], w.heldAt[h] = map[int]bool{}, map[int]heldResult{}
 	}
-	for _, t := range ts {
-		w.held[h][t] = true
+	ack := Stored{Holder: w.ids[h]}
+	var refused []int
+	for _, r := range s.Results {
+		if was, ok := w.heldAt[h][r.Task]; ok && s.Epoch < was.epoch && !was.out.Equals(r.Output) {
+			refused = append(refused, r.Task)
+			ack.Failed, ack.Epoch = append(ack.Failed, r.Task), was.epoch
+			continue
+		}
+		if first, ok := w.stored[r.Task]; !ok {
+			w.stored[r.Task] = r.Output
+		} else if !first.Equals(r.Output) {
+			w.twice = append(w.twice, fmt.Sprintf("task %d stored as %s after %s (by %s, epoch %d)", r.Task, w.outs[r.Output.KeyString()], w.outs[first.KeyString()], x, s.Epoch))
+		}
+		w.held[h][r.Task] = true
+		w.heldAt[h][r.Task] = heldResult{out: r.Output, epoch: max(s.Epoch, w.heldAt[h][r.Task].epoch)}
+		ack.Stored = append(ack.Stored, r.Task)
 	}
-	w.printf("%s: holds %s", h, taskList(ts))
-	return Stored{Holder: w.ids[h], Stored: ts}
+	if len(refused) > 0 {
+		w.printf("%s -> %s: store %s refused: epoch %d is stale (stored under epoch %d)", h, x, taskList(refused), s.Epoch, ack.Epoch)
+	}
+	if len(ack.Stored) > 0 {
+		w.printf("%s: holds %s", h, taskList(ack.Stored))
+	}
+	return ack
 }
 
 func takeReply(rd *Ready, id ReqID) Reply {
@@ -237,6 +308,12 @@ func (w *world) answer(x string, r Reply) {
 	}
 	delete(w.reqs, r.Req)
 	w.printf("%s -> %s: %s", x, q.worker, w.reply(r))
+	for _, l := range r.Grant.GetLeases() {
+		if w.granted[q.worker] == nil {
+			w.granted[q.worker] = map[int]bool{}
+		}
+		w.granted[q.worker][int(l.GetTask())] = true
+	}
 	var we *protocol.WireError
 	if errors.As(r.Err, &we) && we.Code == pb.ErrorCode_NOT_STEWARD && we.Hint != "" && q.hops < 3 {
 		q.to, q.hops = w.names[we.Hint], q.hops+1
@@ -276,6 +353,9 @@ func (w *world) grant(g *pb.LeaseGrant) string {
 		parts = append(parts, fmt.Sprintf("grant %s until +%v", taskList(ts), until))
 	} else {
 		parts = append(parts, "no leases")
+	}
+	if g.GetEpoch() > 0 {
+		parts = append(parts, fmt.Sprintf("epoch %d", g.GetEpoch()))
 	}
 	if g.GetRetryAfterMs() > 0 {
 		parts = append(parts, fmt.Sprintf("retry in %dms", g.GetRetryAfterMs()))

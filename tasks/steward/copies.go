@@ -18,10 +18,24 @@ import (
 // stewards: both must be among the batch's closest peers (with some slack for differing
 // views of the swarm).
 func (s *Steward) stateCopy(in StateCopy) {
-	if !s.view.NearSteward(s.id, s.k, in.From) || !s.view.NearSteward(s.id, s.k, s.cfg.Self) {
+	// Under primary epochs the copy of the primary this steward voted for, at the epoch it
+	// voted for, is taken whatever this node's view (its connections) says.
+	voted := s.f != nil && in.Epoch > 0 && s.f.promise == (Promise{in.Epoch, in.From})
+	if !voted && (!s.view.NearSteward(s.id, s.k, in.From) || !s.view.NearSteward(s.id, s.k, s.cfg.Self)) {
 		s.reply(Reply{Req: in.Req, Err: &protocol.WireError{Code: pb.ErrorCode_NOT_STEWARD,
 			Message: "state copies go between the batch's stewards", Hint: s.view.OtherSteward(s.id, s.k)}})
 		return
+	}
+	if s.f != nil {
+		if err := s.copyEpochOK(in.From, in.Epoch); err != nil {
+			if in.Epoch >= s.f.promise.Epoch {
+				s.see(in.Epoch, in.From, in.From, false)
+				s.quiet(in.From) // it acts as primary: let it ask for this vote
+			}
+			s.event(slog.LevelInfo, "state copy refused", "from", short(in.From), "epoch", in.Epoch, "promised", s.f.promise.Epoch)
+			s.reply(Reply{Req: in.Req, Err: err})
+			return
+		}
 	}
 	s.merge(in.Tasks)
 	s.reply(Reply{Req: in.Req})
@@ -30,14 +44,22 @@ func (s *Steward) stateCopy(in StateCopy) {
 // merge folds tasks into the state; what changed is persisted (and, on the primary,
 // copied on: the stewards converge on the union).
 func (s *Steward) merge(ts []TaskCopy) {
+	var decided []int
 	for _, tc := range ts {
 		c := s.st.Merge(tc.Task, tc.State)
 		if c.Added {
 			s.persist[tc.Task] = struct{}{}
 		}
-		if c.Accepted && s.primary {
+		if (c.Accepted || c.Failed) && s.primary && s.f != nil {
+			// This primary's decision now: copied, and committed before it is stored.
+			s.st.TagDecision(tc.Task, s.f.epoch)
+			decided = append(decided, tc.Task)
+		} else if c.Accepted && s.primary {
 			s.needStore[tc.Task] = struct{}{}
 		}
+	}
+	if len(decided) > 0 {
+		s.barriers = append(s.barriers, &barrier{noReply: true, stores: decided})
 	}
 }
 
@@ -47,6 +69,10 @@ func (s *Steward) pulled(in Pulled) {
 		s.event(slog.LevelDebug, "pull state", "from", short(in.From), "err", in.Err)
 	} else {
 		s.merge(in.Tasks)
+	}
+	if s.f != nil {
+		s.pulledFenced(in)
+		return
 	}
 	if !s.pulling[in.From] {
 		return
@@ -59,6 +85,9 @@ func (s *Steward) pulled(in Pulled) {
 
 // stored records a holder's acknowledgement.
 func (s *Steward) stored(in Stored) {
+	if s.f != nil && in.Epoch > 0 {
+		s.see(in.Epoch, "", in.Holder, true) // a holder stored under a higher epoch: this lease is over
+	}
 	for _, i := range in.Stored {
 		s.st.AddHolder(i, in.Holder)
 		s.doneStoring(i)
@@ -120,6 +149,10 @@ func (s *Steward) storeOut() {
 	}
 	slices.SortFunc(holders, func(a, b peer.ID) int { return bytes.Compare([]byte(a), []byte(b)) })
 	for _, h := range holders {
-		s.rd.Stores = append(s.rd.Stores, Store{Holder: h, Results: per[h]})
+		st := Store{Holder: h, Results: per[h]}
+		if s.f != nil {
+			st.Epoch = s.f.epoch
+		}
+		s.rd.Stores = append(s.rd.Stores, st)
 	}
 }

@@ -16,13 +16,25 @@
 // verdicts on executors for the trust records, the peers to block, why the batch waits,
 // and what to log.
 //
-// Roles follow the placement rule: this node acts as primary while its view says it is the
-// closest live steward. Taking the role over, it pulls the other stewards' copies first and
-// parks requests until they are merged; losing it (a partition heals, a closer member
-// returns), it hands its whole state to the new primary, so two stewards that both granted
-// leases converge. A finished batch does neither: its outcomes are final and reached the
-// other stewards from the primary that decided them. Merging is a union (tasks.BatchState.Merge): copies may arrive twice,
-// late or out of order.
+// Roles follow the placement rule. Without Config.Fence, this node acts as primary while
+// its view says it is the closest live steward. Taking the role over, it pulls the other
+// stewards' copies first and parks requests until they are merged; losing it (a partition
+// heals, a closer member returns), it hands its whole state to the new primary, so two
+// stewards that both granted leases converge. A finished batch does neither: its outcomes
+// are final and reached the other stewards from the primary that decided them. Merging is a
+// union (tasks.BatchState.Merge): copies may arrive twice, late or out of order.
+//
+// With Config.Fence (fence.go, protocol/README.md section 10.12) the primary holds a lease
+// that a strict majority of the batch's voting stewards granted, with an epoch that every
+// grant, copy and store carries; a decision counts once a majority acknowledged it, and a
+// stale epoch is refused, so two primaries never decide a task two ways. A driver that sets
+// Fence carries votes (Ready.Votes out, VoteRequest and VoteAnswer in), persists
+// Ready.Promise before it sends anything of that Ready and restores it in Fence.Promise,
+// puts Copy.Epoch, Store.Epoch, Reply.Epoch and LeaseGrant.epoch on the wire, and steps
+// StateCopy.Epoch, Pulled.Epoch and Stored.Epoch back in. A Lookup input (placement.Lookup)
+// makes the stewards the K closest servers a DHT lookup found instead of the closest of the
+// peers this node is connected to; NOT_STEWARD and FENCED hints then carry the hinted
+// peer's addresses. Steward.Promise and Steward.Epoch say where the node stands.
 //
 // The golden traces in testdata/ show the core at work; trace_test.go documents their
 // commands.

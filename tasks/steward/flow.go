@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"slices"
 
+	"allforone/protocol"
 	"allforone/protocol/pb"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -38,6 +39,7 @@ type peerCopy struct {
 	sent     uint64           // sequence number of the last copy sent
 	done     uint64           // every copy up to this one was answered (or failed)
 	answered map[uint64]bool  // copies after done answered already (out of order)
+	paused   bool             // a copy failed: the next goes at the next tick
 }
 
 // barrier holds a reply until its changes are copied and its results stored.
@@ -46,6 +48,14 @@ type barrier struct {
 	final  bool               // its copies are known (set by the Ready after its step)
 	copies map[peer.ID]uint64 // the copy to each steward that must be answered
 	stores []int              // tasks whose store must have been tried
+
+	// Under primary leases (fence.go) a barrier commits: its copies must be acknowledged
+	// by enough stewards that, with this one, they are a strict majority; only then are
+	// its stores queued, and its reply waits for those.
+	acked   map[peer.ID]bool // stewards that acknowledged its copy
+	queued  bool             // committed: its stores are queued
+	noReply bool             // a commit without a reply (decisions a merge made, a takeover)
+	settle  bool             // the takeover's: committing it lets the primary store
 }
 
 // peer returns the copy state of steward p, making it.
@@ -89,7 +99,7 @@ func (s *Steward) copyOut(changed []int, encoded map[int]*pb.TaskState) {
 		if b.final {
 			continue
 		}
-		b.final, b.copies = true, make(map[peer.ID]uint64)
+		b.final, b.copies, b.acked = true, make(map[peer.ID]uint64), make(map[peer.ID]bool)
 		for _, p := range s.others {
 			if pc := s.copies[p]; pc.state == copyNone || len(pc.unsent) > 0 {
 				b.copies[p] = pc.sent + 1 // the next copy holds its changes
@@ -98,10 +108,13 @@ func (s *Steward) copyOut(changed []int, encoded map[int]*pb.TaskState) {
 	}
 	for _, p := range s.others {
 		pc := s.copies[p]
-		if pc.inflight >= MaxInflight || (pc.state != copyNone && len(pc.unsent) == 0) {
+		if pc.inflight >= MaxInflight || pc.paused || (pc.state != copyNone && len(pc.unsent) == 0) {
 			continue
 		}
 		c := Copy{To: p, Manifest: pc.state != copyConfirmed}
+		if s.f != nil {
+			c.Epoch = s.f.epoch
+		}
 		if pc.state == copyNone {
 			c.Full, c.Tasks, pc.state = true, s.allStates(), copySending
 		} else {
@@ -141,11 +154,70 @@ func (s *Steward) copySent(in CopySent) {
 	}
 	if in.Err != nil {
 		s.event(slog.LevelDebug, "state copy failed", "to", short(in.To), "err", in.Err)
-		pc.state = copyNone // send everything next time
+		pc.state = copyNone // send everything next time, at the next tick
+		pc.paused = true
+		var we *protocol.WireError
+		if s.f != nil && asWire(in.Err, &we) && we.Code == pb.ErrorCode_FENCED {
+			s.see(we.Epoch, we.Hint, in.To, true) // a newer primary: this lease is over
+		}
+		for _, b := range s.barriers {
+			if b.final && b.copies[in.To] == in.Seq {
+				b.copies[in.To] = pc.sent + 1 // the next copy, a full one, carries it
+			}
+		}
 		return
 	}
 	if in.Full && pc.state == copySending {
 		pc.state = copyConfirmed
+	}
+	for _, b := range s.barriers {
+		if seq, ok := b.copies[in.To]; ok && b.final && (in.Seq == seq || in.Full && in.Seq >= seq) {
+			b.acked[in.To] = true
+		}
+	}
+}
+
+// committing are the tasks whose decisions wait for a majority (primary leases): they are
+// not stored before.
+func (s *Steward) committing() map[int]bool {
+	out := make(map[int]bool)
+	for _, b := range s.barriers {
+		if !b.queued {
+			for _, i := range b.stores {
+				out[i] = true
+			}
+		}
+	}
+	return out
+}
+
+// commitBarriers queues the stores of the barriers that a majority acknowledged (primary
+// leases): a decision is stored and answered only once every later primary will learn it.
+func (s *Steward) commitBarriers() {
+	for _, b := range s.barriers {
+		if !b.final || b.queued || !s.f.settled && !b.settle {
+			continue
+		}
+		acked := 1 // this node
+		for p := range b.acked {
+			if slices.Contains(s.others, p) {
+				acked++
+			}
+		}
+		if acked < s.quorum() && (len(b.copies) > 0 || len(b.stores) > 0 || b.settle || len(s.others) == 0) {
+			continue // a decision is stored and answered only once a majority has it
+		}
+		b.queued = true
+		if b.settle {
+			s.f.settled = true
+			s.event(slog.LevelInfo, "takeover committed: a majority holds this primary's state", "epoch", s.f.epoch)
+			for _, i := range s.st.UnderReplicated(s.k, s.view.State) {
+				s.needStore[i] = struct{}{}
+			}
+		}
+		for _, i := range b.stores {
+			s.needStore[i] = struct{}{}
+		}
 	}
 }
 
@@ -154,8 +226,10 @@ func (s *Steward) copySent(in CopySent) {
 func (s *Steward) releaseBarriers() {
 	keep := s.barriers[:0]
 	for _, b := range s.barriers {
-		if b.final && s.barrierDone(b) {
-			s.reply(b.reply)
+		if b.final && (s.f == nil || b.queued) && s.barrierDone(b) {
+			if !b.noReply {
+				s.reply(b.reply)
+			}
 		} else {
 			keep = append(keep, b)
 		}
@@ -166,6 +240,9 @@ func (s *Steward) releaseBarriers() {
 
 func (s *Steward) barrierDone(b *barrier) bool {
 	for p, seq := range b.copies {
+		if s.f != nil {
+			break // committed already (commitBarriers)
+		}
 		if pc := s.copies[p]; pc != nil && slices.Contains(s.others, p) && pc.done < seq {
 			return false
 		}

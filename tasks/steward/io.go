@@ -81,6 +81,7 @@ type StateCopy struct {
 	From  peer.ID
 	Now   time.Time
 	Tasks []TaskCopy
+	Epoch uint64 // the sender's primary epoch (StateDelta.epoch); 0 from one without
 }
 
 // Pulled is the answer of a steward this one pulled state from (Ready.Pull); Err when it
@@ -89,6 +90,7 @@ type Pulled struct {
 	From  peer.ID
 	Tasks []TaskCopy
 	Err   error
+	Epoch uint64 // the epoch the answering steward promised (StateSnapshot.epoch)
 }
 
 // Stored is a holder's acknowledgement of a Store: it holds Stored, and Failed did not
@@ -97,6 +99,9 @@ type Stored struct {
 	Holder peer.ID
 	Stored []int
 	Failed []int
+	// Epoch, when the holder refused the store as FENCED: the higher epoch it stored
+	// under. The primary gives its lease up.
+	Epoch uint64
 }
 
 // CopySent is the outcome of a Copy.
@@ -171,6 +176,11 @@ type Ready struct {
 	FetchBlobs bool
 	// Accepted counts tasks accepted in this step (a metric).
 	Accepted int
+	// Promise, when set, is this steward's new promise (fence.go): persist it before any
+	// reply, vote or copy of this Ready goes out.
+	Promise *Promise
+	// Votes are votes to ask for (fence.go); each answer comes back as VoteAnswer.
+	Votes []VoteAsk
 	// Events are what to log.
 	Events []Event
 }
@@ -179,7 +189,7 @@ type Ready struct {
 func (r *Ready) Empty() bool {
 	return len(r.Replies) == 0 && len(r.Persist) == 0 && len(r.Copies) == 0 && len(r.Stores) == 0 &&
 		len(r.Pull) == 0 && len(r.Verdicts) == 0 && len(r.Block) == 0 && len(r.Protect) == 0 &&
-		!r.FetchBlobs && r.Accepted == 0 && len(r.Events) == 0
+		!r.FetchBlobs && r.Accepted == 0 && len(r.Events) == 0 && r.Promise == nil && len(r.Votes) == 0
 }
 
 // Reply answers a request.
@@ -193,6 +203,9 @@ type Reply struct {
 	Empty    bool
 	Status   *Status
 	Snapshot []*pb.TaskState
+	Vote     *pb.VoteGrant // a vote granted (VoteRequest)
+	// Epoch goes with a Snapshot: the epoch this steward promised (StateSnapshot.epoch).
+	Epoch uint64
 }
 
 // Status is the batch's progress, for a StatusQuery.
@@ -210,12 +223,14 @@ type Copy struct {
 	// Manifest: send the manifest along (the steward may not know the batch yet).
 	Manifest bool
 	Tasks    []*pb.TaskState
+	Epoch    uint64 // the primary's epoch (StateDelta.epoch); 0 without epochs
 }
 
 // Store is accepted results to store on one holder.
 type Store struct {
 	Holder  peer.ID
 	Results []StoreResult
+	Epoch   uint64 // the primary's epoch (StoreResults.epoch); 0 without epochs
 }
 
 // StoreResult is one accepted result to store.

@@ -45,7 +45,7 @@ func (s *Steward) lease(in LeaseRequest) {
 	if len(back) > 0 {
 		s.event(slog.LevelInfo, "leases returned to the pool: the worker restarted without them", "worker", short(in.From), "tasks", len(back))
 	}
-	g := &pb.LeaseGrant{Done: done, Refused: refused}
+	g := &pb.LeaseGrant{Done: done, Refused: refused, Epoch: s.st.Epoch}
 	if !done {
 		g.Waiting = WaitingLine(s.waitingFor(now))
 	}
@@ -84,7 +84,9 @@ func (s *Steward) complete(in Complete) {
 			s.st.AddNote(r.Task, note)
 		}
 		if c.Accepted {
-			s.needStore[r.Task] = struct{}{}
+			if s.f == nil {
+				s.needStore[r.Task] = struct{}{} // under primary leases, once committed
+			}
 			accepted = append(accepted, r.Task)
 			s.rd.Accepted++
 			s.judge(s.st.Task(r.Task))

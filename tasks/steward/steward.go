@@ -52,6 +52,11 @@ type Config struct {
 	// SelfMemoryMiB is the most memory this node allows a task (it declines a batch that
 	// asks more).
 	SelfMemoryMiB int
+	// Fence, when set, makes the primary role a lease granted by a strict majority of the
+	// batch's stewards, with an epoch that fences every grant, copy and store (fence.go).
+	// nil keeps the rule of a driver that carries no votes: the closest live steward in
+	// the view acts as primary.
+	Fence *Fence
 }
 
 // Steward is one batch's steward core. It is not safe for concurrent use: one driver
@@ -87,6 +92,10 @@ type Steward struct {
 	waiting      []WaitReason
 	waitingAt    time.Time
 
+	f      *fence            // primary leases; nil without (Config.Fence)
+	lookup *placement.Lookup // the last lookup of the batch ID, if any
+	vset   []peer.ID         // the voting set of this view and lookup (votingSet), nil to compute
+
 	rd Ready
 }
 
@@ -104,6 +113,9 @@ func New(cfg Config) *Steward {
 		storing: make(map[int]int), persist: make(map[int]struct{}), askers: make(map[peer.ID]asker)}
 	if s.view == nil {
 		s.view = placement.New(placement.Config{Self: cfg.Self})
+	}
+	if cfg.Fence != nil {
+		s.f = newFence(*cfg.Fence)
 	}
 	return s
 }
@@ -130,11 +142,24 @@ func (s *Steward) View() *placement.View { return s.view }
 func (s *Steward) Step(in Input) {
 	switch in := in.(type) {
 	case Members:
-		s.view = in.View
+		s.view, s.vset = in.View, nil
+		s.claim()
+	case Lookup:
+		s.lookup, s.vset = in.Result, nil
 		s.claim()
 	case Tick:
 		s.advance(in.Now)
+		if s.f != nil {
+			s.campaign()
+		}
 		s.tick()
+	case VoteRequest:
+		s.advance(in.Now)
+		s.vote(in)
+		s.claim()
+	case VoteAnswer:
+		s.voteAnswer(in)
+		s.claim()
 	case LeaseRequest:
 		s.advance(in.Now)
 		if s.asPrimary(in.Req, in) {
@@ -162,10 +187,19 @@ func (s *Steward) Step(in Input) {
 		s.stateCopy(in)
 	case Pulled:
 		s.pulled(in)
+		if s.f != nil {
+			s.claim()
+		}
 	case Stored:
 		s.stored(in)
+		if s.f != nil {
+			s.claim()
+		}
 	case CopySent:
 		s.copySent(in)
+		if s.f != nil {
+			s.claim() // a refusal may have ended the lease
+		}
 	case Left:
 		s.advance(in.Now)
 		s.left(in.Peer)
@@ -186,7 +220,7 @@ func (s *Steward) Step(in Input) {
 		s.advance(in.Now)
 		s.reply(Reply{Req: in.Req, Status: &Status{Summary: s.st.Summary(s.now, s.view.Live), Waiting: s.waitingFor(s.now)}})
 	case SnapshotQuery:
-		s.reply(Reply{Req: in.Req, Snapshot: s.allStates()})
+		s.reply(Reply{Req: in.Req, Snapshot: s.allStates(), Epoch: f0(s.f).Epoch})
 	default:
 		panic(fmt.Sprintf("steward: unknown input %T", in))
 	}
@@ -196,6 +230,9 @@ func (s *Steward) Step(in Input) {
 func (s *Steward) advance(now time.Time) {
 	if now.After(s.now) {
 		s.now = now
+	}
+	if s.f != nil && s.f.restored && !s.now.IsZero() {
+		s.f.restored, s.f.promiseUntil = false, s.now.Add(s.f.cfg.Lease) // a restart: wait out what it granted
 	}
 }
 
@@ -209,7 +246,14 @@ func (s *Steward) event(level slog.Level, msg string, args ...any) {
 // answers NOT_STEWARD with the peer its view says is primary, or parks the request while
 // the takeover's pulls are under way.
 func (s *Steward) asPrimary(req ReqID, in Input) bool {
+	if s.f != nil {
+		s.campaign() // a request to the closest steward without a lease starts a vote
+	}
 	if !s.claim() {
+		if s.f != nil && !s.primary && s.campaigning() {
+			s.parked = append(s.parked, in) // answered once the vote is decided
+			return false
+		}
 		s.reply(Reply{Req: req, Err: s.notSteward()})
 		return false
 	}
@@ -222,14 +266,39 @@ func (s *Steward) asPrimary(req ReqID, in Input) bool {
 
 func (s *Steward) notSteward() error {
 	p := s.view.Primary(s.id, s.k)
-	return &protocol.WireError{Code: pb.ErrorCode_NOT_STEWARD, Hint: p, Message: fmt.Sprintf("ask %s", p)}
+	if s.f != nil {
+		if f := s.f; f.promise.Holder != "" && f.promise.Holder != s.cfg.Self && s.now.Before(f.promiseUntil) && !s.view.Live(f.promise.Holder) && s.lookup == nil {
+			// The primary this node voted for is gone from its view, and its lease may
+			// still hold: nobody may decide until it runs out.
+			return protocol.Errorf(pb.ErrorCode_UNAVAILABLE, "no primary to ask: %s holds the primary lease of epoch %d and is unreachable; a new primary is chosen once the lease runs out, within %v: retry then",
+				f.promise.Holder, f.promise.Epoch, f.promiseUntil.Sub(s.now).Round(time.Millisecond))
+		}
+		p = s.primaryHint()
+		if p == s.cfg.Self {
+			return protocol.Errorf(pb.ErrorCode_UNAVAILABLE, "no primary now: this steward holds no primary lease and cannot get one: it reaches fewer than a majority (%d) of batch %s's stewards; retry later",
+				s.quorum(), s.id)
+		}
+	}
+	return &protocol.WireError{Code: pb.ErrorCode_NOT_STEWARD, Hint: p, Message: fmt.Sprintf("ask %s", p), Addrs: s.addrsOf(p)}
 }
 
 // claim takes the primary role when the view says so (pulling the other stewards' copies
 // first) and gives it up when it says otherwise. It reports whether this node is primary.
 func (s *Steward) claim() bool {
-	stewards := s.view.Stewards(s.id, s.k)
-	others := stewards[1:]
+	stewards := s.stewards()
+	others := slices.DeleteFunc(slices.Clone(stewards), func(p peer.ID) bool { return p == s.cfg.Self })
+	if s.f != nil {
+		stewards = s.liveSet()
+		others = slices.DeleteFunc(slices.Clone(stewards), func(p peer.ID) bool { return p == s.cfg.Self })
+		for p := range s.copies {
+			if !slices.Contains(others, p) {
+				delete(s.copies, p)
+			}
+		}
+		s.others = others
+		return s.claimFenced(stewards)
+	}
+	others = stewards[1:]
 	for p := range s.copies {
 		if !slices.Contains(others, p) {
 			delete(s.copies, p) // out of the steward set: a full copy if it comes back
@@ -324,13 +393,17 @@ func (s *Steward) takenOver() {
 // comes back with its data, and copying at once under churn was a storm), failed stores
 // are retried, and a demoted primary tries again to hand its state over.
 func (s *Steward) tick() {
-	if s.claim() && len(s.pulling) == 0 {
+	for _, pc := range s.copies {
+		pc.paused = false
+	}
+	if s.claim() && len(s.pulling) == 0 && (s.f == nil || s.f.settled) {
 		s.st.Expire(s.now)
 		if gone := s.st.ReleaseGone(s.view.Live); gone > 0 {
 			s.event(slog.LevelDebug, "leases of departed workers returned to the pool", "leases", gone)
 		}
+		committing := s.committing()
 		for _, i := range s.st.UnderReplicated(s.k, s.view.State) {
-			if s.storing[i] == 0 {
+			if s.storing[i] == 0 && !committing[i] {
 				s.needStore[i] = struct{}{}
 			}
 		}
@@ -379,10 +452,15 @@ func (s *Steward) Ready() Ready {
 		// What changed, merged copies included, goes on to the other stewards: they
 		// converge on the union.
 		s.copyOut(changed, encoded)
+		if s.f != nil {
+			s.commitBarriers()
+		}
 		s.storeOut()
 		s.releaseBarriers()
 	}
-	s.handBackOut()
+	if s.f == nil {
+		s.handBackOut()
+	}
 	rd := s.rd
 	s.rd = Ready{}
 	return rd

@@ -32,9 +32,10 @@ import (
 //
 // Commands:
 //
-//	batch tasks=N R=r K=k members=M workers=W [max=N] [adaptive] [min=1] [timeout=20s] [grace=0s]
+//	batch tasks=N R=r K=k members=M workers=W [max=N] [adaptive] [min=1] [timeout=20s] [grace=0s] [fence] [lease=10s]
 //	    Start the world: a batch of N tasks (R executions agree, K stewards and holders,
-//	    at most max executions per task), handed to its K stewards s1..sK.
+//	    at most max executions per task), handed to its K stewards s1..sK. With fence,
+//	    the primary holds a lease of the given length from a majority (fence.go).
 //	lease w1 [max=1] [holding=(0,1)|holding=none] [mem=MiB]
 //	    w1 asks its steward for leases; holding lists the leases it still holds (none:
 //	    it restarted with none); mem is its memory cap per task.
@@ -57,6 +58,17 @@ import (
 //	status on=s1        state on=s1        holders        trust on=s1
 //	    What s1 says of the batch, its task states, who holds which result, s1's trust
 //	    records.
+//	clock s1 -5s
+//	    s1's clock steps (back or forward); it stays off the world's until stepped again.
+//	vote from=s1 to=s3 epoch=1      copy from=s4 to=s3 epoch=2
+//	    s1 asks s3 for its vote on an epoch, or s4 sends s3 an empty state copy claiming an
+//	    epoch, whatever their cores think (a peer that lies or is behind).
+//	roles
+//	    Who holds the primary lease, at which epoch, and what each steward promised.
+//	lookup on
+//	    From now on each core also gets a DHT lookup of the batch ID whenever its view
+//	    changes: the members it reaches, so members that are down drop out of its voting
+//	    set (a lookup done after they left).
 func TestTraces(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.txt")
 	if err != nil {
@@ -154,6 +166,22 @@ func runCommand(t *testing.T, w *world, d *datadriven.TestData) {
 		w.printHolders()
 	case "trust":
 		w.printTrust(onArg(t, d))
+	case "clock":
+		x := d.CmdArgs[0].Key
+		w.skew[x] += mustDuration(t, strings.TrimPrefix(d.CmdArgs[1].Key, "+"))
+		w.printf("%s: clock at +%v", x, w.nowOf(x).Sub(w.t0))
+	case "vote", "copy":
+		cmdInject(w, d)
+	case "roles":
+		w.printRoles()
+	case "lookup":
+		w.lookups = true
+		for _, x := range w.members {
+			if n := w.nodes[x]; n != nil && n.core != nil && w.up[x] {
+				w.step(x, Lookup{Result: w.lookupOf(x)})
+			}
+		}
+		w.run()
 	default:
 		t.Fatalf("%s: unknown command %q", d.Pos, d.Cmd)
 	}
@@ -175,6 +203,13 @@ func newTraceWorld(t *testing.T, d *datadriven.TestData) *world {
 	if d.HasArg("grace") {
 		grace = durationArg(t, d, "grace")
 	}
+	var fence *Fence
+	if d.HasArg("fence") {
+		fence = &Fence{Lease: 10 * time.Second}
+		if d.HasArg("lease") {
+			fence.Lease = durationArg(t, d, "lease")
+		}
+	}
 	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	m := &tasks.Manifest{Version: tasks.ManifestVersion, Swarm: "trace", Name: "trace",
 		Module:     tasks.BlobRef{CID: tasks.ContentID([]byte("module")), Size: 6},
@@ -186,7 +221,11 @@ func newTraceWorld(t *testing.T, d *datadriven.TestData) *world {
 		m.AdaptiveReplication, m.MinRedundancy = true, 1
 	}
 	w := newWorld(t, d.Pos, m, members, workers, grace)
+	w.fence = fence
 	w.printf("batch: %d tasks, R=%d, K=%d, leases of %v, grace %v", n, r, k, w.leaseFor, grace)
+	if fence != nil {
+		w.printf("primary leases of %v", fence.Lease)
+	}
 	for _, x := range w.members[:min(k, len(w.members))] {
 		w.steward(x)
 	}
@@ -238,6 +277,7 @@ func cmdRun(w *world, d *datadriven.TestData) {
 			r.Error = fail
 		} else {
 			r.Output, r.OutputSize = tasks.ContentID([]byte(out)), uint64(len(out))
+			w.outs[r.Output.KeyString()] = out
 		}
 		if err := r.Sign(w.keys[worker]); err != nil {
 			t.Fatal(err)
@@ -306,10 +346,15 @@ func (w *world) printState(x string) {
 			continue
 		}
 		line := fmt.Sprintf("  %d %s", i, t.Status())
+		if out, ok := t.Accepted(); ok && w.fence != nil {
+			line += fmt.Sprintf(" %s (epoch %d)", w.outs[out.KeyString()], t.DecidedEpoch)
+		}
 		var rs, ls, hs []string
 		for _, r := range t.Results {
 			v := "ok"
-			if r.OK() && !r.Output.Equals(tasks.ContentID([]byte("ok"))) {
+			if r.OK() && w.fence != nil {
+				v = w.outs[r.Output.KeyString()]
+			} else if r.OK() && !r.Output.Equals(tasks.ContentID([]byte("ok"))) {
 				v = "other"
 			} else if !r.OK() {
 				v = r.Error
@@ -366,5 +411,46 @@ func (w *world) printTrust(x string) {
 		if r := w.trust[x][w.ids[p]]; r != nil {
 			w.printf("%s: agreed %d, disagreed %d, consecutive %d, distrusted %v", p, r.Agreed, r.Disagreed, r.Consecutive, r.Distrusted())
 		}
+	}
+}
+
+// cmdInject sends a vote request or an empty state copy from one member to another as if
+// the sender's core had, with the epoch given.
+func cmdInject(w *world, d *datadriven.TestData) {
+	t := w.t.(*testing.T)
+	var from, to string
+	var epoch uint64
+	d.ScanArgs(t, "from", &from)
+	d.ScanArgs(t, "to", &to)
+	d.ScanArgs(t, "epoch", &epoch)
+	if d.Cmd == "vote" {
+		ans := w.deliverVote(from, VoteAsk{To: w.ids[to], Epoch: epoch, Duration: 10 * time.Second})
+		if n := w.nodes[from]; n != nil && n.core != nil {
+			w.stepAll(from, []Input{ans})
+		}
+	} else {
+		w.deliverCopy(from, Copy{To: w.ids[to], Epoch: epoch})
+	}
+	w.run()
+}
+
+// printRoles says who holds the lease and what each steward promised.
+func (w *world) printRoles() {
+	for _, x := range w.members {
+		n := w.nodes[x]
+		if n == nil || n.core == nil {
+			continue
+		}
+		p := n.core.Promise()
+		line := fmt.Sprintf("%s: promised epoch %d to %s", x, p.Epoch, w.names[p.Holder])
+		if !w.up[x] {
+			line += " (down)"
+		} else if e := n.core.Epoch(); e > 0 {
+			line += fmt.Sprintf("; holds the lease of epoch %d", e)
+			if n.core.Primary() {
+				line += ", primary"
+			}
+		}
+		w.out.WriteString(line + "\n")
 	}
 }

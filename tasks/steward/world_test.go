@@ -49,14 +49,45 @@ type world struct {
 	holding  bool // messages wait in the queue until deliver
 	out      strings.Builder
 	named    *strings.Replacer // peer IDs (and their short forms) to names
+
+	fence    *Fence                   // primary leases (nil: the closest live steward leads)
+	skew     map[string]time.Duration // each node's clock, ahead of the world's
+	heldAt   map[string]map[int]heldResult
+	chaos    *rand.Rand              // the property test: random delivery order and drops
+	dropping bool                    // the delivery under way is dropped (it fails as unreachable)
+	quiet    bool                    // nothing is written to out
+	outs     map[string]string       // output content IDs (KeyString) to the text that made them
+	granted  map[string]map[int]bool // tasks each worker was granted
+	stored   map[int]cid.Cid         // the first output stored for each task
+	twice    []string                // stores of a second output for a task
+	lookups  bool                    // cores get DHT lookups: the members each reaches
+}
+
+// lookupOf is the DHT lookup of the batch ID that x would do now: the members it reaches
+// (itself included), with no addresses.
+func (w *world) lookupOf(x string) *placement.Lookup {
+	var found []placement.PeerInfo
+	for _, m := range w.members {
+		if w.reach(x, m) {
+			found = append(found, placement.PeerInfo{ID: w.ids[m]})
+		}
+	}
+	return placement.NewLookup(w.id, found, w.nowOf(x))
+}
+
+// heldResult is what a holder stores for a task: the output and the epoch it came with.
+type heldResult struct {
+	out   cid.Cid
+	epoch uint64
 }
 
 // simNode is one member's steward of the batch.
 type simNode struct {
-	name  string
-	core  *Steward
-	saved map[int]*pb.TaskState // what it persisted: a restart starts from it
-	sig   string                // its view's content at the last look
+	name    string
+	core    *Steward
+	saved   map[int]*pb.TaskState // what it persisted: a restart starts from it
+	promise Promise               // the promise it persisted
+	sig     string                // its view's content at the last look
 }
 
 // request is a worker's request in flight.
@@ -73,7 +104,9 @@ func newWorld(t testing.TB, name string, m *tasks.Manifest, members, workers int
 		keys: map[string]crypto.PrivKey{}, up: map[string]bool{}, group: map[string]string{},
 		lostAt: map[string]map[string]time.Time{}, reached: map[string]map[string]bool{},
 		nodes: map[string]*simNode{}, trust: map[string]map[peer.ID]*TrustRecord{},
-		held: map[string]map[int]bool{}, reqs: map[ReqID]*request{}}
+		held: map[string]map[int]bool{}, reqs: map[ReqID]*request{},
+		skew: map[string]time.Duration{}, heldAt: map[string]map[int]heldResult{}, outs: map[string]string{},
+		granted: map[string]map[int]bool{}, stored: map[int]cid.Cid{}}
 	w.leaseFor = 2*m.Limits.Timeout + 10*time.Second
 	// Members: keys from seeds, named by closeness to the batch ID.
 	type cand struct {
@@ -137,12 +170,53 @@ func (w *world) isMember(n string) bool { return slices.Contains(w.members, n) }
 
 // reach reports whether a and b can talk.
 func (w *world) reach(a, b string) bool {
+	if w.dropping {
+		return false
+	}
 	return a == b || (w.up[a] && w.up[b] && w.group[a] == w.group[b])
+}
+
+// nowOf is x's clock.
+func (w *world) nowOf(x string) time.Time { return w.now.Add(w.skew[x]) }
+
+// at sets an input's time to x's clock.
+func (w *world) at(x string, in Input) Input {
+	now := w.nowOf(x)
+	switch v := in.(type) {
+	case Tick:
+		v.Now = now
+		return v
+	case LeaseRequest:
+		v.Now = now
+		return v
+	case Renew:
+		v.Now = now
+		return v
+	case Return:
+		v.Now = now
+		return v
+	case Complete:
+		v.Now = now
+		return v
+	case StateCopy:
+		v.Now = now
+		return v
+	case Left:
+		v.Now = now
+		return v
+	case StatusQuery:
+		v.Now = now
+		return v
+	case VoteRequest:
+		v.Now = now
+		return v
+	}
+	return in
 }
 
 // viewOf is what member x sees now.
 func (w *world) viewOf(x string) *placement.View {
-	c := placement.Config{Self: w.ids[x], At: w.now, Grace: w.grace, Departed: map[peer.ID]time.Time{}}
+	c := placement.Config{Self: w.ids[x], At: w.nowOf(x), Grace: w.grace, Departed: map[peer.ID]time.Time{}}
 	for _, m := range w.members {
 		c.Members = append(c.Members, w.ids[m])
 	}
@@ -192,6 +266,9 @@ func (w *world) look() {
 		if v := w.viewOf(x); w.sigOf(v) != n.sig {
 			n.sig = w.sigOf(v)
 			w.step(x, Members{View: v})
+			if w.lookups {
+				w.step(x, Lookup{Result: w.lookupOf(x)})
+			}
 		}
 		for _, p := range left {
 			w.step(x, Left{Peer: w.ids[p], Now: w.now})
@@ -221,8 +298,18 @@ func (w *world) steward(x string) *simNode {
 	}
 	v := w.viewOf(x)
 	n.sig = w.sigOf(v)
+	var fence *Fence
+	if w.fence != nil {
+		f := *w.fence
+		f.Promise = n.promise // what it persisted
+		fence = &f
+	}
 	n.core = New(Config{Self: w.ids[x], State: st, View: v, LeaseDuration: w.leaseFor, MaxPerGrant: 64,
-		Trust: worldTrust{w, x}, SelfMemoryMiB: 256})
+		Trust: worldTrust{w, x}, SelfMemoryMiB: 256, Fence: fence})
+	if w.lookups {
+		n.core.Step(Lookup{Result: w.lookupOf(x)})
+		n.core.Ready()
+	}
 	return n
 }
 
@@ -249,7 +336,7 @@ func (t worldTrust) Refusal(p peer.ID) string {
 // step steps one input into x's core and carries out its Ready.
 func (w *world) step(x string, in Input) {
 	n := w.nodes[x]
-	n.core.Step(in)
+	n.core.Step(w.at(x, in))
 	w.carry(x, n.core.Ready())
 }
 
@@ -264,16 +351,24 @@ func (w *world) run() {
 func (w *world) deliver() {
 	for steps := 0; len(w.queue) > 0; steps++ {
 		if steps > 10000 {
-			w.t.Fatal("the world does not settle")
+			w.t.Fatal("the world does not settle: " + tail(w.out.String()))
 		}
-		f := w.queue[0]
-		w.queue = w.queue[1:]
+		k := 0
+		if w.chaos != nil {
+			k = w.chaos.IntN(len(w.queue)) // any order
+			w.dropping = w.chaos.IntN(10) == 0
+		}
+		f := w.queue[k]
+		w.queue = slices.Delete(w.queue, k, k+1)
 		f()
+		w.dropping = false
 	}
 }
 
 func (w *world) printf(format string, args ...any) {
-	fmt.Fprintf(&w.out, format+"\n", args...)
+	if !w.quiet {
+		fmt.Fprintf(&w.out, format+"\n", args...)
+	}
 }
 
 // decode converts wire task states the way a node does, verifying the records.
@@ -288,3 +383,5 @@ func (w *world) decode(states []*pb.TaskState) []TaskCopy {
 	}
 	return out
 }
+
+func tail(s string) string { return s[max(0, len(s)-1500):] }

@@ -1,0 +1,436 @@
+package steward
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"allforone/protocol"
+	"allforone/protocol/pb"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// One fenced primary (protocol/README.md section 10.12), as a lease-based leader in
+// Raft (etcd-io/raft's leader lease with check-quorum) or Chubby: the primary of a batch
+// holds a time-bounded lease that a strict majority of the batch's K stewards granted,
+// with an epoch number; every lease grant, state copy and result store carries the epoch,
+// and a steward or holder refuses a stale one.
+//
+// A voter grants at most one holder per epoch, never an epoch below one it promised, and
+// no new holder while a lease it granted has not run out: its promise lasts the lease
+// asked for from when it received the request, on its own clock. The holder counts its
+// lease from when it asked (before any voter received the request), less Fence.Margin, so
+// it stops granting before its lease can have run out at any voter while clock rates
+// differ by less than Margin over one lease. No clock is compared with another. The
+// promise is persisted (Ready.Promise) before any answer goes out; a steward that restarts
+// takes its saved promise as held for a whole lease from its first input, as it cannot
+// know when the lease it granted runs out.
+//
+// Safety needs no clock at all: a decision (a task accepted or failed) counts once a
+// strict majority acknowledged a copy of it under the epoch it was made in (only then is
+// the worker answered and the result stored), a steward that promised a higher epoch
+// refuses copies of a lower one, and a new primary merges the copies of a majority of
+// stewards that voted for it before it decides or stores anything. Majorities overlap,
+// so every acknowledged decision reaches every later primary, and on a merge the decision
+// of the higher epoch wins (tasks.BatchState.Merge). Clocks only bound how long two
+// nodes may both believe they are primary after a clock step: the stale one cannot
+// commit, so it decides nothing, and a minority side of a partition stalls.
+//
+// Assumed: the candidates of one batch agree on its K stewards (the same lookup result);
+// two views that differ in the steward set can form majorities that do not overlap.
+// A voter refuses a candidate that is not among its own K + placement.Slack closest.
+
+// Default primary lease timings.
+const (
+	// DefaultPrimaryLease is how long a vote holds.
+	DefaultPrimaryLease = 10 * time.Second
+)
+
+// Fence configures primary leases. Its zero values take the defaults.
+type Fence struct {
+	// Lease is how long a vote holds: a voter grants no other primary for Lease from when
+	// it received the request. Default DefaultPrimaryLease, at most
+	// protocol.MaxPrimaryLease.
+	Lease time.Duration
+	// Margin is how much earlier the primary stops than its voters: it bounds the
+	// difference of clock rates over one lease, plus how long a grant may take from the
+	// primary's clock to a worker's action. Default Lease/5.
+	Margin time.Duration
+	// Promise is the promise this steward persisted last (Ready.Promise), restored at a
+	// restart.
+	Promise Promise
+}
+
+// Promise is a steward's vote: Epoch is the highest primary epoch it granted, Holder the
+// peer it granted it to (this node when it asked for it). Persist it before any reply of
+// the Ready that carries it goes out.
+type Promise struct {
+	Epoch  uint64
+	Holder peer.ID
+}
+
+// VoteRequest is another steward asking for this one's vote (a PrimaryVote).
+type VoteRequest struct {
+	Req      ReqID
+	From     peer.ID
+	Now      time.Time
+	Epoch    uint64
+	Duration time.Duration
+	Stewards []peer.ID // the candidate's steward set, closest first (informational)
+}
+
+// VoteAnswer is the answer to a VoteAsk: granted, or refused with Err (a
+// *protocol.WireError: FENCED with the epoch the voter promised, or NOT_STEWARD), or not
+// delivered (any other Err).
+type VoteAnswer struct {
+	From  peer.ID
+	Round uint64
+	Err   error
+}
+
+// VoteAsk is a vote to ask for: send a PrimaryVote for Epoch and Duration to To, and step
+// the answer back as a VoteAnswer with the same Round.
+type VoteAsk struct {
+	To       peer.ID
+	Round    uint64
+	Epoch    uint64
+	Duration time.Duration
+	Stewards []peer.ID
+}
+
+func (VoteRequest) input() {}
+func (VoteAnswer) input()  {}
+
+// fence is a steward's side of primary leases, as voter and as holder.
+type fence struct {
+	cfg          Fence
+	promise      Promise
+	promiseUntil time.Time // no vote for another holder before this
+	restored     bool      // promiseUntil is set at the first input
+	seen         uint64    // the highest epoch heard of
+	hint         peer.ID   // the holder a refusal named
+
+	epoch      uint64    // the epoch this node holds or asks for
+	leaseUntil time.Time // it holds the lease before this
+	rounds     map[uint64]*round
+	nextRound  uint64
+	asked      time.Time // when the last round started
+	bump       bool      // renew with a higher epoch: a steward refused this one
+	renewNow   bool      // renew at the next tick: a steward is behind this epoch
+	quietUntil time.Time // another peer acts as primary: no campaign before this
+	settled    bool      // the takeover's copies are acknowledged by a majority
+	pulledOK   int       // takeover pulls answered with a state
+}
+
+// round is one request for votes.
+type round struct {
+	epoch   uint64
+	sent    time.Time
+	waiting int
+	granted int
+	won     bool
+	set     []peer.ID // the voting set it was asked of
+}
+
+func newFence(c Fence) *fence {
+	if c.Lease <= 0 {
+		c.Lease = DefaultPrimaryLease
+	}
+	c.Lease = min(c.Lease, protocol.MaxPrimaryLease)
+	if c.Margin <= 0 || c.Margin >= c.Lease {
+		c.Margin = c.Lease / 5
+	}
+	f := &fence{cfg: c, promise: c.Promise, seen: c.Promise.Epoch, rounds: make(map[uint64]*round)}
+	f.restored = c.Promise.Epoch > 0
+	return f
+}
+
+// Promise is what this steward promised last (persist it; Fence.Promise at a restart).
+func (s *Steward) Promise() Promise {
+	if s.f == nil {
+		return Promise{}
+	}
+	return s.f.promise
+}
+
+// Epoch is the primary epoch this node holds, 0 when it holds none.
+func (s *Steward) Epoch() uint64 {
+	if s.f == nil || !s.holding() {
+		return 0
+	}
+	return s.f.epoch
+}
+
+// quorum is a strict majority of the batch's voting stewards: of its K, or of the members
+// this node knows when there are fewer (a lone node is its own majority).
+func (s *Steward) quorum() int { return len(s.votingSet())/2 + 1 }
+
+// holding reports whether this node holds the primary lease now.
+func (s *Steward) holding() bool {
+	f := s.f
+	return f.epoch > 0 && f.promise.Holder == s.cfg.Self && f.promise.Epoch >= f.epoch && s.now.Before(f.leaseUntil)
+}
+
+// see notes an epoch heard of from peer from (holder: the peer it names as the epoch's
+// holder). While this node holds the lease, an epoch at or above its own that another
+// candidate asked for (its holder is the peer refusing) makes it move to a higher epoch at
+// its next renewal, so that steward can vote for it again; one that a steward promised to
+// a third peer, refusing a copy or a store, is evidence of a newer primary: this node
+// gives its lease up.
+func (s *Steward) see(epoch uint64, holder, from peer.ID, evidence bool) {
+	f := s.f
+	if epoch > f.seen {
+		f.seen = epoch
+	}
+	if holder != "" && holder != s.cfg.Self {
+		f.hint = holder
+	}
+	if f.epoch > 0 && !f.leaseUntil.IsZero() && epoch < f.epoch && from != "" {
+		f.renewNow = true // a steward behind: ask for its vote at the next tick
+	}
+	if f.epoch == 0 || f.leaseUntil.IsZero() || epoch < f.epoch || holder == s.cfg.Self || epoch == f.epoch && holder == "" {
+		return
+	}
+	if evidence && epoch > f.epoch && holder != from {
+		s.event(slog.LevelInfo, "primary lease given up: a newer primary exists", "epoch", f.epoch, "higher", epoch, "holder", short(holder))
+		f.leaseUntil = time.Time{}
+		s.quiet(holder)
+		return
+	}
+	f.bump = true
+}
+
+func (s *Steward) promise(p Promise, until time.Time) {
+	s.f.promise, s.f.promiseUntil = p, until
+	if p.Epoch > s.f.seen {
+		s.f.seen = p.Epoch
+	}
+	if p.Holder != s.cfg.Self && s.f.epoch > 0 && p.Epoch > s.f.epoch {
+		s.f.leaseUntil = time.Time{} // it voted for another's higher epoch
+	}
+	s.rd.Promise = &Promise{p.Epoch, p.Holder}
+}
+
+// fenced is a FENCED error with the epoch this node promised and its holder as the hint.
+func (s *Steward) fenced(format string, args ...any) error {
+	return &protocol.WireError{Code: pb.ErrorCode_FENCED, Message: fmt.Sprintf(format, args...),
+		Epoch: s.f.promise.Epoch, Hint: s.f.promise.Holder, Addrs: s.addrsOf(s.f.promise.Holder)}
+}
+
+// vote answers another steward's request for its vote: where a vote is granted.
+func (s *Steward) vote(in VoteRequest) {
+	f, p := s.f, f0(s.f)
+	switch {
+	case f == nil:
+		s.reply(Reply{Req: in.Req, Err: protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "this steward keeps no primary epochs for batch %s", s.id)})
+		return
+	case !slices.Contains(s.votingSet(), in.From):
+		s.reply(Reply{Req: in.Req, Err: s.notSteward()})
+		return
+	case in.Epoch < p.Epoch:
+		s.reply(Reply{Req: in.Req, Err: s.fenced("epoch %d is stale: this steward promised epoch %d to %s; ask for a higher one", in.Epoch, p.Epoch, p.Holder)})
+		return
+	case in.Epoch == p.Epoch && p.Holder != in.From:
+		s.reply(Reply{Req: in.Req, Err: s.fenced("epoch %d was granted to %s, not to %s; ask for a higher one", in.Epoch, p.Holder, in.From)})
+		return
+	case p.Holder != in.From && p.Holder != "" && s.bound():
+		s.reply(Reply{Req: in.Req, Err: s.fenced("%s holds the primary lease of epoch %d for up to %v more", p.Holder, p.Epoch, f.promiseUntil.Sub(s.now))})
+		return
+	}
+	d := min(max(in.Duration, time.Millisecond), protocol.MaxPrimaryLease)
+	if in.Epoch > p.Epoch || p.Holder != in.From {
+		s.event(slog.LevelInfo, "primary vote granted", "epoch", in.Epoch, "to", short(in.From))
+	}
+	s.promise(Promise{in.Epoch, in.From}, s.now.Add(d))
+	s.reply(Reply{Req: in.Req, Vote: &pb.VoteGrant{Epoch: in.Epoch, DurationMs: uint32(d.Milliseconds())}})
+}
+
+// bound reports whether this steward's promise still binds it: a promise to another lasts
+// until it runs out; its vote for itself binds while it holds the lease or its round may
+// still win (a candidate that lost may vote for another's higher epoch at once).
+func (s *Steward) bound() bool {
+	f := s.f
+	if f.promise.Holder != s.cfg.Self {
+		return s.now.Before(f.promiseUntil)
+	}
+	if s.holding() {
+		return true
+	}
+	for _, r := range f.rounds {
+		if r.epoch == f.promise.Epoch && !r.won && r.waiting > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// quiet makes this node ask for no lease for a lease's length: peer p acts as primary.
+func (s *Steward) quiet(p peer.ID) {
+	if p != "" && p != s.cfg.Self && !s.holding() {
+		s.f.hint = p
+		s.f.quietUntil = s.now.Add(s.f.cfg.Lease)
+	}
+}
+
+func f0(f *fence) Promise {
+	if f == nil {
+		return Promise{}
+	}
+	return f.promise
+}
+
+// campaign asks for the primary lease, or renews it: the closest live steward asks once
+// no lease it promised another is left, with an epoch above every one it heard of; the
+// holder asks again for its epoch when half its lease is gone.
+func (s *Steward) campaign() {
+	f := s.f
+	if s.campaigning() || len(f.rounds) > 0 && s.now.Sub(f.asked) < f.cfg.Lease/4 {
+		return // a round is under way
+	}
+	set := s.votingSet()
+	stewards := s.liveSet()
+	epoch := f.epoch
+	switch {
+	case s.holding():
+		if f.bump {
+			// The same holder asks for a higher epoch; it holds its own until that wins.
+			f.bump = false
+			epoch = max(f.seen, f.epoch, f.promise.Epoch) + 1
+		} else if f.leaseUntil.Sub(s.now) > f.cfg.Lease/2 && !f.renewNow {
+			return
+		}
+		f.renewNow = false
+	case !slices.Contains(set, s.cfg.Self) || stewards[0] != s.cfg.Self:
+		return // the closest reachable steward asks
+	case f.promise.Holder != s.cfg.Self && f.promise.Holder != "" && s.now.Before(f.promiseUntil):
+		return // a lease this node granted may still be held
+	case s.now.Before(f.quietUntil):
+		return // another acts as primary
+	case len(stewards) < s.quorum():
+		return // it cannot win: too few stewards are reachable (asking would only raise the epoch)
+	default:
+		epoch = max(f.seen, f.promise.Epoch) + 1
+		f.epoch, f.leaseUntil, f.settled, f.pulledOK = epoch, time.Time{}, false, 0
+	}
+	f.nextRound++
+	f.asked = s.now
+	r := &round{epoch: epoch, sent: s.now, set: set}
+	f.rounds[f.nextRound] = r
+	s.promise(Promise{epoch, s.cfg.Self}, s.now.Add(f.cfg.Lease)) // its own vote
+	for _, p := range stewards {
+		if p == s.cfg.Self {
+			continue
+		}
+		r.waiting++
+		s.rd.Votes = append(s.rd.Votes, VoteAsk{To: p, Round: f.nextRound, Epoch: epoch, Duration: f.cfg.Lease, Stewards: set})
+	}
+	s.won(r)
+	if r.waiting == 0 {
+		s.roundOver(f.nextRound)
+	}
+}
+
+// roundOver forgets a round whose answers are all in; requests that waited for a vote
+// this node lost are sent elsewhere.
+func (s *Steward) roundOver(id uint64) {
+	delete(s.f.rounds, id)
+	if !s.holding() && !s.campaigning() && len(s.parked) > 0 {
+		parked := s.parked
+		s.parked = nil
+		for _, in := range parked {
+			if req, ok := reqOf(in); ok {
+				s.reply(Reply{Req: req, Err: s.notSteward()})
+			}
+		}
+	}
+}
+
+// voteAnswer counts an answer; a strict majority (this node's own vote included) grants
+// or renews the lease from when the round was sent, less the margin.
+func (s *Steward) voteAnswer(in VoteAnswer) {
+	f := s.f
+	r := f.rounds[in.Round]
+	if r == nil {
+		return
+	}
+	r.waiting--
+	var we *protocol.WireError
+	switch {
+	case in.Err == nil && slices.Contains(r.set, in.From):
+		r.granted++
+	case in.Err == nil:
+	case asWire(in.Err, &we) && we.Code == pb.ErrorCode_FENCED:
+		s.see(we.Epoch, we.Hint, in.From, false)
+		if we.Hint != in.From {
+			s.quiet(we.Hint) // a third peer holds the lease
+		}
+	default:
+		s.event(slog.LevelDebug, "primary vote", "from", short(in.From), "err", in.Err)
+	}
+	s.won(r)
+	if r.waiting <= 0 {
+		s.roundOver(in.Round)
+	}
+}
+
+func (s *Steward) won(r *round) {
+	f := s.f
+	if r.won || r.granted+1 < len(r.set)/2+1 || r.epoch < f.epoch || f.promise != (Promise{r.epoch, s.cfg.Self}) {
+		return
+	}
+	r.won = true
+	if r.epoch > f.epoch {
+		f.epoch = r.epoch // a higher epoch for the holder: its copies carry it from now on
+		if s.primary {
+			s.st.Epoch = r.epoch
+		}
+	}
+	until := r.sent.Add(f.cfg.Lease - f.cfg.Margin)
+	if !s.holding() {
+		s.event(slog.LevelInfo, "primary lease granted", "epoch", r.epoch, "votes", r.granted+1)
+	}
+	if until.After(f.leaseUntil) {
+		f.leaseUntil = until
+	}
+}
+
+// campaigning reports whether this node asked for the lease and the answers are not all
+// in: requests wait for them rather than be sent elsewhere.
+func (s *Steward) campaigning() bool {
+	f := s.f
+	if f.epoch == 0 || f.promise != (Promise{f.epoch, s.cfg.Self}) || s.now.Sub(f.asked) >= f.cfg.Lease/4 {
+		return false
+	}
+	for _, r := range f.rounds {
+		if r.waiting > 0 && !r.won {
+			return true
+		}
+	}
+	return false
+}
+
+// near reports whether p is among the batch's stewards, with the slack for views that
+// differ (state copies, votes).
+func (s *Steward) near(p peer.ID) bool { return s.view.NearSteward(s.id, s.k, p) }
+
+// copyEpochOK checks the epoch of a state copy from another steward: it must be the epoch
+// this steward promised, to the peer that sent it. A copy without an epoch (an older
+// steward) is taken while this steward has promised none.
+func (s *Steward) copyEpochOK(from peer.ID, epoch uint64) error {
+	p := s.f.promise
+	switch {
+	case epoch == 0 && p.Epoch == 0:
+		return nil
+	case epoch == 0:
+		return s.fenced("a state copy without an epoch: this steward follows primary epochs (it promised epoch %d to %s)", p.Epoch, p.Holder)
+	case epoch < p.Epoch:
+		return s.fenced("epoch %d is stale: this steward promised epoch %d to %s", epoch, p.Epoch, p.Holder)
+	case epoch == p.Epoch && from != p.Holder:
+		return s.fenced("%s claims epoch %d, which this steward granted to %s", from, epoch, p.Holder)
+	case epoch > p.Epoch:
+		return s.fenced("%s claims epoch %d, which this steward did not grant (it promised epoch %d to %s): ask for its vote first", from, epoch, p.Epoch, p.Holder)
+	}
+	return nil
+}
