@@ -85,25 +85,36 @@ func suspendProcess(p *os.Process) error { return p.Signal(syscall.SIGSTOP) }
 func resumeProcess(p *os.Process) error  { return p.Signal(syscall.SIGCONT) }
 
 // setIdlePriority puts every thread of this process at nice 19 and SCHED_IDLE. Linux sets
-// both per thread; threads started later inherit them from the thread that starts them.
+// both per thread; threads started later inherit them from the thread that starts them. The
+// Go runtime may start a thread from one not set yet while this runs, so it goes over the
+// threads again until a pass finds none it has not set: a thread started after that was
+// started by one already set.
 func setIdlePriority() error {
-	tids, err := filepath.Glob("/proc/self/task/*")
-	if err != nil || len(tids) == 0 {
-		tids = []string{"0"}
-	}
-	var errs []error
-	for _, t := range tids {
-		tid, _ := strconv.Atoi(filepath.Base(t))
-		if err := unix.Setpriority(unix.PRIO_PROCESS, tid, 19); err != nil {
-			errs = append(errs, fmt.Errorf("nice 19: %w", err))
+	set := map[int]bool{}
+	for range 20 {
+		tids, err := filepath.Glob("/proc/self/task/*")
+		if err != nil || len(tids) == 0 {
+			tids = []string{"0"}
 		}
-		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_IDLE, Nice: 19}
-		if err := unix.SchedSetAttr(tid, &attr, 0); err != nil {
-			errs = append(errs, fmt.Errorf("SCHED_IDLE: %w", err))
+		fresh := 0
+		for _, t := range tids {
+			tid, _ := strconv.Atoi(filepath.Base(t))
+			if set[tid] {
+				continue
+			}
+			set[tid] = true
+			fresh++
+			if err := unix.Setpriority(unix.PRIO_PROCESS, tid, 19); err != nil && !errors.Is(err, unix.ESRCH) {
+				return fmt.Errorf("idle priority: nice 19: %w", err)
+			}
+			attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_IDLE, Nice: 19}
+			if err := unix.SchedSetAttr(tid, &attr, 0); err != nil && !errors.Is(err, unix.ESRCH) {
+				return fmt.Errorf("idle priority: SCHED_IDLE: %w", err)
+			}
+		}
+		if fresh == 0 {
+			return nil
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("idle priority: %w", errs[0])
-	}
-	return nil
+	return errors.New("idle priority: the process kept starting threads")
 }
