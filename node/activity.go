@@ -2,14 +2,12 @@ package node
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sync"
 	"time"
 
+	"allforone/node/internal/store"
 	"allforone/tasks"
-
-	"github.com/ipfs/go-datastore"
 )
 
 // The activity record: the tasks running here, the tasks finished per second over the last
@@ -20,9 +18,6 @@ const (
 	throughputSpan = 15 * time.Minute
 	// recentResults is how many finished tasks the record keeps.
 	recentResults = 50
-	// outputsPrefix keeps, per batch and task, the output this node computed, so that
-	// garbage collection can find and drop it once the batch is finished (gc.go).
-	outputsPrefix = "/ran/"
 )
 
 // RunningTask is a task running on this node now.
@@ -102,7 +97,7 @@ func (n *Node) taskFinished(b *batch, task int, rec tasks.ResultRecord) {
 		r.Output = rec.Output.String()
 		// Remember the output for garbage collection; a lost key only leaves a blob behind.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		n.ds.Put(ctx, datastore.NewKey(outputsPrefix+b.id.String()+"/"+itoa8(task)), rec.Output.Bytes())
+		n.ds.Put(ctx, store.RanKey(b.id, task), rec.Output.Bytes())
 		cancel()
 	}
 	n.op.act.record(r)
@@ -175,6 +170,3 @@ func (n *Node) Activity() Activity {
 	a.Slots = n.cfg.Slots
 	return a
 }
-
-// itoa8 formats a task index as the datastore keys do: eight digits.
-func itoa8(i int) string { return fmt.Sprintf("%08d", i) }

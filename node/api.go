@@ -14,10 +14,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
-)
 
-// APIFile holds host:port of the running daemon's API.
-const APIFile = "api"
+	"allforone/node/internal/store"
+)
 
 // apiServer is the local control API: JSON over HTTP on loopback, every request carrying
 // the token from <data>/api.token as "Authorization: Bearer <token>".
@@ -76,7 +75,7 @@ func (n *Node) startAPI() error {
 		entry = "https://" + entry
 	}
 	a.entry = entry
-	if err := writeFileAtomic(a.file, []byte(entry+"\n"), 0o600); err != nil {
+	if err := store.WriteFileAtomic(a.file, []byte(entry+"\n"), 0o600); err != nil {
 		return err
 	}
 	return nil

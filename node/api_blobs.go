@@ -10,10 +10,8 @@ import (
 	"os"
 	"time"
 
+	"allforone/node/internal/store"
 	"allforone/tasks"
-
-	"github.com/ipfs/go-cid"
-	"github.com/ipfs/go-datastore"
 )
 
 // Uploads: a client streams a module or an input to POST /api/v1/blobs (the raw bytes as
@@ -27,12 +25,9 @@ type BlobInfo struct {
 	Size int64  `json:"size"`
 }
 
-// unrefPrefix keeps, per blob that no batch refers to, since when this node knows it so
+// store.UnrefKey keeps, per blob that no batch refers to, since when this node knows it so
 // (unix ms): set at upload and by the first garbage collection that finds the blob
 // unreferenced. gc_orphans.go collects such a blob after Config.BlobGrace.
-const unrefPrefix = "/gc/unref/"
-
-func unrefKey(c cid.Cid) datastore.Key { return datastore.NewKey(unrefPrefix + c.String()) }
 
 func (n *Node) blobRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/blobs", func(w http.ResponseWriter, r *http.Request) {
@@ -72,7 +67,7 @@ func (n *Node) PutBlob(ctx context.Context, r io.Reader) (BlobInfo, error) {
 	}
 	// The grace runs from the last upload of these bytes.
 	stamp := binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixMilli()))
-	if err := n.ds.Put(ctx, unrefKey(ref.CID), stamp); err != nil {
+	if err := n.ds.Put(ctx, store.UnrefKey(ref.CID), stamp); err != nil {
 		return BlobInfo{}, fmt.Errorf("put blob %s: %w", ref.CID, err)
 	}
 	n.log.Debug("blob uploaded", "cid", ref.CID.String(), "bytes", ref.Size)

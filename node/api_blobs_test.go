@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"allforone/node/internal/store"
 	"allforone/tasks"
 	"allforone/tasks/wasmtest"
 )
@@ -74,7 +75,7 @@ func TestOutputNamesOfOlderVersions(t *testing.T) {
 	n := newTestNode(t)
 	id := tasks.ContentID([]byte("a batch"))
 	raw, _ := json.Marshal([]string{"a.txt", "b.txt"})
-	if err := n.ds.Put(t.Context(), namesKey(id), raw); err != nil {
+	if err := n.ds.Put(t.Context(), store.NamesKey(id), raw); err != nil {
 		t.Fatal(err)
 	}
 	rule, ok := n.OutputNames(t.Context(), id)

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"allforone/node/internal/store"
+
 	"github.com/ipfs/go-datastore"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -22,7 +24,6 @@ import (
 const (
 	maxBootstrapBackoff = 5 * time.Minute
 	bootstrapDialTime   = 10 * time.Second
-	backupPeersKey      = "/node/backup-peers"
 	maxBackupPeers      = 32
 )
 
@@ -152,13 +153,13 @@ func (n *Node) saveBackupPeers(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	if err := n.ds.Put(ctx, datastore.NewKey(backupPeersKey), b); err != nil {
+	if err := n.ds.Put(ctx, datastore.NewKey(store.BackupPeersKey), b); err != nil {
 		n.log.Debug("save backup peers", "err", err)
 	}
 }
 
 func (n *Node) loadBackupPeers(ctx context.Context) []peer.AddrInfo {
-	b, err := n.ds.Get(ctx, datastore.NewKey(backupPeersKey))
+	b, err := n.ds.Get(ctx, datastore.NewKey(store.BackupPeersKey))
 	if err != nil {
 		return nil
 	}

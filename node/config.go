@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"time"
 
+	"allforone/node/internal/store"
 	"allforone/protocol"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -312,9 +313,6 @@ func (c *Config) SwarmKeyPath() string {
 	return filepath.Join(c.DataDir, c.SwarmKeyFile)
 }
 
-// ConfigFile is the name of the config file inside the data dir.
-const ConfigFile = "config.json"
-
 // LoadConfig reads <dataDir>/config.json over DefaultConfig(dataDir).
 func LoadConfig(dataDir string) (Config, error) {
 	c := DefaultConfig(dataDir)
@@ -339,7 +337,7 @@ func (c *Config) Save() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(c.DataDir, ConfigFile), append(b, '\n'), 0o600)
+	return store.WriteFileAtomic(filepath.Join(c.DataDir, ConfigFile), append(b, '\n'), 0o600)
 }
 
 // Duration is a time.Duration that reads and writes as a string like "30s" in JSON.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"allforone/node/internal/store"
 	"allforone/protocol"
 
 	"github.com/ipfs/go-datastore"
@@ -36,7 +37,7 @@ func (n *Node) startDHT() error {
 	d, err := dht.New(n.host,
 		dht.ProtocolPrefix(protocol.DHTPrefix(n.cfg.Swarm)),
 		dht.Mode(dhtMode(n.cfg.DHTMode)),
-		dht.Datastore(namespace.Wrap(n.ds, datastore.NewKey("/dht"))),
+		dht.Datastore(namespace.Wrap(n.ds, datastore.NewKey(store.DHTNamespace))),
 		dht.BootstrapPeers(boot...),
 		dht.RoutingTableRefreshPeriod(time.Duration(n.cfg.RoutingRefresh)),
 	)

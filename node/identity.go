@@ -9,12 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"allforone/node/internal/store"
+
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
-
-// IdentityFile is the name of the node's private key file inside the data dir.
-const IdentityFile = "identity.key"
 
 // ErrCorruptIdentity means the identity key file exists but cannot be read as a key.
 var ErrCorruptIdentity = errors.New("identity key is corrupt")
@@ -32,7 +31,7 @@ func newIdentity(dataDir string) (crypto.PrivKey, error) {
 	}
 	path := filepath.Join(dataDir, IdentityFile)
 	text := base64.StdEncoding.EncodeToString(b) + "\n"
-	if err := writeFileExclusive(path, []byte(text), 0o600); err != nil {
+	if err := store.WriteFileExclusive(path, []byte(text), 0o600); err != nil {
 		if errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("%s already exists: this data dir already has an identity (use another --data dir, or keep this one)", path)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"allforone/node/internal/store"
 	"allforone/protocol"
 	"allforone/tasks"
 )
@@ -44,8 +45,8 @@ type Node struct {
 
 	// Set by Start, read-only afterwards.
 	lock   *flock.Flock
-	ds     *store
-	health *storeHealth // corruption pebble reports (datastore.go)
+	ds     *store.Store
+	health *store.Health // corruption pebble reports (datastore.go)
 	host   host.Host
 	dht    *dht.IpfsDHT
 	ps     *pubsub.PubSub
@@ -133,7 +134,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("data dir %s is not a directory: choose another --data", cfg.DataDir)
 	}
-	upgraded, err := upgradeDataDir(cfg.DataDir) // datadir.go
+	upgraded, err := store.UpgradeDataDir(cfg.DataDir) // datadir.go
 	if err != nil {
 		return nil, err
 	}
@@ -307,16 +308,16 @@ func (n *Node) enter() bool {
 }
 
 func (n *Node) openDatastore() error {
-	l, err := lockDataDir(n.cfg.DataDir)
+	l, err := store.LockDataDir(n.cfg.DataDir)
 	if err != nil {
 		return err
 	}
 	n.lock = l
-	if c := readCorruptMark(n.cfg.DataDir); c != nil { // found by an earlier run
+	if c := store.ReadCorruptMark(n.cfg.DataDir); c != nil { // found by an earlier run
 		return c
 	}
-	n.health = newStoreHealth(n.cfg.DataDir, n.log.With("sub", "datastore"), n.fatal)
-	d, err := openStore(n.cfg.DataDir, n.health, false) // datastore.go
+	n.health = store.NewHealth(n.cfg.DataDir, n.log.With("sub", "datastore"), n.fatal)
+	d, err := store.Open(n.cfg.DataDir, n.health, false) // datastore.go
 	if err != nil {
 		return err
 	}
@@ -327,7 +328,7 @@ func (n *Node) openDatastore() error {
 // loadError is the error of loading what from the datastore at Start: the corruption
 // pebble reported meanwhile, if any, else err.
 func (n *Node) loadError(what string, err error) error {
-	if c := n.health.first(); c != nil {
+	if c := n.health.First(); c != nil {
 		c.Found = time.Time{}
 		return c
 	}
@@ -345,10 +346,10 @@ func (n *Node) watchStore(ctx context.Context) {
 	select {
 	case <-ctx.Done():
 		return
-	case <-n.health.seen:
+	case <-n.health.Seen():
 	}
-	c := n.health.first()
-	if err := markCorrupt(n.cfg.DataDir, c); err != nil {
+	c := n.health.First()
+	if err := store.MarkCorrupt(n.cfg.DataDir, c); err != nil {
 		n.log.Warn("mark the datastore corrupt", "err", err)
 	}
 	n.log.Error("datastore is corrupt: the node stops", "file", c.File, "detail", c.Detail, "fix", RepairAdvice(n.cfg.DataDir))

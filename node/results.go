@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 
+	"allforone/node/internal/store"
 	"allforone/protocol"
 	"allforone/protocol/pb"
 	"allforone/tasks"
@@ -23,14 +24,9 @@ import (
 // check on its own that a quorum accepted it.
 
 const (
-	resultPrefix = "/results/"
 	// maxResultsPerMessage bounds the results in one message, whatever their size.
 	maxResultsPerMessage = protocol.MaxResultsPerMessage
 )
-
-func resultKey(id cid.Cid, task int) datastore.Key {
-	return datastore.NewKey(fmt.Sprintf("%s%s/%08d", resultPrefix, id, task))
-}
 
 // heldSet is the results this node holds, by batch.
 type heldSet struct {
@@ -94,7 +90,7 @@ func (n *Node) HoldsResult(id cid.Cid, task int) bool { return n.held.has(id, ta
 
 // loadHeld rebuilds the index of held results from the datastore.
 func (n *Node) loadHeld(ctx context.Context) error {
-	res, err := n.ds.Query(ctx, query.Query{Prefix: resultPrefix, KeysOnly: true})
+	res, err := n.ds.Query(ctx, query.Query{Prefix: store.ResultPrefix, KeysOnly: true})
 	// (Values are read one by one below, for the few held results that are single.)
 	if err != nil {
 		return err
@@ -182,7 +178,7 @@ func (n *Node) storeResult(ctx context.Context, b *batch, sr *pb.StoredResult) e
 	if err != nil {
 		return err
 	}
-	if err := n.ds.Put(ctx, resultKey(b.id, int(sr.GetTask())), raw); err != nil {
+	if err := n.ds.Put(ctx, store.ResultKey(b.id, int(sr.GetTask())), raw); err != nil {
 		return err
 	}
 	if n.held.add(b.id, int(sr.GetTask()), sr.GetSingle()) {
@@ -194,7 +190,7 @@ func (n *Node) storeResult(ctx context.Context, b *batch, sr *pb.StoredResult) e
 
 // loadResult reads a held result, with its output if withOutput.
 func (n *Node) loadResult(ctx context.Context, id cid.Cid, task int, withOutput bool) (*pb.StoredResult, error) {
-	raw, err := n.ds.Get(ctx, resultKey(id, task))
+	raw, err := n.ds.Get(ctx, store.ResultKey(id, task))
 	if err != nil {
 		return nil, err
 	}

@@ -7,9 +7,9 @@ import (
 	"sync"
 	"time"
 
+	"allforone/node/internal/store"
 	"allforone/tasks/steward"
 
-	"github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -21,7 +21,6 @@ import (
 // is distrusted: no more leases, and it is blocked for a while.
 
 const (
-	trustPrefix = "/trust/"
 	// liarBlockTime is how long a liar is kept out.
 	liarBlockTime = time.Hour
 	// distrustedBlockAfter is how long after it is found out a liar is blocked, if it does
@@ -39,7 +38,7 @@ type trustStore struct {
 
 func (n *Node) loadTrust(ctx context.Context) error {
 	n.trust.peers = make(map[peer.ID]*TrustRecord)
-	res, err := n.ds.Query(ctx, query.Query{Prefix: trustPrefix})
+	res, err := n.ds.Query(ctx, query.Query{Prefix: store.TrustPrefix})
 	if err != nil {
 		return err
 	}
@@ -137,7 +136,7 @@ func (n *Node) applyVerdicts(ctx context.Context, vs []steward.Verdict) (liars [
 	n.trust.mu.Unlock()
 	for _, rec := range changed {
 		b, _ := json.Marshal(rec)
-		if err := n.ds.Put(ctx, datastore.NewKey(trustPrefix+rec.PeerID), b); err != nil {
+		if err := n.ds.Put(ctx, store.TrustKey(rec.PeerID), b); err != nil {
 			n.log.Warn("persist trust record", "peer", rec.PeerID, "err", err)
 		}
 	}

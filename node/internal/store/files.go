@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"errors"
@@ -10,9 +10,9 @@ import (
 // ErrNotInitialized means the data dir has no config or identity yet.
 var ErrNotInitialized = errors.New("data dir not initialized")
 
-// writeFileAtomic writes data to a temporary file next to path, syncs it and renames it
+// WriteFileAtomic writes data to a temporary file next to path, syncs it and renames it
 // over path, so a crash leaves either the old or the new content, never half of it.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -41,8 +41,8 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	return nil
 }
 
-// writeFileExclusive creates path with data and fails if it exists: nothing is clobbered.
-func writeFileExclusive(path string, data []byte, perm os.FileMode) error {
+// WriteFileExclusive creates path with data and fails if it exists: nothing is clobbered.
+func WriteFileExclusive(path string, data []byte, perm os.FileMode) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"encoding/json"
@@ -29,17 +29,10 @@ import (
 //     DataCorruption, from the reading goroutine or a background one (compactions, the
 //     table statistics loader), and returns an error to the reader. go-ds-pebble's queries
 //     drop iterator errors (a corrupt block just ends the results), so the listener is the
-//     only reliable signal: storeHealth records it.
+//     only reliable signal: Health records it.
 //   - Logger.Fatalf, for what pebble cannot go on from (a failed MANIFEST or log write, a
 //     broken invariant). Pebble expects Fatalf not to return, so the node hands it to its
 //     fatal handler (WithFatalHandler; the daemon prints the error and exits).
-
-// DatastoreDir is the datastore's folder inside the data dir.
-const DatastoreDir = "datastore"
-
-// corruptMarkFile, inside the datastore folder, remembers a corruption found while the
-// node ran, so the next start refuses the datastore until `allforone repair` checked it.
-const corruptMarkFile = "allforone-corrupt.json"
 
 // ErrDatastoreCorrupt means the datastore is damaged; errors.As gives a *CorruptionError
 // with the file and what to do.
@@ -72,9 +65,9 @@ func RepairAdvice(dataDir string) string {
 		"running batches, steward state and results again from its peers)", dataDir, dataDir, filepath.Join(dataDir, BackupDir))
 }
 
-// storeHealth collects the corruption pebble reports while a datastore is open. Its
+// Health collects the corruption pebble reports while a datastore is open. Its
 // methods are safe from any goroutine and never block (pebble calls them in read paths).
-type storeHealth struct {
+type Health struct {
 	dataDir string
 	log     *slog.Logger
 	fatal   func(error) // Logger.Fatalf; must not return
@@ -84,15 +77,15 @@ type storeHealth struct {
 	seen    chan struct{}      // closed when the first is recorded
 }
 
-// maxCorruptSeen bounds the corruptions a storeHealth keeps.
+// maxCorruptSeen bounds the corruptions a Health keeps.
 const maxCorruptSeen = 16
 
-func newStoreHealth(dataDir string, log *slog.Logger, fatal func(error)) *storeHealth {
-	return &storeHealth{dataDir: dataDir, log: log, fatal: fatal, seen: make(chan struct{})}
+func NewHealth(dataDir string, log *slog.Logger, fatal func(error)) *Health {
+	return &Health{dataDir: dataDir, log: log, fatal: fatal, seen: make(chan struct{})}
 }
 
 // report records a corruption, once per file.
-func (h *storeHealth) report(path string, details error) {
+func (h *Health) report(path string, details error) {
 	c := &CorruptionError{DataDir: h.dataDir, File: storeFile(h.dataDir, path, details), Detail: pebbleDetail(details), Found: time.Now()}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -111,7 +104,7 @@ func (h *storeHealth) report(path string, details error) {
 }
 
 // first returns the first corruption seen, or nil.
-func (h *storeHealth) first() *CorruptionError {
+func (h *Health) First() *CorruptionError {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.corrupt) == 0 {
@@ -122,7 +115,7 @@ func (h *storeHealth) first() *CorruptionError {
 }
 
 // all returns the corruptions seen.
-func (h *storeHealth) all() []CorruptionError {
+func (h *Health) All() []CorruptionError {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := make([]CorruptionError, len(h.corrupt))
@@ -132,7 +125,7 @@ func (h *storeHealth) all() []CorruptionError {
 	return out
 }
 
-func (h *storeHealth) listener() *pebble.EventListener {
+func (h *Health) listener() *pebble.EventListener {
 	return &pebble.EventListener{
 		DataCorruption: func(info pebble.DataCorruptionInfo) { h.report(info.Path, info.Details) },
 		BackgroundError: func(err error) {
@@ -146,7 +139,7 @@ func (h *storeHealth) listener() *pebble.EventListener {
 }
 
 // pebbleLogger is pebble's Logger on the node's slog logger.
-type pebbleLogger struct{ h *storeHealth }
+type pebbleLogger struct{ h *Health }
 
 func (l pebbleLogger) Infof(format string, args ...any) {
 	l.h.log.Debug("pebble", "msg", strings.TrimSpace(fmt.Sprintf(format, args...)))
@@ -168,21 +161,21 @@ func (l pebbleLogger) Fatalf(format string, args ...any) {
 // store is an open datastore. Its file system checks for slow disks; pebble closes a
 // checker it made itself only when a DB it opened closes, and leaks it when Open fails,
 // so the node makes and closes its own.
-type store struct {
+type Store struct {
 	*pebbleds.Datastore
 	fsCloser io.Closer
 }
 
 // Close closes the datastore, then its file system.
-func (s *store) Close() error {
+func (s *Store) Close() error {
 	err := s.Datastore.Close()
 	s.fsCloser.Close()
 	return err
 }
 
-// openStore opens (or creates) the datastore of dataDir. A datastore that pebble cannot
+// Open opens (or creates) the datastore of dataDir. A datastore that pebble cannot
 // open for what it holds gives a *CorruptionError.
-func openStore(dataDir string, h *storeHealth, readOnly bool) (*store, error) {
+func Open(dataDir string, h *Health, readOnly bool) (*Store, error) {
 	dir := filepath.Join(dataDir, DatastoreDir)
 	diskFS, fsCloser := vfs.WithDiskHealthChecks(vfs.Default, 5*time.Second, nil, func(info vfs.DiskSlowInfo) {
 		h.log.Warn("disk slow", "op", info.OpType.String(), "path", info.Path, "seconds", info.Duration.Seconds())
@@ -193,18 +186,18 @@ func openStore(dataDir string, h *storeHealth, readOnly bool) (*store, error) {
 		fsCloser.Close()
 		return nil, classifyOpenError(dataDir, err)
 	}
-	d := &store{pd, fsCloser}
+	d := &Store{pd, fsCloser}
 	// Open reads the MANIFEST and replays the log; this reads every table's footer, index
 	// and properties (checksummed), so a damaged or swapped sst is found now, not later.
 	if _, err := d.DB.SSTables(pebble.WithProperties()); err != nil {
 		d.Close()
-		if c := h.first(); c != nil {
+		if c := h.First(); c != nil {
 			c.Found = time.Time{}
 			return nil, c
 		}
 		return nil, classifyOpenError(dataDir, err)
 	}
-	if c := h.first(); c != nil {
+	if c := h.First(); c != nil {
 		d.Close()
 		c.Found = time.Time{}
 		return nil, c
@@ -266,17 +259,17 @@ func pebbleDetail(err error) string {
 	return strings.TrimSpace(strings.ReplaceAll(s, "\n", " "))
 }
 
-// markCorrupt records c in the datastore folder, so the next start refuses it.
-func markCorrupt(dataDir string, c *CorruptionError) error {
+// MarkCorrupt records c in the datastore folder, so the next start refuses it.
+func MarkCorrupt(dataDir string, c *CorruptionError) error {
 	b, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dataDir, DatastoreDir, corruptMarkFile), b, 0o600)
+	return WriteFileAtomic(filepath.Join(dataDir, DatastoreDir, corruptMarkFile), b, 0o600)
 }
 
-// readCorruptMark returns the corruption a running node recorded, or nil.
-func readCorruptMark(dataDir string) *CorruptionError {
+// ReadCorruptMark returns the corruption a running node recorded, or nil.
+func ReadCorruptMark(dataDir string) *CorruptionError {
 	b, err := os.ReadFile(filepath.Join(dataDir, DatastoreDir, corruptMarkFile))
 	if err != nil {
 		return nil
@@ -292,11 +285,14 @@ func readCorruptMark(dataDir string) *CorruptionError {
 	return c
 }
 
-// clearCorruptMark removes the corruption mark.
-func clearCorruptMark(dataDir string) error {
+// ClearCorruptMark removes the corruption mark.
+func ClearCorruptMark(dataDir string) error {
 	err := os.Remove(filepath.Join(dataDir, DatastoreDir, corruptMarkFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	return err
 }
+
+// Seen is closed when the first corruption is recorded.
+func (h *Health) Seen() <-chan struct{} { return h.seen }

@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"bytes"
@@ -52,7 +52,7 @@ type DatastoreReport struct {
 // the report.
 func CheckDatastore(ctx context.Context, dataDir string, full bool) (*DatastoreReport, error) {
 	start := time.Now()
-	lock, err := lockDataDir(dataDir)
+	lock, err := LockDataDir(dataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -64,9 +64,9 @@ func CheckDatastore(ctx context.Context, dataDir string, full bool) (*DatastoreR
 		r.OK, r.Missing = true, true
 		return r, nil
 	}
-	r.Marked = readCorruptMark(dataDir)
-	h := newStoreHealth(dataDir, slog.New(slog.DiscardHandler), func(err error) { panic(err) })
-	d, err := openStore(dataDir, h, true)
+	r.Marked = ReadCorruptMark(dataDir)
+	h := NewHealth(dataDir, slog.New(slog.DiscardHandler), func(err error) { panic(err) })
+	d, err := Open(dataDir, h, true)
 	if err != nil {
 		var c *CorruptionError
 		if !errors.As(err, &c) {
@@ -76,27 +76,27 @@ func CheckDatastore(ctx context.Context, dataDir string, full bool) (*DatastoreR
 		return r, nil
 	}
 	defer d.Close()
-	if r.Counts, err = countStore(ctx, d); err != nil && h.first() == nil {
+	if r.Counts, err = countStore(ctx, d); err != nil && h.First() == nil {
 		return nil, err
 	}
-	rec, recErr := readSynced(dataDir)
-	if kept, err := readSyncMark(ctx, d); err == nil && recErr == nil {
-		if loss := compareSynced(rec, kept, r.Counts, time.Now()); loss != nil && loss.Reason == "log" {
+	rec, recErr := ReadSynced(dataDir)
+	if kept, err := ReadSyncMark(ctx, d); err == nil && recErr == nil {
+		if loss := CompareSynced(rec, kept, r.Counts, time.Now()); loss != nil && loss.Reason == "log" {
 			r.Lost = loss
 		}
 	}
 	if full {
-		if err := readEverything(ctx, d, r); err != nil && h.first() == nil {
+		if err := readEverything(ctx, d, r); err != nil && h.First() == nil {
 			r.Corrupt = append(r.Corrupt, CorruptionError{DataDir: dataDir, File: storeFile(dataDir, "", err), Detail: pebbleDetail(err)})
 		}
-		if err := d.DB.CheckLevels(nil); err != nil && h.first() == nil {
+		if err := d.DB.CheckLevels(nil); err != nil && h.First() == nil {
 			r.Corrupt = append(r.Corrupt, CorruptionError{DataDir: dataDir, File: storeFile(dataDir, "", err), Detail: pebbleDetail(err)})
 		}
 	}
-	r.Corrupt = append(r.Corrupt, h.all()...)
+	r.Corrupt = append(r.Corrupt, h.All()...)
 	r.OK = len(r.Corrupt) == 0 && len(r.BadBlobs) == 0 && (r.Marked == nil || full)
 	if r.OK && r.Marked != nil {
-		if err := clearCorruptMark(dataDir); err != nil {
+		if err := ClearCorruptMark(dataDir); err != nil {
 			return r, fmt.Errorf("clear the corruption mark: %w", err)
 		}
 		r.Cleared = true
@@ -115,13 +115,13 @@ func isEmptyStore(dir string) bool {
 }
 
 // countStore counts batches, steward roles and results by their keys.
-func countStore(ctx context.Context, d *store) (StoreCounts, error) {
+func countStore(ctx context.Context, d *Store) (StoreCounts, error) {
 	var c StoreCounts
 	for _, q := range []struct {
 		prefix string
 		n      *int
 		skip   string
-	}{{batchPrefix, &c.Batches, namesSuffix}, {"/steward-of/", &c.StewardOf, ""}, {resultPrefix, &c.Results, ""}} {
+	}{{BatchPrefix, &c.Batches, NamesSuffix}, {StewardOfPrefix, &c.StewardOf, ""}, {ResultPrefix, &c.Results, ""}} {
 		res, err := d.Query(ctx, query.Query{Prefix: q.prefix, KeysOnly: true})
 		if err != nil {
 			return c, err
@@ -141,13 +141,13 @@ func countStore(ctx context.Context, d *store) (StoreCounts, error) {
 }
 
 // readEverything reads every key and value, and verifies every blob through a BlobStore.
-func readEverything(ctx context.Context, d *store, r *DatastoreReport) error {
+func readEverything(ctx context.Context, d *Store, r *DatastoreReport) error {
 	it, err := d.DB.NewIter(&pebble.IterOptions{})
 	if err != nil {
 		return err
 	}
 	var blobs []cid.Cid
-	blobPrefix := []byte("/blobs/")
+	blobPrefix := []byte(BlobPrefix)
 	for it.First(); it.Valid(); it.Next() {
 		if ctx.Err() != nil {
 			it.Close()
@@ -187,20 +187,20 @@ func readEverything(ctx context.Context, d *store, r *DatastoreReport) error {
 // DeleteBlobs removes the named blobs from the datastore of dataDir (no daemon may be
 // using it): bad copies, which the node fetches again from their providers.
 func DeleteBlobs(ctx context.Context, dataDir string, ids []string) error {
-	lock, err := lockDataDir(dataDir)
+	lock, err := LockDataDir(dataDir)
 	if err != nil {
 		return err
 	}
 	defer lock.Unlock()
-	h := newStoreHealth(dataDir, slog.New(slog.DiscardHandler), func(err error) { panic(err) })
-	d, err := openStore(dataDir, h, false)
+	h := NewHealth(dataDir, slog.New(slog.DiscardHandler), func(err error) { panic(err) })
+	d, err := Open(dataDir, h, false)
 	if err != nil {
 		return err
 	}
 	for _, id := range ids {
 		key := datastore.NewKey(id)
 		if c, err := cid.Decode(id); err == nil {
-			key = datastore.NewKey("/blobs/" + c.String())
+			key = BlobKey(c)
 		}
 		if err := d.Delete(ctx, key); err != nil {
 			d.Close()
@@ -215,7 +215,7 @@ func DeleteBlobs(ctx context.Context, dataDir string, ids []string) error {
 // the daemon's next start says what was lost and fetches it again from its peers. The
 // identity, config, keys and API token stay. It returns where the old datastore went.
 func MoveDatastoreAside(dataDir string, now time.Time) (string, error) {
-	lock, err := lockDataDir(dataDir)
+	lock, err := LockDataDir(dataDir)
 	if err != nil {
 		return "", err
 	}
@@ -228,7 +228,7 @@ func MoveDatastoreAside(dataDir string, now time.Time) (string, error) {
 	if abs, err := filepath.Abs(dataDir); err == nil {
 		dataDir, dir = abs, filepath.Join(abs, DatastoreDir) // the backup's path is printed and logged
 	}
-	if rec, err := readSynced(dataDir); err == nil && rec != nil {
+	if rec, err := ReadSynced(dataDir); err == nil && rec != nil {
 		before = rec.Counts
 	}
 	backup := filepath.Join(dataDir, BackupDir, "datastore-corrupt-"+now.UTC().Format("20060102T150405Z"))
@@ -241,8 +241,8 @@ func MoveDatastoreAside(dataDir string, now time.Time) (string, error) {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return backup, fmt.Errorf("make an empty datastore (the old one is in %s): %w", backup, err)
 	}
-	rec := &syncedRecord{Reset: &resetRecord{At: now.UTC(), Backup: backup, Before: before}}
-	if err := writeSynced(dataDir, rec); err != nil {
+	rec := &SyncedRecord{Reset: &ResetRecord{At: now.UTC(), Backup: backup, Before: before}}
+	if err := WriteSynced(dataDir, rec); err != nil {
 		return backup, fmt.Errorf("the old datastore is in %s, but: %w", backup, err)
 	}
 	return backup, nil

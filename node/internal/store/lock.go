@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"fmt"
@@ -7,11 +7,8 @@ import (
 	"github.com/gofrs/flock"
 )
 
-// LockFile guards a data dir against two daemons at once.
-const LockFile = "repo.lock"
-
-// lockDataDir takes the data dir's lock, or says which process to stop.
-func lockDataDir(dir string) (*flock.Flock, error) {
+// LockDataDir takes the data dir's lock, or says which process to stop.
+func LockDataDir(dir string) (*flock.Flock, error) {
 	l := flock.New(filepath.Join(dir, LockFile))
 	ok, err := l.TryLock()
 	if err != nil {
