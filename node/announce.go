@@ -20,7 +20,7 @@ const maxClockSkew = protocol.MaxClockSkew
 func (n *Node) validateAnnouncement(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 	a, err := protocol.ValidateAnnouncement(msg.Data)
 	if err != nil {
-		n.log.Debug("rejected announcement", "from", shortID(from), "err", err)
+		n.logs.batches.Debug("rejected announcement", "from", shortID(from), "err", err)
 		return pubsub.ValidationReject
 	}
 	if author := msg.GetFrom(); !n.allow(author, limitAnnouncement) {
@@ -28,7 +28,7 @@ func (n *Node) validateAnnouncement(ctx context.Context, from peer.ID, msg *pubs
 	}
 	m, id, err := tasks.ParseManifest(a.GetManifest(), n.cfg.Swarm)
 	if err != nil {
-		n.log.Debug("rejected announcement", "from", shortID(from), "err", err)
+		n.logs.batches.Debug("rejected announcement", "from", shortID(from), "err", err)
 		return pubsub.ValidationReject
 	}
 	now := time.Now()
@@ -53,6 +53,6 @@ func (n *Node) onAnnouncement(m *pubsub.Message) {
 		return
 	}
 	if _, _, err := n.addBatch(n.ctx, a.GetManifest()); err != nil {
-		n.log.Debug("announcement", "err", err)
+		n.logs.batches.Debug("announcement", "err", err)
 	}
 }

@@ -60,14 +60,14 @@ func (n *Node) startAPI() error {
 		srv: &http.Server{
 			Handler:           requireToken(tok, mux, n.publicRequest),
 			ReadHeaderTimeout: 10 * time.Second,
-			ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+			ErrorLog:          slog.NewLogLogger(n.logs.api.Handler(), slog.LevelDebug),
 		},
 	}
 	n.api = a
 	go func() {
 		defer close(a.done)
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			n.log.Error("api server stopped", "err", err)
+			n.logs.api.Error("api server stopped", "err", err)
 		}
 	}()
 	entry := dialableAddr(a.addr)

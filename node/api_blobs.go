@@ -70,7 +70,7 @@ func (n *Node) PutBlob(ctx context.Context, r io.Reader) (BlobInfo, error) {
 	if err := n.ds.Put(ctx, store.UnrefKey(ref.CID), stamp); err != nil {
 		return BlobInfo{}, fmt.Errorf("put blob %s: %w", ref.CID, err)
 	}
-	n.log.Debug("blob uploaded", "cid", ref.CID.String(), "bytes", ref.Size)
+	n.logs.api.Debug("blob uploaded", "cid", ref.CID.String(), "bytes", ref.Size)
 	return BlobInfo{CID: ref.CID.String(), Size: int64(ref.Size)}, nil
 }
 

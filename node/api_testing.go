@@ -130,7 +130,7 @@ func (n *Node) UnblockPeers(ctx context.Context, dial ...peer.AddrInfo) []peer.I
 			defer wg.Done()
 			n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
 			if err := n.host.Connect(ctx, ai); err != nil {
-				n.log.Debug("heal: redial", "peer", shortID(ai.ID), "err", err)
+				n.logs.api.Debug("heal: redial", "peer", shortID(ai.ID), "err", err)
 				return
 			}
 			mu.Lock()

@@ -118,7 +118,7 @@ func (n *Node) addBatch(ctx context.Context, raw []byte) (*batch, bool, error) {
 	}
 	n.batches[id.KeyString()] = b
 	n.batchMu.Unlock()
-	n.log.Info("batch known", "batch", id.String(), "name", m.Name, "tasks", m.NumTasks(),
+	n.logs.batches.Info("batch known", "batch", id.String(), "name", m.Name, "tasks", m.NumTasks(),
 		"R", m.Redundancy, "K", m.Replication, "submitter", shortID(m.Submitter))
 	n.wakeWorker()
 	return b, true, nil
@@ -139,7 +139,7 @@ func (n *Node) loadBatches(ctx context.Context) error {
 			continue
 		}
 		if _, _, err := n.addBatch(ctx, e.Value); err != nil {
-			n.log.Warn("dropping unreadable batch from the datastore", "key", e.Key, "err", err)
+			n.logs.batches.Warn("dropping unreadable batch from the datastore", "key", e.Key, "err", err)
 			n.ds.Delete(ctx, datastore.NewKey(e.Key))
 		}
 	}

@@ -151,7 +151,7 @@ func (n *Node) provide(c cid.Cid) {
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
 		if err := n.dht.Provide(ctx, c, true); err != nil {
-			n.log.Debug("provide", "cid", c.String(), "err", err)
+			n.logs.blobs.Debug("provide", "cid", c.String(), "err", err)
 		}
 	})
 }

@@ -31,7 +31,7 @@ func (n *Node) Block(p peer.ID, d time.Duration, reason string) {
 	if n.host != nil {
 		n.host.Network().ClosePeer(p)
 	}
-	n.log.Warn("peer blocked", "peer", p.String(), "reason", reason, "until", until.Format(time.RFC3339))
+	n.logs.trust.Warn("peer blocked", "peer", p.String(), "reason", reason, "until", until.Format(time.RFC3339))
 }
 
 // Blocklist lists the peers kept out now.

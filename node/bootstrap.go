@@ -99,7 +99,7 @@ func (n *Node) dialBootstrap(ctx context.Context, peers []peer.AddrInfo, backoff
 				jitter := time.Duration(rand.Int64N(int64(b.delay)/4 + 1))
 				b.next = time.Now().Add(b.delay + jitter)
 				b.delay = min(2*b.delay, maxBootstrapBackoff)
-				n.log.Debug("bootstrap dial failed", "peer", pi.ID.String(), "err", err, "retry_in", b.delay)
+				n.logs.p2p.Debug("bootstrap dial failed", "peer", pi.ID.String(), "err", err, "retry_in", b.delay)
 				return
 			}
 			b.delay, b.next = base, time.Time{}
@@ -154,7 +154,7 @@ func (n *Node) saveBackupPeers(ctx context.Context) {
 		return
 	}
 	if err := n.ds.Put(ctx, datastore.NewKey(store.BackupPeersKey), b); err != nil {
-		n.log.Debug("save backup peers", "err", err)
+		n.logs.p2p.Debug("save backup peers", "err", err)
 	}
 }
 
@@ -165,7 +165,7 @@ func (n *Node) loadBackupPeers(ctx context.Context) []peer.AddrInfo {
 	}
 	var infos []peer.AddrInfo
 	if err := json.Unmarshal(b, &infos); err != nil {
-		n.log.Warn("ignoring unreadable backup peer list", "err", err)
+		n.logs.p2p.Warn("ignoring unreadable backup peer list", "err", err)
 		return nil
 	}
 	for _, pi := range infos {

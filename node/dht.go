@@ -64,7 +64,7 @@ func (n *Node) refreshRoutingTable(ctx context.Context, timeout time.Duration) {
 	select {
 	case err := <-n.dht.RefreshRoutingTable():
 		if err != nil {
-			n.log.Debug("routing table refresh", "err", err)
+			n.logs.p2p.Debug("routing table refresh", "err", err)
 		}
 	case <-time.After(timeout):
 	case <-ctx.Done():

@@ -50,7 +50,7 @@ type durableState struct {
 func (n *Node) checkDurable(ctx context.Context) error {
 	rec, err := store.ReadSynced(n.cfg.DataDir)
 	if err != nil {
-		n.log.Warn("cannot tell whether the datastore lost writes", "err", err)
+		n.logs.store.Warn("cannot tell whether the datastore lost writes", "err", err)
 		rec = nil
 	}
 	kept, err := store.ReadSyncMark(ctx, n.ds)
@@ -67,7 +67,7 @@ func (n *Node) checkDurable(ctx context.Context) error {
 		d.lossMu.Lock()
 		d.loss = loss
 		d.lossMu.Unlock()
-		n.log.Warn("datastore lost data: fetching it again from peers", "what", loss.Summary(), "reason", loss.Reason,
+		n.logs.store.Warn("datastore lost data: fetching it again from peers", "what", loss.Summary(), "reason", loss.Reason,
 			"sync_points_recorded", loss.Synced, "sync_points_kept", loss.Kept,
 			"batches", fmt.Sprintf("%d -> %d", loss.Before.Batches, loss.After.Batches),
 			"steward_roles", fmt.Sprintf("%d -> %d", loss.Before.StewardOf, loss.After.StewardOf),
@@ -151,7 +151,7 @@ func (n *Node) writeRecordLocked(rec *store.SyncedRecord) {
 	}
 	if err := store.WriteSynced(n.cfg.DataDir, rec); err != nil {
 		// The data is durable; only the check at the next start is weaker.
-		n.log.Warn("record the datastore's sync point", "err", err)
+		n.logs.store.Warn("record the datastore's sync point", "err", err)
 		return
 	}
 	d.fileSeq, d.fileAt = rec.Seq, time.Now()
@@ -182,7 +182,7 @@ func (n *Node) durableLoop(ctx context.Context) {
 		last = time.Now()
 		if w := n.ds.DB.Metrics().WAL.BytesIn; w != d.walBytes {
 			if err := n.syncDatastore(ctx, false); err != nil {
-				n.log.Warn("periodic datastore sync", "err", err)
+				n.logs.store.Warn("periodic datastore sync", "err", err)
 				continue
 			}
 			d.walBytes = n.ds.DB.Metrics().WAL.BytesIn

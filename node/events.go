@@ -23,7 +23,7 @@ func (n *Node) watchPeers() {
 			case n.disconnects <- c.RemotePeer():
 			case <-n.ctx.Done():
 			default:
-				n.log.Debug("disconnect event dropped: queue full", "peer", shortID(c.RemotePeer()))
+				n.logs.p2p.Debug("disconnect event dropped: queue full", "peer", shortID(c.RemotePeer()))
 			}
 		},
 		// A new connection changes who is live: the view is rebuilt before the peer's
@@ -105,7 +105,7 @@ func (n *Node) syncFrom(ctx context.Context, p peer.ID) bool {
 	}
 	for _, raw := range manifests {
 		if _, _, err := n.addBatch(ctx, raw); err != nil {
-			n.log.Debug("listed batch", "from", shortID(p), "err", err)
+			n.logs.batches.Debug("listed batch", "from", shortID(p), "err", err)
 		}
 	}
 	return true

@@ -88,7 +88,7 @@ func (n *Node) housekeepingLoop(ctx context.Context) {
 		now := time.Now()
 		p := n.Prefs()
 		if p.CPUBusyPercent > 0 {
-			s.cpu.sample(now, time.Duration(p.CPUBusyWindow)+time.Second)
+			s.cpu.Sample(now, time.Duration(p.CPUBusyWindow)+time.Second)
 		}
 		if !now.Before(measure) {
 			// Keep the dashboard's disk figure fresh between collections.
@@ -104,9 +104,9 @@ func (n *Node) housekeepingLoop(ctx context.Context) {
 			rep, err := n.CollectGarbage(ctx)
 			switch {
 			case err != nil && ctx.Err() == nil:
-				n.log.Warn("garbage collection", "err", err)
+				n.logs.gc.Warn("garbage collection", "err", err)
 			case rep.BlobsDeleted > 0 || rep.ResultsDropped > 0:
-				n.log.Info("garbage collected", "batches", rep.Collectable, "blobs", rep.BlobsDeleted,
+				n.logs.gc.Info("garbage collected", "batches", rep.Collectable, "blobs", rep.BlobsDeleted,
 					"unreferenced_blobs", rep.OrphansDeleted, "bytes", rep.BytesFreed,
 					"extra_results", rep.ResultsDropped, "used_bytes", rep.Usage.Total())
 			}
@@ -227,7 +227,7 @@ func (n *Node) batchFinished(ctx context.Context, b *batch, now time.Time, ask b
 	}
 	raw := binary.BigEndian.AppendUint64(nil, uint64(now.UnixMilli()))
 	if err := n.ds.Put(ctx, key, raw); err != nil {
-		n.log.Debug("remember finished batch", "batch", b.id.String(), "err", err)
+		n.logs.gc.Debug("remember finished batch", "batch", b.id.String(), "err", err)
 	}
 	return now, true
 }

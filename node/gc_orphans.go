@@ -67,7 +67,7 @@ func (n *Node) collectOrphans(ctx context.Context, now time.Time, rep *GCReport)
 		rep.OrphansDeleted++
 		rep.BlobsDeleted++
 		rep.BytesFreed += int64(size)
-		n.log.Debug("unreferenced blob collected", "cid", c.String(), "bytes", size)
+		n.logs.gc.Debug("unreferenced blob collected", "cid", c.String(), "bytes", size)
 	}
 	// Chunks of uploads cut short (or of a blob stored twice at once).
 	freed, err := n.blobs.CollectChunks(ctx, now.Add(-grace))
@@ -88,7 +88,7 @@ func (n *Node) collectOrphans(ctx context.Context, now time.Time, rep *GCReport)
 
 func (n *Node) putUnref(ctx context.Context, c cid.Cid, at time.Time) {
 	if err := n.ds.Put(ctx, store.UnrefKey(c), binary.BigEndian.AppendUint64(nil, uint64(at.UnixMilli()))); err != nil {
-		n.log.Debug("mark unreferenced blob", "cid", c.String(), "err", err)
+		n.logs.gc.Debug("mark unreferenced blob", "cid", c.String(), "err", err)
 	}
 }
 

@@ -30,7 +30,8 @@ const verifiedRecords = 1 << 16
 // Node is one allforone peer. Create it with New, run it with Start, stop it with Close.
 type Node struct {
 	cfg     Config
-	log     *slog.Logger
+	log     *slog.Logger // tagged with the node; every subsystem logs through logs
+	logs    subLogs
 	sk      crypto.PrivKey
 	id      peer.ID
 	version string
@@ -176,8 +177,9 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	n.metrics = newMetrics(n.reg)
 	n.registerGauges(n.reg)
 	n.log = n.log.With("node", shortID(id))
+	n.logs = newSubLogs(n.log)
 	if upgraded.To != 0 {
-		n.log.Info("data dir upgraded", "from", upgraded.From, "to", upgraded.To, "backup", upgraded.Backup)
+		n.logs.node.Info("data dir upgraded", "from", upgraded.From, "to", upgraded.To, "backup", upgraded.Backup)
 	}
 	return n, nil
 }
@@ -277,7 +279,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		n.goLoop("resync", n.resync) // resync.go: fetch again what was lost
 	}
 	n.up.Store(true)
-	n.log.Info("node started", "peer_id", n.id.String(), "swarm", n.cfg.Swarm,
+	n.logs.node.Info("node started", "peer_id", n.id.String(), "swarm", n.cfg.Swarm,
 		"private", psk != nil, "addrs", n.host.Addrs(), "api", n.api.addr)
 	return nil
 }
@@ -316,7 +318,7 @@ func (n *Node) openDatastore() error {
 	if c := store.ReadCorruptMark(n.cfg.DataDir); c != nil { // found by an earlier run
 		return c
 	}
-	n.health = store.NewHealth(n.cfg.DataDir, n.log.With("sub", "datastore"), n.fatal)
+	n.health = store.NewHealth(n.cfg.DataDir, n.logs.store, n.fatal)
 	d, err := store.Open(n.cfg.DataDir, n.health, false) // datastore.go
 	if err != nil {
 		return err
@@ -350,9 +352,9 @@ func (n *Node) watchStore(ctx context.Context) {
 	}
 	c := n.health.First()
 	if err := store.MarkCorrupt(n.cfg.DataDir, c); err != nil {
-		n.log.Warn("mark the datastore corrupt", "err", err)
+		n.logs.node.Warn("mark the datastore corrupt", "err", err)
 	}
-	n.log.Error("datastore is corrupt: the node stops", "file", c.File, "detail", c.Detail, "fix", RepairAdvice(n.cfg.DataDir))
+	n.logs.node.Error("datastore is corrupt: the node stops", "file", c.File, "detail", c.Detail, "fix", RepairAdvice(n.cfg.DataDir))
 	n.fail(c)
 }
 
@@ -422,7 +424,7 @@ func (n *Node) Close() error {
 		if n.up.Load() && n.Err() == nil {
 			// A clean stop is a sync point: the next start checks against it.
 			if err := n.syncDatastore(context.Background(), true); err != nil {
-				n.log.Warn("last datastore sync", "err", err)
+				n.logs.node.Warn("last datastore sync", "err", err)
 			}
 		}
 		errs = append(errs, n.ds.Close())
@@ -432,9 +434,24 @@ func (n *Node) Close() error {
 	}
 	n.closeErr = errors.Join(errs...)
 	if n.started {
-		n.log.Info("node stopped")
+		n.logs.node.Info("node stopped")
 	}
 	return n.closeErr
+}
+
+// subLogs are the node's loggers, one per subsystem, each tagged with the node and
+// the subsystem ("sub"), so that a log of many nodes can be filtered by either.
+type subLogs struct {
+	node, store, p2p, reach, rendezvous, api, batches, blobs, worker, sandbox,
+	steward, results, trust, operator, gc *slog.Logger
+}
+
+func newSubLogs(l *slog.Logger) subLogs {
+	s := func(name string) *slog.Logger { return l.With("sub", name) }
+	return subLogs{node: s("node"), store: s("store"), p2p: s("p2p"), reach: s("reach"),
+		rendezvous: s("rendezvous"), api: s("api"), batches: s("batches"), blobs: s("blobs"),
+		worker: s("worker"), sandbox: s("sandbox"), steward: s("steward"), results: s("results"),
+		trust: s("trust"), operator: s("operator"), gc: s("gc")}
 }
 
 // shortID is the last 6 characters of a peer ID, for logs.

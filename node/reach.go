@@ -171,7 +171,7 @@ func (n *Node) updateDHTServer() {
 	serving := slices.Contains(n.host.Mux().Protocols(), n.kadProtocol())
 	if n.reachSt.dhtServer.Swap(serving) != serving {
 		n.reachSt.since.Store(time.Now().UnixNano())
-		n.log.Info("DHT mode changed", "server", serving, "reachability", n.Reachability())
+		n.logs.reach.Info("DHT mode changed", "server", serving, "reachability", n.Reachability())
 	}
 }
 
@@ -196,7 +196,7 @@ func (n *Node) watchReachability() error {
 				if r, ok := ev.(event.EvtLocalReachabilityChanged); ok {
 					if network.Reachability(n.reachSt.reach.Swap(int32(r.Reachability))) != r.Reachability {
 						n.reachSt.since.Store(time.Now().UnixNano())
-						n.log.Info("reachability changed", "reachability", n.Reachability())
+						n.logs.reach.Info("reachability changed", "reachability", n.Reachability())
 					}
 				}
 				n.updateDHTServer()

@@ -177,10 +177,10 @@ func publishable(addrs []ma.Multiaddr, loopback bool) []ma.Multiaddr {
 func (n *Node) rendezvousLoop(ctx context.Context) {
 	r, err := n.newRendezvous()
 	if err != nil {
-		n.log.Warn("public rendezvous not started", "err", err)
+		n.logs.rendezvous.Warn("public rendezvous not started", "err", err)
 		return
 	}
-	log := n.log.With("sub", "rendezvous")
+	log := n.logs.rendezvous
 	defer func() {
 		if err := r.close(); err != nil {
 			log.Debug("close public DHT", "err", err)
@@ -245,7 +245,7 @@ func (n *Node) rendezvousLookup(ctx context.Context, r *rendezvous, backoff map[
 	found, err := util.FindPeers(lctx, r.disc, r.name, discovery.Limit(rendezvousMaxFound))
 	cancel()
 	if err != nil {
-		n.log.Debug("rendezvous lookup", "sub", "rendezvous", "err", err)
+		n.logs.rendezvous.Debug("rendezvous lookup", "err", err)
 		return 0
 	}
 	peers := found[:0]
@@ -263,6 +263,6 @@ func (n *Node) rendezvousLookup(ctx context.Context, r *rendezvous, backoff map[
 	// A NATed member is found at its relayed addresses: accept a relayed connection (hole
 	// punching then tries a direct one).
 	ok := n.dialBootstrap(network.WithAllowLimitedConn(ctx, "rendezvous"), peers, backoff, interval)
-	n.log.Debug("rendezvous lookup", "sub", "rendezvous", "found", len(peers), "connected", ok)
+	n.logs.rendezvous.Debug("rendezvous lookup", "found", len(peers), "connected", ok)
 	return ok
 }

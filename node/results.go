@@ -238,7 +238,7 @@ func (n *Node) handleResult(ctx context.Context, from peer.ID, req *pb.ResultReq
 		resp := &pb.ResultResponse{}
 		for _, sr := range body.Store.GetResults() {
 			if err := n.storeResult(ctx, b, sr); err != nil {
-				n.log.Warn("refused a result", "batch", id.String(), "task", sr.GetTask(), "from", shortID(from), "err", err)
+				n.logs.results.Warn("refused a result", "batch", id.String(), "task", sr.GetTask(), "from", shortID(from), "err", err)
 				continue
 			}
 			resp.Have = append(resp.Have, sr.GetTask())

@@ -89,12 +89,12 @@ func (n *Node) pullFrom(ctx context.Context, b *batch, p peer.ID) ([]steward.Tas
 		return nil, err
 	}
 	if err := verifyState(p, b.id, resp.GetSnapshot()); err != nil {
-		n.log.Warn("state snapshot with a bad signature", "batch", b.id.String(), "from", shortID(p), "err", err)
+		n.logs.steward.Warn("state snapshot with a bad signature", "batch", b.id.String(), "from", shortID(p), "err", err)
 		return nil, err
 	}
 	states, err := n.decodeStates(b, resp.GetSnapshot().GetTasks())
 	if err != nil {
-		n.log.Warn("bad state from steward", "batch", b.id.String(), "from", shortID(p), "err", err)
+		n.logs.steward.Warn("bad state from steward", "batch", b.id.String(), "from", shortID(p), "err", err)
 		return nil, fmt.Errorf("state of %s from %s: %w", b.id, shortID(p), err)
 	}
 	return states, nil

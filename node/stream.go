@@ -101,14 +101,14 @@ func serve[Req, Resp proto.Message](n *Node, pid libp2pproto.ID, svc service[Req
 		req := svc.newReq()
 		if err := protocol.ReadMsg(bufio.NewReader(s), svc.max, req); err != nil {
 			if !errors.Is(err, io.EOF) {
-				n.log.Debug("bad request", "proto", pid, "from", shortID(from), "err", err)
+				n.logs.p2p.Debug("bad request", "proto", pid, "from", shortID(from), "err", err)
 			}
 			s.Reset()
 			return
 		}
 		var resp Resp
 		if err := svc.validate(req); err != nil {
-			n.log.Debug("invalid request", "proto", pid, "from", shortID(from), "err", err)
+			n.logs.p2p.Debug("invalid request", "proto", pid, "from", shortID(from), "err", err)
 			if !n.allow(from, limitRequest) { // an invalid request counts as a request
 				err = protocol.Errorf(pb.ErrorCode_RATE_LIMITED, "slow down")
 			}

@@ -137,7 +137,7 @@ func (n *Node) applyVerdicts(ctx context.Context, vs []steward.Verdict) (liars [
 	for _, rec := range changed {
 		b, _ := json.Marshal(rec)
 		if err := n.ds.Put(ctx, store.TrustKey(rec.PeerID), b); err != nil {
-			n.log.Warn("persist trust record", "peer", rec.PeerID, "err", err)
+			n.logs.trust.Warn("persist trust record", "peer", rec.PeerID, "err", err)
 		}
 	}
 	return liars
@@ -162,7 +162,7 @@ func (n *Node) caughtLying(liars []peer.ID) {
 	})
 	for _, p := range liars {
 		if n.distrusted(p) {
-			n.log.Warn("peer distrusted: its results keep disagreeing with the quorum", "peer", p.String())
+			n.logs.trust.Warn("peer distrusted: its results keep disagreeing with the quorum", "peer", p.String())
 			// Its next lease request hears why (LeaseGrant.refused) before the block; one
 			// that does not ask is cut off a little later.
 			n.blockLater(p, distrustedBlockAfter)

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"allforone/node/internal/operator"
 )
 
 func TestWhyNamesTheReason(t *testing.T) {
@@ -77,7 +79,7 @@ func TestPausesFromPrefs(t *testing.T) {
 	cpu := &fakeCPU{others: 180}
 	onBat := false
 	s.now = func() time.Time { return now }
-	s.cpu = newBusyDetector(cpu)
+	s.cpu = operator.NewBusyDetector(cpu)
 	s.battery = func() (bool, error) { return onBat, nil }
 	if r := n.pauseReason(); r != "" {
 		t.Fatalf("paused with default test prefs: %s", r)
@@ -90,7 +92,7 @@ func TestPausesFromPrefs(t *testing.T) {
 	}
 	for range 4 {
 		now = now.Add(time.Second)
-		s.cpu.sample(now, time.Minute)
+		s.cpu.Sample(now, time.Minute)
 	}
 	onBat = true
 	var prefs []string
@@ -136,11 +138,24 @@ func TestPrefsValidate(t *testing.T) {
 func TestCachedBattery(t *testing.T) {
 	calls := 0
 	now := time.Unix(0, 0)
-	f := cachedBattery(func() (bool, error) { calls++; return true, nil }, 10*time.Second, func() time.Time { return now })
+	f := operator.CachedBattery(func() (bool, error) { calls++; return true, nil }, 10*time.Second, func() time.Time { return now })
 	f()
 	f()
 	now = now.Add(11 * time.Second)
 	if on, _ := f(); !on || calls != 2 {
 		t.Fatalf("calls %d, on %v", calls, on)
 	}
+}
+
+// fakeCPU replays CPU counters: each read advances by 200 ticks (2 cores), others of them
+// busy with other processes.
+type fakeCPU struct {
+	s      operator.CPUSample
+	others uint64
+}
+
+func (f *fakeCPU) Read() (operator.CPUSample, error) {
+	f.s.Total += 200
+	f.s.Idle += 200 - f.others
+	return f.s, nil
 }

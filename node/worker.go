@@ -85,7 +85,7 @@ func (n *Node) workLoop(ctx context.Context) {
 		b.mu.Lock()
 		switch {
 		case err != nil:
-			n.log.Debug("lease request", "batch", b.id.String(), "err", err)
+			n.logs.worker.Debug("lease request", "batch", b.id.String(), "err", err)
 			// Back off further each time: a batch whose stewards or blobs cannot be
 			// reached must not eat the time of the batches that can.
 			b.backoff = min(max(2*b.backoff, idleRetry), maxBatchBackoff)
@@ -193,7 +193,7 @@ func (n *Node) runLease(ctx context.Context, b *batch, task int, steward peer.ID
 		b.mu.Unlock()
 		// Not the task's fault (a blob could not be fetched, the node is closing): hand the
 		// lease back so another peer runs it now.
-		n.log.Debug("task not run", "batch", b.id.String(), "task", task, "err", err)
+		n.logs.worker.Debug("task not run", "batch", b.id.String(), "task", task, "err", err)
 		n.metrics.returned.Inc()
 		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -258,7 +258,7 @@ func (n *Node) execute(ctx context.Context, b *batch, task int, steward peer.ID)
 		rec.Error = tasks.RecordError(runErr)
 		fn := tasks.NoteOf(runErr, res.Stderr)
 		note = &fn
-		n.log.Debug("task failed", "batch", b.id.String(), "task", task, "kind", rec.Error, "err", runErr)
+		n.logs.worker.Debug("task failed", "batch", b.id.String(), "task", task, "kind", rec.Error, "err", runErr)
 		n.metrics.tasksFailed.Inc()
 	} else {
 		out = res.Output
@@ -303,7 +303,7 @@ func (n *Node) renewWhileRunning(ctx context.Context, b *batch, task int) {
 			return
 		case <-t.C:
 			if err := n.stewardClient.Renew(ctx, n.route(b), []uint32{uint32(task)}); err != nil {
-				n.log.Debug("lease renewal", "batch", b.id.String(), "task", task, "err", err)
+				n.logs.worker.Debug("lease renewal", "batch", b.id.String(), "task", task, "err", err)
 			}
 		}
 	}
