@@ -92,12 +92,12 @@ type TaskCounts struct {
 // that exist: this node's side of a network partition. It lasts until UnblockPeers, or
 // until the node stops (blocks are not saved).
 func (n *Node) BlockPeers(ids ...peer.ID) {
-	banned := n.gater.list()
+	banned := n.gater.List()
 	for _, p := range ids {
 		if until, ok := banned[p]; p == n.id || ok && !until.IsZero() {
 			continue // a timed ban already keeps it out, and must outlive the heal
 		}
-		n.gater.block(p, time.Time{})
+		n.gater.Block(p, time.Time{}, "")
 	}
 	for _, p := range ids {
 		if p != n.id && n.host != nil {
@@ -111,7 +111,7 @@ func (n *Node) BlockPeers(ids ...peer.ID) {
 // skipping those already connected. It returns the peers it reached.
 func (n *Node) UnblockPeers(ctx context.Context, dial ...peer.AddrInfo) []peer.ID {
 	for _, p := range n.BlockedPeers() {
-		n.gater.unblock(p)
+		n.gater.Unblock(p)
 	}
 	ctx, cancel := context.WithTimeout(ctx, healDialTimeout)
 	defer cancel()
@@ -146,7 +146,7 @@ func (n *Node) UnblockPeers(ctx context.Context, dial ...peer.AddrInfo) []peer.I
 // an end: the blocklist (Block) always bans for a while.
 func (n *Node) BlockedPeers() []peer.ID {
 	var out []peer.ID
-	for p, until := range n.gater.list() {
+	for p, until := range n.gater.List() {
 		if until.IsZero() {
 			out = append(out, p)
 		}

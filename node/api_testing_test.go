@@ -58,13 +58,13 @@ func TestTestingAPIPartitionAndHeal(t *testing.T) {
 	if a.host.Network().Connectedness(b.id) != network.Connected {
 		t.Error("not connected after heal")
 	}
-	if !a.gater.isBlocked(outsider.id) {
+	if !a.gater.IsBlocked(outsider.id) {
 		t.Error("heal lifted a timed ban")
 	}
 	// A partition does not shorten a ban either.
 	c.Partition(ctx, []string{outsider.id.String()})
 	c.Heal(ctx, nil)
-	if !a.gater.isBlocked(outsider.id) {
+	if !a.gater.IsBlocked(outsider.id) {
 		t.Error("partition and heal lifted a timed ban")
 	}
 }

@@ -24,10 +24,7 @@ func (n *Node) Block(p peer.ID, d time.Duration, reason string) {
 		return
 	}
 	until := time.Now().Add(d)
-	n.gater.block(p, until)
-	n.blockMu.Lock()
-	n.blockReasons[p] = reason
-	n.blockMu.Unlock()
+	n.gater.Block(p, until, reason)
 	if n.host != nil {
 		n.host.Network().ClosePeer(p)
 	}
@@ -36,11 +33,9 @@ func (n *Node) Block(p peer.ID, d time.Duration, reason string) {
 
 // Blocklist lists the peers kept out now.
 func (n *Node) Blocklist() []BlockedPeer {
-	n.blockMu.Lock()
-	defer n.blockMu.Unlock()
 	out := []BlockedPeer{}
-	for p, until := range n.gater.list() {
-		out = append(out, BlockedPeer{PeerID: p.String(), Reason: n.blockReasons[p], Until: until})
+	for p, until := range n.gater.List() {
+		out = append(out, BlockedPeer{PeerID: p.String(), Reason: n.gater.Reason(p), Until: until})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].PeerID < out[j].PeerID })
 	return out

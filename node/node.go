@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"allforone/node/internal/p2p"
 	"allforone/node/internal/store"
 	"allforone/protocol"
 	"allforone/tasks"
@@ -35,7 +36,7 @@ type Node struct {
 	sk      crypto.PrivKey
 	id      peer.ID
 	version string
-	gater   *gater
+	gater   *p2p.Gater // the blocklist, and testnets' partitions
 	reachSt reachState // reach.go
 
 	departMu    sync.Mutex
@@ -75,11 +76,9 @@ type Node struct {
 	batchMu sync.Mutex
 	batches map[string]*batch // by batch ID key
 
-	trust        trustStore
-	clock        func() time.Time // the steward driver's (WithClock); time.Now
-	limits       limiter
-	blockMu      sync.Mutex
-	blockReasons map[peer.ID]string
+	trust  trustStore
+	clock  func() time.Time // the steward driver's (WithClock); time.Now
+	limits limiter
 
 	announcedMu sync.Mutex
 	announced   map[string]bool // batches whose announcement passed the validator
@@ -148,28 +147,27 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
 	n := &Node{
-		batches:      make(map[string]*batch),
-		announced:    make(map[string]bool),
-		blockReasons: make(map[peer.ID]string),
-		limits:       limiter{peers: make(map[peer.ID]*peerLimits)},
-		held:         heldSet{tasks: make(map[string]map[int]bool)},
-		verified:     tasks.NewVerifiedRecords(verifiedRecords),
-		slots:        make(chan struct{}, cfg.Slots),
-		slotFreed:    make(chan struct{}, 1),
-		workWake:     make(chan struct{}, 1),
-		disconnects:  make(chan peer.ID, 1024),
-		peerLeft:     make(chan peer.ID, 1),
-		cfg:          cfg,
-		log:          slog.New(slog.DiscardHandler),
-		sk:           sk,
-		id:           id,
-		version:      "dev",
-		gater:        newGater(),
-		reg:          prometheus.NewRegistry(),
-		closeDone:    make(chan struct{}),
-		failed:       make(chan struct{}),
-		fatal:        func(err error) { panic(err) },
-		clock:        time.Now,
+		batches:     make(map[string]*batch),
+		announced:   make(map[string]bool),
+		limits:      limiter{peers: make(map[peer.ID]*peerLimits)},
+		held:        heldSet{tasks: make(map[string]map[int]bool)},
+		verified:    tasks.NewVerifiedRecords(verifiedRecords),
+		slots:       make(chan struct{}, cfg.Slots),
+		slotFreed:   make(chan struct{}, 1),
+		workWake:    make(chan struct{}, 1),
+		disconnects: make(chan peer.ID, 1024),
+		peerLeft:    make(chan peer.ID, 1),
+		cfg:         cfg,
+		log:         slog.New(slog.DiscardHandler),
+		sk:          sk,
+		id:          id,
+		version:     "dev",
+		gater:       p2p.NewGater(),
+		reg:         prometheus.NewRegistry(),
+		closeDone:   make(chan struct{}),
+		failed:      make(chan struct{}),
+		fatal:       func(err error) { panic(err) },
+		clock:       time.Now,
 	}
 	for _, o := range opts {
 		o(n)
@@ -227,7 +225,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if n.exec, err = n.newSandbox(); err != nil {
 		return err
 	}
-	if n.host, err = newHost(&n.cfg, n.sk, psk, n.gater, n.reg, n.version, n); err != nil {
+	if n.host, err = p2p.NewHost(p2p.HostConfig{ListenAddrs: n.cfg.ListenAddrs, ConnLow: n.cfg.ConnLow,
+		ConnHigh: n.cfg.ConnHigh, UnlimitedResources: n.cfg.UnlimitedResources, Identity: n.sk, PSK: psk,
+		Gater: n.gater, Registry: n.reg, Version: n.version, Extra: natOptions(&n.cfg.NAT, n)}); err != nil {
 		return err
 	}
 	n.startClients()

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"time"
 
+	"allforone/node/internal/p2p"
+
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/discovery"
@@ -113,7 +115,7 @@ func (n *Node) newRendezvous() (*rendezvous, error) {
 		libp2p.NoListenAddrs,
 		libp2p.AddrsFactory(func([]ma.Multiaddr) []ma.Multiaddr { return publishable(n.host.Addrs(), loopback) }),
 		libp2p.ConnectionManager(cm),
-		libp2p.UserAgent(UserAgent(n.version)),
+		libp2p.UserAgent(p2p.UserAgent(n.version)),
 		libp2p.DisableRelay(),
 		libp2p.ForceReachabilityPrivate(), // no AutoNAT probes: the addresses are the node's, not this host's
 		libp2p.DisableMetrics(),

@@ -1,4 +1,4 @@
-package node
+package p2p
 
 import (
 	"fmt"
@@ -21,11 +21,24 @@ import (
 // UserAgent is what the node tells peers in identify.
 func UserAgent(version string) string { return "allforone/" + version }
 
-// newHost builds the libp2p host: TCP (and QUIC unless the swarm is private), Noise, yamux,
-// a resource manager, a connection manager, and the NAT options of reach.go. It starts
-// listening.
-func newHost(cfg *Config, sk crypto.PrivKey, psk pnet.PSK, g *gater, reg prometheus.Registerer, version string, n *Node) (host.Host, error) {
-	rm, err := newResourceManager(cfg)
+// HostConfig is what the host is built from: the node's Config's network fields and its
+// seams.
+type HostConfig struct {
+	ListenAddrs        []string // multiaddrs to listen on
+	ConnLow, ConnHigh  int      // the connection manager's watermarks
+	UnlimitedResources bool     // no resource manager limits (testnets)
+	Identity           crypto.PrivKey
+	PSK                pnet.PSK // the private swarm's key, or nil
+	Gater              *Gater
+	Registry           prometheus.Registerer
+	Version            string          // for the user agent
+	Extra              []libp2p.Option // the NAT options (the node's reach.go)
+}
+
+// NewHost builds the libp2p host: TCP (and QUIC unless the swarm is private), Noise, yamux,
+// a resource manager, a connection manager, and cfg.Extra. It starts listening.
+func NewHost(cfg HostConfig) (host.Host, error) {
+	rm, err := newResourceManager(cfg.UnlimitedResources)
 	if err != nil {
 		return nil, err
 	}
@@ -35,18 +48,18 @@ func newHost(cfg *Config, sk crypto.PrivKey, psk pnet.PSK, g *gater, reg prometh
 	}
 	listen := cfg.ListenAddrs
 	opts := []libp2p.Option{
-		libp2p.Identity(sk),
+		libp2p.Identity(cfg.Identity),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
-		libp2p.ConnectionGater(g),
-		libp2p.UserAgent(UserAgent(version)),
-		libp2p.PrometheusRegisterer(reg),
+		libp2p.ConnectionGater(cfg.Gater),
+		libp2p.UserAgent(UserAgent(cfg.Version)),
+		libp2p.PrometheusRegisterer(cfg.Registry),
 	}
-	opts = append(opts, natOptions(&cfg.NAT, n)...) // reach.go
-	if psk != nil {
+	opts = append(opts, cfg.Extra...)
+	if psk := cfg.PSK; psk != nil {
 		// QUIC cannot carry a pre-shared key: a private swarm is TCP only. Drop QUIC
 		// listen addresses instead of failing, and say so in the node's log.
 		opts = append(opts, libp2p.PrivateNetwork(psk))
@@ -67,8 +80,8 @@ func newHost(cfg *Config, sk crypto.PrivKey, psk pnet.PSK, g *gater, reg prometh
 	return h, nil
 }
 
-func newResourceManager(cfg *Config) (network.ResourceManager, error) {
-	if cfg.UnlimitedResources {
+func newResourceManager(unlimited bool) (network.ResourceManager, error) {
+	if unlimited {
 		return rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(rcmgr.InfiniteLimits))
 	}
 	limits := rcmgr.DefaultLimits

@@ -1,4 +1,4 @@
-package node
+package p2p
 
 import (
 	"math"
@@ -16,7 +16,9 @@ import (
 // (testnets share 127.0.0.1 and home volunteers share NATs), and blocked peers score
 // minus infinity.
 
-func (n *Node) peerScore() (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
+// PeerScore is gossipsub's scoring of the swarm's batch topic; blocked peers (isBlocked)
+// score minus infinity.
+func PeerScore(swarm string, isBlocked func(peer.ID) bool) (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
 	topic := &pubsub.TopicScoreParams{
 		TopicWeight:                     1,
 		TimeInMeshWeight:                0.01,
@@ -35,10 +37,10 @@ func (n *Node) peerScore() (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds
 		InvalidMessageDeliveriesDecay:   pubsub.ScoreParameterDecay(time.Hour),
 	}
 	params := &pubsub.PeerScoreParams{
-		Topics:        map[string]*pubsub.TopicScoreParams{protocol.BatchTopic(n.cfg.Swarm): topic},
+		Topics:        map[string]*pubsub.TopicScoreParams{protocol.BatchTopic(swarm): topic},
 		TopicScoreCap: 100,
 		AppSpecificScore: func(p peer.ID) float64 {
-			if n.gater.isBlocked(p) {
+			if isBlocked(p) {
 				return math.Inf(-1)
 			}
 			return 0
