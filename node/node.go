@@ -20,6 +20,7 @@ import (
 
 	"allforone/node/internal/p2p"
 	"allforone/node/internal/store"
+	"allforone/node/internal/trust"
 	"allforone/protocol"
 	"allforone/tasks"
 )
@@ -76,7 +77,7 @@ type Node struct {
 	batchMu sync.Mutex
 	batches map[string]*batch // by batch ID key
 
-	trust  trustStore
+	trust  *trust.Records   // node/internal/trust; set by Start
 	clock  func() time.Time // the steward driver's (WithClock); time.Now
 	limits limiter
 
@@ -240,11 +241,13 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.watchMembers(); err != nil {
 		return err
 	}
+	// Before the batches: their steward cores read the trust records.
+	n.trust = trust.New(n.ds, shortID(n.id), n.logs.trust, time.Now)
+	if err := n.trust.Load(ctx); err != nil {
+		return n.loadError("trust records", err)
+	}
 	if err := n.loadBatches(ctx); err != nil {
 		return n.loadError("batches", err)
-	}
-	if err := n.loadTrust(ctx); err != nil {
-		return n.loadError("trust records", err)
 	}
 	if err := n.loadHeld(ctx); err != nil {
 		return n.loadError("results", err)

@@ -85,7 +85,7 @@ func (n *Node) startSteward(b *batch, st *tasks.BatchState) *stewardLoop {
 		return l
 	}
 	core := steward.New(steward.Config{Self: n.id, State: st, View: n.liveView(), LeaseDuration: leaseDuration(b.m),
-		MaxPerGrant: maxLeasesPerGrant, Trust: nodeTrust{n}, SelfMemoryMiB: n.cfg.MaxTaskMemoryMB})
+		MaxPerGrant: maxLeasesPerGrant, Trust: n.trust, SelfMemoryMiB: n.cfg.MaxTaskMemoryMB})
 	l := newStewardLoop(n, b, core)
 	b.steward.Store(l)
 	b.mu.Unlock()
