@@ -4,6 +4,11 @@ import (
 	"context"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/pnet"
+
+	"allforone/node/internal/p2p"
 	"allforone/node/internal/store"
 )
 
@@ -75,3 +80,18 @@ func DeleteBlobs(ctx context.Context, dataDir string, ids []string) error {
 func MoveDatastoreAside(dataDir string, now time.Time) (string, error) {
 	return store.MoveDatastoreAside(dataDir, now)
 }
+
+// ErrCorruptIdentity means the identity key file cannot be read as a key.
+var ErrCorruptIdentity = p2p.ErrCorruptIdentity
+
+// LoadIdentity reads the node's private key from the data dir.
+func LoadIdentity(dataDir string) (crypto.PrivKey, error) { return p2p.LoadIdentity(dataDir) }
+
+// PeerIDOf returns the peer ID of the data dir's identity.
+func PeerIDOf(dataDir string) (peer.ID, error) { return p2p.PeerIDOf(dataDir) }
+
+// NewSwarmKey makes a new pre-shared key for a private swarm, in the IPFS swarm.key format.
+func NewSwarmKey() ([]byte, error) { return p2p.NewSwarmKey() }
+
+// DecodeSwarmKey parses a swarm key in the IPFS swarm.key format.
+func DecodeSwarmKey(b []byte) (pnet.PSK, error) { return p2p.DecodeSwarmKey(b) }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"allforone/node/internal/p2p"
 	"allforone/node/internal/store"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -55,7 +56,7 @@ func InitWithSwarmKey(cfg Config, key []byte) (peer.ID, error) {
 			os.Remove(p)
 		}
 	}
-	sk, err := newIdentity(cfg.DataDir)
+	sk, err := p2p.NewIdentity(cfg.DataDir)
 	if err != nil {
 		return "", err
 	}

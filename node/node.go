@@ -215,7 +215,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			n.Close()
 		}
 	}()
-	psk, err := loadSwarmKey(n.cfg.SwarmKeyPath())
+	psk, err := p2p.LoadSwarmKey(n.cfg.SwarmKeyPath())
 	if err != nil {
 		return err
 	}

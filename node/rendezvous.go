@@ -102,7 +102,7 @@ func (n *Node) newRendezvous() (*rendezvous, error) {
 	if err != nil {
 		return nil, err
 	}
-	psk, err := loadSwarmKey(n.cfg.SwarmKeyPath())
+	psk, err := p2p.LoadSwarmKey(n.cfg.SwarmKeyPath())
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package node
+package p2p
 
 import (
 	"crypto/rand"
@@ -18,9 +18,9 @@ import (
 // ErrCorruptIdentity means the identity key file exists but cannot be read as a key.
 var ErrCorruptIdentity = errors.New("identity key is corrupt")
 
-// newIdentity generates an Ed25519 key and writes it to <dataDir>/identity.key with mode
+// NewIdentity generates an Ed25519 key and writes it to <dataDir>/identity.key with mode
 // 0600. It refuses to overwrite an existing key: the key is the node's peer ID.
-func newIdentity(dataDir string) (crypto.PrivKey, error) {
+func NewIdentity(dataDir string) (crypto.PrivKey, error) {
 	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generate identity: %w", err)
@@ -29,7 +29,7 @@ func newIdentity(dataDir string) (crypto.PrivKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode identity: %w", err)
 	}
-	path := filepath.Join(dataDir, IdentityFile)
+	path := filepath.Join(dataDir, store.IdentityFile)
 	text := base64.StdEncoding.EncodeToString(b) + "\n"
 	if err := store.WriteFileExclusive(path, []byte(text), 0o600); err != nil {
 		if errors.Is(err, os.ErrExist) {
@@ -42,10 +42,10 @@ func newIdentity(dataDir string) (crypto.PrivKey, error) {
 
 // LoadIdentity reads the node's private key from <dataDir>/identity.key.
 func LoadIdentity(dataDir string) (crypto.PrivKey, error) {
-	path := filepath.Join(dataDir, IdentityFile)
+	path := filepath.Join(dataDir, store.IdentityFile)
 	text, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s not found: run `allforone init --data %s` first: %w", path, dataDir, ErrNotInitialized)
+		return nil, fmt.Errorf("%s not found: run `allforone init --data %s` first: %w", path, dataDir, store.ErrNotInitialized)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read identity: %w", err)

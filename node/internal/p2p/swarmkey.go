@@ -1,4 +1,4 @@
-package node
+package p2p
 
 import (
 	"bytes"
@@ -32,8 +32,8 @@ func DecodeSwarmKey(b []byte) (pnet.PSK, error) {
 	return psk, nil
 }
 
-// loadSwarmKey reads the swarm key at path ("" means none).
-func loadSwarmKey(path string) (pnet.PSK, error) {
+// LoadSwarmKey reads the swarm key at path ("" means none).
+func LoadSwarmKey(path string) (pnet.PSK, error) {
 	if path == "" {
 		return nil, nil
 	}
