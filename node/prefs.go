@@ -82,11 +82,7 @@ func (p *Prefs) validate() error {
 }
 
 // Pause is one preference that keeps the node from starting tasks now.
-type Pause struct {
-	Pref   string `json:"pref"`   // the config key, e.g. "schedule"
-	Reason string `json:"reason"` // what is the case
-	Fix    string `json:"fix"`    // what the volunteer can do about it
-}
+type Pause = operator.Pause
 
 // prefsState is the node's live preferences and what they watch. The zero value is ready:
 // the preferences come from the config on first use.

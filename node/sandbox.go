@@ -79,10 +79,6 @@ func (n *Node) RunnerPids() []int {
 	return nil
 }
 
-// suspendingPrefs are the preferences whose pause suspends running tasks. A full disk
-// only stops new tasks: the running ones may finish.
-var suspendingPrefs = map[string]bool{"schedule": true, "cpu_busy_percent": true, "run_on_battery": true}
-
 // pauseState is the node's suspension of its running tasks.
 type pauseState struct {
 	mu        sync.Mutex
@@ -97,7 +93,7 @@ var errPausedTooLong = errors.New("work was paused for longer than the task's le
 // suspendReason is the first suspending preference that pauses work now, or "".
 func (n *Node) suspendReason() string {
 	for _, p := range n.pauses() {
-		if suspendingPrefs[p.Pref] {
+		if p.Suspends() {
 			return p.Pref + ": " + p.Reason
 		}
 	}

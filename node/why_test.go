@@ -8,69 +8,6 @@ import (
 	"allforone/node/internal/operator"
 )
 
-func TestWhyNamesTheReason(t *testing.T) {
-	open := whyBatch{Name: "b", MemoryMB: 64, Open: true}
-	base := whyFacts{Peers: 3, Bootstrap: 1, Slots: 2, MaxMemoryMB: 256, SyncInterval: time.Minute}
-	cases := []struct {
-		name  string
-		mod   func(f *whyFacts)
-		codes []string
-	}{
-		{"no peers, no bootstrap", func(f *whyFacts) { f.Peers, f.Bootstrap = 0, 0 }, []string{"no_peers"}},
-		{"no peers", func(f *whyFacts) { f.Peers = 0; f.Batches = []whyBatch{open} }, []string{"no_peers"}},
-		{"no batches", func(f *whyFacts) {}, []string{"no_batches"}},
-		{"all finished", func(f *whyFacts) { f.Batches = []whyBatch{{Name: "old"}} }, []string{"no_batches"}},
-		{"paused twice", func(f *whyFacts) {
-			f.Batches = []whyBatch{open}
-			f.Pauses = []Pause{{"schedule", "outside hours", "wait"}, {"run_on_battery", "on battery", "plug in"}}
-		}, []string{"paused", "paused"}},
-		{"memory", func(f *whyFacts) { f.Batches = []whyBatch{{MemoryMB: 512, Open: true}, {MemoryMB: 1024, Open: true}} }, []string{"memory"}},
-		{"some fit", func(f *whyFacts) { f.Batches = []whyBatch{{MemoryMB: 512, Open: true}, open} }, []string{"no_tasks"}},
-		{"waiting for a lease", func(f *whyFacts) { f.Batches = []whyBatch{open} }, []string{"no_tasks"}},
-		{"batch waits for peers", func(f *whyFacts) {
-			f.Batches = []whyBatch{{Name: "b", MemoryMB: 64, Open: true, Waiting: "waiting: 5 peers can run it, R=16 needs 9"}}
-		}, []string{"waiting"}},
-		{"computing", func(f *whyFacts) { f.Batches = []whyBatch{open}; f.Running = 2 }, nil},
-		{"distrusted", func(f *whyFacts) { f.Batches = []whyBatch{open}; f.Running = 1; f.Distrusted = "wrong results" }, []string{"distrusted"}},
-		{"unreachable", func(f *whyFacts) { f.Batches = []whyBatch{open}; f.Running = 1; f.Reachability = "private" }, []string{"unreachable"}},
-		{"incompatible", func(f *whyFacts) { f.Peers = 0; f.Incompatible = []string{"abc (v0)"} }, []string{"no_peers", "incompatible"}},
-		{"data lost", func(f *whyFacts) {
-			f.Batches = []whyBatch{open}
-			f.Running = 1
-			f.DataLoss = &DataLoss{Reason: "log", Synced: 5, Kept: 3, Before: StoreCounts{Batches: 3}, After: StoreCounts{Batches: 2}}
-		}, []string{"data_lost"}},
-		{"runner", func(f *whyFacts) { f.Batches = []whyBatch{open}; f.Runner = "start /usr/bin/allforone: no such file" }, []string{"runner", "no_tasks"}},
-		{"refused", func(f *whyFacts) {
-			f.Batches = []whyBatch{{Name: "bomb", MemoryMB: 64, Open: true, Refused: "over the compile budget"}}
-		}, []string{"refused"}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			f := base
-			tc.mod(&f)
-			r := decideWhy(f)
-			var got []string
-			for _, reason := range r.Reasons {
-				got = append(got, reason.Code)
-				if reason.Reason == "" || reason.Fix == "" {
-					t.Errorf("reason %s without text or fix: %+v", reason.Code, reason)
-				}
-			}
-			if len(got) != len(tc.codes) {
-				t.Fatalf("codes %v, want %v (%s)", got, tc.codes, r.Summary)
-			}
-			for i := range got {
-				if got[i] != tc.codes[i] {
-					t.Fatalf("codes %v, want %v", got, tc.codes)
-				}
-			}
-			if r.Computing != (f.Running > 0) || r.Summary == "" {
-				t.Fatalf("report %+v", r)
-			}
-		})
-	}
-}
-
 func TestPausesFromPrefs(t *testing.T) {
 	cfg := TestConfig(t.TempDir())
 	n := &Node{cfg: cfg}
