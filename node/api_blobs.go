@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"allforone/node/internal/api"
 	"allforone/node/internal/store"
 	"allforone/tasks"
 )
@@ -32,20 +33,20 @@ type BlobInfo struct {
 func (n *Node) blobRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/blobs", func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > tasks.MaxBlobSize {
-			tooLarge(w, r, fmt.Sprintf("blob is %d bytes, over the %d byte limit", r.ContentLength, tasks.MaxBlobSize))
+			api.TooLarge(w, r, fmt.Sprintf("blob is %d bytes, over the %d byte limit", r.ContentLength, tasks.MaxBlobSize))
 			return
 		}
 		info, err := n.PutBlob(r.Context(), http.MaxBytesReader(w, r.Body, tasks.MaxBlobSize))
 		var tooBig *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooBig) || errors.Is(err, tasks.ErrBlobTooLarge):
-			tooLarge(w, r, fmt.Sprintf("blob is over the %d byte limit", tasks.MaxBlobSize))
+			api.TooLarge(w, r, fmt.Sprintf("blob is over the %d byte limit", tasks.MaxBlobSize))
 		case errors.Is(err, errBlobRead):
-			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
+			api.WriteJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
 		case err != nil:
-			writeJSON(w, http.StatusInternalServerError, APIError{Error: err.Error()})
+			api.WriteJSON(w, http.StatusInternalServerError, APIError{Error: err.Error()})
 		default:
-			writeJSON(w, http.StatusOK, info)
+			api.WriteJSON(w, http.StatusOK, info)
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"allforone/node/internal/api"
 	"allforone/node/internal/store"
 	"allforone/tasks"
 	"allforone/tasks/wasmtest"
@@ -87,7 +88,7 @@ func TestOutputNamesOfOlderVersions(t *testing.T) {
 // TestBearerSchemeIgnoresCase: RFC 7235 auth schemes are case-insensitive.
 func TestBearerSchemeIgnoresCase(t *testing.T) {
 	n := newTestNode(t)
-	tok, _ := readToken(n.cfg.DataDir)
+	tok, _ := api.ReadToken(n.cfg.DataDir)
 	for auth, want := range map[string]int{
 		"Bearer " + tok: http.StatusOK, "bearer " + tok: http.StatusOK, "BEARER " + tok: http.StatusOK,
 		"Bearer  " + tok: http.StatusOK, "Basic " + tok: http.StatusUnauthorized, tok: http.StatusUnauthorized,

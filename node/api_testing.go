@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"allforone/node/internal/api"
 	"allforone/tasks"
 	"allforone/tasks/steward"
 
@@ -214,13 +215,13 @@ func (n *Node) testingRoutes(mux *http.ServeMux) {
 		for _, s := range req.Block {
 			p, err := peer.Decode(s)
 			if err != nil {
-				writeJSON(w, http.StatusBadRequest, APIError{Error: fmt.Sprintf("block %q: not a peer ID: %v", s, err)})
+				api.WriteJSON(w, http.StatusBadRequest, APIError{Error: fmt.Sprintf("block %q: not a peer ID: %v", s, err)})
 				return
 			}
 			ids = append(ids, p)
 		}
 		n.BlockPeers(ids...)
-		writeJSON(w, http.StatusOK, n.testingPeers(nil))
+		api.WriteJSON(w, http.StatusOK, n.testingPeers(nil))
 	})
 	mux.HandleFunc("POST /api/v1/testing/heal", func(w http.ResponseWriter, r *http.Request) {
 		var req HealRequest
@@ -229,13 +230,13 @@ func (n *Node) testingRoutes(mux *http.ServeMux) {
 		}
 		infos, err := ParseBootstrapPeers(req.Connect)
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
+			api.WriteJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
 			return
 		}
-		writeJSON(w, http.StatusOK, n.testingPeers(n.UnblockPeers(r.Context(), infos...)))
+		api.WriteJSON(w, http.StatusOK, n.testingPeers(n.UnblockPeers(r.Context(), infos...)))
 	})
 	mux.HandleFunc("GET /api/v1/testing/blocked", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, n.testingPeers(nil))
+		api.WriteJSON(w, http.StatusOK, n.testingPeers(nil))
 	})
 	mux.HandleFunc("POST /api/v1/testing/slow", func(w http.ResponseWriter, r *http.Request) {
 		var req SlowRequest
@@ -243,24 +244,24 @@ func (n *Node) testingRoutes(mux *http.ServeMux) {
 			return
 		}
 		if req.DelayMS < 0 || req.DelayMS > int64(time.Hour/time.Millisecond) {
-			writeJSON(w, http.StatusBadRequest, APIError{Error: fmt.Sprintf("delay_ms %d: use 0 to 3600000", req.DelayMS)})
+			api.WriteJSON(w, http.StatusBadRequest, APIError{Error: fmt.Sprintf("delay_ms %d: use 0 to 3600000", req.DelayMS)})
 			return
 		}
 		n.SetTaskDelay(time.Duration(req.DelayMS) * time.Millisecond)
-		writeJSON(w, http.StatusOK, TestingSlow{DelayMS: n.taskDelay().Milliseconds()})
+		api.WriteJSON(w, http.StatusOK, TestingSlow{DelayMS: n.taskDelay().Milliseconds()})
 	})
 	mux.HandleFunc("GET /api/v1/testing/held/{id}", func(w http.ResponseWriter, r *http.Request) {
 		id, err := batchIDOf(r.PathValue("id"))
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
+			api.WriteJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
 			return
 		}
-		writeJSON(w, http.StatusOK, TestingHeld{BatchID: id.String(), Tasks: n.HeldTasks(id)})
+		api.WriteJSON(w, http.StatusOK, TestingHeld{BatchID: id.String(), Tasks: n.HeldTasks(id)})
 	})
 	mux.HandleFunc("GET /api/v1/testing/tasks/{id}", func(w http.ResponseWriter, r *http.Request) {
 		id, err := batchIDOf(r.PathValue("id"))
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
+			api.WriteJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
 			return
 		}
 		var holders []int
@@ -268,7 +269,7 @@ func (n *Node) testingRoutes(mux *http.ServeMux) {
 			for _, s := range strings.Split(q, ",") {
 				i, err := strconv.Atoi(s)
 				if err != nil {
-					writeJSON(w, http.StatusBadRequest, APIError{Error: fmt.Sprintf("holders=%s: give task indexes separated by commas", q)})
+					api.WriteJSON(w, http.StatusBadRequest, APIError{Error: fmt.Sprintf("holders=%s: give task indexes separated by commas", q)})
 					return
 				}
 				holders = append(holders, i)
@@ -276,10 +277,10 @@ func (n *Node) testingRoutes(mux *http.ServeMux) {
 		}
 		v, ok := n.StewardTasks(id, holders...)
 		if !ok {
-			writeJSON(w, http.StatusNotFound, APIError{Error: fmt.Sprintf("this node keeps no steward state for batch %s: ask one of its stewards", id)})
+			api.WriteJSON(w, http.StatusNotFound, APIError{Error: fmt.Sprintf("this node keeps no steward state for batch %s: ask one of its stewards", id)})
 			return
 		}
-		writeJSON(w, http.StatusOK, v)
+		api.WriteJSON(w, http.StatusOK, v)
 	})
 }
 
@@ -296,5 +297,5 @@ func (n *Node) testingPeers(connected []peer.ID) TestingPeers {
 
 // readTestingBody decodes a small JSON body into v, answering 400 (or 413) when it cannot.
 func readTestingBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	return decodeJSON(w, r, 1<<20, "request", v)
+	return api.DecodeJSON(w, r, 1<<20, "request", v)
 }

@@ -1,5 +1,7 @@
 package node
 
+import "allforone/node/internal/api"
+
 // The JSON bodies of the local API. The CLI prints them as they are with --json.
 
 // IDInfo answers GET /api/v1/id.
@@ -51,6 +53,7 @@ type Health struct {
 }
 
 // APIError is the body of every API error response.
-type APIError struct {
-	Error string `json:"error"`
-}
+type APIError = api.Error
+
+// MaxSubmitJSON bounds the JSON body of POST /api/v1/batches (node/internal/api).
+const MaxSubmitJSON = api.MaxSubmitJSON

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"time"
 
+	"allforone/node/internal/api"
 	"allforone/node/internal/store"
 	"allforone/protocol"
 
@@ -365,5 +366,23 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*d = Duration(v)
+	return nil
+}
+
+// The local API listens on loopback. An operator who binds it elsewhere must give it TLS
+// (a certificate and key), or say explicitly that they accept clear text.
+
+// validateAPIExposure is part of Config.Validate.
+func (c *Config) validateAPIExposure() error {
+	host, _, err := net.SplitHostPort(c.APIAddr)
+	if err != nil {
+		return nil // reported by Validate
+	}
+	if (c.APITLSCert == "") != (c.APITLSKey == "") {
+		return errors.New("api TLS needs both a certificate and a key: give --api-tls-cert and --api-tls-key, or set both at once: allforone config set api_tls_cert FILE api_tls_key FILE")
+	}
+	if !api.IsLoopbackHost(host) && c.APITLSCert == "" && !c.APIInsecure {
+		return fmt.Errorf("api address %s can be reached from other machines: give it TLS (--api-tls-cert and --api-tls-key), or pass --api-insecure if you accept that the token travels in clear text, or keep it on 127.0.0.1", c.APIAddr)
+	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"allforone/node/internal/api"
 	"allforone/node/internal/p2p"
 	"allforone/node/internal/store"
 	"allforone/node/internal/trust"
@@ -54,7 +55,7 @@ type Node struct {
 	dht    *dht.IpfsDHT
 	ps     *pubsub.PubSub
 	topics map[string]*pubsub.Topic // joined swarm topics; they end with n.ctx
-	api    *apiServer
+	api    *api.Server              // node/internal/api; the routes are api_*.go
 	blobs  *tasks.BlobStore
 	exec   sandbox // sandbox.go: the runner pool
 	// caller carries steward and result requests (WithCaller, or streams); the clients
@@ -283,7 +284,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.up.Store(true)
 	n.logs.node.Info("node started", "peer_id", n.id.String(), "swarm", n.cfg.Swarm,
-		"private", psk != nil, "addrs", n.host.Addrs(), "api", n.api.addr)
+		"private", psk != nil, "addrs", n.host.Addrs(), "api", n.api.Addr())
 	return nil
 }
 
@@ -411,7 +412,7 @@ func (n *Node) Close() error {
 		n.cancel() // stops the loops and gossipsub (which has no Close)
 	}
 	if n.api != nil {
-		errs = append(errs, n.api.close())
+		errs = append(errs, n.api.Close())
 	}
 	n.wg.Wait()
 	if n.exec != nil {

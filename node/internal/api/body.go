@@ -1,4 +1,4 @@
-package node
+package api
 
 import (
 	"encoding/json"
@@ -18,8 +18,8 @@ import (
 // content ID, as the CLI does.
 const MaxSubmitJSON = 32 << 20
 
-// maxSmallBody bounds the JSON body of the API's other POST endpoints.
-const maxSmallBody = 64 << 10
+// MaxSmallBody bounds the JSON body of the API's other POST endpoints.
+const MaxSmallBody = 64 << 10
 
 // After refusing a body as too large, the server reads and throws away the rest of it, up
 // to drainLimit bytes and for at most drainTime, before it closes the connection: a client
@@ -30,12 +30,12 @@ const (
 	drainTime  = 30 * time.Second
 )
 
-// decodeJSON decodes r's body, a single JSON value of at most limit bytes, into v. Unknown
+// DecodeJSON decodes r's body, a single JSON value of at most limit bytes, into v. Unknown
 // fields and trailing data are refused. On failure it answers (400, or 413 for a body over
 // the limit) and returns false; what names the body in the message.
-func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, what string, v any) bool {
+func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, what string, v any) bool {
 	if r.ContentLength > limit {
-		tooLarge(w, r, fmt.Sprintf("%s is %d bytes, over the %d byte limit", what, r.ContentLength, limit))
+		TooLarge(w, r, fmt.Sprintf("%s is %d bytes, over the %d byte limit", what, r.ContentLength, limit))
 		return false
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
@@ -47,26 +47,26 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, what string
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		tooLarge(w, r, fmt.Sprintf("%s is over the %d byte limit", what, limit))
+		TooLarge(w, r, fmt.Sprintf("%s is over the %d byte limit", what, limit))
 		return false
 	case errors.Is(err, io.EOF):
-		writeJSON(w, http.StatusBadRequest, APIError{Error: what + " is empty: send a JSON object"})
+		WriteJSON(w, http.StatusBadRequest, Error{Error: what + " is empty: send a JSON object"})
 		return false
 	case err != nil:
-		writeJSON(w, http.StatusBadRequest, APIError{Error: what + " is not valid: " + err.Error()})
+		WriteJSON(w, http.StatusBadRequest, Error{Error: what + " is not valid: " + err.Error()})
 		return false
 	}
 	return true
 }
 
-// noBody checks that a POST endpoint that takes no parameters got none: an empty body or
+// NoBody checks that a POST endpoint that takes no parameters got none: an empty body or
 // an empty JSON object. Anything else is answered with 400, so a client that thinks it
 // passes an option learns that it does not.
-func noBody(w http.ResponseWriter, r *http.Request) bool {
+func NoBody(w http.ResponseWriter, r *http.Request) bool {
 	if r.ContentLength == 0 {
 		return true
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxSmallBody))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxSmallBody))
 	dec.DisallowUnknownFields()
 	var empty struct{}
 	err := dec.Decode(&empty)
@@ -77,17 +77,17 @@ func noBody(w http.ResponseWriter, r *http.Request) bool {
 		err = errors.New("more than one JSON value")
 	}
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, APIError{Error: r.URL.Path + " takes no parameters: send no body or {} (" + err.Error() + ")"})
+		WriteJSON(w, http.StatusBadRequest, Error{Error: r.URL.Path + " takes no parameters: send no body or {} (" + err.Error() + ")"})
 		return false
 	}
 	return true
 }
 
-// tooLarge answers 413 with msg and the way around it, then drains the rest of the body
+// TooLarge answers 413 with msg and the way around it, then drains the rest of the body
 // (see drainLimit) so the client can read the answer.
-func tooLarge(w http.ResponseWriter, r *http.Request, msg string) {
+func TooLarge(w http.ResponseWriter, r *http.Request, msg string) {
 	w.Header().Set("Connection", "close")
-	writeJSON(w, http.StatusRequestEntityTooLarge, APIError{Error: msg + ": " + tooLargeHint(r.URL.Path)})
+	WriteJSON(w, http.StatusRequestEntityTooLarge, Error{Error: msg + ": " + tooLargeHint(r.URL.Path)})
 	rc := http.NewResponseController(w)
 	rc.Flush()
 	rc.SetReadDeadline(time.Now().Add(drainTime))

@@ -1,15 +1,15 @@
-package node
+package api
 
 import (
 	"net/http"
 	"net/http/pprof"
 )
 
-// debugRoutes serves Go's profiles under /debug/pprof/, behind the API token like every
+// DebugRoutes serves Go's profiles under /debug/pprof/, behind the API token like every
 // other endpoint: `go tool pprof -http : 'http://ADDR/debug/pprof/profile?seconds=30'` with
 // the token in an Authorization header (or curl -H, then pprof on the file). Operators and
 // the testnet use them to see what a daemon spends its CPU and memory on.
-func (n *Node) debugRoutes(mux *http.ServeMux) {
+func DebugRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index) // heap, goroutine, allocs, block, mutex, ...
 	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
