@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"allforone/node/internal/p2p"
 	"allforone/protocol"
 	"allforone/tasks"
 
@@ -23,7 +24,7 @@ func (n *Node) validateAnnouncement(ctx context.Context, from peer.ID, msg *pubs
 		n.logs.batches.Debug("rejected announcement", "from", shortID(from), "err", err)
 		return pubsub.ValidationReject
 	}
-	if author := msg.GetFrom(); !n.allow(author, limitAnnouncement) {
+	if author := msg.GetFrom(); !n.allow(author, p2p.LimitAnnouncement) {
 		return pubsub.ValidationIgnore // a flood from one author: not forwarded
 	}
 	m, id, err := tasks.ParseManifest(a.GetManifest(), n.cfg.Swarm)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"allforone/node/internal/api"
+	"allforone/node/internal/p2p"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -108,7 +109,7 @@ func (n *Node) Peers() []PeerInfo {
 		if v, err := n.host.Peerstore().Get(p, "AgentVersion"); err == nil {
 			pi.Agent, _ = v.(string)
 		}
-		pi.Incompatible, pi.IncompatibleReason = n.peerCompat(p) // compat.go
+		pi.Incompatible, pi.IncompatibleReason = n.peerCompat(p) // p2p.Compatibility
 		out = append(out, pi)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].PeerID < out[j].PeerID })
@@ -150,4 +151,27 @@ func (n *Node) absPath(p string) string {
 		return p
 	}
 	return filepath.Join(n.cfg.DataDir, p)
+}
+
+// IncompatiblePeers lists the connected peers that speak allforone protocols but none of
+// this node's: they run an incompatible version, or belong to another swarm. Each has
+// Incompatible set and IncompatibleReason saying why and what to do. A peer counts once
+// identify has told this node its protocols, a moment after it connects.
+func (n *Node) IncompatiblePeers() []PeerInfo {
+	out := []PeerInfo{}
+	for _, p := range n.Peers() {
+		if p.Incompatible {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// peerCompat judges a connected peer by the protocols it advertised.
+func (n *Node) peerCompat(p peer.ID) (incompatible bool, reason string) {
+	theirs, err := n.host.Peerstore().GetProtocols(p)
+	if err != nil {
+		return false, ""
+	}
+	return p2p.Compatibility(n.cfg.Swarm, theirs)
 }

@@ -50,7 +50,7 @@ type Node struct {
 	// Set by Start, read-only afterwards.
 	lock   *flock.Flock
 	ds     *store.Store
-	health *store.Health // corruption pebble reports (datastore.go)
+	health *store.Health // corruption pebble reports (store/store.go)
 	host   host.Host
 	dht    *dht.IpfsDHT
 	ps     *pubsub.PubSub
@@ -80,7 +80,7 @@ type Node struct {
 
 	trust  *trust.Records   // node/internal/trust; set by Start
 	clock  func() time.Time // the steward driver's (WithClock); time.Now
-	limits limiter
+	limits *p2p.Limiter     // per-peer rate limits
 
 	announcedMu sync.Mutex
 	announced   map[string]bool // batches whose announcement passed the validator
@@ -136,7 +136,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("data dir %s is not a directory: choose another --data", cfg.DataDir)
 	}
-	upgraded, err := store.UpgradeDataDir(cfg.DataDir) // datadir.go
+	upgraded, err := store.UpgradeDataDir(cfg.DataDir) // store/datadir.go
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +151,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	n := &Node{
 		batches:     make(map[string]*batch),
 		announced:   make(map[string]bool),
-		limits:      limiter{peers: make(map[peer.ID]*peerLimits)},
+		limits:      p2p.NewLimiter(),
 		held:        heldSet{tasks: make(map[string]map[int]bool)},
 		verified:    tasks.NewVerifiedRecords(verifiedRecords),
 		slots:       make(chan struct{}, cfg.Slots),
@@ -323,7 +323,7 @@ func (n *Node) openDatastore() error {
 		return c
 	}
 	n.health = store.NewHealth(n.cfg.DataDir, n.logs.store, n.fatal)
-	d, err := store.Open(n.cfg.DataDir, n.health, false) // datastore.go
+	d, err := store.Open(n.cfg.DataDir, n.health, false) // node/internal/store
 	if err != nil {
 		return err
 	}

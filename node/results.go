@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 
+	"allforone/node/internal/p2p"
 	"allforone/node/internal/store"
 	"allforone/protocol"
 	"allforone/protocol/pb"
@@ -217,7 +218,7 @@ func (n *Node) loadResult(ctx context.Context, id cid.Cid, task int, withOutput 
 }
 
 func (n *Node) handleResult(ctx context.Context, from peer.ID, req *pb.ResultRequest) *pb.ResultResponse {
-	if !n.allow(from, limitRequest) {
+	if !n.allow(from, p2p.LimitRequest) {
 		return &pb.ResultResponse{Error: protocol.ToPB(protocol.Errorf(pb.ErrorCode_RATE_LIMITED, "slow down"))}
 	}
 	id, err := cid.Cast(req.GetBatchId())

@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"allforone/node/internal/p2p"
 	"allforone/protocol"
 	"allforone/protocol/pb"
 
@@ -109,7 +110,7 @@ func serve[Req, Resp proto.Message](n *Node, pid libp2pproto.ID, svc service[Req
 		var resp Resp
 		if err := svc.validate(req); err != nil {
 			n.logs.p2p.Debug("invalid request", "proto", pid, "from", shortID(from), "err", err)
-			if !n.allow(from, limitRequest) { // an invalid request counts as a request
+			if !n.allow(from, p2p.LimitRequest) { // an invalid request counts as a request
 				err = protocol.Errorf(pb.ErrorCode_RATE_LIMITED, "slow down")
 			}
 			resp = svc.reject(err)

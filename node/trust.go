@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"allforone/node/internal/p2p"
 	"allforone/tasks/steward"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -97,4 +98,17 @@ func (n *Node) Blocklist() []BlockedPeer {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].PeerID < out[j].PeerID })
 	return out
+}
+
+// allow reports whether p may make a request of kind now (p2p.Limiter); a peer that keeps
+// hitting the limits is blocked.
+func (n *Node) allow(p peer.ID, kind p2p.LimitKind) bool {
+	if p == n.id {
+		return true
+	}
+	ok, block := n.limits.Allow(p, kind)
+	if block {
+		n.Block(p, p2p.SpamBlockTime, "too many requests")
+	}
+	return ok
 }

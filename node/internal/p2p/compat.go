@@ -1,45 +1,21 @@
-package node
+package p2p
 
 import (
 	"fmt"
 	"slices"
 	"strings"
 
-	"allforone/protocol"
-
-	"github.com/libp2p/go-libp2p/core/peer"
 	libp2pproto "github.com/libp2p/go-libp2p/core/protocol"
+
+	"allforone/protocol"
 )
 
-// IncompatiblePeers lists the connected peers that speak allforone protocols but none of
-// this node's: they run an incompatible version, or belong to another swarm. Each has
-// Incompatible set and IncompatibleReason saying why and what to do. A peer counts once
-// identify has told this node its protocols, a moment after it connects.
-func (n *Node) IncompatiblePeers() []PeerInfo {
-	out := []PeerInfo{}
-	for _, p := range n.Peers() {
-		if p.Incompatible {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// peerCompat judges a connected peer by the protocols it advertised.
-func (n *Node) peerCompat(p peer.ID) (incompatible bool, reason string) {
-	theirs, err := n.host.Peerstore().GetProtocols(p)
-	if err != nil {
-		return false, ""
-	}
-	return compatibility(n.cfg.Swarm, theirs)
-}
-
-// compatibility decides whether a peer that advertises theirs can work with a node of
+// Compatibility decides whether a peer that advertises theirs can work with a node of
 // swarm. A peer that advertises no allforone protocol at all is not judged (it may not have
 // been identified yet, or be some other libp2p program). A peer that speaks allforone
 // protocols of this swarm, but none of the versions this node speaks, is incompatible, and
 // so is one that speaks only other swarms' protocols.
-func compatibility(swarm string, theirs []libp2pproto.ID) (incompatible bool, reason string) {
+func Compatibility(swarm string, theirs []libp2pproto.ID) (incompatible bool, reason string) {
 	ours := protocol.Speaks(swarm)
 	var same []string   // name/version of theirs in our swarm
 	var others []string // other swarms they speak
