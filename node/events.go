@@ -29,7 +29,7 @@ func (n *Node) watchPeers() {
 		// A new connection changes who is live: the view is rebuilt before the peer's
 		// first stream is handled (the swarm notifies before it accepts streams), so a
 		// worker that reconnects is never taken for gone and its fresh leases released.
-		ConnectedF: func(network.Network, network.Conn) { n.memberCache.invalidate() },
+		ConnectedF: func(network.Network, network.Conn) { n.mem.Invalidate() },
 		ListenF:    func(network.Network, ma.Multiaddr) {},
 	})
 }
@@ -50,8 +50,8 @@ func (n *Node) peerLoop(ctx context.Context) {
 
 // peerGone handles a peer that has no connection left.
 func (n *Node) peerGone(p peer.ID) {
-	n.departed(p)              // away within the grace, in the views built from now on
-	n.memberCache.invalidate() // roles below must not count p
+	n.mem.Departed(p)  // away within the grace, in the views built from now on
+	n.mem.Invalidate() // roles below must not count p
 	n.host.ConnManager().Unprotect(p, "lease")
 	// Whoever is primary now (perhaps this node, taking over from p) returns p's leases to
 	// the pool: each steward core decides.

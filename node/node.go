@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"allforone/node/internal/api"
+	"allforone/node/internal/membership"
 	"allforone/node/internal/p2p"
 	"allforone/node/internal/store"
 	"allforone/node/internal/trust"
@@ -41,11 +42,9 @@ type Node struct {
 	gater   *p2p.Gater // the blocklist, and testnets' partitions
 	reachSt reachState // reach.go
 
-	departMu    sync.Mutex
-	departedAt  map[peer.ID]time.Time  // members that left, for RepairGrace (keyspace.go)
-	memberCache memberCache            // the live members as a view (members.go)
-	verified    *tasks.VerifiedRecords // result records whose signatures were checked
-	reg         *prometheus.Registry
+	mem      *membership.Members    // the swarm's members as a view (members.go)
+	verified *tasks.VerifiedRecords // result records whose signatures were checked
+	reg      *prometheus.Registry
 
 	// Set by Start, read-only afterwards.
 	lock   *flock.Flock
@@ -178,6 +177,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	n.registerGauges(n.reg)
 	n.log = n.log.With("node", shortID(id))
 	n.logs = newSubLogs(n.log)
+	n.mem = n.newMembers()
 	if upgraded.To != 0 {
 		n.logs.node.Info("data dir upgraded", "from", upgraded.From, "to", upgraded.To, "backup", upgraded.Backup)
 	}
