@@ -269,7 +269,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.goLoop("bootstrap", n.bootstrapLoop)
-	n.startRendezvous() // rendezvous.go: opt-in, through the public IPFS DHT; ends with n.ctx
+	n.startRendezvous() // bootstrap.go: opt-in, through the public IPFS DHT; ends with n.ctx
 	n.goLoop("peers", n.peerLoop)
 	n.goLoop("work", n.workLoop)
 	n.goLoop("decline", n.declineLoop) // waiting.go

@@ -1,4 +1,5 @@
-package node
+// Package rendezvous finds a swarm's peers through the public IPFS DHT.
+package rendezvous
 
 import (
 	"context"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/discovery"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -55,15 +57,15 @@ const (
 	maxRendezvousDelay = 5 * time.Minute
 	// rendezvousLookupTime bounds one lookup of the name in the public DHT.
 	rendezvousLookupTime = time.Minute
-	// rendezvousMaxFound bounds the providers one lookup returns.
-	rendezvousMaxFound = 50
+	// MaxFound bounds the providers one lookup returns.
+	MaxFound = 50
 )
 
-// RendezvousName is the name a swarm's nodes advertise and look up in the public DHT:
+// Name is the name a swarm's nodes advertise and look up in the public DHT:
 // "allforone/" and the hex SHA-256 of the swarm's name, with the hash of the swarm key
 // mixed in for a private swarm, so that the name tells nobody without the key which swarm it
 // is (or that two private swarms share a name).
-func RendezvousName(swarm string, psk pnet.PSK) string {
+func Name(swarm string, psk pnet.PSK) string {
 	h := sha256.New()
 	h.Write([]byte(swarm))
 	if psk != nil {
@@ -74,12 +76,31 @@ func RendezvousName(swarm string, psk pnet.PSK) string {
 	return rendezvousPrefix + hex.EncodeToString(h.Sum(nil))
 }
 
-// startRendezvous starts the rendezvous loop when the config asks for it. The loop owns
-// the public DHT and its host, and closes both when the node's context ends (Close waits).
-func (n *Node) startRendezvous() {
-	if n.cfg.NAT.PublicRendezvous {
-		n.goLoop("rendezvous", n.rendezvousLoop)
-	}
+// Config is what the rendezvous needs of the node.
+type Config struct {
+	Identity crypto.PrivKey // the node's: a provider record names its peer ID
+	// Addrs are the node's addresses now, which the records advertise.
+	Addrs func() []ma.Multiaddr
+	Swarm string
+	PSK   pnet.PSK // the private swarm's key, or nil: mixed into the name
+	// Bootstrap are the public DHT's bootstrap peers; none: the IPFS defaults.
+	Bootstrap []peer.AddrInfo
+	Version   string        // for the user agent
+	Interval  time.Duration // BootstrapInterval: how often it looks
+	Floor     int           // BootstrapFloor: it looks the name up while the node has fewer peers
+	Log       *slog.Logger
+}
+
+// Swarm is what the rendezvous does to the node's own swarm (the node implements it).
+type Swarm interface {
+	// Peers is how many peers the node is connected to.
+	Peers() int
+	// Dial dials the peers found (a relayed connection will do), each with a backoff of
+	// its own, and returns how many it connected to.
+	Dial(ctx context.Context, peers []peer.AddrInfo) int
+	// Learned is called after a lookup connected to some: the node learns the swarm from
+	// them (refreshes its routing table).
+	Learned(ctx context.Context)
 }
 
 // rendezvous is the public DHT client and its host.
@@ -97,25 +118,18 @@ type rendezvous struct {
 	lastAd  time.Time     // when they were
 }
 
-func (n *Node) newRendezvous() (*rendezvous, error) {
-	boot, loopback, err := rendezvousBootstrap(n.cfg.NAT.RendezvousBootstrap)
-	if err != nil {
-		return nil, err
-	}
-	psk, err := p2p.LoadSwarmKey(n.cfg.SwarmKeyPath())
-	if err != nil {
-		return nil, err
-	}
+func newRendezvous(cfg Config) (*rendezvous, error) {
+	boot, loopback := bootstrap(cfg.Bootstrap)
 	cm, err := connmgr.NewConnManager(16, 32)
 	if err != nil {
 		return nil, err
 	}
 	h, err := libp2p.New(
-		libp2p.Identity(n.sk),
+		libp2p.Identity(cfg.Identity),
 		libp2p.NoListenAddrs,
-		libp2p.AddrsFactory(func([]ma.Multiaddr) []ma.Multiaddr { return publishable(n.host.Addrs(), loopback) }),
+		libp2p.AddrsFactory(func([]ma.Multiaddr) []ma.Multiaddr { return publishable(cfg.Addrs(), loopback) }),
 		libp2p.ConnectionManager(cm),
-		libp2p.UserAgent(p2p.UserAgent(n.version)),
+		libp2p.UserAgent(p2p.UserAgent(cfg.Version)),
 		libp2p.DisableRelay(),
 		libp2p.ForceReachabilityPrivate(), // no AutoNAT probes: the addresses are the node's, not this host's
 		libp2p.DisableMetrics(),
@@ -132,28 +146,24 @@ func (n *Node) newRendezvous() (*rendezvous, error) {
 		h.Close()
 		return nil, fmt.Errorf("rendezvous DHT: %w", err)
 	}
-	return &rendezvous{host: h, dht: d, disc: routing.NewRoutingDiscovery(d), name: RendezvousName(n.cfg.Swarm, psk), loopback: loopback}, nil
+	return &rendezvous{host: h, dht: d, disc: routing.NewRoutingDiscovery(d), name: Name(cfg.Swarm, cfg.PSK), loopback: loopback}, nil
 }
 
 func (r *rendezvous) close() error { return errors.Join(r.dht.Close(), r.host.Close()) }
 
-// rendezvousBootstrap is the public DHT's bootstrap peers: the configured ones, or the IPFS
+// bootstrap is the public DHT's bootstrap peers: the configured ones, or the IPFS
 // defaults. loopback reports a configured list of loopback addresses only.
-func rendezvousBootstrap(addrs []string) (boot []peer.AddrInfo, loopback bool, err error) {
-	if len(addrs) == 0 {
-		return dht.GetDefaultBootstrapPeerAddrInfos(), false, nil
+func bootstrap(boot []peer.AddrInfo) ([]peer.AddrInfo, bool) {
+	if len(boot) == 0 {
+		return dht.GetDefaultBootstrapPeerAddrInfos(), false
 	}
-	boot, err = ParseBootstrapPeers(addrs)
-	if err != nil {
-		return nil, false, err
-	}
-	loopback = true
+	loopback := true
 	for _, b := range boot {
 		for _, a := range b.Addrs {
 			loopback = loopback && manet.IsIPLoopback(a)
 		}
 	}
-	return boot, loopback, nil
+	return boot, loopback
 }
 
 // publishable drops loopback addresses, unless the public DHT is a loopback stand-in.
@@ -170,29 +180,29 @@ func publishable(addrs []ma.Multiaddr, loopback bool) []ma.Multiaddr {
 	return out
 }
 
-// rendezvousLoop advertises the swarm's rendezvous name and, while the node has fewer than
+// Run advertises the swarm's rendezvous name and, while the node has fewer than
 // BootstrapFloor peers, looks it up and dials the peers found, each with its own backoff.
 // Lookups that find nothing new back off from BootstrapInterval to maxRendezvousDelay.
 // (Its own advertising loop rather than discovery/util.Advertise: that one waits 2 minutes
 // after a failure, which is every attempt made before the routing table has peers, and its
 // goroutine has no owner to wait for it.)
-func (n *Node) rendezvousLoop(ctx context.Context) {
-	r, err := n.newRendezvous()
+// Run returns when ctx ends, having closed the public DHT and its host.
+func Run(ctx context.Context, cfg Config, swarm Swarm) {
+	log := cfg.Log
+	r, err := newRendezvous(cfg)
 	if err != nil {
-		n.logs.rendezvous.Warn("public rendezvous not started", "err", err)
+		log.Warn("public rendezvous not started", "err", err)
 		return
 	}
-	log := n.logs.rendezvous
 	defer func() {
 		if err := r.close(); err != nil {
 			log.Debug("close public DHT", "err", err)
 		}
 	}()
 	log.Info("public rendezvous started", "name", r.name)
-	interval := time.Duration(n.cfg.BootstrapInterval)
+	interval := cfg.Interval
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	backoff := make(map[peer.ID]*backoffState)
 	var nextLookup time.Time
 	lookupDelay := interval
 	r.adDelay = interval
@@ -206,10 +216,10 @@ func (n *Node) rendezvousLoop(ctx context.Context) {
 			continue // not in the public DHT yet: it dials its bootstrap peers by itself
 		}
 		r.advertise(ctx, log, interval)
-		if now := time.Now(); len(n.host.Network().Peers()) < n.cfg.BootstrapFloor && !now.Before(nextLookup) {
-			if n.rendezvousLookup(ctx, r, backoff, interval) > 0 {
+		if now := time.Now(); swarm.Peers() < cfg.Floor && !now.Before(nextLookup) {
+			if r.lookup(ctx, cfg.Identity, swarm, log) > 0 {
 				lookupDelay = interval
-				n.refreshRoutingTable(ctx, bootstrapDialTime) // learn the swarm from the peers found
+				swarm.Learned(ctx) // learn the swarm from the peers found
 			} else {
 				lookupDelay = min(2*lookupDelay, maxRendezvousDelay)
 			}
@@ -240,31 +250,29 @@ func (r *rendezvous) advertise(ctx context.Context, log *slog.Logger, base time.
 	r.nextAd, r.adDelay, r.adAddrs, r.lastAd = now.Add(ttl*7/8), base, addrs, now
 }
 
-// rendezvousLookup looks the name up and dials the swarm peers found. It returns how many
-// it connected to.
-func (n *Node) rendezvousLookup(ctx context.Context, r *rendezvous, backoff map[peer.ID]*backoffState, interval time.Duration) int {
+// lookup looks the name up and dials the swarm peers found. It returns how many it
+// connected to.
+func (r *rendezvous) lookup(ctx context.Context, sk crypto.PrivKey, swarm Swarm, log *slog.Logger) int {
+	self, _ := peer.IDFromPrivateKey(sk)
 	lctx, cancel := context.WithTimeout(ctx, rendezvousLookupTime)
-	found, err := util.FindPeers(lctx, r.disc, r.name, discovery.Limit(rendezvousMaxFound))
+	found, err := util.FindPeers(lctx, r.disc, r.name, discovery.Limit(MaxFound))
 	cancel()
 	if err != nil {
-		n.logs.rendezvous.Debug("rendezvous lookup", "err", err)
+		log.Debug("rendezvous lookup", "err", err)
 		return 0
 	}
 	peers := found[:0]
 	for _, p := range found {
-		if p.ID == n.id {
+		if p.ID == self {
 			continue // our own advertisement
 		}
 		if p.Addrs = publishable(p.Addrs, r.loopback); len(p.Addrs) > 0 {
 			peers = append(peers, p)
 		}
 	}
-	if len(backoff) > 4*rendezvousMaxFound {
-		clear(backoff) // forget peers long gone rather than grow without bound
-	}
 	// A NATed member is found at its relayed addresses: accept a relayed connection (hole
 	// punching then tries a direct one).
-	ok := n.dialBootstrap(network.WithAllowLimitedConn(ctx, "rendezvous"), peers, backoff, interval)
-	n.logs.rendezvous.Debug("rendezvous lookup", "found", len(peers), "connected", ok)
+	ok := swarm.Dial(network.WithAllowLimitedConn(ctx, "rendezvous"), peers)
+	log.Debug("rendezvous lookup", "found", len(peers), "connected", ok)
 	return ok
 }
