@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"allforone/node/internal/api"
+	"allforone/node/internal/p2p"
+	"allforone/node/internal/reach"
 	"allforone/node/internal/store"
 	"allforone/protocol"
 
@@ -267,7 +269,7 @@ func (c *Config) Validate() error {
 	if err := c.Prefs.validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := c.NAT.validate(); err != nil {
+	if err := c.NAT.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.RoutingRefresh <= 0 {
@@ -280,30 +282,9 @@ func (c *Config) Validate() error {
 }
 
 // ParseBootstrapPeers parses full multiaddrs with a /p2p/ part into peer infos, merging
-// addresses of the same peer.
+// addresses of the same peer (p2p.ParseBootstrapPeers).
 func ParseBootstrapPeers(addrs []string) ([]peer.AddrInfo, error) {
-	var errs []error
-	var maddrs []ma.Multiaddr
-	for _, s := range addrs {
-		m, err := ma.NewMultiaddr(s)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("bootstrap address %q is not a multiaddr (%v): use /ip4/1.2.3.4/tcp/4501/p2p/<peer ID>", s, err))
-			continue
-		}
-		if _, err := m.ValueForProtocol(ma.P_P2P); err != nil {
-			errs = append(errs, fmt.Errorf("bootstrap address %q has no peer ID: append /p2p/<peer ID> (`allforone id` on that node prints it)", s))
-			continue
-		}
-		maddrs = append(maddrs, m)
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	infos, err := peer.AddrInfosFromP2pAddrs(maddrs...)
-	if err != nil {
-		return nil, fmt.Errorf("bootstrap addresses: %w", err)
-	}
-	return infos, nil
+	return p2p.ParseBootstrapPeers(addrs)
 }
 
 // SwarmKeyPath is the absolute path of the swarm key, or "" for a public swarm.
@@ -386,3 +367,17 @@ func (c *Config) validateAPIExposure() error {
 	}
 	return nil
 }
+
+// NATConfig is how the node copes with NATs (reach.Config has every field).
+type NATConfig = reach.Config
+
+// DefaultNATConfig is a home volunteer's: find out, relay while public, use relays and
+// hole punching while not; no UPnP and no public rendezvous unless asked.
+func DefaultNATConfig() NATConfig { return reach.DefaultConfig() }
+
+// Reachability settings a NATConfig may name.
+const (
+	ReachAuto    = reach.ReachAuto    // AutoNAT finds out whether peers can dial this node
+	ReachPublic  = reach.ReachPublic  // the node is dialable from outside
+	ReachPrivate = reach.ReachPrivate // it is not
+)

@@ -21,6 +21,7 @@ import (
 	"allforone/node/internal/api"
 	"allforone/node/internal/membership"
 	"allforone/node/internal/p2p"
+	"allforone/node/internal/reach"
 	"allforone/node/internal/store"
 	"allforone/node/internal/trust"
 	"allforone/protocol"
@@ -39,8 +40,8 @@ type Node struct {
 	sk      crypto.PrivKey
 	id      peer.ID
 	version string
-	gater   *p2p.Gater // the blocklist, and testnets' partitions
-	reachSt reachState // reach.go
+	gater   *p2p.Gater  // the blocklist, and testnets' partitions
+	reachSt reach.State // node/internal/reach; reach.go
 
 	mem      *membership.Members    // the swarm's members as a view (members.go)
 	verified *tasks.VerifiedRecords // result records whose signatures were checked
@@ -229,7 +230,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	if n.host, err = p2p.NewHost(p2p.HostConfig{ListenAddrs: n.cfg.ListenAddrs, ConnLow: n.cfg.ConnLow,
 		ConnHigh: n.cfg.ConnHigh, UnlimitedResources: n.cfg.UnlimitedResources, Identity: n.sk, PSK: psk,
-		Gater: n.gater, Registry: n.reg, Version: n.version, Extra: natOptions(&n.cfg.NAT, n)}); err != nil {
+		Gater: n.gater, Registry: n.reg, Version: n.version, Extra: reach.Options(&n.cfg.NAT, reachPeers{n})}); err != nil {
 		return err
 	}
 	n.startClients()

@@ -1,11 +1,24 @@
-package node
+// Package reach is how a node copes with NATs: its NAT settings (Config), the libp2p
+// options they give (Options), and what it knows of its own reachability and DHT mode
+// (State, kept up to date by Watch).
+//
+// Home machines sit behind NATs. A node learns whether peers can dial it (AutoNAT, or the
+// operator says so); while they cannot, it serves no DHT records, so other nodes choose
+// neither it as a steward nor as a result holder (a record nobody can fetch is lost), it
+// reserves slots on relays among the swarm's reachable peers and advertises the relayed
+// addresses, and hole punching upgrades relayed connections to direct ones. Work itself
+// flows over connections the NATed node opened: leases, results and blobs go to and from
+// reachable stewards and holders, never over a relay's limited connection.
+package reach
 
 import (
 	"errors"
 	"fmt"
+
+	"allforone/node/internal/p2p"
 )
 
-// Reachability settings a NATConfig may name.
+// Reachability settings a Config may name.
 const (
 	// ReachAuto lets AutoNAT find out whether peers can dial this node.
 	ReachAuto = "auto"
@@ -15,9 +28,9 @@ const (
 	ReachPrivate = "private"
 )
 
-// NATConfig is how the node copes with NATs: knowing whether it is reachable, relaying for
+// Config is how the node copes with NATs: knowing whether it is reachable, relaying for
 // others while it is, using relays and hole punching while it is not.
-type NATConfig struct {
+type Config struct {
 	// Reachability is ReachAuto (default), ReachPublic or ReachPrivate. Set it only when
 	// you know: AutoNAT's guess is usually right within a minute.
 	Reachability string `json:"reachability"`
@@ -43,10 +56,10 @@ type NATConfig struct {
 	RendezvousBootstrap []string `json:"rendezvous_bootstrap,omitempty"`
 }
 
-// DefaultNATConfig is a home volunteer's: find out, relay while public, use relays and
+// DefaultConfig is a home volunteer's: find out, relay while public, use relays and
 // hole punching while not; no UPnP and no public rendezvous unless asked.
-func DefaultNATConfig() NATConfig {
-	return NATConfig{
+func DefaultConfig() Config {
+	return Config{
 		Reachability:         ReachAuto,
 		RelayService:         true,
 		RelayMaxReservations: 32,
@@ -56,7 +69,8 @@ func DefaultNATConfig() NATConfig {
 	}
 }
 
-func (c *NATConfig) validate() error {
+// Validate checks the settings, naming each one that is wrong.
+func (c *Config) Validate() error {
 	var errs []error
 	switch c.Reachability {
 	case ReachAuto, ReachPublic, ReachPrivate:
@@ -66,7 +80,7 @@ func (c *NATConfig) validate() error {
 	if c.RelayService && (c.RelayMaxReservations < 1 || c.RelayMaxCircuits < 1) {
 		errs = append(errs, fmt.Errorf("relay limits reservations=%d circuits=%d: need at least 1 each, or relay_service false", c.RelayMaxReservations, c.RelayMaxCircuits))
 	}
-	if _, err := ParseBootstrapPeers(c.RendezvousBootstrap); err != nil {
+	if _, err := p2p.ParseBootstrapPeers(c.RendezvousBootstrap); err != nil {
 		errs = append(errs, fmt.Errorf("rendezvous bootstrap: %w", err))
 	}
 	return errors.Join(errs...)
