@@ -202,3 +202,11 @@ func (n *Node) getBatchByString(id string) *batch {
 	}
 	return nil
 }
+
+// Activity returns the tasks running here, the latest results and the tasks finished over
+// the last ten minutes in ten-second buckets.
+func (n *Node) Activity() Activity {
+	a := n.op.act.Snapshot(time.Now(), 10*time.Minute, 10*time.Second)
+	a.Slots = n.cfg.Slots
+	return a
+}

@@ -320,7 +320,7 @@ func manifestBlobs(m *tasks.Manifest) []cid.Cid {
 	return out
 }
 
-// ranOutputs are the outputs this node computed for batch id (activity.go records them).
+// ranOutputs are the outputs this node computed for batch id (worker.go records them).
 func (n *Node) ranOutputs(ctx context.Context, id cid.Cid) ([]cid.Cid, error) {
 	res, err := n.ds.Query(ctx, query.Query{Prefix: store.RanBatchPrefix(id)})
 	if err != nil {

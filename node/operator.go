@@ -1,13 +1,17 @@
 package node
 
-import "sync"
+import (
+	"sync"
+
+	"allforone/node/internal/operator"
+)
 
 // operatorState is what the operator's features keep on a node: the live preferences
-// (prefs.go), the activity record (activity.go) and the garbage collector (gc.go). The
+// (prefs.go), the activity record (operator.Record) and the garbage collector (gc.go). The
 // zero value is ready.
 type operatorState struct {
 	prefs prefsState
-	act   activity
+	act   operator.Record
 	gc    gcState
 	pause pauseState // sandbox.go: suspended tasks
 

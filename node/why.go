@@ -41,9 +41,7 @@ func (n *Node) whyFacts() operator.WhyFacts {
 	if n.host != nil {
 		f.Peers = len(n.host.Network().Peers())
 	}
-	n.op.act.mu.Lock()
-	f.Running = len(n.op.act.running)
-	n.op.act.mu.Unlock()
+	f.Running = n.op.act.Running()
 	now := time.Now()
 	for _, b := range n.listBatches() {
 		stewardDone := n.stewardDone(b)

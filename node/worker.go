@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"allforone/node/internal/store"
 	"allforone/protocol"
 	"allforone/protocol/pb"
 	"allforone/tasks"
@@ -307,4 +308,26 @@ func (n *Node) renewWhileRunning(ctx context.Context, b *batch, task int) {
 			}
 		}
 	}
+}
+
+// taskStarted, taskAbandoned and taskFinished keep the activity record
+// (operator.Record): what the dashboard and `allforone why` show.
+func (n *Node) taskStarted(b *batch, task int) {
+	n.op.act.Started(b.id.String(), b.m.Name, task, time.Now())
+}
+
+// taskAbandoned forgets a task that started but produced no result (the node is closing).
+func (n *Node) taskAbandoned(b *batch, task int) { n.op.act.Abandoned(b.id.String(), task) }
+
+func (n *Node) taskFinished(b *batch, task int, rec tasks.ResultRecord) {
+	r := RecentResult{BatchID: b.id.String(), Name: b.m.Name, Task: task, OK: rec.OK(), Error: rec.Error,
+		OutputSize: rec.OutputSize, Seconds: rec.Duration.Seconds(), Finished: rec.Finished}
+	if rec.OK() {
+		r.Output = rec.Output.String()
+		// Remember the output for garbage collection; a lost key only leaves a blob behind.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		n.ds.Put(ctx, store.RanKey(b.id, task), rec.Output.Bytes())
+		cancel()
+	}
+	n.op.act.Finished(r)
 }

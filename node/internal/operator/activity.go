@@ -1,13 +1,9 @@
-package node
+package operator
 
 import (
-	"context"
 	"slices"
 	"sync"
 	"time"
-
-	"allforone/node/internal/store"
-	"allforone/tasks"
 )
 
 // The activity record: the tasks running here, the tasks finished per second over the last
@@ -58,8 +54,9 @@ type Activity struct {
 	Finished   int64             `json:"finished_total"` // since start
 }
 
-// activity is the record. The zero value is ready.
-type activity struct {
+// Record is the activity record. The zero value is ready; its methods are safe for
+// concurrent use.
+type Record struct {
 	mu       sync.Mutex
 	running  map[runKey]RunningTask
 	recent   []RecentResult    // newest last
@@ -72,38 +69,32 @@ type runKey struct {
 	task  int
 }
 
-func (n *Node) taskStarted(b *batch, task int) {
-	a := &n.op.act
+// Started records that task of batch (named name) started at now.
+func (a *Record) Started(batch, name string, task int, now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.running == nil {
 		a.running = make(map[runKey]RunningTask)
 	}
-	a.running[runKey{b.id.String(), task}] = RunningTask{BatchID: b.id.String(), Name: b.m.Name, Task: task, Started: time.Now()}
+	a.running[runKey{batch, task}] = RunningTask{BatchID: batch, Name: name, Task: task, Started: now}
 }
 
-// taskAbandoned forgets a task that started but produced no result (the node is closing).
-func (n *Node) taskAbandoned(b *batch, task int) {
-	a := &n.op.act
+// Abandoned forgets a task that started but produced no result (the node is closing).
+func (a *Record) Abandoned(batch string, task int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	delete(a.running, runKey{b.id.String(), task})
+	delete(a.running, runKey{batch, task})
 }
 
-func (n *Node) taskFinished(b *batch, task int, rec tasks.ResultRecord) {
-	r := RecentResult{BatchID: b.id.String(), Name: b.m.Name, Task: task, OK: rec.OK(), Error: rec.Error,
-		OutputSize: rec.OutputSize, Seconds: rec.Duration.Seconds(), Finished: rec.Finished}
-	if rec.OK() {
-		r.Output = rec.Output.String()
-		// Remember the output for garbage collection; a lost key only leaves a blob behind.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		n.ds.Put(ctx, store.RanKey(b.id, task), rec.Output.Bytes())
-		cancel()
-	}
-	n.op.act.record(r)
+// Running is how many tasks run now.
+func (a *Record) Running() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.running)
 }
 
-func (a *activity) record(r RecentResult) {
+// Finished records a task's result: it runs no more.
+func (a *Record) Finished(r RecentResult) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.running, runKey{r.BatchID, r.Task})
@@ -134,8 +125,8 @@ func (a *activity) record(r RecentResult) {
 	}
 }
 
-// snapshot returns the record at now, with throughput in buckets of bucket.
-func (a *activity) snapshot(now time.Time, span, bucket time.Duration) Activity {
+// Snapshot returns the record at now, with throughput in buckets of bucket.
+func (a *Record) Snapshot(now time.Time, span, bucket time.Duration) Activity {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	out := Activity{Running: []RunningTask{}, Recent: []RecentResult{}, BucketSecs: int(bucket / time.Second), Finished: a.finished}
@@ -161,12 +152,4 @@ func (a *activity) snapshot(now time.Time, span, bucket time.Duration) Activity 
 		out.Throughput = append(out.Throughput, p)
 	}
 	return out
-}
-
-// Activity returns the tasks running here, the latest results and the tasks finished over
-// the last ten minutes in ten-second buckets.
-func (n *Node) Activity() Activity {
-	a := n.op.act.snapshot(time.Now(), 10*time.Minute, 10*time.Second)
-	a.Slots = n.cfg.Slots
-	return a
 }
