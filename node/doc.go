@@ -18,11 +18,11 @@
 // Stewarding (steward*.go): the decisions are tasks/steward's; one goroutine per stewarded
 // batch feeds its core and carries out what it decides (steward_loop.go).
 //
-// Peers (stream.go, protocols.go, clients.go): every request a peer sends is checked against
-// the wire contract (protocol.Validate*) before its handler sees it, and answered BAD_REQUEST
-// with the field that is wrong if it breaks it. Requests to peers go through the typed
-// clients of package protocol, which check every answer, over a protocol.Caller: libp2p
-// streams, or what WithCaller gives.
+// Peers (stream.go): every request a peer sends is checked against the wire contract
+// (protocol.Validate*) before its handler sees it, and answered BAD_REQUEST with the field
+// that is wrong if it breaks it. Requests to peers go through the typed clients of package
+// protocol, which check every answer, over a protocol.Caller: libp2p streams, or what
+// WithCaller gives.
 //
 // Subsystems with no Node in them are packages under internal/, each given what it needs
 // through small interfaces defined where they are used: store (the data dir, its one

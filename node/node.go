@@ -59,7 +59,7 @@ type Node struct {
 	blobs  *tasks.BlobStore
 	exec   sandbox // sandbox.go: the runner pool
 	// caller carries steward and result requests (WithCaller, or streams); the clients
-	// use it (clients.go).
+	// use it (stream.go).
 	caller        protocol.Caller
 	stewardClient *protocol.StewardClient
 	resultClient  *protocol.ResultClient
@@ -71,7 +71,7 @@ type Node struct {
 	failed  chan struct{} // closed by fail
 
 	metrics    *metrics
-	op         operatorState // prefs, activity, garbage collection (operator.go)
+	op         operatorState // prefs, activity, garbage collection (prefs.go)
 	hooks      TestHooks
 	extraDelay atomic.Int64 // SetTaskDelay
 
