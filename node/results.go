@@ -101,19 +101,12 @@ func (n *Node) loadHeld(ctx context.Context) error {
 		if e.Error != nil {
 			return e.Error
 		}
-		var batchStr string
-		var task int
-		k := datastore.NewKey(e.Key)
-		if _, err := fmt.Sscanf(k.Name(), "%d", &task); err != nil {
-			continue
-		}
-		batchStr = k.Parent().Name()
-		id, err := cid.Decode(batchStr)
-		if err != nil {
+		id, task, ok := store.ParseTaskKey(e.Key)
+		if !ok {
 			continue
 		}
 		single := false // a single result is rechecked with its steward when fetched
-		if raw, err := n.ds.Get(ctx, k); err == nil {
+		if raw, err := n.ds.Get(ctx, datastore.NewKey(e.Key)); err == nil {
 			var sr pb.StoredResult
 			single = proto.Unmarshal(raw, &sr) == nil && sr.GetSingle()
 		}

@@ -106,6 +106,20 @@ func ResultKey(id cid.Cid, task int) datastore.Key {
 	return datastore.NewKey(fmt.Sprintf("%s%s/%08d", ResultPrefix, id, task))
 }
 
+// ParseTaskKey reads the batch and the task back from a key of the form
+// <prefix><batch CID>/<task> (ResultKey, StewardKey, RanKey); ok is false for any other.
+func ParseTaskKey(key string) (id cid.Cid, task int, ok bool) {
+	k := datastore.NewKey(key)
+	if _, err := fmt.Sscanf(k.Name(), "%d", &task); err != nil {
+		return cid.Undef, 0, false
+	}
+	id, err := cid.Decode(k.Parent().Name())
+	if err != nil {
+		return cid.Undef, 0, false
+	}
+	return id, task, true
+}
+
 // RanKey is where the output this node computed for one task of batch id is kept.
 func RanKey(id cid.Cid, task int) datastore.Key {
 	return datastore.NewKey(fmt.Sprintf("%s%s/%08d", RanPrefix, id, task))

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore"
 )
 
 // copyFixture copies node/testdata/<name> into a fresh temporary data dir.
@@ -102,5 +105,24 @@ func TestPebbleFatalGoesToTheHandler(t *testing.T) {
 	if got == nil || !strings.Contains(got.Error(), "MANIFEST sync failed: input/output error") ||
 		!strings.Contains(got.Error(), "allforone repair --data /data") {
 		t.Fatalf("the handler got %v", got)
+	}
+}
+
+// Every key of a task reads back as its batch and task; other keys do not.
+func TestParseTaskKey(t *testing.T) {
+	id, err := cid.Decode("bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []datastore.Key{ResultKey(id, 7), StewardKey(id, 7), RanKey(id, 7)} {
+		got, task, ok := ParseTaskKey(k.String())
+		if !ok || !got.Equals(id) || task != 7 {
+			t.Errorf("ParseTaskKey(%s) = %s, %d, %v", k, got, task, ok)
+		}
+	}
+	for _, k := range []string{BatchKey(id).String(), NamesKey(id).String(), TrustKey("12D3KooW").String(), "/results/nocid/00000001"} {
+		if _, _, ok := ParseTaskKey(k); ok {
+			t.Errorf("ParseTaskKey(%s) is a task key", k)
+		}
 	}
 }
