@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"allforone/node/internal/p2p"
 	"allforone/protocol"
 	"allforone/tasks"
 
@@ -20,15 +21,15 @@ const maxClockSkew = protocol.MaxClockSkew
 func (n *Node) validateAnnouncement(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 	a, err := protocol.ValidateAnnouncement(msg.Data)
 	if err != nil {
-		n.log.Debug("rejected announcement", "from", shortID(from), "err", err)
+		n.logs.batches.Debug("rejected announcement", "from", shortID(from), "err", err)
 		return pubsub.ValidationReject
 	}
-	if author := msg.GetFrom(); !n.allow(author, limitAnnouncement) {
+	if author := msg.GetFrom(); !n.allow(author, p2p.LimitAnnouncement) {
 		return pubsub.ValidationIgnore // a flood from one author: not forwarded
 	}
 	m, id, err := tasks.ParseManifest(a.GetManifest(), n.cfg.Swarm)
 	if err != nil {
-		n.log.Debug("rejected announcement", "from", shortID(from), "err", err)
+		n.logs.batches.Debug("rejected announcement", "from", shortID(from), "err", err)
 		return pubsub.ValidationReject
 	}
 	now := time.Now()
@@ -53,6 +54,6 @@ func (n *Node) onAnnouncement(m *pubsub.Message) {
 		return
 	}
 	if _, _, err := n.addBatch(n.ctx, a.GetManifest()); err != nil {
-		n.log.Debug("announcement", "err", err)
+		n.logs.batches.Debug("announcement", "err", err)
 	}
 }

@@ -4,13 +4,15 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+
+	"allforone/node/internal/api"
 )
 
 func (n *Node) batchRoutes(mux *http.ServeMux) {
 	n.blobRoutes(mux) // api_blobs.go: uploads for submissions
 	mux.HandleFunc("POST /api/v1/batches", func(w http.ResponseWriter, r *http.Request) {
 		var req SubmitRequest
-		if !decodeJSON(w, r, MaxSubmitJSON, "submission", &req) {
+		if !api.DecodeJSON(w, r, api.MaxSubmitJSON, "submission", &req) {
 			return
 		}
 		res, err := n.Submit(r.Context(), req)
@@ -18,19 +20,19 @@ func (n *Node) batchRoutes(mux *http.ServeMux) {
 			writeErr(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, res)
+		api.WriteJSON(w, http.StatusOK, res)
 	})
 	mux.HandleFunc("GET /api/v1/batches", func(w http.ResponseWriter, r *http.Request) {
 		out := n.Batches()
 		if out == nil {
 			out = []BatchInfo{}
 		}
-		writeJSON(w, http.StatusOK, out)
+		api.WriteJSON(w, http.StatusOK, out)
 	})
 	mux.HandleFunc("GET /api/v1/batches/{id}", func(w http.ResponseWriter, r *http.Request) {
 		id, err := batchIDOf(r.PathValue("id"))
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
+			api.WriteJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
 			return
 		}
 		st, err := n.Status(r.Context(), id)
@@ -38,15 +40,15 @@ func (n *Node) batchRoutes(mux *http.ServeMux) {
 			writeErr(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, st)
+		api.WriteJSON(w, http.StatusOK, st)
 	})
 	mux.HandleFunc("POST /api/v1/batches/{id}/fetch", func(w http.ResponseWriter, r *http.Request) {
 		id, err := batchIDOf(r.PathValue("id"))
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
+			api.WriteJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
 			return
 		}
-		if !noBody(w, r) {
+		if !api.NoBody(w, r) {
 			return
 		}
 		rep, err := n.FetchResults(r.Context(), id)
@@ -54,35 +56,35 @@ func (n *Node) batchRoutes(mux *http.ServeMux) {
 			writeErr(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, rep)
+		api.WriteJSON(w, http.StatusOK, rep)
 	})
 	mux.HandleFunc("GET /api/v1/batches/{id}/names", func(w http.ResponseWriter, r *http.Request) {
 		id, err := batchIDOf(r.PathValue("id"))
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
+			api.WriteJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
 			return
 		}
 		names, ok := n.OutputNames(r.Context(), id)
 		if !ok {
-			writeJSON(w, http.StatusNotFound, APIError{Error: "this node did not submit batch " + id.String() + ": it has no names for its outputs (name them by task index)"})
+			api.WriteJSON(w, http.StatusNotFound, APIError{Error: "this node did not submit batch " + id.String() + ": it has no names for its outputs (name them by task index)"})
 			return
 		}
-		writeJSON(w, http.StatusOK, names)
+		api.WriteJSON(w, http.StatusOK, names)
 	})
 	mux.HandleFunc("GET /api/v1/batches/{id}/results/{task}", func(w http.ResponseWriter, r *http.Request) {
 		id, err := batchIDOf(r.PathValue("id"))
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
+			api.WriteJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
 			return
 		}
 		task, err := strconv.Atoi(r.PathValue("task"))
 		if err != nil || task < 0 {
-			writeJSON(w, http.StatusBadRequest, APIError{Error: "task must be a task index (0, 1, ...)"})
+			api.WriteJSON(w, http.StatusBadRequest, APIError{Error: "task must be a task index (0, 1, ...)"})
 			return
 		}
 		out, err := n.ResultOutput(r.Context(), id, task)
 		if err != nil {
-			writeJSON(w, http.StatusNotFound, APIError{Error: err.Error()})
+			api.WriteJSON(w, http.StatusNotFound, APIError{Error: err.Error()})
 			return
 		}
 		w.Header().Set("Content-Type", "application/octet-stream")
@@ -99,5 +101,5 @@ func writeErr(w http.ResponseWriter, err error) {
 	case errors.Is(err, ErrUnknownBatch):
 		status = http.StatusNotFound
 	}
-	writeJSON(w, status, APIError{Error: err.Error()})
+	api.WriteJSON(w, status, APIError{Error: err.Error()})
 }

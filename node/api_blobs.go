@@ -10,10 +10,9 @@ import (
 	"os"
 	"time"
 
+	"allforone/node/internal/api"
+	"allforone/node/internal/store"
 	"allforone/tasks"
-
-	"github.com/ipfs/go-cid"
-	"github.com/ipfs/go-datastore"
 )
 
 // Uploads: a client streams a module or an input to POST /api/v1/blobs (the raw bytes as
@@ -27,30 +26,27 @@ type BlobInfo struct {
 	Size int64  `json:"size"`
 }
 
-// unrefPrefix keeps, per blob that no batch refers to, since when this node knows it so
+// store.UnrefKey keeps, per blob that no batch refers to, since when this node knows it so
 // (unix ms): set at upload and by the first garbage collection that finds the blob
 // unreferenced. gc_orphans.go collects such a blob after Config.BlobGrace.
-const unrefPrefix = "/gc/unref/"
-
-func unrefKey(c cid.Cid) datastore.Key { return datastore.NewKey(unrefPrefix + c.String()) }
 
 func (n *Node) blobRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/blobs", func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > tasks.MaxBlobSize {
-			tooLarge(w, r, fmt.Sprintf("blob is %d bytes, over the %d byte limit", r.ContentLength, tasks.MaxBlobSize))
+			api.TooLarge(w, r, fmt.Sprintf("blob is %d bytes, over the %d byte limit", r.ContentLength, tasks.MaxBlobSize))
 			return
 		}
 		info, err := n.PutBlob(r.Context(), http.MaxBytesReader(w, r.Body, tasks.MaxBlobSize))
 		var tooBig *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooBig) || errors.Is(err, tasks.ErrBlobTooLarge):
-			tooLarge(w, r, fmt.Sprintf("blob is over the %d byte limit", tasks.MaxBlobSize))
+			api.TooLarge(w, r, fmt.Sprintf("blob is over the %d byte limit", tasks.MaxBlobSize))
 		case errors.Is(err, errBlobRead):
-			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
+			api.WriteJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
 		case err != nil:
-			writeJSON(w, http.StatusInternalServerError, APIError{Error: err.Error()})
+			api.WriteJSON(w, http.StatusInternalServerError, APIError{Error: err.Error()})
 		default:
-			writeJSON(w, http.StatusOK, info)
+			api.WriteJSON(w, http.StatusOK, info)
 		}
 	})
 }
@@ -72,10 +68,10 @@ func (n *Node) PutBlob(ctx context.Context, r io.Reader) (BlobInfo, error) {
 	}
 	// The grace runs from the last upload of these bytes.
 	stamp := binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixMilli()))
-	if err := n.ds.Put(ctx, unrefKey(ref.CID), stamp); err != nil {
+	if err := n.ds.Put(ctx, store.UnrefKey(ref.CID), stamp); err != nil {
 		return BlobInfo{}, fmt.Errorf("put blob %s: %w", ref.CID, err)
 	}
-	n.log.Debug("blob uploaded", "cid", ref.CID.String(), "bytes", ref.Size)
+	n.logs.api.Debug("blob uploaded", "cid", ref.CID.String(), "bytes", ref.Size)
 	return BlobInfo{CID: ref.CID.String(), Size: int64(ref.Size)}, nil
 }
 

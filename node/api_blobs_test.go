@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"allforone/node/internal/api"
+	"allforone/node/internal/store"
 	"allforone/tasks"
 	"allforone/tasks/wasmtest"
 )
@@ -74,7 +76,7 @@ func TestOutputNamesOfOlderVersions(t *testing.T) {
 	n := newTestNode(t)
 	id := tasks.ContentID([]byte("a batch"))
 	raw, _ := json.Marshal([]string{"a.txt", "b.txt"})
-	if err := n.ds.Put(t.Context(), namesKey(id), raw); err != nil {
+	if err := n.ds.Put(t.Context(), store.NamesKey(id), raw); err != nil {
 		t.Fatal(err)
 	}
 	rule, ok := n.OutputNames(t.Context(), id)
@@ -86,7 +88,7 @@ func TestOutputNamesOfOlderVersions(t *testing.T) {
 // TestBearerSchemeIgnoresCase: RFC 7235 auth schemes are case-insensitive.
 func TestBearerSchemeIgnoresCase(t *testing.T) {
 	n := newTestNode(t)
-	tok, _ := readToken(n.cfg.DataDir)
+	tok, _ := api.ReadToken(n.cfg.DataDir)
 	for auth, want := range map[string]int{
 		"Bearer " + tok: http.StatusOK, "bearer " + tok: http.StatusOK, "BEARER " + tok: http.StatusOK,
 		"Bearer  " + tok: http.StatusOK, "Basic " + tok: http.StatusUnauthorized, tok: http.StatusUnauthorized,

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"allforone/node/internal/api"
 	"allforone/tasks"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -58,40 +59,40 @@ const (
 // dashboardRoutes registers the dashboard's data endpoints and the metrics endpoint.
 func (n *Node) dashboardRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/dashboard", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, n.Dashboard(r.Context()))
+		api.WriteJSON(w, http.StatusOK, n.Dashboard(r.Context()))
 	})
 	mux.HandleFunc("GET /api/v1/activity", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, n.Activity())
+		api.WriteJSON(w, http.StatusOK, n.Activity())
 	})
 	mux.HandleFunc("GET /api/v1/why", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, n.Why())
+		api.WriteJSON(w, http.StatusOK, n.Why())
 	})
 	mux.HandleFunc("GET /api/v1/prefs", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, n.prefsInfo())
+		api.WriteJSON(w, http.StatusOK, n.prefsInfo())
 	})
 	mux.HandleFunc("POST /api/v1/prefs/reload", func(w http.ResponseWriter, r *http.Request) {
-		if !noBody(w, r) {
+		if !api.NoBody(w, r) {
 			return
 		}
 		if _, err := n.ReloadPrefs(); err != nil {
-			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
+			api.WriteJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
 			return
 		}
-		writeJSON(w, http.StatusOK, n.prefsInfo())
+		api.WriteJSON(w, http.StatusOK, n.prefsInfo())
 	})
 	mux.HandleFunc("GET /api/v1/disk", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, n.Usage())
+		api.WriteJSON(w, http.StatusOK, n.Usage())
 	})
 	mux.HandleFunc("POST /api/v1/gc", func(w http.ResponseWriter, r *http.Request) {
-		if !noBody(w, r) {
+		if !api.NoBody(w, r) {
 			return
 		}
 		rep, err := n.CollectGarbage(r.Context())
 		if err != nil {
-			writeJSON(w, http.StatusInternalServerError, APIError{Error: err.Error()})
+			api.WriteJSON(w, http.StatusInternalServerError, APIError{Error: err.Error()})
 			return
 		}
-		writeJSON(w, http.StatusOK, rep)
+		api.WriteJSON(w, http.StatusOK, rep)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{Registry: n.reg}))
 
@@ -200,4 +201,12 @@ func (n *Node) getBatchByString(id string) *batch {
 		}
 	}
 	return nil
+}
+
+// Activity returns the tasks running here, the latest results and the tasks finished over
+// the last ten minutes in ten-second buckets.
+func (n *Node) Activity() Activity {
+	a := n.op.act.Snapshot(time.Now(), 10*time.Minute, 10*time.Second)
+	a.Slots = n.cfg.Slots
+	return a
 }

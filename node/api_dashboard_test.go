@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"allforone/node/internal/api"
 )
 
 func get(t *testing.T, url, token string) (int, string, http.Header) {
@@ -26,7 +28,7 @@ func get(t *testing.T, url, token string) (int, string, http.Header) {
 
 func TestDashboardEndpointsNeedTheToken(t *testing.T) {
 	n := newTestNode(t)
-	tok, _ := readToken(n.cfg.DataDir)
+	tok, _ := api.ReadToken(n.cfg.DataDir)
 	base := "http://" + n.APIAddr()
 	for _, path := range []string{"/api/v1/dashboard", "/api/v1/why", "/api/v1/activity", "/api/v1/prefs", "/api/v1/disk", "/metrics", "/debug/pprof/heap?debug=1"} {
 		if code, _, _ := get(t, base+path, ""); code != http.StatusUnauthorized {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"allforone/node/internal/api"
 	"allforone/tasks"
 	"allforone/tasks/wasmtest"
 
@@ -22,7 +23,7 @@ import (
 // token and returns the status and the answer.
 func apiPost(t *testing.T, n *Node, path string, body io.Reader, size int64) (int, string) {
 	t.Helper()
-	tok, err := readToken(n.cfg.DataDir)
+	tok, err := api.ReadToken(n.cfg.DataDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +186,7 @@ func diskUsage(t *testing.T, n *Node) DiskUsage {
 	if code, body := apiPostString(t, n, "/api/v1/gc", ""); code != http.StatusOK {
 		t.Fatalf("POST /api/v1/gc: %d %s", code, body)
 	}
-	tok, _ := readToken(n.cfg.DataDir)
+	tok, _ := api.ReadToken(n.cfg.DataDir)
 	code, body, _ := get(t, "http://"+n.APIAddr()+"/api/v1/disk", tok)
 	var u DiskUsage
 	if code != http.StatusOK || json.Unmarshal([]byte(body), &u) != nil {
@@ -292,7 +293,7 @@ func TestUnreferencedBlobsAreCollectedAfterTheGrace(t *testing.T) {
 // apiClient is a Client for n's API.
 func apiClient(t *testing.T, n *Node) *Client {
 	t.Helper()
-	tok, err := readToken(n.cfg.DataDir)
+	tok, err := api.ReadToken(n.cfg.DataDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,36 +2,65 @@ package node
 
 import (
 	"net/http"
+	"path/filepath"
 	"sort"
 	"time"
+
+	"allforone/node/internal/api"
+	"allforone/node/internal/p2p"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
+// startAPI serves the local API (node/internal/api) with the node's routes.
+func (n *Node) startAPI() error {
+	if err := ensureToken(n.cfg.DataDir); err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	n.routes(mux)
+	a, err := api.Start(api.Config{Addr: n.cfg.APIAddr, DataDir: n.cfg.DataDir,
+		TLSCert: n.absPath(n.cfg.APITLSCert), TLSKey: n.absPath(n.cfg.APITLSKey),
+		Handler: mux, Public: n.publicRequest, Log: n.logs.api})
+	if err != nil {
+		return err
+	}
+	n.api = a
+	return nil
+}
+
+// APIAddr is host:port of the node's API; empty before Start.
+func (n *Node) APIAddr() string {
+	if n.api == nil {
+		return ""
+	}
+	return n.api.Addr()
+}
+
 func (n *Node) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/id", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, n.IDInfo())
+		api.WriteJSON(w, http.StatusOK, n.IDInfo())
 	})
 	mux.HandleFunc("GET /api/v1/peers", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, n.Peers())
+		api.WriteJSON(w, http.StatusOK, n.Peers())
 	})
 	mux.HandleFunc("GET /api/v1/health", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, n.Health())
+		api.WriteJSON(w, http.StatusOK, n.Health())
 	})
 	mux.HandleFunc("GET /api/v1/blocklist", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, n.Blocklist())
+		api.WriteJSON(w, http.StatusOK, n.Blocklist())
 	})
 	mux.HandleFunc("GET /api/v1/trust", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, n.TrustRecords())
+		api.WriteJSON(w, http.StatusOK, n.TrustRecords())
 	})
 	n.batchRoutes(mux)
 	n.connectRoutes(mux)   // connect.go: dial a peer by multiaddr or peer ID
 	n.testingRoutes(mux)   // api_testing.go: fault injection for testnets
 	n.dashboardRoutes(mux) // api_dashboard.go: dashboard data, metrics
-	n.debugRoutes(mux)     // api_debug.go: Go profiles
+	api.DebugRoutes(mux)   // Go profiles
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, APIError{Error: "no such endpoint: " + r.Method + " " + r.URL.Path})
+		api.WriteJSON(w, http.StatusNotFound, APIError{Error: "no such endpoint: " + r.Method + " " + r.URL.Path})
 	})
 }
 
@@ -80,7 +109,7 @@ func (n *Node) Peers() []PeerInfo {
 		if v, err := n.host.Peerstore().Get(p, "AgentVersion"); err == nil {
 			pi.Agent, _ = v.(string)
 		}
-		pi.Incompatible, pi.IncompatibleReason = n.peerCompat(p) // compat.go
+		pi.Incompatible, pi.IncompatibleReason = n.peerCompat(p) // p2p.Compatibility
 		out = append(out, pi)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].PeerID < out[j].PeerID })
@@ -99,7 +128,7 @@ func (n *Node) Health() Health {
 	h.TopicPeers = n.TopicPeers()
 	h.OK = true
 	if n.api != nil {
-		h.UptimeSeconds = time.Since(n.api.started).Seconds()
+		h.UptimeSeconds = time.Since(n.api.Started()).Seconds()
 	}
 	return h
 }
@@ -114,4 +143,35 @@ func (n *Node) KnownPeers() map[peer.ID]bool {
 		known[p] = true
 	}
 	return known
+}
+
+// absPath is p relative to the data dir, unless absolute.
+func (n *Node) absPath(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(n.cfg.DataDir, p)
+}
+
+// IncompatiblePeers lists the connected peers that speak allforone protocols but none of
+// this node's: they run an incompatible version, or belong to another swarm. Each has
+// Incompatible set and IncompatibleReason saying why and what to do. A peer counts once
+// identify has told this node its protocols, a moment after it connects.
+func (n *Node) IncompatiblePeers() []PeerInfo {
+	out := []PeerInfo{}
+	for _, p := range n.Peers() {
+		if p.Incompatible {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// peerCompat judges a connected peer by the protocols it advertised.
+func (n *Node) peerCompat(p peer.ID) (incompatible bool, reason string) {
+	theirs, err := n.host.Peerstore().GetProtocols(p)
+	if err != nil {
+		return false, ""
+	}
+	return p2p.Compatibility(n.cfg.Swarm, theirs)
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"allforone/node/internal/api"
 	"allforone/tasks"
 	"allforone/tasks/steward"
 
@@ -92,12 +93,12 @@ type TaskCounts struct {
 // that exist: this node's side of a network partition. It lasts until UnblockPeers, or
 // until the node stops (blocks are not saved).
 func (n *Node) BlockPeers(ids ...peer.ID) {
-	banned := n.gater.list()
+	banned := n.gater.List()
 	for _, p := range ids {
 		if until, ok := banned[p]; p == n.id || ok && !until.IsZero() {
 			continue // a timed ban already keeps it out, and must outlive the heal
 		}
-		n.gater.block(p, time.Time{})
+		n.gater.Block(p, time.Time{}, "")
 	}
 	for _, p := range ids {
 		if p != n.id && n.host != nil {
@@ -111,7 +112,7 @@ func (n *Node) BlockPeers(ids ...peer.ID) {
 // skipping those already connected. It returns the peers it reached.
 func (n *Node) UnblockPeers(ctx context.Context, dial ...peer.AddrInfo) []peer.ID {
 	for _, p := range n.BlockedPeers() {
-		n.gater.unblock(p)
+		n.gater.Unblock(p)
 	}
 	ctx, cancel := context.WithTimeout(ctx, healDialTimeout)
 	defer cancel()
@@ -130,7 +131,7 @@ func (n *Node) UnblockPeers(ctx context.Context, dial ...peer.AddrInfo) []peer.I
 			defer wg.Done()
 			n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
 			if err := n.host.Connect(ctx, ai); err != nil {
-				n.log.Debug("heal: redial", "peer", shortID(ai.ID), "err", err)
+				n.logs.api.Debug("heal: redial", "peer", shortID(ai.ID), "err", err)
 				return
 			}
 			mu.Lock()
@@ -146,7 +147,7 @@ func (n *Node) UnblockPeers(ctx context.Context, dial ...peer.AddrInfo) []peer.I
 // an end: the blocklist (Block) always bans for a while.
 func (n *Node) BlockedPeers() []peer.ID {
 	var out []peer.ID
-	for p, until := range n.gater.list() {
+	for p, until := range n.gater.List() {
 		if until.IsZero() {
 			out = append(out, p)
 		}
@@ -214,13 +215,13 @@ func (n *Node) testingRoutes(mux *http.ServeMux) {
 		for _, s := range req.Block {
 			p, err := peer.Decode(s)
 			if err != nil {
-				writeJSON(w, http.StatusBadRequest, APIError{Error: fmt.Sprintf("block %q: not a peer ID: %v", s, err)})
+				api.WriteJSON(w, http.StatusBadRequest, APIError{Error: fmt.Sprintf("block %q: not a peer ID: %v", s, err)})
 				return
 			}
 			ids = append(ids, p)
 		}
 		n.BlockPeers(ids...)
-		writeJSON(w, http.StatusOK, n.testingPeers(nil))
+		api.WriteJSON(w, http.StatusOK, n.testingPeers(nil))
 	})
 	mux.HandleFunc("POST /api/v1/testing/heal", func(w http.ResponseWriter, r *http.Request) {
 		var req HealRequest
@@ -229,13 +230,13 @@ func (n *Node) testingRoutes(mux *http.ServeMux) {
 		}
 		infos, err := ParseBootstrapPeers(req.Connect)
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
+			api.WriteJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
 			return
 		}
-		writeJSON(w, http.StatusOK, n.testingPeers(n.UnblockPeers(r.Context(), infos...)))
+		api.WriteJSON(w, http.StatusOK, n.testingPeers(n.UnblockPeers(r.Context(), infos...)))
 	})
 	mux.HandleFunc("GET /api/v1/testing/blocked", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, n.testingPeers(nil))
+		api.WriteJSON(w, http.StatusOK, n.testingPeers(nil))
 	})
 	mux.HandleFunc("POST /api/v1/testing/slow", func(w http.ResponseWriter, r *http.Request) {
 		var req SlowRequest
@@ -243,24 +244,24 @@ func (n *Node) testingRoutes(mux *http.ServeMux) {
 			return
 		}
 		if req.DelayMS < 0 || req.DelayMS > int64(time.Hour/time.Millisecond) {
-			writeJSON(w, http.StatusBadRequest, APIError{Error: fmt.Sprintf("delay_ms %d: use 0 to 3600000", req.DelayMS)})
+			api.WriteJSON(w, http.StatusBadRequest, APIError{Error: fmt.Sprintf("delay_ms %d: use 0 to 3600000", req.DelayMS)})
 			return
 		}
 		n.SetTaskDelay(time.Duration(req.DelayMS) * time.Millisecond)
-		writeJSON(w, http.StatusOK, TestingSlow{DelayMS: n.taskDelay().Milliseconds()})
+		api.WriteJSON(w, http.StatusOK, TestingSlow{DelayMS: n.taskDelay().Milliseconds()})
 	})
 	mux.HandleFunc("GET /api/v1/testing/held/{id}", func(w http.ResponseWriter, r *http.Request) {
 		id, err := batchIDOf(r.PathValue("id"))
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
+			api.WriteJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
 			return
 		}
-		writeJSON(w, http.StatusOK, TestingHeld{BatchID: id.String(), Tasks: n.HeldTasks(id)})
+		api.WriteJSON(w, http.StatusOK, TestingHeld{BatchID: id.String(), Tasks: n.HeldTasks(id)})
 	})
 	mux.HandleFunc("GET /api/v1/testing/tasks/{id}", func(w http.ResponseWriter, r *http.Request) {
 		id, err := batchIDOf(r.PathValue("id"))
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
+			api.WriteJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
 			return
 		}
 		var holders []int
@@ -268,7 +269,7 @@ func (n *Node) testingRoutes(mux *http.ServeMux) {
 			for _, s := range strings.Split(q, ",") {
 				i, err := strconv.Atoi(s)
 				if err != nil {
-					writeJSON(w, http.StatusBadRequest, APIError{Error: fmt.Sprintf("holders=%s: give task indexes separated by commas", q)})
+					api.WriteJSON(w, http.StatusBadRequest, APIError{Error: fmt.Sprintf("holders=%s: give task indexes separated by commas", q)})
 					return
 				}
 				holders = append(holders, i)
@@ -276,10 +277,10 @@ func (n *Node) testingRoutes(mux *http.ServeMux) {
 		}
 		v, ok := n.StewardTasks(id, holders...)
 		if !ok {
-			writeJSON(w, http.StatusNotFound, APIError{Error: fmt.Sprintf("this node keeps no steward state for batch %s: ask one of its stewards", id)})
+			api.WriteJSON(w, http.StatusNotFound, APIError{Error: fmt.Sprintf("this node keeps no steward state for batch %s: ask one of its stewards", id)})
 			return
 		}
-		writeJSON(w, http.StatusOK, v)
+		api.WriteJSON(w, http.StatusOK, v)
 	})
 }
 
@@ -296,5 +297,5 @@ func (n *Node) testingPeers(connected []peer.ID) TestingPeers {
 
 // readTestingBody decodes a small JSON body into v, answering 400 (or 413) when it cannot.
 func readTestingBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	return decodeJSON(w, r, 1<<20, "request", v)
+	return api.DecodeJSON(w, r, 1<<20, "request", v)
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"allforone/node/internal/api"
+
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -58,13 +60,13 @@ func TestTestingAPIPartitionAndHeal(t *testing.T) {
 	if a.host.Network().Connectedness(b.id) != network.Connected {
 		t.Error("not connected after heal")
 	}
-	if !a.gater.isBlocked(outsider.id) {
+	if !a.gater.IsBlocked(outsider.id) {
 		t.Error("heal lifted a timed ban")
 	}
 	// A partition does not shorten a ban either.
 	c.Partition(ctx, []string{outsider.id.String()})
 	c.Heal(ctx, nil)
-	if !a.gater.isBlocked(outsider.id) {
+	if !a.gater.IsBlocked(outsider.id) {
 		t.Error("partition and heal lifted a timed ban")
 	}
 }
@@ -112,7 +114,7 @@ func TestTestingAPIOnlyInTestnets(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	tok, _ := readToken(cfg.DataDir)
+	tok, _ := api.ReadToken(cfg.DataDir)
 	for _, path := range []string{"/api/v1/testing/blocked", "/api/v1/testing/held/x"} {
 		if code, _, _ := get(t, "http://"+n.APIAddr()+path, tok); code != http.StatusNotFound {
 			t.Errorf("GET %s on a volunteer's node: %d, want 404", path, code)

@@ -1,5 +1,10 @@
 package node
 
+import (
+	"allforone/node/internal/api"
+	"allforone/node/internal/operator"
+)
+
 // The JSON bodies of the local API. The CLI prints them as they are with --json.
 
 // IDInfo answers GET /api/v1/id.
@@ -51,6 +56,19 @@ type Health struct {
 }
 
 // APIError is the body of every API error response.
-type APIError struct {
-	Error string `json:"error"`
-}
+type APIError = api.Error
+
+// MaxSubmitJSON bounds the JSON body of POST /api/v1/batches (node/internal/api).
+const MaxSubmitJSON = api.MaxSubmitJSON
+
+// What the node is doing and has just done (operator.Record keeps it).
+type (
+	// Activity is what the node is doing and has just done.
+	Activity = operator.Activity
+	// RunningTask is a task running on this node now.
+	RunningTask = operator.RunningTask
+	// RecentResult is a task this node ran.
+	RecentResult = operator.RecentResult
+	// ThroughputPoint counts the tasks this node finished in one bucket of time.
+	ThroughputPoint = operator.ThroughputPoint
+)

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"allforone/node/internal/store"
 	"allforone/tasks"
 
 	"github.com/ipfs/go-cid"
@@ -79,15 +80,6 @@ func (b *batch) unhold(tasks ...int) {
 	}
 }
 
-// key prefixes in the datastore
-const (
-	batchPrefix   = "/batches/"
-	stewardPrefix = "/steward/"
-	namesSuffix   = "/names"
-)
-
-func batchKey(id cid.Cid) datastore.Key { return datastore.NewKey(batchPrefix + id.String()) }
-
 func (n *Node) getBatch(id cid.Cid) *batch {
 	n.batchMu.Lock()
 	defer n.batchMu.Unlock()
@@ -115,7 +107,7 @@ func (n *Node) addBatch(ctx context.Context, raw []byte) (*batch, bool, error) {
 	if b := n.getBatch(id); b != nil {
 		return b, false, nil
 	}
-	if err := n.ds.Put(ctx, batchKey(id), raw); err != nil {
+	if err := n.ds.Put(ctx, store.BatchKey(id), raw); err != nil {
 		return nil, false, fmt.Errorf("store manifest: %w", err)
 	}
 	b := &batch{id: id, m: m, raw: raw}
@@ -126,7 +118,7 @@ func (n *Node) addBatch(ctx context.Context, raw []byte) (*batch, bool, error) {
 	}
 	n.batches[id.KeyString()] = b
 	n.batchMu.Unlock()
-	n.log.Info("batch known", "batch", id.String(), "name", m.Name, "tasks", m.NumTasks(),
+	n.logs.batches.Info("batch known", "batch", id.String(), "name", m.Name, "tasks", m.NumTasks(),
 		"R", m.Redundancy, "K", m.Replication, "submitter", shortID(m.Submitter))
 	n.wakeWorker()
 	return b, true, nil
@@ -134,7 +126,7 @@ func (n *Node) addBatch(ctx context.Context, raw []byte) (*batch, bool, error) {
 
 // loadBatches restores the known batches and the steward state kept in the datastore.
 func (n *Node) loadBatches(ctx context.Context) error {
-	res, err := n.ds.Query(ctx, query.Query{Prefix: batchPrefix})
+	res, err := n.ds.Query(ctx, query.Query{Prefix: store.BatchPrefix})
 	if err != nil {
 		return err
 	}
@@ -143,11 +135,11 @@ func (n *Node) loadBatches(ctx context.Context) error {
 		return err
 	}
 	for _, e := range entries {
-		if strings.HasSuffix(e.Key, namesSuffix) {
+		if strings.HasSuffix(e.Key, store.NamesSuffix) {
 			continue
 		}
 		if _, _, err := n.addBatch(ctx, e.Value); err != nil {
-			n.log.Warn("dropping unreadable batch from the datastore", "key", e.Key, "err", err)
+			n.logs.batches.Warn("dropping unreadable batch from the datastore", "key", e.Key, "err", err)
 			n.ds.Delete(ctx, datastore.NewKey(e.Key))
 		}
 	}

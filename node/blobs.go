@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"allforone/node/internal/p2p"
 	"allforone/protocol"
 	"allforone/protocol/pb"
 	"allforone/tasks"
@@ -33,7 +34,7 @@ func (n *Node) serveBlobs() {
 		}
 		defer n.wg.Done()
 		s.SetDeadline(time.Now().Add(blobFetchTimeout))
-		if !n.allow(s.Conn().RemotePeer(), limitBlob) {
+		if !n.allow(s.Conn().RemotePeer(), p2p.LimitBlob) {
 			protocol.WriteMsg(s, &pb.BlobResponse{Error: protocol.ToPB(protocol.Errorf(pb.ErrorCode_RATE_LIMITED, "slow down"))})
 			s.Close()
 			return
@@ -151,7 +152,7 @@ func (n *Node) provide(c cid.Cid) {
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
 		if err := n.dht.Provide(ctx, c, true); err != nil {
-			n.log.Debug("provide", "cid", c.String(), "err", err)
+			n.logs.blobs.Debug("provide", "cid", c.String(), "err", err)
 		}
 	})
 }

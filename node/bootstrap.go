@@ -3,10 +3,15 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
+
+	"allforone/node/internal/p2p"
+	"allforone/node/internal/rendezvous"
+	"allforone/node/internal/store"
 
 	"github.com/ipfs/go-datastore"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -22,7 +27,6 @@ import (
 const (
 	maxBootstrapBackoff = 5 * time.Minute
 	bootstrapDialTime   = 10 * time.Second
-	backupPeersKey      = "/node/backup-peers"
 	maxBackupPeers      = 32
 )
 
@@ -98,7 +102,7 @@ func (n *Node) dialBootstrap(ctx context.Context, peers []peer.AddrInfo, backoff
 				jitter := time.Duration(rand.Int64N(int64(b.delay)/4 + 1))
 				b.next = time.Now().Add(b.delay + jitter)
 				b.delay = min(2*b.delay, maxBootstrapBackoff)
-				n.log.Debug("bootstrap dial failed", "peer", pi.ID.String(), "err", err, "retry_in", b.delay)
+				n.logs.p2p.Debug("bootstrap dial failed", "peer", pi.ID.String(), "err", err, "retry_in", b.delay)
 				return
 			}
 			b.delay, b.next = base, time.Time{}
@@ -152,23 +156,65 @@ func (n *Node) saveBackupPeers(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	if err := n.ds.Put(ctx, datastore.NewKey(backupPeersKey), b); err != nil {
-		n.log.Debug("save backup peers", "err", err)
+	if err := n.ds.Put(ctx, datastore.NewKey(store.BackupPeersKey), b); err != nil {
+		n.logs.p2p.Debug("save backup peers", "err", err)
 	}
 }
 
 func (n *Node) loadBackupPeers(ctx context.Context) []peer.AddrInfo {
-	b, err := n.ds.Get(ctx, datastore.NewKey(backupPeersKey))
+	b, err := n.ds.Get(ctx, datastore.NewKey(store.BackupPeersKey))
 	if err != nil {
 		return nil
 	}
 	var infos []peer.AddrInfo
 	if err := json.Unmarshal(b, &infos); err != nil {
-		n.log.Warn("ignoring unreadable backup peer list", "err", err)
+		n.logs.p2p.Warn("ignoring unreadable backup peer list", "err", err)
 		return nil
 	}
 	for _, pi := range infos {
 		n.host.Peerstore().AddAddrs(pi.ID, pi.Addrs, peerstore.TempAddrTTL)
 	}
 	return infos
+}
+
+// startRendezvous starts the opt-in rendezvous through the public IPFS DHT
+// (node/internal/rendezvous) when the config asks for it. Its loop owns the public DHT and
+// its host, and closes both when the node's context ends (Close waits).
+func (n *Node) startRendezvous() {
+	if !n.cfg.NAT.PublicRendezvous {
+		return
+	}
+	n.goLoop("rendezvous", func(ctx context.Context) {
+		boot, err := ParseBootstrapPeers(n.cfg.NAT.RendezvousBootstrap) // validated in New
+		psk, kerr := p2p.LoadSwarmKey(n.cfg.SwarmKeyPath())
+		if err := errors.Join(err, kerr); err != nil {
+			n.logs.rendezvous.Warn("public rendezvous not started", "err", err)
+			return
+		}
+		interval := time.Duration(n.cfg.BootstrapInterval)
+		rendezvous.Run(ctx, rendezvous.Config{Identity: n.sk, Addrs: n.host.Addrs, Swarm: n.cfg.Swarm, PSK: psk,
+			Bootstrap: boot, Version: n.version, Interval: interval, Floor: n.cfg.BootstrapFloor, Log: n.logs.rendezvous},
+			&rendezvousSwarm{n: n, backoff: make(map[peer.ID]*backoffState), interval: interval})
+	})
+}
+
+// rendezvousSwarm is what the rendezvous does to this node's swarm: peers it finds are
+// dialled as bootstrap peers are, each with its own backoff.
+type rendezvousSwarm struct {
+	n        *Node
+	backoff  map[peer.ID]*backoffState // the rendezvous loop's only
+	interval time.Duration
+}
+
+func (s *rendezvousSwarm) Peers() int { return len(s.n.host.Network().Peers()) }
+
+func (s *rendezvousSwarm) Dial(ctx context.Context, peers []peer.AddrInfo) int {
+	if len(s.backoff) > 4*rendezvous.MaxFound {
+		clear(s.backoff) // forget peers long gone rather than grow without bound
+	}
+	return s.n.dialBootstrap(ctx, peers, s.backoff, s.interval)
+}
+
+func (s *rendezvousSwarm) Learned(ctx context.Context) {
+	s.n.refreshRoutingTable(ctx, bootstrapDialTime)
 }

@@ -3,7 +3,10 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +16,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"allforone/node/internal/api"
 )
 
 // ErrDaemonNotRunning means no daemon's API could be reached for a data dir.
@@ -35,7 +40,7 @@ func NewClient(dataDir string) (*Client, error) {
 		}
 		return nil, fmt.Errorf("read api address: %w", err)
 	}
-	tok, err := readToken(dataDir)
+	tok, err := api.ReadToken(dataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -215,3 +220,77 @@ func (c *Client) Output(ctx context.Context, id string, task int) ([]byte, error
 
 // CloseIdleConnections closes the client's idle keep-alive connections.
 func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
+
+// clientFor builds the HTTP client for an api file entry: plain for host:port, TLS pinned
+// to the configured certificate for https://host:port.
+func clientFor(dataDir, entry string) (base string, hc *http.Client, err error) {
+	hc = &http.Client{Timeout: 10 * time.Minute}
+	if !strings.HasPrefix(entry, "https://") {
+		return "http://" + entry, hc, nil
+	}
+	cfg, err := LoadConfig(dataDir)
+	if err != nil {
+		return "", nil, err
+	}
+	certPath := cfg.APITLSCert
+	if !filepath.IsAbs(certPath) {
+		certPath = filepath.Join(dataDir, certPath)
+	}
+	pemBytes, err := os.ReadFile(certPath)
+	if err != nil {
+		return "", nil, fmt.Errorf("read the API's TLS certificate: %w", err)
+	}
+	leaf := firstCert(pemBytes)
+	if leaf == nil {
+		return "", nil, errors.New("the API's TLS certificate file holds no certificate")
+	}
+	hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{
+		// The daemon's own certificate is pinned: the name in it does not matter.
+		InsecureSkipVerify: true,
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			if len(raw) == 0 || !bytes.Equal(raw[0], leaf) {
+				return errors.New("the API's certificate is not the one configured for this data dir")
+			}
+			return nil
+		},
+	}}
+	return entry, hc, nil
+}
+
+// firstCert returns the DER bytes of the first certificate in a PEM file.
+func firstCert(pemBytes []byte) []byte {
+	for {
+		var block *pem.Block
+		block, pemBytes = pem.Decode(pemBytes)
+		if block == nil {
+			return nil
+		}
+		if block.Type == "CERTIFICATE" {
+			return block.Bytes
+		}
+	}
+}
+
+// Why asks the daemon why it is not computing.
+func (c *Client) Why(ctx context.Context) (WhyReport, error) {
+	var v WhyReport
+	return v, c.Get(ctx, "/api/v1/why", &v)
+}
+
+// Dashboard returns everything the dashboard page shows.
+func (c *Client) Dashboard(ctx context.Context) (Dashboard, error) {
+	var v Dashboard
+	return v, c.Get(ctx, "/api/v1/dashboard", &v)
+}
+
+// ReloadPrefs makes the daemon read its preferences from config.json again.
+func (c *Client) ReloadPrefs(ctx context.Context) (PrefsInfo, error) {
+	var v PrefsInfo
+	return v, c.Post(ctx, "/api/v1/prefs/reload", struct{}{}, &v)
+}
+
+// BaseURL is the daemon API's address as a URL: http://host:port (or https://).
+func (c *Client) BaseURL() string { return c.base }
+
+// Token is the API token the client sends.
+func (c *Client) Token() string { return c.token }

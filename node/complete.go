@@ -58,7 +58,7 @@ func (n *Node) sendCompletions(b *batch) {
 		// stored on K holders: if the steward dies too, this is the copy it fetches.
 		// One fsync of the datastore's log per message, not per task.
 		if err := n.syncDatastore(context.Background(), false); err != nil {
-			n.log.Warn("sync the datastore before sending results", "err", err)
+			n.logs.worker.Warn("sync the datastore before sending results", "err", err)
 		}
 		msg := &pb.Complete{}
 		failures := false
@@ -96,7 +96,7 @@ func (n *Node) sendCompletions(b *batch) {
 			}
 		}
 		if err != nil {
-			n.log.Warn("results not delivered to the steward", "batch", b.id.String(), "tasks", len(batch), "err", err)
+			n.logs.worker.Warn("results not delivered to the steward", "batch", b.id.String(), "tasks", len(batch), "err", err)
 		}
 		for _, c := range batch {
 			b.unhold(c.rec.Task)

@@ -10,6 +10,10 @@ import (
 	"runtime"
 	"time"
 
+	"allforone/node/internal/api"
+	"allforone/node/internal/p2p"
+	"allforone/node/internal/reach"
+	"allforone/node/internal/store"
 	"allforone/protocol"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -265,7 +269,7 @@ func (c *Config) Validate() error {
 	if err := c.Prefs.validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := c.NAT.validate(); err != nil {
+	if err := c.NAT.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.RoutingRefresh <= 0 {
@@ -278,30 +282,9 @@ func (c *Config) Validate() error {
 }
 
 // ParseBootstrapPeers parses full multiaddrs with a /p2p/ part into peer infos, merging
-// addresses of the same peer.
+// addresses of the same peer (p2p.ParseBootstrapPeers).
 func ParseBootstrapPeers(addrs []string) ([]peer.AddrInfo, error) {
-	var errs []error
-	var maddrs []ma.Multiaddr
-	for _, s := range addrs {
-		m, err := ma.NewMultiaddr(s)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("bootstrap address %q is not a multiaddr (%v): use /ip4/1.2.3.4/tcp/4501/p2p/<peer ID>", s, err))
-			continue
-		}
-		if _, err := m.ValueForProtocol(ma.P_P2P); err != nil {
-			errs = append(errs, fmt.Errorf("bootstrap address %q has no peer ID: append /p2p/<peer ID> (`allforone id` on that node prints it)", s))
-			continue
-		}
-		maddrs = append(maddrs, m)
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	infos, err := peer.AddrInfosFromP2pAddrs(maddrs...)
-	if err != nil {
-		return nil, fmt.Errorf("bootstrap addresses: %w", err)
-	}
-	return infos, nil
+	return p2p.ParseBootstrapPeers(addrs)
 }
 
 // SwarmKeyPath is the absolute path of the swarm key, or "" for a public swarm.
@@ -311,9 +294,6 @@ func (c *Config) SwarmKeyPath() string {
 	}
 	return filepath.Join(c.DataDir, c.SwarmKeyFile)
 }
-
-// ConfigFile is the name of the config file inside the data dir.
-const ConfigFile = "config.json"
 
 // LoadConfig reads <dataDir>/config.json over DefaultConfig(dataDir).
 func LoadConfig(dataDir string) (Config, error) {
@@ -339,7 +319,7 @@ func (c *Config) Save() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(c.DataDir, ConfigFile), append(b, '\n'), 0o600)
+	return store.WriteFileAtomic(filepath.Join(c.DataDir, ConfigFile), append(b, '\n'), 0o600)
 }
 
 // Duration is a time.Duration that reads and writes as a string like "30s" in JSON.
@@ -369,3 +349,35 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	*d = Duration(v)
 	return nil
 }
+
+// The local API listens on loopback. An operator who binds it elsewhere must give it TLS
+// (a certificate and key), or say explicitly that they accept clear text.
+
+// validateAPIExposure is part of Config.Validate.
+func (c *Config) validateAPIExposure() error {
+	host, _, err := net.SplitHostPort(c.APIAddr)
+	if err != nil {
+		return nil // reported by Validate
+	}
+	if (c.APITLSCert == "") != (c.APITLSKey == "") {
+		return errors.New("api TLS needs both a certificate and a key: give --api-tls-cert and --api-tls-key, or set both at once: allforone config set api_tls_cert FILE api_tls_key FILE")
+	}
+	if !api.IsLoopbackHost(host) && c.APITLSCert == "" && !c.APIInsecure {
+		return fmt.Errorf("api address %s can be reached from other machines: give it TLS (--api-tls-cert and --api-tls-key), or pass --api-insecure if you accept that the token travels in clear text, or keep it on 127.0.0.1", c.APIAddr)
+	}
+	return nil
+}
+
+// NATConfig is how the node copes with NATs (reach.Config has every field).
+type NATConfig = reach.Config
+
+// DefaultNATConfig is a home volunteer's: find out, relay while public, use relays and
+// hole punching while not; no UPnP and no public rendezvous unless asked.
+func DefaultNATConfig() NATConfig { return reach.DefaultConfig() }
+
+// Reachability settings a NATConfig may name.
+const (
+	ReachAuto    = reach.ReachAuto    // AutoNAT finds out whether peers can dial this node
+	ReachPublic  = reach.ReachPublic  // the node is dialable from outside
+	ReachPrivate = reach.ReachPrivate // it is not
+)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"allforone/node/internal/api"
+
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -82,7 +84,7 @@ func (n *Node) Connect(ctx context.Context, target string) (PeerInfo, error) {
 func (n *Node) connectRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/peers/connect", func(w http.ResponseWriter, r *http.Request) {
 		var req ConnectRequest
-		if !decodeJSON(w, r, maxSmallBody, `connect request (want {"target": "<multiaddr or peer ID>"})`, &req) {
+		if !api.DecodeJSON(w, r, api.MaxSmallBody, `connect request (want {"target": "<multiaddr or peer ID>"})`, &req) {
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
@@ -90,13 +92,13 @@ func (n *Node) connectRoutes(mux *http.ServeMux) {
 		p, err := n.Connect(ctx, req.Target)
 		switch {
 		case errors.Is(err, ErrBadTarget):
-			writeJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
+			api.WriteJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
 			return
 		case err != nil: // the target is fine; reaching it failed
-			writeJSON(w, http.StatusBadGateway, APIError{Error: err.Error()})
+			api.WriteJSON(w, http.StatusBadGateway, APIError{Error: err.Error()})
 			return
 		}
-		writeJSON(w, http.StatusOK, p)
+		api.WriteJSON(w, http.StatusOK, p)
 	})
 }
 

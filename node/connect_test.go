@@ -102,7 +102,7 @@ func TestPeersWithoutTheStewardProtocolTakeNoRoles(t *testing.T) {
 	if _, err := a.Connect(ctx, b.IDInfo().Addrs[0]); err != nil {
 		t.Fatal(err)
 	}
-	has := func() bool { return slices.Contains(a.members(), b.ID()) }
+	has := func() bool { return slices.Contains(a.mem.List(), b.ID()) }
 	deadlineFor(t, ctx, "b among a's members", has)
 	b.host.RemoveStreamHandler(protocol.StewardProtocol(b.cfg.Swarm)) // identify pushes the change
 	deadlineFor(t, ctx, "b out of a's members", func() bool { return !has() })
@@ -124,7 +124,7 @@ func TestDepartedHolderCountsDuringTheGrace(t *testing.T) {
 		if _, err := a.Connect(ctx, x.IDInfo().Addrs[0]); err != nil {
 			t.Fatal(err)
 		}
-		deadlineFor(t, ctx, "a member", func() bool { return slices.Contains(a.members(), x.ID()) })
+		deadlineFor(t, ctx, "a member", func() bool { return slices.Contains(a.mem.List(), x.ID()) })
 	}
 	key := submitKey(t)
 	// Both rules count it: the holders chosen for new copies and the steward's count of a
@@ -178,7 +178,7 @@ func TestTheGraceKeepsTwoLiveCopies(t *testing.T) {
 		if _, err := a.Connect(ctx, x.IDInfo().Addrs[0]); err != nil {
 			t.Fatal(err)
 		}
-		deadlineFor(t, ctx, "a member", func() bool { return slices.Contains(a.members(), x.ID()) })
+		deadlineFor(t, ctx, "a member", func() bool { return slices.Contains(a.mem.List(), x.ID()) })
 	}
 	// A key whose three closest members are a and two others, who then leave.
 	var key cid.Cid

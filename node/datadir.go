@@ -1,215 +1,97 @@
 package node
 
 import (
-	"errors"
-	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
+	"context"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/pnet"
+
+	"allforone/node/internal/p2p"
+	"allforone/node/internal/store"
 )
 
-// DataDirVersion is the data dir format this code reads and writes. Whoever changes the
-// layout of the data dir (files, datastore keys, encodings) so that older code would
-// misread it raises it by one and appends the step to dataDirMigrations.
-const DataDirVersion = 1
+// The data dir and its datastore are package store's (node/internal/store: schema.go has
+// every file name, datastore key and the format version); these are the names of it that
+// the commands use.
 
-// VersionFile holds the data dir's format version: a decimal number and a newline. A data
-// dir without it is version 0 (made before formats were versioned).
-const VersionFile = "version"
+// Files and folders in the data dir (see the package doc).
+const (
+	IdentityFile = store.IdentityFile // the node's private key
+	ConfigFile   = store.ConfigFile   // the node's Config
+	SwarmKeyFile = store.SwarmKeyFile // the pre-shared key of a private swarm
+	TokenFile    = store.TokenFile    // the bearer token of the local API
+	APIFile      = store.APIFile      // host:port of the running daemon's API
+	LockFile     = store.LockFile     // held while a daemon or a repair uses the data dir
+	VersionFile  = store.VersionFile  // the data dir's format version
+	BackupDir    = store.BackupDir    // backups made before upgrades, datastores moved aside
+	DatastoreDir = store.DatastoreDir // the embedded key-value store (pebble)
+)
 
-// BackupDir is the folder inside the data dir where a migration first copies the data dir
-// as it was, one subfolder per upgrade: backups/version-<from>-<UTC time>/.
-const BackupDir = "backups"
+// DataDirVersion is the data dir format this code reads and writes.
+const DataDirVersion = store.DataDirVersion
 
-// ErrDataDirTooNew means the data dir was written by a newer allforone with a format this
-// binary does not know.
-var ErrDataDirTooNew = errors.New("data dir format is newer than this allforone")
+var (
+	// ErrNotInitialized means the data dir has no config or identity yet.
+	ErrNotInitialized = store.ErrNotInitialized
+	// ErrDatastoreCorrupt means the datastore is damaged; errors.As gives a
+	// *CorruptionError with the file and what to do.
+	ErrDatastoreCorrupt = store.ErrDatastoreCorrupt
+	// ErrDataDirTooNew means the data dir was written by a newer allforone.
+	ErrDataDirTooNew = store.ErrDataDirTooNew
+)
 
-// dataDirMigration upgrades a data dir in place from format version from to from+1.
-// Steps run with the data dir locked and after a backup; each must be safe to run again
-// after a crash half-way (the version file moves on only when a step has finished).
-type dataDirMigration struct {
-	from int
-	what string // for logs and errors
-	run  func(dataDir string) error
-}
-
-// dataDirMigrations are the steps from version 0 up to DataDirVersion, in order.
-var dataDirMigrations = []dataDirMigration{
-	{
-		from: 0,
-		what: "write the format version (a data dir from before versions has the layout of version 1)",
-		run:  func(string) error { return nil },
-	},
-}
-
-// DataDirUpgrade says what upgradeDataDir did; the zero value means nothing.
-type DataDirUpgrade struct {
-	From, To int
-	Backup   string // the copy of the data dir as it was before
-}
+type (
+	// CorruptionError says what in a node's datastore is damaged and how to get out of it.
+	CorruptionError = store.CorruptionError
+	// DatastoreReport is what CheckDatastore found.
+	DatastoreReport = store.DatastoreReport
+	// DataLoss says what a node's datastore lost before this start.
+	DataLoss = store.DataLoss
+	// StoreCounts is how much a node keeps in its datastore.
+	StoreCounts = store.StoreCounts
+	// DataDirUpgrade says what an upgrade of the data dir's format did.
+	DataDirUpgrade = store.DataDirUpgrade
+)
 
 // ReadDataDirVersion returns the format version of the data dir: 0 when it has no version
 // file.
-func ReadDataDirVersion(dataDir string) (int, error) {
-	path := filepath.Join(dataDir, VersionFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("read data dir format version: %w", err)
-	}
-	v, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || v < 0 {
-		return 0, fmt.Errorf("%s holds %q, not a format version: it should hold a number like %d; put the right number back, or restore the data dir from a backup in %s",
-			path, strings.TrimSpace(string(b)), DataDirVersion, filepath.Join(dataDir, BackupDir))
-	}
-	return v, nil
+func ReadDataDirVersion(dataDir string) (int, error) { return store.ReadDataDirVersion(dataDir) }
+
+// RepairAdvice is what to do about a corrupt datastore in dataDir.
+func RepairAdvice(dataDir string) string { return store.RepairAdvice(dataDir) }
+
+// CheckDatastore checks the datastore of dataDir, which no daemon may be using; a full
+// check reads every key and value (store.CheckDatastore says what it checks).
+func CheckDatastore(ctx context.Context, dataDir string, full bool) (*DatastoreReport, error) {
+	return store.CheckDatastore(ctx, dataDir, full)
 }
 
-// writeDataDirVersion records the data dir's format version.
-func writeDataDirVersion(dataDir string, v int) error {
-	return writeFileAtomic(filepath.Join(dataDir, VersionFile), []byte(strconv.Itoa(v)+"\n"), 0o600)
+// DeleteBlobs removes the named blobs from the datastore of dataDir (no daemon may be
+// using it): bad copies, which the node fetches again from their providers.
+func DeleteBlobs(ctx context.Context, dataDir string, ids []string) error {
+	return store.DeleteBlobs(ctx, dataDir, ids)
 }
 
-// upgradeDataDir brings an initialized data dir to DataDirVersion, or refuses one that is
-// newer. A data dir without an identity is left alone: it is not initialized, and loading
-// the identity says so.
-func upgradeDataDir(dataDir string) (DataDirUpgrade, error) {
-	return migrateDataDir(dataDir, DataDirVersion, dataDirMigrations, time.Now())
+// MoveDatastoreAside moves the datastore of dataDir (no daemon may be using it) to the
+// backups folder and leaves an empty one that remembers the move; it returns where the
+// old datastore went.
+func MoveDatastoreAside(dataDir string, now time.Time) (string, error) {
+	return store.MoveDatastoreAside(dataDir, now)
 }
 
-// migrateDataDir runs steps to bring dataDir from its version to target: with the data
-// dir locked, after copying it to a backup, writing the version after every step.
-func migrateDataDir(dataDir string, target int, steps []dataDirMigration, now time.Time) (DataDirUpgrade, error) {
-	v, err := ReadDataDirVersion(dataDir)
-	if err != nil {
-		return DataDirUpgrade{}, err
-	}
-	if v > target {
-		return DataDirUpgrade{}, fmt.Errorf("%w: %s has format version %d, and this allforone reads versions up to %d: run the newer allforone that last used it, or restore the copy that the upgrade left in %s with an older allforone",
-			ErrDataDirTooNew, dataDir, v, target, filepath.Join(dataDir, BackupDir))
-	}
-	if v == target {
-		return DataDirUpgrade{}, nil
-	}
-	if _, err := os.Stat(filepath.Join(dataDir, IdentityFile)); errors.Is(err, os.ErrNotExist) {
-		return DataDirUpgrade{}, nil
-	}
-	lock, err := lockDataDir(dataDir)
-	if err != nil {
-		return DataDirUpgrade{}, fmt.Errorf("upgrade data dir from format %d to %d: %w", v, target, err)
-	}
-	defer lock.Unlock()
-	if v, err = ReadDataDirVersion(dataDir); err != nil || v == target { // another process may have upgraded it
-		return DataDirUpgrade{}, err
-	}
-	up := DataDirUpgrade{From: v, To: target,
-		Backup: filepath.Join(dataDir, BackupDir, fmt.Sprintf("version-%d-%s", v, now.UTC().Format("20060102T150405Z")))}
-	if err := backupDataDir(dataDir, up.Backup); err != nil {
-		return DataDirUpgrade{}, fmt.Errorf("back up data dir before upgrading it from format %d to %d: %w (free some disk space, or copy it away yourself and retry)", v, target, err)
-	}
-	for v < target {
-		i := indexOfStep(steps, v)
-		if i < 0 {
-			return up, fmt.Errorf("upgrade data dir %s: no migration from format %d (this is a bug in allforone); the data dir as it was is in %s", dataDir, v, up.Backup)
-		}
-		if err := steps[i].run(dataDir); err != nil {
-			return up, fmt.Errorf("upgrade data dir %s from format %d to %d (%s): %w; the data dir as it was before the upgrade is in %s", dataDir, v, v+1, steps[i].what, err, up.Backup)
-		}
-		v++
-		if err := writeDataDirVersion(dataDir, v); err != nil {
-			return up, fmt.Errorf("upgrade data dir %s to format %d: %w; the data dir as it was is in %s", dataDir, v, err, up.Backup)
-		}
-	}
-	return up, nil
-}
+// ErrCorruptIdentity means the identity key file cannot be read as a key.
+var ErrCorruptIdentity = p2p.ErrCorruptIdentity
 
-func indexOfStep(steps []dataDirMigration, from int) int {
-	for i, s := range steps {
-		if s.from == from {
-			return i
-		}
-	}
-	return -1
-}
+// LoadIdentity reads the node's private key from the data dir.
+func LoadIdentity(dataDir string) (crypto.PrivKey, error) { return p2p.LoadIdentity(dataDir) }
 
-// backupSkips are what a backup leaves out: older backups, the lock, and the compiled
-// module cache (the node rebuilds it).
-var backupSkips = map[string]bool{BackupDir: true, LockFile: true, "wazero-cache": true}
+// PeerIDOf returns the peer ID of the data dir's identity.
+func PeerIDOf(dataDir string) (peer.ID, error) { return p2p.PeerIDOf(dataDir) }
 
-// backupDataDir copies dataDir to dst (which must not exist), keeping file modes. On
-// failure it removes the partial copy.
-func backupDataDir(dataDir, dst string) (err error) {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return err
-	}
-	if err := os.Mkdir(dst, 0o700); err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			os.RemoveAll(dst)
-		}
-	}()
-	return filepath.WalkDir(dataDir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dataDir, path)
-		if err != nil || rel == "." {
-			return err
-		}
-		if backupSkips[rel] {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		to := filepath.Join(dst, rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case d.IsDir():
-			return os.Mkdir(to, info.Mode().Perm()|0o700)
-		case d.Type()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(path)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(target, to)
-		case d.Type().IsRegular():
-			return copyFile(path, to, info.Mode().Perm())
-		default:
-			return nil // sockets, pipes: nothing to keep
-		}
-	})
-}
+// NewSwarmKey makes a new pre-shared key for a private swarm, in the IPFS swarm.key format.
+func NewSwarmKey() ([]byte, error) { return p2p.NewSwarmKey() }
 
-func copyFile(from, to string, perm fs.FileMode) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
+// DecodeSwarmKey parses a swarm key in the IPFS swarm.key format.
+func DecodeSwarmKey(b []byte) (pnet.PSK, error) { return p2p.DecodeSwarmKey(b) }

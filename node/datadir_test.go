@@ -4,10 +4,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
-	"time"
+
+	"allforone/node/internal/store"
 )
 
 // fixtureV0PeerID is the peer ID of testdata/datadir-v0, a data dir written by `allforone
@@ -87,7 +87,7 @@ func TestNewUpgradesAVersion0DataDirWithABackup(t *testing.T) {
 
 func TestNewRefusesANewerDataDir(t *testing.T) {
 	dir := copyFixture(t, "datadir-v0")
-	if err := writeDataDirVersion(dir, DataDirVersion+1); err != nil {
+	if err := store.WriteDataDirVersion(dir, DataDirVersion+1); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := LoadConfig(dir)
@@ -139,75 +139,20 @@ func TestMalformedVersionFile(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, VersionFile), []byte("one\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := upgradeDataDir(dir)
+	_, err := store.UpgradeDataDir(dir)
 	if err == nil || !strings.Contains(err.Error(), `"one"`) || !strings.Contains(err.Error(), "a number like 1") {
-		t.Fatalf("upgradeDataDir = %v, want an error naming the content and the fix", err)
-	}
-}
-
-func TestMigrationStepsRunInOrderAndStopAtAFailure(t *testing.T) {
-	dir := copyFixture(t, "datadir-v0")
-	var ran []int
-	step := func(from int, fail bool) dataDirMigration {
-		return dataDirMigration{from: from, what: "step", run: func(d string) error {
-			if d != dir {
-				t.Errorf("step got dir %s, want %s", d, dir)
-			}
-			// Each step sees the version its predecessor left.
-			if v, _ := ReadDataDirVersion(d); v != from {
-				t.Errorf("step from %d sees version %d", from, v)
-			}
-			ran = append(ran, from)
-			if fail {
-				return errors.New("disk on fire")
-			}
-			return nil
-		}}
-	}
-	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-	steps := []dataDirMigration{step(2, true), step(0, false), step(1, false)} // looked up by from, not position
-	up, err := migrateDataDir(dir, 3, steps, now)
-	if err == nil || !strings.Contains(err.Error(), "disk on fire") || !strings.Contains(err.Error(), up.Backup) {
-		t.Fatalf("migrate = %v, want the step's error and the backup's path", err)
-	}
-	if !slices.Equal(ran, []int{0, 1, 2}) {
-		t.Fatalf("steps ran %v, want [0 1 2]", ran)
-	}
-	if got := readVersionFile(t, dir); got != "2\n" {
-		t.Fatalf("version after a failed step 2->3 = %q, want %q (the last finished step)", got, "2\n")
-	}
-	if want := filepath.Join(dir, BackupDir, "version-0-20260304T050607Z"); up.Backup != want {
-		t.Fatalf("backup = %s, want %s", up.Backup, want)
-	}
-
-	// Retrying resumes at the failed step, with a backup of the version-2 dir.
-	ran = nil
-	steps[0] = step(2, false)
-	up, err = migrateDataDir(dir, 3, steps, now.Add(time.Second))
-	if err != nil || !slices.Equal(ran, []int{2}) || up.From != 2 || up.To != 3 {
-		t.Fatalf("retry: %+v, %v, ran %v; want 2 -> 3 running step 2 only", up, err, ran)
-	}
-	if got := readVersionFile(t, dir); got != "3\n" {
-		t.Fatalf("version after the retry = %q", got)
-	}
-
-	// A missing step is a bug, reported as such.
-	if err := writeDataDirVersion(dir, 0); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := migrateDataDir(dir, 3, steps[:1], now.Add(2*time.Second)); err == nil || !strings.Contains(err.Error(), "no migration from format 0") {
-		t.Fatalf("migrate without step 0 = %v", err)
+		t.Fatalf("store.UpgradeDataDir = %v, want an error naming the content and the fix", err)
 	}
 }
 
 func TestMigrationWaitsForTheDataDirLock(t *testing.T) {
 	dir := copyFixture(t, "datadir-v0")
-	l, err := lockDataDir(dir)
+	l, err := store.LockDataDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Unlock()
-	_, err = upgradeDataDir(dir)
+	_, err = store.UpgradeDataDir(dir)
 	if err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("upgrade of a locked data dir = %v, want it refused", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"allforone/node/internal/store"
 	"allforone/tasks"
 
 	"github.com/ipfs/go-datastore"
@@ -215,7 +216,7 @@ func TestCorruptBlockFoundWhileRunning(t *testing.T) {
 	if !errors.Is(n2.Err(), ErrDatastoreCorrupt) || !strings.Contains(n2.Err().Error(), ".sst") {
 		t.Fatalf("Err: %v", n2.Err())
 	}
-	deadlineFor(t, ctx, "the corruption mark", func() bool { return readCorruptMark(cfg.DataDir) != nil })
+	deadlineFor(t, ctx, "the corruption mark", func() bool { return store.ReadCorruptMark(cfg.DataDir) != nil })
 	n2.Close()
 	if !strings.Contains(logs.String(), "datastore is corrupt: the node stops") {
 		t.Errorf("the log does not say the node stops:\n%s", logs.String())
@@ -284,26 +285,6 @@ func fileOf(c *CorruptionError) string {
 		return ""
 	}
 	return c.File
-}
-
-// Pebble's Logger.Fatalf goes to the fatal handler with what to do, and does not return.
-func TestPebbleFatalGoesToTheHandler(t *testing.T) {
-	type stop struct{ err error }
-	h := newStoreHealth("/data", slog.New(slog.DiscardHandler), func(err error) { panic(stop{err}) })
-	var got error
-	func() {
-		defer func() {
-			if r, ok := recover().(stop); ok {
-				got = r.err
-			}
-		}()
-		pebbleLogger{h}.Fatalf("MANIFEST sync failed: %v", errors.New("input/output error"))
-		t.Error("Fatalf returned")
-	}()
-	if got == nil || !strings.Contains(got.Error(), "MANIFEST sync failed: input/output error") ||
-		!strings.Contains(got.Error(), "allforone repair --data /data") {
-		t.Fatalf("the handler got %v", got)
-	}
 }
 
 // A blob whose bytes no longer hash to its ID (pebble's checksums are fine: tampering, or a

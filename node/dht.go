@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"allforone/node/internal/store"
 	"allforone/protocol"
 
 	"github.com/ipfs/go-datastore"
@@ -36,7 +37,7 @@ func (n *Node) startDHT() error {
 	d, err := dht.New(n.host,
 		dht.ProtocolPrefix(protocol.DHTPrefix(n.cfg.Swarm)),
 		dht.Mode(dhtMode(n.cfg.DHTMode)),
-		dht.Datastore(namespace.Wrap(n.ds, datastore.NewKey("/dht"))),
+		dht.Datastore(namespace.Wrap(n.ds, datastore.NewKey(store.DHTNamespace))),
 		dht.BootstrapPeers(boot...),
 		dht.RoutingTableRefreshPeriod(time.Duration(n.cfg.RoutingRefresh)),
 	)
@@ -63,7 +64,7 @@ func (n *Node) refreshRoutingTable(ctx context.Context, timeout time.Duration) {
 	select {
 	case err := <-n.dht.RefreshRoutingTable():
 		if err != nil {
-			n.log.Debug("routing table refresh", "err", err)
+			n.logs.p2p.Debug("routing table refresh", "err", err)
 		}
 	case <-time.After(timeout):
 	case <-ctx.Done():

@@ -6,25 +6,33 @@
 // Close stops them in reverse order, waits for every goroutine and is safe to call twice.
 // A Close on a running node first drains it (drain.go): leases handed back, steward state
 // and held results handed over. A node whose datastore turns out corrupt while it runs
-// takes no more work and closes Failed (Err says why); its owner closes it (datastore.go).
+// takes no more work and closes Failed (Err says why); its owner closes it (node.go).
 //
-// Roles (the rule is tasks/placement; keyspace.go and members.go gather its inputs): the
+// Roles (the rule is tasks/placement; internal/membership gathers its inputs): the
 // stewards of a batch and the holders of a result are the swarm members closest to its ID
-// that serve the DHT; a node others cannot dial (reach.go: AutoNAT, relays, hole punching)
-// serves none and takes no role, but computes. A holder that left still counts for
+// that serve the DHT; a node others cannot dial (internal/reach: AutoNAT, relays, hole
+// punching) serves none and takes no role, but computes. A holder that left still counts for
 // repair_grace, since a restarting node comes back with its data, as long as two copies of
 // the result stay live.
 //
 // Stewarding (steward*.go): the decisions are tasks/steward's; one goroutine per stewarded
 // batch feeds its core and carries out what it decides (steward_loop.go).
 //
-// Peers (stream.go, protocols.go, clients.go): every request a peer sends is checked against
-// the wire contract (protocol.Validate*) before its handler sees it, and answered BAD_REQUEST
-// with the field that is wrong if it breaks it. Requests to peers go through the typed
-// clients of package protocol, which check every answer, over a protocol.Caller: libp2p
-// streams, or what WithCaller gives.
+// Peers (stream.go): every request a peer sends is checked against the wire contract
+// (protocol.Validate*) before its handler sees it, and answered BAD_REQUEST with the field
+// that is wrong if it breaks it. Requests to peers go through the typed clients of package
+// protocol, which check every answer, over a protocol.Caller: libp2p streams, or what
+// WithCaller gives.
 //
-// Data dir layout:
+// Subsystems with no Node in them are packages under internal/, each given what it needs
+// through small interfaces defined where they are used: store (the data dir, its one
+// schema file of every file name and datastore key, the datastore, the checks of repair),
+// p2p (host, gater, scoring, rate limits, identity and swarm keys, compatibility), reach
+// (NAT), rendezvous (the public DHT), membership (the members as a placement view), trust
+// (trust records), operator (schedule, CPU, battery, why, activity), api (the local API's
+// HTTP server). Every log line carries node=<id> and sub=<subsystem>.
+//
+// Data dir layout (internal/store/schema.go):
 //
 //	identity.key   the node's Ed25519 private key (base64 protobuf, mode 0600)
 //	config.json    the node's Config
@@ -33,8 +41,8 @@
 //	api            host:port of the running daemon's API (removed on close)
 //	datastore/     the embedded key-value store (pebble): DHT records, blobs, state
 //	  allforone-synced.json  the last sync point recorded (durable.go)
-//	  allforone-corrupt.json a corruption found while running (datastore.go)
-//	version        the data dir's format version, DataDirVersion (datadir.go)
+//	  allforone-corrupt.json a corruption found while running
+//	version        the data dir's format version, DataDirVersion
 //	backups/       copies of the data dir made before upgrading its format, and
 //	               datastores moved aside by `allforone repair --move-aside`
 package node

@@ -54,7 +54,7 @@ func (n *Node) drain() {
 	}
 	// Results held here: K copies elsewhere, or this node keeps them (on disk) anyway.
 	copies := n.handOffResults(ctx)
-	n.log.Info("graceful stop", "tasks_running", running, "steward_roles_handed_over", handed,
+	n.logs.node.Info("graceful stop", "tasks_running", running, "steward_roles_handed_over", handed,
 		"result_copies_made", copies, "seconds", time.Since(start).Seconds())
 }
 

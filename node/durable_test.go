@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"allforone/node/internal/store"
 )
 
 // crashEnv names the data dir for TestCrashAfterSubmits, which runs in a child process.
@@ -73,7 +75,7 @@ func TestLostLogTailIsDetected(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cut := bytes.Index(b, []byte(batchPrefix+ids[2]))
+			cut := bytes.Index(b, []byte(store.BatchPrefix+ids[2]))
 			if cut < 0 {
 				t.Fatalf("the third batch is not in the newest log %s", wal)
 			}

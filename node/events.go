@@ -23,13 +23,13 @@ func (n *Node) watchPeers() {
 			case n.disconnects <- c.RemotePeer():
 			case <-n.ctx.Done():
 			default:
-				n.log.Debug("disconnect event dropped: queue full", "peer", shortID(c.RemotePeer()))
+				n.logs.p2p.Debug("disconnect event dropped: queue full", "peer", shortID(c.RemotePeer()))
 			}
 		},
 		// A new connection changes who is live: the view is rebuilt before the peer's
 		// first stream is handled (the swarm notifies before it accepts streams), so a
 		// worker that reconnects is never taken for gone and its fresh leases released.
-		ConnectedF: func(network.Network, network.Conn) { n.memberCache.invalidate() },
+		ConnectedF: func(network.Network, network.Conn) { n.mem.Invalidate() },
 		ListenF:    func(network.Network, ma.Multiaddr) {},
 	})
 }
@@ -50,8 +50,8 @@ func (n *Node) peerLoop(ctx context.Context) {
 
 // peerGone handles a peer that has no connection left.
 func (n *Node) peerGone(p peer.ID) {
-	n.departed(p)              // away within the grace, in the views built from now on
-	n.memberCache.invalidate() // roles below must not count p
+	n.mem.Departed(p)  // away within the grace, in the views built from now on
+	n.mem.Invalidate() // roles below must not count p
 	n.host.ConnManager().Unprotect(p, "lease")
 	// Whoever is primary now (perhaps this node, taking over from p) returns p's leases to
 	// the pool: each steward core decides.
@@ -105,7 +105,7 @@ func (n *Node) syncFrom(ctx context.Context, p peer.ID) bool {
 	}
 	for _, raw := range manifests {
 		if _, _, err := n.addBatch(ctx, raw); err != nil {
-			n.log.Debug("listed batch", "from", shortID(p), "err", err)
+			n.logs.batches.Debug("listed batch", "from", shortID(p), "err", err)
 		}
 	}
 	return true

@@ -134,7 +134,7 @@ func (n *Node) fetchFrom(ctx context.Context, b *batch, p peer.ID, ts []int) {
 		got := make(map[int]bool)
 		for _, sr := range results {
 			if err := n.storeResult(ctx, b, sr); err != nil {
-				n.log.Warn("a holder sent a result that does not verify", "peer", shortID(p), "task", sr.GetTask(), "err", err)
+				n.logs.results.Warn("a holder sent a result that does not verify", "peer", shortID(p), "task", sr.GetTask(), "err", err)
 				return
 			}
 			got[int(sr.GetTask())] = true

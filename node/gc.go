@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"allforone/node/internal/store"
 	"allforone/tasks"
 	"allforone/tasks/steward"
 
@@ -35,8 +36,7 @@ import (
 // batch refers to at all (uploads never submitted) go after Config.BlobGrace: gc_orphans.go.
 
 const (
-	finishedPrefix = "/gc/finished/" // batch -> when this node first saw it finished (unix ms)
-	statusTimeout  = 5 * time.Second
+	statusTimeout = 5 * time.Second
 	// diskMeasureEvery is how often disk use is measured between collections.
 	diskMeasureEvery = 10 * time.Second
 )
@@ -88,7 +88,7 @@ func (n *Node) housekeepingLoop(ctx context.Context) {
 		now := time.Now()
 		p := n.Prefs()
 		if p.CPUBusyPercent > 0 {
-			s.cpu.sample(now, time.Duration(p.CPUBusyWindow)+time.Second)
+			s.cpu.Sample(now, time.Duration(p.CPUBusyWindow)+time.Second)
 		}
 		if !now.Before(measure) {
 			// Keep the dashboard's disk figure fresh between collections.
@@ -104,9 +104,9 @@ func (n *Node) housekeepingLoop(ctx context.Context) {
 			rep, err := n.CollectGarbage(ctx)
 			switch {
 			case err != nil && ctx.Err() == nil:
-				n.log.Warn("garbage collection", "err", err)
+				n.logs.gc.Warn("garbage collection", "err", err)
 			case rep.BlobsDeleted > 0 || rep.ResultsDropped > 0:
-				n.log.Info("garbage collected", "batches", rep.Collectable, "blobs", rep.BlobsDeleted,
+				n.logs.gc.Info("garbage collected", "batches", rep.Collectable, "blobs", rep.BlobsDeleted,
 					"unreferenced_blobs", rep.OrphansDeleted, "bytes", rep.BytesFreed,
 					"extra_results", rep.ResultsDropped, "used_bytes", rep.Usage.Total())
 			}
@@ -143,7 +143,7 @@ func (n *Node) measureDisk(ctx context.Context) (DiskUsage, error) {
 	if u.Blobs, u.BlobBytes, err = n.blobs.Usage(ctx); err != nil {
 		return u, err
 	}
-	res, err := n.ds.Query(ctx, query.Query{Prefix: resultPrefix, KeysOnly: true, ReturnsSizes: true})
+	res, err := n.ds.Query(ctx, query.Query{Prefix: store.ResultPrefix, KeysOnly: true, ReturnsSizes: true})
 	if err != nil {
 		return u, err
 	}
@@ -207,7 +207,7 @@ func (n *Node) batchFinished(ctx context.Context, b *batch, now time.Time, ask b
 	if now.After(b.m.Deadline) {
 		return b.m.Deadline, true
 	}
-	key := datastore.NewKey(finishedPrefix + b.id.String())
+	key := store.FinishedKey(b.id)
 	if raw, err := n.ds.Get(ctx, key); err == nil && len(raw) == 8 {
 		return time.UnixMilli(int64(binary.BigEndian.Uint64(raw))), true
 	}
@@ -227,7 +227,7 @@ func (n *Node) batchFinished(ctx context.Context, b *batch, now time.Time, ask b
 	}
 	raw := binary.BigEndian.AppendUint64(nil, uint64(now.UnixMilli()))
 	if err := n.ds.Put(ctx, key, raw); err != nil {
-		n.log.Debug("remember finished batch", "batch", b.id.String(), "err", err)
+		n.logs.gc.Debug("remember finished batch", "batch", b.id.String(), "err", err)
 	}
 	return now, true
 }
@@ -320,9 +320,9 @@ func manifestBlobs(m *tasks.Manifest) []cid.Cid {
 	return out
 }
 
-// ranOutputs are the outputs this node computed for batch id (activity.go records them).
+// ranOutputs are the outputs this node computed for batch id (worker.go records them).
 func (n *Node) ranOutputs(ctx context.Context, id cid.Cid) ([]cid.Cid, error) {
-	res, err := n.ds.Query(ctx, query.Query{Prefix: outputsPrefix + id.String() + "/"})
+	res, err := n.ds.Query(ctx, query.Query{Prefix: store.RanBatchPrefix(id)})
 	if err != nil {
 		return nil, err
 	}
@@ -341,7 +341,7 @@ func (n *Node) ranOutputs(ctx context.Context, id cid.Cid) ([]cid.Cid, error) {
 
 // forgetRan deletes the record of the outputs this node computed for batch id.
 func (n *Node) forgetRan(ctx context.Context, id cid.Cid) {
-	res, err := n.ds.Query(ctx, query.Query{Prefix: outputsPrefix + id.String() + "/", KeysOnly: true})
+	res, err := n.ds.Query(ctx, query.Query{Prefix: store.RanBatchPrefix(id), KeysOnly: true})
 	if err != nil {
 		return
 	}
@@ -427,7 +427,7 @@ func (n *Node) dropExtraCopies(ctx context.Context, b *batch) []cid.Cid {
 			continue
 		}
 		out, _ := n.heldOutput(ctx, b.id, task)
-		if err := n.ds.Delete(ctx, resultKey(b.id, task)); err != nil {
+		if err := n.ds.Delete(ctx, store.ResultKey(b.id, task)); err != nil {
 			continue
 		}
 		n.held.remove(b.id, task)

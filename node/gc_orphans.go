@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"allforone/node/internal/store"
 	"allforone/protocol/pb"
 
 	"github.com/ipfs/go-cid"
@@ -19,7 +20,7 @@ import (
 // its module or an input, no result record (held, run here, or in steward state) names them
 // as an output. They are uploads whose submission never came or was refused, and blobs an
 // older version stored before it checked a submission. collectOrphans deletes one once it
-// has been unreferenced for Config.BlobGrace; the time is kept under unrefPrefix (set at
+// has been unreferenced for Config.BlobGrace; the time is kept under store.UnrefPrefix (set at
 // upload, or by the first round that finds the blob unreferenced), so the grace survives
 // restarts. A blob stored a moment before the record that refers to it (a worker's output,
 // a result being stored) is safe: the record exists long before the grace ends.
@@ -43,7 +44,7 @@ func (n *Node) collectOrphans(ctx context.Context, now time.Time, rep *GCReport)
 		switch {
 		case refs[k]:
 			if marked {
-				n.ds.Delete(ctx, unrefKey(c)) // submitted: no longer waiting
+				n.ds.Delete(ctx, store.UnrefKey(c)) // submitted: no longer waiting
 			}
 		case !marked:
 			n.putUnref(ctx, c, now)
@@ -62,11 +63,11 @@ func (n *Node) collectOrphans(ctx context.Context, now time.Time, rep *GCReport)
 		if err := n.blobs.Delete(ctx, c); err != nil {
 			return err
 		}
-		n.ds.Delete(ctx, unrefKey(c))
+		n.ds.Delete(ctx, store.UnrefKey(c))
 		rep.OrphansDeleted++
 		rep.BlobsDeleted++
 		rep.BytesFreed += int64(size)
-		n.log.Debug("unreferenced blob collected", "cid", c.String(), "bytes", size)
+		n.logs.gc.Debug("unreferenced blob collected", "cid", c.String(), "bytes", size)
 	}
 	// Chunks of uploads cut short (or of a blob stored twice at once).
 	freed, err := n.blobs.CollectChunks(ctx, now.Add(-grace))
@@ -78,7 +79,7 @@ func (n *Node) collectOrphans(ctx context.Context, now time.Time, rep *GCReport)
 	for k, at := range since {
 		if now.Sub(at) >= grace {
 			if c, err := cid.Cast([]byte(k)); err == nil {
-				n.ds.Delete(ctx, unrefKey(c))
+				n.ds.Delete(ctx, store.UnrefKey(c))
 			}
 		}
 	}
@@ -86,14 +87,14 @@ func (n *Node) collectOrphans(ctx context.Context, now time.Time, rep *GCReport)
 }
 
 func (n *Node) putUnref(ctx context.Context, c cid.Cid, at time.Time) {
-	if err := n.ds.Put(ctx, unrefKey(c), binary.BigEndian.AppendUint64(nil, uint64(at.UnixMilli()))); err != nil {
-		n.log.Debug("mark unreferenced blob", "cid", c.String(), "err", err)
+	if err := n.ds.Put(ctx, store.UnrefKey(c), binary.BigEndian.AppendUint64(nil, uint64(at.UnixMilli()))); err != nil {
+		n.logs.gc.Debug("mark unreferenced blob", "cid", c.String(), "err", err)
 	}
 }
 
 // unrefMarks reads the unreferenced-since times, by content ID key string.
 func (n *Node) unrefMarks(ctx context.Context) (map[string]time.Time, error) {
-	res, err := n.ds.Query(ctx, query.Query{Prefix: unrefPrefix})
+	res, err := n.ds.Query(ctx, query.Query{Prefix: store.UnrefPrefix})
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +104,7 @@ func (n *Node) unrefMarks(ctx context.Context) (map[string]time.Time, error) {
 		if e.Error != nil {
 			return nil, e.Error
 		}
-		c, err := cid.Decode(strings.TrimPrefix(e.Key, unrefPrefix))
+		c, err := cid.Decode(strings.TrimPrefix(e.Key, store.UnrefPrefix))
 		if err != nil || len(e.Value) != 8 {
 			n.ds.Delete(ctx, datastore.NewKey(e.Key))
 			continue
@@ -135,7 +136,7 @@ func (n *Node) referencedBlobs(ctx context.Context) (map[string]bool, error) {
 			add(c)
 		}
 	}
-	ran, err := n.ds.Query(ctx, query.Query{Prefix: outputsPrefix})
+	ran, err := n.ds.Query(ctx, query.Query{Prefix: store.RanPrefix})
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +150,7 @@ func (n *Node) referencedBlobs(ctx context.Context) (map[string]bool, error) {
 		}
 	}
 	ran.Close()
-	held, err := n.ds.Query(ctx, query.Query{Prefix: resultPrefix})
+	held, err := n.ds.Query(ctx, query.Query{Prefix: store.ResultPrefix})
 	if err != nil {
 		return nil, err
 	}

@@ -8,14 +8,11 @@ import (
 	"os"
 	"path/filepath"
 
+	"allforone/node/internal/p2p"
+	"allforone/node/internal/store"
+
 	"github.com/libp2p/go-libp2p/core/peer"
 )
-
-// TokenFile holds the bearer token of the local API.
-const TokenFile = "api.token"
-
-// SwarmKeyFile is the name under which Init stores a private swarm's key in the data dir.
-const SwarmKeyFile = "swarm.key"
 
 // Init prepares cfg.DataDir: a new identity, the API token, the swarm key (copied from
 // swarmKeyPath when it is not empty) and the config file. It refuses a data dir that
@@ -59,7 +56,7 @@ func InitWithSwarmKey(cfg Config, key []byte) (peer.ID, error) {
 			os.Remove(p)
 		}
 	}
-	sk, err := newIdentity(cfg.DataDir)
+	sk, err := p2p.NewIdentity(cfg.DataDir)
 	if err != nil {
 		return "", err
 	}
@@ -70,14 +67,14 @@ func InitWithSwarmKey(cfg Config, key []byte) (peer.ID, error) {
 	}
 	if key != nil {
 		p := filepath.Join(cfg.DataDir, SwarmKeyFile)
-		if err := writeFileAtomic(p, key, 0o600); err != nil {
+		if err := store.WriteFileAtomic(p, key, 0o600); err != nil {
 			undo()
 			return "", err
 		}
 		created = append(created, p)
 		cfg.SwarmKeyFile = SwarmKeyFile
 	}
-	if err := writeDataDirVersion(cfg.DataDir, DataDirVersion); err != nil {
+	if err := store.WriteDataDirVersion(cfg.DataDir, DataDirVersion); err != nil {
 		undo()
 		return "", err
 	}
@@ -99,7 +96,7 @@ func ensureToken(dataDir string) error {
 	if _, err := rand.Read(b); err != nil {
 		return err
 	}
-	err := writeFileExclusive(path, []byte(hex.EncodeToString(b)+"\n"), 0o600)
+	err := store.WriteFileExclusive(path, []byte(hex.EncodeToString(b)+"\n"), 0o600)
 	if err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("write api token: %w", err)
 	}

@@ -2,73 +2,59 @@ package node
 
 import (
 	"context"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	"allforone/protocol"
-	"allforone/tasks/placement"
 
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	libp2pproto "github.com/libp2p/go-libp2p/core/protocol"
+
+	"allforone/node/internal/membership"
+	"allforone/protocol"
+	"allforone/tasks/placement"
 )
 
-// The live members change only when peers come, go or change protocols, but roles are
-// looked up many times a second (per lease request, per held result in a repair round, per
-// batch on every steward tick). So what this node knows of the swarm is kept as a
-// placement.View, with each member's keyspace position hashed once, and rebuilt when a peer
-// event says it changed (or after memberTTL, for what no event announces, such as
-// routing-table changes and the end of a departed member's repair grace). Every role rule
-// is a method of the view (tasks/placement).
+// What this node knows of the swarm's members is package membership's (the view that every
+// role rule of tasks/placement reads); this file gives it the host and the DHT to read and
+// tells it when peer events may have changed it.
 
-// memberTTL bounds how stale the view may be when no event arrives.
-const memberTTL = time.Second
+// memberNet is the membership's membership.Network: the node's host and DHT.
+type memberNet struct{ n *Node }
 
-// memberCache holds the current view. Lock order: memberCache.mu, then Node.departMu (the
-// view is built with mu held and reads the departures); nothing takes mu under departMu.
-type memberCache struct {
-	gen    atomic.Uint64 // bumped when members may have changed
-	mu     sync.Mutex
-	view   *placement.View
-	built  uint64 // gen the view was built at
-	builtT time.Time
-}
+func (m memberNet) ServesDHT() bool         { return m.n.ServesDHT() }
+func (m memberNet) RoutingPeers() []peer.ID { return m.n.dht.RoutingTable().ListPeers() }
+func (m memberNet) Peers() []peer.ID        { return m.n.host.Network().Peers() }
 
-// invalidate makes the next lookup rebuild the view.
-func (c *memberCache) invalidate() { c.gen.Add(1) }
-
-// liveView returns the current view of the swarm. It is never changed once built: callers
-// may keep it and share it.
-func (n *Node) liveView() *placement.View {
-	c := &n.memberCache
-	gen := c.gen.Load()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.view != nil && c.built == gen && time.Since(c.builtT) < memberTTL {
-		return c.view
-	}
-	c.view, c.built, c.builtT = n.buildView(time.Now()), gen, time.Now()
-	return c.view
-}
-
-// buildView gathers what the view is made of: the members, the connected peers, the
-// swarm peers that serve the steward protocol, and the members that left (keyspace.go).
-func (n *Node) buildView(now time.Time) *placement.View {
-	cfg := placement.Config{Self: n.id, At: now, Members: n.members(), Grace: time.Duration(n.cfg.RepairGrace),
-		Departed: n.departures()}
-	sp := protocol.StewardProtocol(n.cfg.Swarm)
-	for _, p := range n.host.Network().Peers() {
-		if n.host.Network().Connectedness(p) != network.Connected {
-			continue
-		}
-		cfg.Connected = append(cfg.Connected, p)
-		if ok, _ := n.host.Peerstore().SupportsProtocols(p, sp); len(ok) == 1 {
-			cfg.Swarm = append(cfg.Swarm, p)
+func (m memberNet) Connected() []peer.ID {
+	var out []peer.ID
+	for _, p := range m.n.host.Network().Peers() {
+		if m.IsConnected(p) {
+			out = append(out, p)
 		}
 	}
-	return placement.New(cfg)
+	return out
 }
+
+func (m memberNet) IsConnected(p peer.ID) bool {
+	return m.n.host.Network().Connectedness(p) == network.Connected
+}
+
+func (m memberNet) Speaks(p peer.ID, protos ...libp2pproto.ID) bool {
+	ok, _ := m.n.host.Peerstore().SupportsProtocols(p, protos...)
+	return len(ok) == len(protos)
+}
+
+// newMembers makes the node's membership; it reads the host and the DHT once they run.
+func (n *Node) newMembers() *membership.Members {
+	return membership.New(membership.Config{Self: n.id, Steward: protocol.StewardProtocol(n.cfg.Swarm),
+		Kad: n.kadProtocol(), Grace: time.Duration(n.cfg.RepairGrace)}, memberNet{n})
+}
+
+// liveView returns the current view of the swarm (membership.Members.View).
+func (n *Node) liveView() *placement.View { return n.mem.View() }
+
+// live reports whether p is this node or connected to it.
+func (n *Node) live(p peer.ID) bool { return n.mem.Live(p) }
 
 // watchMembers invalidates the view on every peer event that may change it: a peer
 // connecting or leaving, a peer's protocols known or changed, this node's own DHT mode.
@@ -90,12 +76,15 @@ func (n *Node) watchMembers() error {
 				if !open {
 					return
 				}
-				n.memberCache.invalidate()
+				n.mem.Invalidate()
 			}
 		}
 	})
 	return nil
 }
+
+// stewardCount is how many stewards b has: K, its replication.
+func (n *Node) stewardCount(b *batch) int { return int(max(b.m.Replication, 1)) }
 
 // stewardsOf are b's stewards in this node's view, its primary first.
 func (n *Node) stewardsOf(b *batch) []peer.ID { return n.liveView().Stewards(b.id, n.stewardCount(b)) }

@@ -63,9 +63,7 @@ func (n *Node) registerGauges(reg prometheus.Registerer) {
 			return float64(count)
 		}),
 		gauge("allforone_tasks_running", "Tasks running on this node now.", func() float64 {
-			n.op.act.mu.Lock()
-			defer n.op.act.mu.Unlock()
-			return float64(len(n.op.act.running))
+			return float64(n.op.act.Running())
 		}),
 		gauge("allforone_task_slots", "Tasks this node may run at once.", func() float64 { return float64(n.cfg.Slots) }),
 		gauge("allforone_blob_bytes", "Bytes of blobs (modules, inputs, outputs) in the datastore, as last measured.", func() float64 { return float64(n.Usage().BlobBytes) }),

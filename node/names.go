@@ -8,10 +8,10 @@ import (
 	"strconv"
 	"strings"
 
+	"allforone/node/internal/store"
 	"allforone/tasks"
 
 	"github.com/ipfs/go-cid"
-	"github.com/ipfs/go-datastore"
 )
 
 // OutputNames is how the submitter named a batch's output files, as a rule rather than a
@@ -73,25 +73,20 @@ func checkOutputName(what, name, ext string, digits int) error {
 	return nil
 }
 
-// namesKey is where the submitting node keeps a batch's output names.
-func namesKey(id cid.Cid) datastore.Key {
-	return datastore.NewKey(batchPrefix + id.String() + namesSuffix)
-}
-
 // saveNames remembers the submitter's output names, used to name output files.
 func (n *Node) saveNames(ctx context.Context, id cid.Cid, names OutputNames) error {
 	b, err := json.Marshal(names)
 	if err != nil {
 		return err
 	}
-	return n.ds.Put(ctx, namesKey(id), b)
+	return n.ds.Put(ctx, store.NamesKey(id), b)
 }
 
 // OutputNames returns the names the submitter gave the batch's outputs, if this node
 // submitted it (ok false otherwise: other nodes name outputs by task index). Names kept by
 // an older version, a list with one name per task, read as a rule of one entry each.
 func (n *Node) OutputNames(ctx context.Context, id cid.Cid) (OutputNames, bool) {
-	raw, err := n.ds.Get(ctx, namesKey(id))
+	raw, err := n.ds.Get(ctx, store.NamesKey(id))
 	if err != nil {
 		return OutputNames{}, false
 	}

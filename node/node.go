@@ -18,6 +18,12 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"allforone/node/internal/api"
+	"allforone/node/internal/membership"
+	"allforone/node/internal/p2p"
+	"allforone/node/internal/reach"
+	"allforone/node/internal/store"
+	"allforone/node/internal/trust"
 	"allforone/protocol"
 	"allforone/tasks"
 )
@@ -29,32 +35,31 @@ const verifiedRecords = 1 << 16
 // Node is one allforone peer. Create it with New, run it with Start, stop it with Close.
 type Node struct {
 	cfg     Config
-	log     *slog.Logger
+	log     *slog.Logger // tagged with the node; every subsystem logs through logs
+	logs    subLogs
 	sk      crypto.PrivKey
 	id      peer.ID
 	version string
-	gater   *gater
-	reachSt reachState // reach.go
+	gater   *p2p.Gater  // the blocklist, and testnets' partitions
+	reachSt reach.State // node/internal/reach; reach.go
 
-	departMu    sync.Mutex
-	departedAt  map[peer.ID]time.Time  // members that left, for RepairGrace (keyspace.go)
-	memberCache memberCache            // the live members as a view (members.go)
-	verified    *tasks.VerifiedRecords // result records whose signatures were checked
-	reg         *prometheus.Registry
+	mem      *membership.Members    // the swarm's members as a view (members.go)
+	verified *tasks.VerifiedRecords // result records whose signatures were checked
+	reg      *prometheus.Registry
 
 	// Set by Start, read-only afterwards.
 	lock   *flock.Flock
-	ds     *store
-	health *storeHealth // corruption pebble reports (datastore.go)
+	ds     *store.Store
+	health *store.Health // corruption pebble reports (store/store.go)
 	host   host.Host
 	dht    *dht.IpfsDHT
 	ps     *pubsub.PubSub
 	topics map[string]*pubsub.Topic // joined swarm topics; they end with n.ctx
-	api    *apiServer
+	api    *api.Server              // node/internal/api; the routes are api_*.go
 	blobs  *tasks.BlobStore
 	exec   sandbox // sandbox.go: the runner pool
 	// caller carries steward and result requests (WithCaller, or streams); the clients
-	// use it (clients.go).
+	// use it (stream.go).
 	caller        protocol.Caller
 	stewardClient *protocol.StewardClient
 	resultClient  *protocol.ResultClient
@@ -66,18 +71,16 @@ type Node struct {
 	failed  chan struct{} // closed by fail
 
 	metrics    *metrics
-	op         operatorState // prefs, activity, garbage collection (operator.go)
+	op         operatorState // prefs, activity, garbage collection (prefs.go)
 	hooks      TestHooks
 	extraDelay atomic.Int64 // SetTaskDelay
 
 	batchMu sync.Mutex
 	batches map[string]*batch // by batch ID key
 
-	trust        trustStore
-	clock        func() time.Time // the steward driver's (WithClock); time.Now
-	limits       limiter
-	blockMu      sync.Mutex
-	blockReasons map[peer.ID]string
+	trust  *trust.Records   // node/internal/trust; set by Start
+	clock  func() time.Time // the steward driver's (WithClock); time.Now
+	limits *p2p.Limiter     // per-peer rate limits
 
 	announcedMu sync.Mutex
 	announced   map[string]bool // batches whose announcement passed the validator
@@ -133,7 +136,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("data dir %s is not a directory: choose another --data", cfg.DataDir)
 	}
-	upgraded, err := upgradeDataDir(cfg.DataDir) // datadir.go
+	upgraded, err := store.UpgradeDataDir(cfg.DataDir) // store/datadir.go
 	if err != nil {
 		return nil, err
 	}
@@ -146,28 +149,27 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
 	n := &Node{
-		batches:      make(map[string]*batch),
-		announced:    make(map[string]bool),
-		blockReasons: make(map[peer.ID]string),
-		limits:       limiter{peers: make(map[peer.ID]*peerLimits)},
-		held:         heldSet{tasks: make(map[string]map[int]bool)},
-		verified:     tasks.NewVerifiedRecords(verifiedRecords),
-		slots:        make(chan struct{}, cfg.Slots),
-		slotFreed:    make(chan struct{}, 1),
-		workWake:     make(chan struct{}, 1),
-		disconnects:  make(chan peer.ID, 1024),
-		peerLeft:     make(chan peer.ID, 1),
-		cfg:          cfg,
-		log:          slog.New(slog.DiscardHandler),
-		sk:           sk,
-		id:           id,
-		version:      "dev",
-		gater:        newGater(),
-		reg:          prometheus.NewRegistry(),
-		closeDone:    make(chan struct{}),
-		failed:       make(chan struct{}),
-		fatal:        func(err error) { panic(err) },
-		clock:        time.Now,
+		batches:     make(map[string]*batch),
+		announced:   make(map[string]bool),
+		limits:      p2p.NewLimiter(),
+		held:        heldSet{tasks: make(map[string]map[int]bool)},
+		verified:    tasks.NewVerifiedRecords(verifiedRecords),
+		slots:       make(chan struct{}, cfg.Slots),
+		slotFreed:   make(chan struct{}, 1),
+		workWake:    make(chan struct{}, 1),
+		disconnects: make(chan peer.ID, 1024),
+		peerLeft:    make(chan peer.ID, 1),
+		cfg:         cfg,
+		log:         slog.New(slog.DiscardHandler),
+		sk:          sk,
+		id:          id,
+		version:     "dev",
+		gater:       p2p.NewGater(),
+		reg:         prometheus.NewRegistry(),
+		closeDone:   make(chan struct{}),
+		failed:      make(chan struct{}),
+		fatal:       func(err error) { panic(err) },
+		clock:       time.Now,
 	}
 	for _, o := range opts {
 		o(n)
@@ -175,8 +177,10 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	n.metrics = newMetrics(n.reg)
 	n.registerGauges(n.reg)
 	n.log = n.log.With("node", shortID(id))
+	n.logs = newSubLogs(n.log)
+	n.mem = n.newMembers()
 	if upgraded.To != 0 {
-		n.log.Info("data dir upgraded", "from", upgraded.From, "to", upgraded.To, "backup", upgraded.Backup)
+		n.logs.node.Info("data dir upgraded", "from", upgraded.From, "to", upgraded.To, "backup", upgraded.Backup)
 	}
 	return n, nil
 }
@@ -213,7 +217,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			n.Close()
 		}
 	}()
-	psk, err := loadSwarmKey(n.cfg.SwarmKeyPath())
+	psk, err := p2p.LoadSwarmKey(n.cfg.SwarmKeyPath())
 	if err != nil {
 		return err
 	}
@@ -224,7 +228,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if n.exec, err = n.newSandbox(); err != nil {
 		return err
 	}
-	if n.host, err = newHost(&n.cfg, n.sk, psk, n.gater, n.reg, n.version, n); err != nil {
+	if n.host, err = p2p.NewHost(p2p.HostConfig{ListenAddrs: n.cfg.ListenAddrs, ConnLow: n.cfg.ConnLow,
+		ConnHigh: n.cfg.ConnHigh, UnlimitedResources: n.cfg.UnlimitedResources, Identity: n.sk, PSK: psk,
+		Gater: n.gater, Registry: n.reg, Version: n.version, Extra: reach.Options(&n.cfg.NAT, reachPeers{n})}); err != nil {
 		return err
 	}
 	n.startClients()
@@ -237,11 +243,13 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.watchMembers(); err != nil {
 		return err
 	}
+	// Before the batches: their steward cores read the trust records.
+	n.trust = trust.New(n.ds, shortID(n.id), n.logs.trust, time.Now)
+	if err := n.trust.Load(ctx); err != nil {
+		return n.loadError("trust records", err)
+	}
 	if err := n.loadBatches(ctx); err != nil {
 		return n.loadError("batches", err)
-	}
-	if err := n.loadTrust(ctx); err != nil {
-		return n.loadError("trust records", err)
 	}
 	if err := n.loadHeld(ctx); err != nil {
 		return n.loadError("results", err)
@@ -262,7 +270,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.goLoop("bootstrap", n.bootstrapLoop)
-	n.startRendezvous() // rendezvous.go: opt-in, through the public IPFS DHT; ends with n.ctx
+	n.startRendezvous() // bootstrap.go: opt-in, through the public IPFS DHT; ends with n.ctx
 	n.goLoop("peers", n.peerLoop)
 	n.goLoop("work", n.workLoop)
 	n.goLoop("decline", n.declineLoop) // waiting.go
@@ -276,8 +284,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		n.goLoop("resync", n.resync) // resync.go: fetch again what was lost
 	}
 	n.up.Store(true)
-	n.log.Info("node started", "peer_id", n.id.String(), "swarm", n.cfg.Swarm,
-		"private", psk != nil, "addrs", n.host.Addrs(), "api", n.api.addr)
+	n.logs.node.Info("node started", "peer_id", n.id.String(), "swarm", n.cfg.Swarm,
+		"private", psk != nil, "addrs", n.host.Addrs(), "api", n.api.Addr())
 	return nil
 }
 
@@ -307,16 +315,16 @@ func (n *Node) enter() bool {
 }
 
 func (n *Node) openDatastore() error {
-	l, err := lockDataDir(n.cfg.DataDir)
+	l, err := store.LockDataDir(n.cfg.DataDir)
 	if err != nil {
 		return err
 	}
 	n.lock = l
-	if c := readCorruptMark(n.cfg.DataDir); c != nil { // found by an earlier run
+	if c := store.ReadCorruptMark(n.cfg.DataDir); c != nil { // found by an earlier run
 		return c
 	}
-	n.health = newStoreHealth(n.cfg.DataDir, n.log.With("sub", "datastore"), n.fatal)
-	d, err := openStore(n.cfg.DataDir, n.health, false) // datastore.go
+	n.health = store.NewHealth(n.cfg.DataDir, n.logs.store, n.fatal)
+	d, err := store.Open(n.cfg.DataDir, n.health, false) // node/internal/store
 	if err != nil {
 		return err
 	}
@@ -327,7 +335,7 @@ func (n *Node) openDatastore() error {
 // loadError is the error of loading what from the datastore at Start: the corruption
 // pebble reported meanwhile, if any, else err.
 func (n *Node) loadError(what string, err error) error {
-	if c := n.health.first(); c != nil {
+	if c := n.health.First(); c != nil {
 		c.Found = time.Time{}
 		return c
 	}
@@ -345,13 +353,13 @@ func (n *Node) watchStore(ctx context.Context) {
 	select {
 	case <-ctx.Done():
 		return
-	case <-n.health.seen:
+	case <-n.health.Seen():
 	}
-	c := n.health.first()
-	if err := markCorrupt(n.cfg.DataDir, c); err != nil {
-		n.log.Warn("mark the datastore corrupt", "err", err)
+	c := n.health.First()
+	if err := store.MarkCorrupt(n.cfg.DataDir, c); err != nil {
+		n.logs.node.Warn("mark the datastore corrupt", "err", err)
 	}
-	n.log.Error("datastore is corrupt: the node stops", "file", c.File, "detail", c.Detail, "fix", RepairAdvice(n.cfg.DataDir))
+	n.logs.node.Error("datastore is corrupt: the node stops", "file", c.File, "detail", c.Detail, "fix", RepairAdvice(n.cfg.DataDir))
 	n.fail(c)
 }
 
@@ -405,7 +413,7 @@ func (n *Node) Close() error {
 		n.cancel() // stops the loops and gossipsub (which has no Close)
 	}
 	if n.api != nil {
-		errs = append(errs, n.api.close())
+		errs = append(errs, n.api.Close())
 	}
 	n.wg.Wait()
 	if n.exec != nil {
@@ -421,7 +429,7 @@ func (n *Node) Close() error {
 		if n.up.Load() && n.Err() == nil {
 			// A clean stop is a sync point: the next start checks against it.
 			if err := n.syncDatastore(context.Background(), true); err != nil {
-				n.log.Warn("last datastore sync", "err", err)
+				n.logs.node.Warn("last datastore sync", "err", err)
 			}
 		}
 		errs = append(errs, n.ds.Close())
@@ -431,9 +439,24 @@ func (n *Node) Close() error {
 	}
 	n.closeErr = errors.Join(errs...)
 	if n.started {
-		n.log.Info("node stopped")
+		n.logs.node.Info("node stopped")
 	}
 	return n.closeErr
+}
+
+// subLogs are the node's loggers, one per subsystem, each tagged with the node and
+// the subsystem ("sub"), so that a log of many nodes can be filtered by either.
+type subLogs struct {
+	node, store, p2p, reach, rendezvous, api, batches, blobs, worker, sandbox,
+	steward, results, trust, operator, gc *slog.Logger
+}
+
+func newSubLogs(l *slog.Logger) subLogs {
+	s := func(name string) *slog.Logger { return l.With("sub", name) }
+	return subLogs{node: s("node"), store: s("store"), p2p: s("p2p"), reach: s("reach"),
+		rendezvous: s("rendezvous"), api: s("api"), batches: s("batches"), blobs: s("blobs"),
+		worker: s("worker"), sandbox: s("sandbox"), steward: s("steward"), results: s("results"),
+		trust: s("trust"), operator: s("operator"), gc: s("gc")}
 }
 
 // shortID is the last 6 characters of a peer ID, for logs.

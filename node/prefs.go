@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"allforone/node/internal/operator"
 )
 
 // Prefs are the volunteer's preferences: how much of the machine the node may use and when,
@@ -73,18 +75,14 @@ func (p *Prefs) validate() error {
 	if p.CPUBusyWindow < Duration(time.Second) {
 		errs = append(errs, fmt.Errorf("cpu_busy_window %s: use at least 1s, e.g. 30s", p.CPUBusyWindow))
 	}
-	if _, err := ParseSchedule(p.Schedule); err != nil {
+	if _, err := operator.ParseSchedule(p.Schedule); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
 // Pause is one preference that keeps the node from starting tasks now.
-type Pause struct {
-	Pref   string `json:"pref"`   // the config key, e.g. "schedule"
-	Reason string `json:"reason"` // what is the case
-	Fix    string `json:"fix"`    // what the volunteer can do about it
-}
+type Pause = operator.Pause
 
 // prefsState is the node's live preferences and what they watch. The zero value is ready:
 // the preferences come from the config on first use.
@@ -92,10 +90,10 @@ type prefsState struct {
 	once     sync.Once
 	mu       sync.RWMutex
 	prefs    Prefs
-	schedule Schedule
+	schedule operator.Schedule
 	override func(*Prefs) // flags that win over the config file on reload
 
-	cpu     *busyDetector
+	cpu     *operator.BusyDetector
 	battery func() (bool, error)
 	now     func() time.Time
 }
@@ -108,15 +106,15 @@ func (n *Node) prefsInit() *prefsState {
 	s := &n.op.prefs
 	s.once.Do(func() {
 		s.prefs = n.cfg.Prefs
-		s.schedule, _ = ParseSchedule(s.prefs.Schedule) // validated by Config.Validate
+		s.schedule, _ = operator.ParseSchedule(s.prefs.Schedule) // validated by Config.Validate
 		if s.cpu == nil {
-			s.cpu = newBusyDetector(procCPU{children: n.runnerCPU})
+			s.cpu = operator.NewBusyDetector(operator.ProcCPU{Children: n.runnerCPU})
 		}
 		if s.now == nil {
 			s.now = time.Now
 		}
 		if s.battery == nil {
-			s.battery = cachedBattery(onBattery, batteryTTL, s.now)
+			s.battery = operator.CachedBattery(operator.OnBattery, operator.BatteryTTL, s.now)
 		}
 	})
 	return s
@@ -135,7 +133,7 @@ func (n *Node) SetPrefs(p Prefs) error {
 	if err := p.validate(); err != nil {
 		return err
 	}
-	sched, _ := ParseSchedule(p.Schedule)
+	sched, _ := operator.ParseSchedule(p.Schedule)
 	s := n.prefsInit()
 	s.mu.Lock()
 	s.prefs, s.schedule = p, sched
@@ -160,7 +158,7 @@ func (n *Node) ReloadPrefs() (Prefs, error) {
 	if err := n.SetPrefs(c.Prefs); err != nil {
 		return Prefs{}, fmt.Errorf("config.json: %w", err)
 	}
-	n.log.Info("preferences reloaded")
+	n.logs.operator.Info("preferences reloaded")
 	return c.Prefs, nil
 }
 
@@ -179,7 +177,7 @@ func (n *Node) pauses() []Pause {
 			Fix:    "wait, or widen the hours: allforone config set schedule \"\" (any time)"})
 	}
 	if p.CPUBusyPercent > 0 {
-		if busy, others := s.cpu.busy(now, time.Duration(p.CPUBusyWindow), float64(p.CPUBusyPercent)); busy {
+		if busy, others := s.cpu.Busy(now, time.Duration(p.CPUBusyWindow), float64(p.CPUBusyPercent)); busy {
 			out = append(out, Pause{Pref: "cpu_busy_percent",
 				Reason: fmt.Sprintf("other programs use %.0f%% of the CPU, over the %d%% set", others, p.CPUBusyPercent),
 				Fix:    "it resumes when they calm down; or allow more: allforone config set cpu_busy_percent 90 (0 never pauses)"})
@@ -229,4 +227,16 @@ func formatMiB(bytes int64) string {
 	default:
 		return fmt.Sprintf("%.0f KiB", float64(bytes)/(1<<10))
 	}
+}
+
+// operatorState is what the operator's features keep on a node: the live preferences
+// (prefs.go), the activity record (operator.Record) and the garbage collector (gc.go). The
+// zero value is ready.
+type operatorState struct {
+	prefs prefsState
+	act   operator.Record
+	gc    gcState
+	pause pauseState // sandbox.go: suspended tasks
+
+	finished sync.Map // batch ID -> finishedStatus, for the dashboard
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"allforone/node/internal/p2p"
 	"allforone/protocol"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -17,7 +18,7 @@ func (n *Node) startPubsub() error {
 		params.HeartbeatInterval = n.cfg.GossipHeartbeat
 		params.HeartbeatInitialDelay = n.cfg.GossipHeartbeat / 10
 	}
-	scoreParams, scoreThresholds := n.peerScore()
+	scoreParams, scoreThresholds := p2p.PeerScore(n.cfg.Swarm, n.gater.IsBlocked)
 	ps, err := pubsub.NewGossipSub(n.ctx, n.host,
 		pubsub.WithPeerScore(scoreParams, scoreThresholds),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),

@@ -3,7 +3,6 @@ package node
 import (
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,30 +12,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
-
-func TestRendezvousName(t *testing.T) {
-	k1, k2 := []byte(strings.Repeat("a", 32)), []byte(strings.Repeat("b", 32))
-	names := []string{
-		RendezvousName("main", nil),
-		RendezvousName("lab", nil),
-		RendezvousName("main", k1),
-		RendezvousName("main", k2),
-	}
-	for i, a := range names {
-		if !strings.HasPrefix(a, "allforone/") || len(a) != len("allforone/")+64 {
-			t.Fatalf("name %q: want allforone/ and 64 hex digits", a)
-		}
-		if strings.Contains(a, "main") || strings.Contains(a, "lab") {
-			t.Fatalf("name %q shows the swarm's name", a)
-		}
-		if slices.Index(names, a) != i {
-			t.Fatalf("two swarms share the rendezvous name %s: %q", a, names)
-		}
-	}
-	if RendezvousName("main", k1) != RendezvousName("main", k1) {
-		t.Fatal("the rendezvous name is not deterministic")
-	}
-}
 
 // publicStandIn starts n plain kad DHT servers under the public DHT's /ipfs prefix on
 // 127.0.0.1, connected to each other: a stand-in for the public IPFS DHT (tests never dial
@@ -116,24 +91,5 @@ func TestRendezvousStopsWithTheNode(t *testing.T) {
 	n := startTestNode(t, cfg, nil)
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// Only an explicit list of loopback addresses turns the public DHT's filters off.
-func TestRendezvousBootstrapFilters(t *testing.T) {
-	const id = "/p2p/12D3KooWFuSQZTJRHUVAX6CuAhwXNaeBQddBW7Rah8fr94Eoqcvk"
-	for _, tc := range []struct {
-		addrs    []string
-		loopback bool
-	}{
-		{nil, false}, // the IPFS defaults
-		{[]string{"/ip4/127.0.0.1/tcp/1" + id, "/ip6/::1/tcp/2" + id}, true},
-		{[]string{"/ip4/127.0.0.1/tcp/1" + id, "/ip4/192.0.2.1/tcp/2" + id}, false},
-		{[]string{"/dns4/bootstrap.example/tcp/4001" + id}, false},
-	} {
-		boot, loopback, err := rendezvousBootstrap(tc.addrs)
-		if err != nil || loopback != tc.loopback || len(boot) == 0 {
-			t.Errorf("rendezvousBootstrap(%q) = %d peers, loopback %v, %v; want loopback %v", tc.addrs, len(boot), loopback, err, tc.loopback)
-		}
 	}
 }

@@ -203,11 +203,11 @@ func (n *Node) repairPeer(ctx context.Context, b *batch, h peer.ID, ts []int, co
 	stored, err := n.pushResults(ctx, b, h, push)
 	mark(stored)
 	if len(stored) > 0 {
-		n.log.Info("restored result copies", "batch", b.id.String(), "to", shortID(h), "results", len(stored))
+		n.logs.results.Info("restored result copies", "batch", b.id.String(), "to", shortID(h), "results", len(stored))
 		n.metrics.repaired.Add(float64(len(stored)))
 	}
 	if err != nil {
-		n.log.Debug("repair", "peer", shortID(h), "err", err)
+		n.logs.results.Debug("repair", "peer", shortID(h), "err", err)
 	}
 }
 

@@ -4,17 +4,18 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"sync"
 
+	"allforone/node/internal/p2p"
+	"allforone/node/internal/store"
 	"allforone/protocol"
 	"allforone/protocol/pb"
 	"allforone/tasks"
 	"allforone/tasks/steward"
 
 	"github.com/ipfs/go-cid"
-	"github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -25,14 +26,9 @@ import (
 // check on its own that a quorum accepted it.
 
 const (
-	resultPrefix = "/results/"
 	// maxResultsPerMessage bounds the results in one message, whatever their size.
 	maxResultsPerMessage = protocol.MaxResultsPerMessage
 )
-
-func resultKey(id cid.Cid, task int) datastore.Key {
-	return datastore.NewKey(fmt.Sprintf("%s%s/%08d", resultPrefix, id, task))
-}
 
 // heldSet is the results this node holds, by batch.
 type heldSet struct {
@@ -98,28 +94,18 @@ func (n *Node) HoldsResult(id cid.Cid, task int) bool { return n.held.has(id, ta
 func (n *Node) loadHeld(ctx context.Context) error {
 	// One scan with the values (for the single flag), not a lookup per result: at a start
 	// of a daemon holding 5,000 results the lookups were a fifth of its CPU.
-	res, err := n.ds.Query(ctx, query.Query{Prefix: resultPrefix})
+	res, err := n.ds.Query(ctx, query.Query{Prefix: store.ResultPrefix})
 	if err != nil {
 		return err
 	}
 	defer res.Close()
-	var lastBatch string
-	var id cid.Cid
 	for e := range res.Next() {
 		if e.Error != nil {
 			return e.Error
 		}
-		k := datastore.NewKey(e.Key)
-		task, err := strconv.Atoi(k.Name())
-		if err != nil {
+		id, task, ok := store.ParseTaskKey(e.Key)
+		if !ok {
 			continue
-		}
-		if b := k.Parent().Name(); b != lastBatch {
-			if id, err = cid.Decode(b); err != nil {
-				lastBatch = ""
-				continue
-			}
-			lastBatch = b
 		}
 		// A single result is rechecked with its steward when fetched.
 		n.held.add(id, task, storedSingle(e.Value))
@@ -207,7 +193,7 @@ func (n *Node) storeResult(ctx context.Context, b *batch, sr *pb.StoredResult) e
 	if err != nil {
 		return err
 	}
-	if err := n.ds.Put(ctx, resultKey(b.id, int(sr.GetTask())), raw); err != nil {
+	if err := n.ds.Put(ctx, store.ResultKey(b.id, int(sr.GetTask())), raw); err != nil {
 		return err
 	}
 	if n.held.add(b.id, int(sr.GetTask()), sr.GetSingle()) {
@@ -219,7 +205,7 @@ func (n *Node) storeResult(ctx context.Context, b *batch, sr *pb.StoredResult) e
 
 // loadResult reads a held result, with its output if withOutput.
 func (n *Node) loadResult(ctx context.Context, id cid.Cid, task int, withOutput bool) (*pb.StoredResult, error) {
-	raw, err := n.ds.Get(ctx, resultKey(id, task))
+	raw, err := n.ds.Get(ctx, store.ResultKey(id, task))
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +232,7 @@ func (n *Node) loadResult(ctx context.Context, id cid.Cid, task int, withOutput 
 }
 
 func (n *Node) handleResult(ctx context.Context, from peer.ID, req *pb.ResultRequest) *pb.ResultResponse {
-	if !n.allow(from, limitRequest) {
+	if !n.allow(from, p2p.LimitRequest) {
 		return &pb.ResultResponse{Error: protocol.ToPB(protocol.Errorf(pb.ErrorCode_RATE_LIMITED, "slow down"))}
 	}
 	id, err := cid.Cast(req.GetBatchId())
@@ -267,7 +253,7 @@ func (n *Node) handleResult(ctx context.Context, from peer.ID, req *pb.ResultReq
 		resp := &pb.ResultResponse{}
 		for _, sr := range body.Store.GetResults() {
 			if err := n.storeResult(ctx, b, sr); err != nil {
-				n.log.Warn("refused a result", "batch", id.String(), "task", sr.GetTask(), "from", shortID(from), "err", err)
+				n.logs.results.Warn("refused a result", "batch", id.String(), "task", sr.GetTask(), "from", shortID(from), "err", err)
 				continue
 			}
 			resp.Have = append(resp.Have, sr.GetTask())
@@ -393,4 +379,44 @@ func (d decidedResults) get(ctx context.Context, n *Node, task int, withOutput b
 		}
 	}
 	return sr, nil
+}
+
+// Under adaptive replication a task may be accepted on one trusted peer's result. Holders
+// then need the primary steward's word that the task was sampled for a single run: a
+// signed statement naming the batch, the task and the output.
+
+func singleBytes(batch cid.Cid, task int, out cid.Cid) []byte {
+	return protocol.SingleSignedBytes(batch, task, out)
+}
+
+// vouchSingle fills in this node's statement that task was accepted single.
+func (n *Node) vouchSingle(sr *pb.StoredResult, batch cid.Cid, out cid.Cid) error {
+	sig, err := n.sk.Sign(singleBytes(batch, int(sr.Task), out))
+	if err != nil {
+		return err
+	}
+	sr.Single, sr.Steward, sr.StewardSignature = true, []byte(n.id), sig
+	return nil
+}
+
+// checkSingle verifies a steward's statement that a task ran single.
+func (n *Node) checkSingle(b *batch, task int, out cid.Cid, sr *pb.StoredResult) error {
+	if !b.m.AdaptiveReplication {
+		return fmt.Errorf("task %d: a single-replica result for a batch without adaptive replication", task)
+	}
+	steward, err := peer.IDFromBytes(sr.GetSteward())
+	if err != nil {
+		return fmt.Errorf("task %d: steward: %w", task, err)
+	}
+	if !n.liveView().NearSteward(b.id, n.stewardCount(b), steward) && steward != n.id {
+		return fmt.Errorf("task %d: %s, who vouches for a single-replica result, is not a steward of the batch", task, shortID(steward))
+	}
+	pk, err := steward.ExtractPublicKey()
+	if err != nil || pk.Type() != crypto.Ed25519 {
+		return fmt.Errorf("task %d: steward key: %v", task, err)
+	}
+	if ok, err := pk.Verify(singleBytes(b.id, task, out), sr.GetStewardSignature()); err != nil || !ok {
+		return fmt.Errorf("task %d: the steward's statement does not verify", task)
+	}
+	return nil
 }

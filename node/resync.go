@@ -44,7 +44,7 @@ func (n *Node) resync(nodeCtx context.Context) {
 		select {
 		case <-ctx.Done():
 			if nodeCtx.Err() == nil {
-				n.log.Warn("resync after data loss: not enough peers answered", "asked", len(asked), "within", resyncFor)
+				n.logs.store.Warn("resync after data loss: not enough peers answered", "asked", len(asked), "within", resyncFor)
 			}
 			return
 		case <-t.C:
@@ -58,7 +58,7 @@ func (n *Node) resync(nodeCtx context.Context) {
 		}
 		l, err := n.becomeSteward(ctx, b)
 		if err != nil {
-			n.log.Warn("resync steward state", "batch", b.id.String(), "err", err)
+			n.logs.store.Warn("resync steward state", "batch", b.id.String(), "err", err)
 			continue
 		}
 		others := slices.DeleteFunc(slices.Clone(stewards), func(p peer.ID) bool { return p == n.id })
@@ -71,6 +71,6 @@ func (n *Node) resync(nodeCtx context.Context) {
 	}
 	n.durable.lossMu.Unlock()
 	c := n.storeCounts()
-	n.log.Info("resync after data loss done", "peers_asked", len(asked), "steward_states_pulled", pulled,
+	n.logs.store.Info("resync after data loss done", "peers_asked", len(asked), "steward_states_pulled", pulled,
 		"batches", c.Batches, "steward_roles", c.StewardOf, "results", c.Results)
 }

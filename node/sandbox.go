@@ -46,7 +46,7 @@ func (n *Node) newSandbox() (sandbox, error) {
 		IdlePriority:   n.cfg.TaskPriority != PriorityNormal,
 		CompileCPU:     time.Duration(n.cfg.CompileBudget),
 		CompileMemory:  uint64(n.cfg.CompileMemoryMB) << 20,
-		Logger:         n.log,
+		Logger:         n.logs.sandbox,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("task runners: %w", err)
@@ -79,10 +79,6 @@ func (n *Node) RunnerPids() []int {
 	return nil
 }
 
-// suspendingPrefs are the preferences whose pause suspends running tasks. A full disk
-// only stops new tasks: the running ones may finish.
-var suspendingPrefs = map[string]bool{"schedule": true, "cpu_busy_percent": true, "run_on_battery": true}
-
 // pauseState is the node's suspension of its running tasks.
 type pauseState struct {
 	mu        sync.Mutex
@@ -97,7 +93,7 @@ var errPausedTooLong = errors.New("work was paused for longer than the task's le
 // suspendReason is the first suspending preference that pauses work now, or "".
 func (n *Node) suspendReason() string {
 	for _, p := range n.pauses() {
-		if suspendingPrefs[p.Pref] {
+		if p.Suspends() {
 			return p.Pref + ": " + p.Reason
 		}
 	}
@@ -145,20 +141,20 @@ func (n *Node) pauseLoop(ctx context.Context) {
 				s.since = time.Now()
 			} else if !s.noSuspend {
 				s.noSuspend = true
-				n.log.Info("running tasks cannot be suspended here: they finish, and no new ones start while paused", "err", err)
+				n.logs.sandbox.Info("running tasks cannot be suspended here: they finish, and no new ones start while paused", "err", err)
 			}
 			s.mu.Unlock()
 			if err == nil {
-				n.log.Info("running tasks suspended", "because", why)
+				n.logs.sandbox.Info("running tasks suspended", "because", why)
 			}
 		case why == "" && suspended:
 			if err := n.exec.Resume(); err != nil {
-				n.log.Warn("resume task runners", "err", err)
+				n.logs.sandbox.Warn("resume task runners", "err", err)
 			}
 			s.mu.Lock()
 			s.since = time.Time{}
 			s.mu.Unlock()
-			n.log.Info("running tasks resumed")
+			n.logs.sandbox.Info("running tasks resumed")
 		}
 		select {
 		case <-ctx.Done():

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"allforone/node/internal/p2p"
 	"allforone/protocol"
 	"allforone/protocol/pb"
 	"allforone/tasks"
@@ -21,6 +22,8 @@ import (
 const (
 	maxLeasesPerGrant = protocol.MaxLeasesPerGrant
 	maxListedBatches  = protocol.MaxListedBatches
+	// maxLeasesPerWorker bounds the leases one worker holds in one batch.
+	maxLeasesPerWorker = 32
 )
 
 // leaseDuration is how long a lease on a task of m holds: twice the task's time limit plus
@@ -28,7 +31,7 @@ const (
 func leaseDuration(m *tasks.Manifest) time.Duration { return protocol.LeaseDuration(m.Limits.Timeout) }
 
 func (n *Node) handleSteward(ctx context.Context, from peer.ID, req *pb.StewardRequest) *pb.StewardResponse {
-	if !n.allow(from, limitRequest) {
+	if !n.allow(from, p2p.LimitRequest) {
 		return errResp(protocol.Errorf(pb.ErrorCode_RATE_LIMITED, "slow down"))
 	}
 	if l := req.GetList(); l != nil {
@@ -95,7 +98,7 @@ func (n *Node) lease(ctx context.Context, l *stewardLoop, from peer.ID, lr *pb.L
 		return errResp(err)
 	}
 	g := r.Grant
-	if r.Empty && !n.allow(from, limitLease) {
+	if r.Empty && !n.allow(from, p2p.LimitLease) {
 		return errResp(protocol.Errorf(pb.ErrorCode_RATE_LIMITED, "slow down: wait retry_after_ms between empty lease requests"))
 	}
 	return &pb.StewardResponse{Body: &pb.StewardResponse_Grant{Grant: g}}

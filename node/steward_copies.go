@@ -10,12 +10,13 @@ import (
 	"allforone/tasks/steward"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // State copies between stewards: the primary copies every changed task to the other
 // stewards (StateDelta), a new primary pulls their copies (StatePull -> StateSnapshot).
-// Both are signed by their sender (statesig.go).
+// Both are signed by their sender (signState, below).
 
 // maxTasksPerDelta splits a large state copy into several messages.
 const maxTasksPerDelta = protocol.MaxTasksPerDelta
@@ -89,12 +90,12 @@ func (n *Node) pullFrom(ctx context.Context, b *batch, p peer.ID) ([]steward.Tas
 		return nil, err
 	}
 	if err := verifyState(p, b.id, resp.GetSnapshot()); err != nil {
-		n.log.Warn("state snapshot with a bad signature", "batch", b.id.String(), "from", shortID(p), "err", err)
+		n.logs.steward.Warn("state snapshot with a bad signature", "batch", b.id.String(), "from", shortID(p), "err", err)
 		return nil, err
 	}
 	states, err := n.decodeStates(b, resp.GetSnapshot().GetTasks())
 	if err != nil {
-		n.log.Warn("bad state from steward", "batch", b.id.String(), "from", shortID(p), "err", err)
+		n.logs.steward.Warn("bad state from steward", "batch", b.id.String(), "from", shortID(p), "err", err)
 		return nil, fmt.Errorf("state of %s from %s: %w", b.id, shortID(p), err)
 	}
 	return states, nil
@@ -105,4 +106,37 @@ func (n *Node) pullFrom(ctx context.Context, b *batch, p peer.ID) ([]steward.Tas
 func (n *Node) pullInto(ctx context.Context, l *stewardLoop, from []peer.ID) {
 	l.post(l.pull(ctx, from)...)
 	l.inspect(ctx, func(*steward.Steward) {}) // the merges are stepped before this runs
+}
+
+// Steward state copies are signed by the steward that sends them and checked against the
+// sender's peer ID on receipt, like manifests and result records. What the signature
+// covers is the protocol's (protocol.StateSignedBytes).
+
+// signState signs a StateDelta or StateSnapshot of batch with this node's key.
+func (n *Node) signState(batch cid.Cid, m protocol.StateCopy) error {
+	b, err := protocol.StateSignedBytes(batch, m)
+	if err != nil {
+		return err
+	}
+	sig, err := n.sk.Sign(b)
+	if err != nil {
+		return err
+	}
+	return protocol.SetStateSignature(m, sig)
+}
+
+// verifyState checks a state message's signature against its sender.
+func verifyState(from peer.ID, batch cid.Cid, m protocol.StateCopy) error {
+	pk, err := from.ExtractPublicKey()
+	if err != nil || pk.Type() != crypto.Ed25519 {
+		return fmt.Errorf("state copy from %s: no Ed25519 key in the peer ID", shortID(from))
+	}
+	b, err := protocol.StateSignedBytes(batch, m)
+	if err != nil {
+		return err
+	}
+	if ok, err := pk.Verify(b, m.GetSignature()); err != nil || !ok {
+		return fmt.Errorf("state copy from %s: the signature does not verify", shortID(from))
+	}
+	return nil
 }

@@ -33,7 +33,7 @@ func (l *stewardLoop) carry(ctx context.Context, rd steward.Ready, final bool) {
 		l.log.Log(ctx, e.Level, e.Msg, e.Args...)
 	}
 	if len(rd.Verdicts) > 0 {
-		n.caughtLying(n.applyVerdicts(ctx, rd.Verdicts)) // trust.go
+		n.caughtLying(n.trust.Apply(ctx, rd.Verdicts)) // trust.go
 	}
 	for _, bl := range rd.Block {
 		n.blockLater(bl.Peer, bl.After)

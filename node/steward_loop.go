@@ -75,7 +75,7 @@ type loopMsg struct {
 
 func newStewardLoop(n *Node, b *batch, core *steward.Steward) *stewardLoop {
 	l := &stewardLoop{n: n, b: b, core: core, clock: n.clock,
-		log:   n.log.With("sub", "steward", "batch", b.id.String()),
+		log:   n.logs.steward.With("batch", b.id.String()),
 		inbox: make(chan loopMsg, loopInbox), quit: make(chan struct{}),
 		waiters: make(map[steward.ReqID]chan steward.Reply)}
 	l.done.Store(core.Done())

@@ -4,18 +4,14 @@ import (
 	"context"
 	"fmt"
 
+	"allforone/node/internal/store"
 	"allforone/protocol/pb"
 	"allforone/tasks"
 	"allforone/tasks/steward"
 
-	"github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
 	"google.golang.org/protobuf/proto"
 )
-
-func stewardKey(b *batch, task int) datastore.Key {
-	return datastore.NewKey(fmt.Sprintf("%s%s/%08d", stewardPrefix, b.id, task))
-}
 
 // saveTaskStates persists the given tasks' states in one datastore batch.
 func (n *Node) saveTaskStates(ctx context.Context, b *batch, states []*pb.TaskState) error {
@@ -28,7 +24,7 @@ func (n *Node) saveTaskStates(ctx context.Context, b *batch, states []*pb.TaskSt
 		if err != nil {
 			return err
 		}
-		if err := wb.Put(ctx, stewardKey(b, int(s.Task)), raw); err != nil {
+		if err := wb.Put(ctx, store.StewardKey(b.id, int(s.Task)), raw); err != nil {
 			return err
 		}
 	}
@@ -37,7 +33,7 @@ func (n *Node) saveTaskStates(ctx context.Context, b *batch, states []*pb.TaskSt
 
 // loadStewardState restores b's steward state, if this node kept one.
 func (n *Node) loadStewardState(ctx context.Context, b *batch) error {
-	res, err := n.ds.Query(ctx, query.Query{Prefix: stewardPrefix + b.id.String() + "/"})
+	res, err := n.ds.Query(ctx, query.Query{Prefix: store.StewardTasksPrefix(b.id)})
 	if err != nil {
 		return err
 	}
@@ -48,7 +44,7 @@ func (n *Node) loadStewardState(ctx context.Context, b *batch) error {
 	// A steward whose state is empty still has a marker entry (task -1 never exists), so
 	// restore it even with no tasks touched yet.
 	if len(entries) == 0 {
-		if ok, _ := n.ds.Has(ctx, stewardMarker(b)); !ok {
+		if ok, _ := n.ds.Has(ctx, store.StewardMarker(b.id)); !ok {
 			return nil
 		}
 	}
@@ -71,17 +67,13 @@ func (n *Node) loadStewardState(ctx context.Context, b *batch) error {
 	return nil
 }
 
-func stewardMarker(b *batch) datastore.Key {
-	return datastore.NewKey("/steward-of/" + b.id.String())
-}
-
 // becomeSteward makes this node a steward of b (persisting the role) unless it is one, and
 // returns b's steward loop.
 func (n *Node) becomeSteward(ctx context.Context, b *batch) (*stewardLoop, error) {
 	if l := b.steward.Load(); l != nil {
 		return l, nil
 	}
-	if err := n.ds.Put(ctx, stewardMarker(b), nil); err != nil {
+	if err := n.ds.Put(ctx, store.StewardMarker(b.id), nil); err != nil {
 		return nil, fmt.Errorf("persist the steward role of %s: %w", b.id, err)
 	}
 	return n.startSteward(b, n.newBatchState(b)), nil
@@ -96,7 +88,7 @@ func (n *Node) startSteward(b *batch, st *tasks.BatchState) *stewardLoop {
 		return l
 	}
 	core := steward.New(steward.Config{Self: n.id, State: st, View: n.liveView(), LeaseDuration: leaseDuration(b.m),
-		MaxPerGrant: maxLeasesPerGrant, Trust: nodeTrust{n}, SelfMemoryMiB: n.cfg.MaxTaskMemoryMB})
+		MaxPerGrant: maxLeasesPerGrant, Trust: n.trust, SelfMemoryMiB: n.cfg.MaxTaskMemoryMB})
 	l := newStewardLoop(n, b, core)
 	b.steward.Store(l)
 	b.mu.Unlock()

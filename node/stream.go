@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"allforone/node/internal/p2p"
 	"allforone/protocol"
 	"allforone/protocol/pb"
 
@@ -68,7 +69,7 @@ func (c streamCaller) Call(ctx context.Context, p peer.ID, pid libp2pproto.ID, l
 }
 
 // request sends req to p on pid through the node's Caller and reads the response into
-// resp (the untyped form of the steward and result clients, clients.go).
+// resp (the untyped form of the steward and result clients, below).
 func (n *Node) request(ctx context.Context, p peer.ID, pid libp2pproto.ID, max int, req, resp proto.Message) error {
 	return n.caller.Call(ctx, p, pid, max, req, resp)
 }
@@ -101,15 +102,15 @@ func serve[Req, Resp proto.Message](n *Node, pid libp2pproto.ID, svc service[Req
 		req := svc.newReq()
 		if err := protocol.ReadMsg(bufio.NewReader(s), svc.max, req); err != nil {
 			if !errors.Is(err, io.EOF) {
-				n.log.Debug("bad request", "proto", pid, "from", shortID(from), "err", err)
+				n.logs.p2p.Debug("bad request", "proto", pid, "from", shortID(from), "err", err)
 			}
 			s.Reset()
 			return
 		}
 		var resp Resp
 		if err := svc.validate(req); err != nil {
-			n.log.Debug("invalid request", "proto", pid, "from", shortID(from), "err", err)
-			if !n.allow(from, limitRequest) { // an invalid request counts as a request
+			n.logs.p2p.Debug("invalid request", "proto", pid, "from", shortID(from), "err", err)
+			if !n.allow(from, p2p.LimitRequest) { // an invalid request counts as a request
 				err = protocol.Errorf(pb.ErrorCode_RATE_LIMITED, "slow down")
 			}
 			resp = svc.reject(err)
@@ -125,4 +126,53 @@ func serve[Req, Resp proto.Message](n *Node, pid libp2pproto.ID, svc service[Req
 		}
 		s.Close()
 	})
+}
+
+// serveProtocols registers the handlers of the direct-stream protocols. Every request is
+// checked against the protocol's shape rules (protocol.Validate*) before its handler sees
+// it.
+func (n *Node) serveProtocols() {
+	serve(n, protocol.StewardProtocol(n.cfg.Swarm), service[*pb.StewardRequest, *pb.StewardResponse]{
+		max:      protocol.MaxStewardMessage,
+		newReq:   func() *pb.StewardRequest { return &pb.StewardRequest{} },
+		validate: protocol.ValidateStewardRequest,
+		reject:   func(err error) *pb.StewardResponse { return &pb.StewardResponse{Error: protocol.ToPB(err)} },
+		handle:   n.handleSteward,
+	})
+	serve(n, protocol.ResultProtocol(n.cfg.Swarm), service[*pb.ResultRequest, *pb.ResultResponse]{
+		max:      protocol.MaxResultMessage,
+		newReq:   func() *pb.ResultRequest { return &pb.ResultRequest{} },
+		validate: protocol.ValidateResultRequest,
+		reject:   func(err error) *pb.ResultResponse { return &pb.ResultResponse{Error: protocol.ToPB(err)} },
+		handle:   n.handleResult,
+	})
+	n.serveBlobs()
+}
+
+// The node talks to peers through the typed clients of package protocol, which check every
+// answer against the wire contract, over a protocol.Caller: libp2p streams (stream.go)
+// unless WithCaller gives another. Requests to this node itself are handled in-process.
+
+// WithCaller makes the node send its steward and result requests through c instead of
+// libp2p streams: a test's seam for watching or changing what goes over the wire.
+func WithCaller(c protocol.Caller) Option { return func(n *Node) { n.caller = c } }
+
+// startClients sets up the typed clients once the host is up.
+func (n *Node) startClients() {
+	if n.caller == nil {
+		n.caller = streamCaller{n.host}
+	}
+	n.stewardClient = &protocol.StewardClient{Caller: n.caller, Swarm: n.cfg.Swarm, Self: n.id,
+		Local: func(ctx context.Context, req *pb.StewardRequest) *pb.StewardResponse {
+			return n.handleSteward(ctx, n.id, req)
+		}}
+	n.resultClient = &protocol.ResultClient{Caller: n.caller, Swarm: n.cfg.Swarm, Self: n.id,
+		Local: func(ctx context.Context, req *pb.ResultRequest) *pb.ResultResponse {
+			return n.handleResult(ctx, n.id, req)
+		}}
+}
+
+// route is where requests for b's primary steward go first: the closest live steward.
+func (n *Node) route(b *batch) protocol.Route {
+	return protocol.Route{Batch: b.id, Manifest: b.raw, First: n.stewardsOf(b)[0]}
 }

@@ -64,13 +64,13 @@ func (n *Node) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, err
 		return SubmitResult{}, err
 	}
 	if err := n.announce(ctx, raw); err != nil {
-		n.log.Warn("announce batch", "batch", b.id.String(), "err", err)
+		n.logs.batches.Warn("announce batch", "batch", b.id.String(), "err", err)
 	}
 	res := SubmitResult{BatchID: b.id.String(), Tasks: m.NumTasks(), Waiting: n.submitWaiting(m)}
 	for _, s := range stewards {
 		res.Stewards = append(res.Stewards, s.String())
 	}
-	n.log.Info("batch submitted", "batch", b.id.String(), "tasks", m.NumTasks(), "stewards", len(stewards))
+	n.logs.batches.Info("batch submitted", "batch", b.id.String(), "tasks", m.NumTasks(), "stewards", len(stewards))
 	return res, nil
 }
 
@@ -143,7 +143,7 @@ func (n *Node) fetchInBackground(b *batch, hints ...peer.ID) {
 		ctx, cancel := context.WithTimeout(ctx, adoptTimeout)
 		defer cancel()
 		if err := n.fetchBatchBlobs(ctx, b, hints...); err != nil {
-			n.log.Debug("blobs of a batch not found", "batch", b.id.String(), "err", err)
+			n.logs.batches.Debug("blobs of a batch not found", "batch", b.id.String(), "err", err)
 		}
 		b.mu.Lock()
 		b.fetching = false

@@ -2,26 +2,23 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
-	"sync"
+	"sort"
 	"time"
 
+	"allforone/node/internal/p2p"
 	"allforone/tasks/steward"
 
-	"github.com/ipfs/go-datastore"
-	"github.com/ipfs/go-datastore/query"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// Trust: every node keeps, per peer, how its results fared against the quorum in the
-// batches this node stewarded (the rule, TrustRecord, is in tasks/steward; the cores give
-// the verdicts). A run of consecutive valid results (CV) earns a peer single-replica tasks
-// under adaptive replication; one wrong result resets the run, and a peer that keeps lying
-// is distrusted: no more leases, and it is blocked for a while.
+// Peers this node distrusts and blocks. The trust records are package trust's
+// (node/internal/trust; the rule is tasks/steward's, the cores give the verdicts); here a
+// peer that keeps lying is cut off: blocked for a while, after it heard why. The blocklist
+// keeps peers that lied or spammed out for a while: the connection gater refuses them and
+// existing connections are closed. It is visible in the API (GET /api/v1/blocklist).
 
 const (
-	trustPrefix = "/trust/"
 	// liarBlockTime is how long a liar is kept out.
 	liarBlockTime = time.Hour
 	// distrustedBlockAfter is how long after it is found out a liar is blocked, if it does
@@ -31,51 +28,6 @@ const (
 
 // TrustRecord is one peer's record (the rule is in tasks/steward).
 type TrustRecord = steward.TrustRecord
-
-type trustStore struct {
-	mu    sync.Mutex
-	peers map[peer.ID]*TrustRecord
-}
-
-func (n *Node) loadTrust(ctx context.Context) error {
-	n.trust.peers = make(map[peer.ID]*TrustRecord)
-	res, err := n.ds.Query(ctx, query.Query{Prefix: trustPrefix})
-	if err != nil {
-		return err
-	}
-	entries, err := res.Rest()
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		var r TrustRecord
-		if json.Unmarshal(e.Value, &r) != nil {
-			continue
-		}
-		if id, err := peer.Decode(r.PeerID); err == nil {
-			n.trust.peers[id] = &r
-		}
-	}
-	return nil
-}
-
-// consecutive is the tasks.Trust of this node.
-func (n *Node) consecutive(p peer.ID) int {
-	n.trust.mu.Lock()
-	defer n.trust.mu.Unlock()
-	if r := n.trust.peers[p]; r != nil {
-		return r.Consecutive
-	}
-	return 0
-}
-
-// distrusted reports whether this node holds p for a liar.
-func (n *Node) distrusted(p peer.ID) bool {
-	n.trust.mu.Lock()
-	defer n.trust.mu.Unlock()
-	r := n.trust.peers[p]
-	return r != nil && r.Distrusted()
-}
 
 // blockLater blocks a liar after d (see caughtLying).
 func (n *Node) blockLater(p peer.ID, d time.Duration) {
@@ -88,61 +40,8 @@ func (n *Node) blockLater(p peer.ID, d time.Duration) {
 	})
 }
 
-// refusal says why this node, as a steward, gives p no leases ("" if it does): the text
-// goes to p's operator through `allforone why`.
-func (n *Node) refusal(p peer.ID) string {
-	n.trust.mu.Lock()
-	defer n.trust.mu.Unlock()
-	if r := n.trust.peers[p]; r != nil {
-		return r.Refusal(shortID(n.id))
-	}
-	return ""
-}
-
-// nodeTrust is this node's trust records as the steward cores read them.
-type nodeTrust struct{ n *Node }
-
-func (t nodeTrust) Consecutive(p peer.ID) int { return t.n.consecutive(p) }
-func (t nodeTrust) Refusal(p peer.ID) string  { return t.n.refusal(p) }
-
 // TrustRecords lists this node's trust records.
-func (n *Node) TrustRecords() []TrustRecord {
-	n.trust.mu.Lock()
-	defer n.trust.mu.Unlock()
-	out := make([]TrustRecord, 0, len(n.trust.peers))
-	for _, r := range n.trust.peers {
-		out = append(out, *r)
-	}
-	return out
-}
-
-// applyVerdicts updates the trust records from a steward core's verdicts (executors whose
-// results agreed with an accepted output gain, the others are reset) and persists them. It
-// returns the peers that lied.
-func (n *Node) applyVerdicts(ctx context.Context, vs []steward.Verdict) (liars []peer.ID) {
-	now := time.Now()
-	n.trust.mu.Lock()
-	changed := make(map[peer.ID]TrustRecord)
-	for _, v := range vs {
-		rec := n.trust.peers[v.Peer]
-		if rec == nil {
-			rec = &TrustRecord{PeerID: v.Peer.String()}
-			n.trust.peers[v.Peer] = rec
-		}
-		if rec.Apply(v, now) {
-			liars = append(liars, v.Peer)
-		}
-		changed[v.Peer] = *rec
-	}
-	n.trust.mu.Unlock()
-	for _, rec := range changed {
-		b, _ := json.Marshal(rec)
-		if err := n.ds.Put(ctx, datastore.NewKey(trustPrefix+rec.PeerID), b); err != nil {
-			n.log.Warn("persist trust record", "peer", rec.PeerID, "err", err)
-		}
-	}
-	return liars
-}
+func (n *Node) TrustRecords() []TrustRecord { return n.trust.List() }
 
 // caughtLying handles peers whose result disagreed with an accepted one: the tasks they ran
 // alone are checked again in every batch this node is primary of (the cores decide), and a
@@ -162,11 +61,54 @@ func (n *Node) caughtLying(liars []peer.ID) {
 		}
 	})
 	for _, p := range liars {
-		if n.distrusted(p) {
-			n.log.Warn("peer distrusted: its results keep disagreeing with the quorum", "peer", p.String())
+		if n.trust.Distrusted(p) {
+			n.logs.trust.Warn("peer distrusted: its results keep disagreeing with the quorum", "peer", p.String())
 			// Its next lease request hears why (LeaseGrant.refused) before the block; one
 			// that does not ask is cut off a little later.
 			n.blockLater(p, distrustedBlockAfter)
 		}
 	}
+}
+
+// BlockedPeer is one entry of the blocklist.
+type BlockedPeer struct {
+	PeerID string    `json:"peer_id"`
+	Reason string    `json:"reason"`
+	Until  time.Time `json:"until"`
+}
+
+// Block keeps p out for d and disconnects it.
+func (n *Node) Block(p peer.ID, d time.Duration, reason string) {
+	if p == n.id {
+		return
+	}
+	until := time.Now().Add(d)
+	n.gater.Block(p, until, reason)
+	if n.host != nil {
+		n.host.Network().ClosePeer(p)
+	}
+	n.logs.trust.Warn("peer blocked", "peer", p.String(), "reason", reason, "until", until.Format(time.RFC3339))
+}
+
+// Blocklist lists the peers kept out now.
+func (n *Node) Blocklist() []BlockedPeer {
+	out := []BlockedPeer{}
+	for p, until := range n.gater.List() {
+		out = append(out, BlockedPeer{PeerID: p.String(), Reason: n.gater.Reason(p), Until: until})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].PeerID < out[j].PeerID })
+	return out
+}
+
+// allow reports whether p may make a request of kind now (p2p.Limiter); a peer that keeps
+// hitting the limits is blocked.
+func (n *Node) allow(p peer.ID, kind p2p.LimitKind) bool {
+	if p == n.id {
+		return true
+	}
+	ok, block := n.limits.Allow(p, kind)
+	if block {
+		n.Block(p, p2p.SpamBlockTime, "too many requests")
+	}
+	return ok
 }

@@ -84,7 +84,7 @@ func (n *Node) decline(ctx context.Context, b *batch) {
 	defer cancel()
 	_, g, err := n.requestLeasesWith(ctx, b, 0, false)
 	if err != nil {
-		n.log.Debug("decline batch", "batch", b.id.String(), "err", err)
+		n.logs.worker.Debug("decline batch", "batch", b.id.String(), "err", err)
 		return
 	}
 	b.mu.Lock()

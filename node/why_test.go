@@ -4,70 +4,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-func TestWhyNamesTheReason(t *testing.T) {
-	open := whyBatch{Name: "b", MemoryMB: 64, Open: true}
-	base := whyFacts{Peers: 3, Bootstrap: 1, Slots: 2, MaxMemoryMB: 256, SyncInterval: time.Minute}
-	cases := []struct {
-		name  string
-		mod   func(f *whyFacts)
-		codes []string
-	}{
-		{"no peers, no bootstrap", func(f *whyFacts) { f.Peers, f.Bootstrap = 0, 0 }, []string{"no_peers"}},
-		{"no peers", func(f *whyFacts) { f.Peers = 0; f.Batches = []whyBatch{open} }, []string{"no_peers"}},
-		{"no batches", func(f *whyFacts) {}, []string{"no_batches"}},
-		{"all finished", func(f *whyFacts) { f.Batches = []whyBatch{{Name: "old"}} }, []string{"no_batches"}},
-		{"paused twice", func(f *whyFacts) {
-			f.Batches = []whyBatch{open}
-			f.Pauses = []Pause{{"schedule", "outside hours", "wait"}, {"run_on_battery", "on battery", "plug in"}}
-		}, []string{"paused", "paused"}},
-		{"memory", func(f *whyFacts) { f.Batches = []whyBatch{{MemoryMB: 512, Open: true}, {MemoryMB: 1024, Open: true}} }, []string{"memory"}},
-		{"some fit", func(f *whyFacts) { f.Batches = []whyBatch{{MemoryMB: 512, Open: true}, open} }, []string{"no_tasks"}},
-		{"waiting for a lease", func(f *whyFacts) { f.Batches = []whyBatch{open} }, []string{"no_tasks"}},
-		{"batch waits for peers", func(f *whyFacts) {
-			f.Batches = []whyBatch{{Name: "b", MemoryMB: 64, Open: true, Waiting: "waiting: 5 peers can run it, R=16 needs 9"}}
-		}, []string{"waiting"}},
-		{"computing", func(f *whyFacts) { f.Batches = []whyBatch{open}; f.Running = 2 }, nil},
-		{"distrusted", func(f *whyFacts) { f.Batches = []whyBatch{open}; f.Running = 1; f.Distrusted = "wrong results" }, []string{"distrusted"}},
-		{"unreachable", func(f *whyFacts) { f.Batches = []whyBatch{open}; f.Running = 1; f.Reachability = "private" }, []string{"unreachable"}},
-		{"incompatible", func(f *whyFacts) { f.Peers = 0; f.Incompatible = []string{"abc (v0)"} }, []string{"no_peers", "incompatible"}},
-		{"data lost", func(f *whyFacts) {
-			f.Batches = []whyBatch{open}
-			f.Running = 1
-			f.DataLoss = &DataLoss{Reason: "log", Synced: 5, Kept: 3, Before: StoreCounts{Batches: 3}, After: StoreCounts{Batches: 2}}
-		}, []string{"data_lost"}},
-		{"runner", func(f *whyFacts) { f.Batches = []whyBatch{open}; f.Runner = "start /usr/bin/allforone: no such file" }, []string{"runner", "no_tasks"}},
-		{"refused", func(f *whyFacts) {
-			f.Batches = []whyBatch{{Name: "bomb", MemoryMB: 64, Open: true, Refused: "over the compile budget"}}
-		}, []string{"refused"}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			f := base
-			tc.mod(&f)
-			r := decideWhy(f)
-			var got []string
-			for _, reason := range r.Reasons {
-				got = append(got, reason.Code)
-				if reason.Reason == "" || reason.Fix == "" {
-					t.Errorf("reason %s without text or fix: %+v", reason.Code, reason)
-				}
-			}
-			if len(got) != len(tc.codes) {
-				t.Fatalf("codes %v, want %v (%s)", got, tc.codes, r.Summary)
-			}
-			for i := range got {
-				if got[i] != tc.codes[i] {
-					t.Fatalf("codes %v, want %v", got, tc.codes)
-				}
-			}
-			if r.Computing != (f.Running > 0) || r.Summary == "" {
-				t.Fatalf("report %+v", r)
-			}
-		})
-	}
-}
+	"allforone/node/internal/operator"
+)
 
 func TestPausesFromPrefs(t *testing.T) {
 	cfg := TestConfig(t.TempDir())
@@ -77,7 +16,7 @@ func TestPausesFromPrefs(t *testing.T) {
 	cpu := &fakeCPU{others: 180}
 	onBat := false
 	s.now = func() time.Time { return now }
-	s.cpu = newBusyDetector(cpu)
+	s.cpu = operator.NewBusyDetector(cpu)
 	s.battery = func() (bool, error) { return onBat, nil }
 	if r := n.pauseReason(); r != "" {
 		t.Fatalf("paused with default test prefs: %s", r)
@@ -90,7 +29,7 @@ func TestPausesFromPrefs(t *testing.T) {
 	}
 	for range 4 {
 		now = now.Add(time.Second)
-		s.cpu.sample(now, time.Minute)
+		s.cpu.Sample(now, time.Minute)
 	}
 	onBat = true
 	var prefs []string
@@ -136,11 +75,24 @@ func TestPrefsValidate(t *testing.T) {
 func TestCachedBattery(t *testing.T) {
 	calls := 0
 	now := time.Unix(0, 0)
-	f := cachedBattery(func() (bool, error) { calls++; return true, nil }, 10*time.Second, func() time.Time { return now })
+	f := operator.CachedBattery(func() (bool, error) { calls++; return true, nil }, 10*time.Second, func() time.Time { return now })
 	f()
 	f()
 	now = now.Add(11 * time.Second)
 	if on, _ := f(); !on || calls != 2 {
 		t.Fatalf("calls %d, on %v", calls, on)
 	}
+}
+
+// fakeCPU replays CPU counters: each read advances by 200 ticks (2 cores), others of them
+// busy with other processes.
+type fakeCPU struct {
+	s      operator.CPUSample
+	others uint64
+}
+
+func (f *fakeCPU) Read() (operator.CPUSample, error) {
+	f.s.Total += 200
+	f.s.Idle += 200 - f.others
+	return f.s, nil
 }

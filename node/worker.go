@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"allforone/node/internal/store"
 	"allforone/protocol"
 	"allforone/protocol/pb"
 	"allforone/tasks"
@@ -85,7 +86,7 @@ func (n *Node) workLoop(ctx context.Context) {
 		b.mu.Lock()
 		switch {
 		case err != nil:
-			n.log.Debug("lease request", "batch", b.id.String(), "err", err)
+			n.logs.worker.Debug("lease request", "batch", b.id.String(), "err", err)
 			// Back off further each time: a batch whose stewards or blobs cannot be
 			// reached must not eat the time of the batches that can.
 			b.backoff = min(max(2*b.backoff, idleRetry), maxBatchBackoff)
@@ -193,7 +194,7 @@ func (n *Node) runLease(ctx context.Context, b *batch, task int, steward peer.ID
 		b.mu.Unlock()
 		// Not the task's fault (a blob could not be fetched, the node is closing): hand the
 		// lease back so another peer runs it now.
-		n.log.Debug("task not run", "batch", b.id.String(), "task", task, "err", err)
+		n.logs.worker.Debug("task not run", "batch", b.id.String(), "task", task, "err", err)
 		n.metrics.returned.Inc()
 		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -258,7 +259,7 @@ func (n *Node) execute(ctx context.Context, b *batch, task int, steward peer.ID)
 		rec.Error = tasks.RecordError(runErr)
 		fn := tasks.NoteOf(runErr, res.Stderr)
 		note = &fn
-		n.log.Debug("task failed", "batch", b.id.String(), "task", task, "kind", rec.Error, "err", runErr)
+		n.logs.worker.Debug("task failed", "batch", b.id.String(), "task", task, "kind", rec.Error, "err", runErr)
 		n.metrics.tasksFailed.Inc()
 	} else {
 		out = res.Output
@@ -303,8 +304,30 @@ func (n *Node) renewWhileRunning(ctx context.Context, b *batch, task int) {
 			return
 		case <-t.C:
 			if err := n.stewardClient.Renew(ctx, n.route(b), []uint32{uint32(task)}); err != nil {
-				n.log.Debug("lease renewal", "batch", b.id.String(), "task", task, "err", err)
+				n.logs.worker.Debug("lease renewal", "batch", b.id.String(), "task", task, "err", err)
 			}
 		}
 	}
+}
+
+// taskStarted, taskAbandoned and taskFinished keep the activity record
+// (operator.Record): what the dashboard and `allforone why` show.
+func (n *Node) taskStarted(b *batch, task int) {
+	n.op.act.Started(b.id.String(), b.m.Name, task, time.Now())
+}
+
+// taskAbandoned forgets a task that started but produced no result (the node is closing).
+func (n *Node) taskAbandoned(b *batch, task int) { n.op.act.Abandoned(b.id.String(), task) }
+
+func (n *Node) taskFinished(b *batch, task int, rec tasks.ResultRecord) {
+	r := RecentResult{BatchID: b.id.String(), Name: b.m.Name, Task: task, OK: rec.OK(), Error: rec.Error,
+		OutputSize: rec.OutputSize, Seconds: rec.Duration.Seconds(), Finished: rec.Finished}
+	if rec.OK() {
+		r.Output = rec.Output.String()
+		// Remember the output for garbage collection; a lost key only leaves a blob behind.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		n.ds.Put(ctx, store.RanKey(b.id, task), rec.Output.Bytes())
+		cancel()
+	}
+	n.op.act.Finished(r)
 }

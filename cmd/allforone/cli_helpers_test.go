@@ -55,9 +55,10 @@ func runCLI(t *testing.T, args ...string) cliResult {
 // runCLIEnv is runCLI with extra environment variables (KEY=VALUE), e.g. flags' twins.
 func runCLIEnv(t *testing.T, env []string, args ...string) cliResult {
 	t.Helper()
+	bin := cliBinary(t) // built once, before the clock starts: a build on a busy machine takes long
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, cliBinary(t), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(cleanEnv(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -18,9 +18,10 @@ import (
 // runCLIMem is runCLI that also reports the command's peak RSS (0 where not measured).
 func runCLIMem(t *testing.T, args ...string) (cliResult, int64) {
 	t.Helper()
+	bin := cliBinary(t) // before the clock starts, as runCLIEnv
 	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, cliBinary(t), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = cleanEnv()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
