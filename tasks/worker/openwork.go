@@ -33,7 +33,7 @@ import (
 // Open-work record parameters.
 const (
 	// Buckets is how many rendezvous keys the records are spread over.
-	Buckets = 16
+	Buckets = 4
 	// RecordTTL is how long a holder keeps a record after its last put.
 	RecordTTL = 30 * time.Second
 	// RecordRepublish is how often a primary with open work puts its record again.
