@@ -201,7 +201,7 @@ func (s *Sim) lookup(n *node, target uint64, done func([]int32)) {
 			}
 			s.msgs++
 			s.byKind[kindLookup]++
-			if !s.reach(n, p) || s.lost(n, p) {
+			if !s.reach(n, p) {
 				s.forget(n, c.p)
 				slowest = max(slowest, dialFail)
 				continue
@@ -209,7 +209,7 @@ func (s *Sim) lookup(n *node, target uint64, done func([]int32)) {
 			s.msgs++
 			s.byKind[kindLookup]++
 			c.answer = true
-			slowest = max(slowest, s.oneWay(n, p)+s.oneWay(p, n))
+			slowest = max(slowest, s.delay(n, p)+s.delay(p, n))
 			answered = append(answered, c.p)
 		}
 		took += slowest

@@ -82,13 +82,19 @@ func (s *Sim) reach(a, b *node) bool {
 	return a == b || (a.up && b.up && a.side == b.side && !(a.nat && b.nat))
 }
 
-// lost draws whether one message between a and b is lost.
-func (s *Sim) lost(a, b *node) bool {
+// delay is how long one message from a takes to reach b: the link's latency, and for
+// each time the link loses it (TCP retransmits) a retransmission timeout: twice the round
+// trip, at least 200 ms (Linux's minimum RTO).
+func (s *Sim) delay(a, b *node) time.Duration {
+	d := s.oneWay(a, b)
 	if a == b {
-		return false
+		return d
 	}
 	p := 1 - (1-float64(a.loss))*(1-float64(b.loss))
-	return p > 0 && s.rng.Float64() < p
+	for tries := 0; p > 0 && tries < 6 && s.rng.Float64() < p; tries++ {
+		d += max(4*d, 200*time.Millisecond) << tries
+	}
+	return d
 }
 
 // believed reports whether a still counts b as connected: b is reachable, or became
@@ -133,9 +139,9 @@ func (s *Sim) call(kind msgKind, a, b *node, timeout time.Duration, handle func(
 		handle(func(r any) { s.after(0, func() { finish(r, true) }) })
 		return
 	}
-	there := s.oneWay(a, b)
+	there := s.delay(a, b)
 	s.after(there, func() {
-		if !s.reach(a, b) || s.lost(a, b) {
+		if !s.reach(a, b) {
 			fail()
 			return
 		}
@@ -148,8 +154,8 @@ func (s *Sim) call(kind msgKind, a, b *node, timeout time.Duration, handle func(
 			replied = true
 			s.msgs++
 			s.byKind[kind]++
-			back := s.oneWay(b, a)
-			if b.life != blife || !s.reach(b, a) || s.lost(b, a) || s.now+back > sent+timeout {
+			back := s.delay(b, a)
+			if b.life != blife || !s.reach(b, a) || s.now+back > sent+timeout {
 				if s.now < sent+timeout {
 					fail()
 				} else {
