@@ -6,7 +6,8 @@ import "time"
 // steward for up to its wait (LeaseRequest's wait, at most MaxWait) instead of the worker
 // asking again every 250 ms. The steward's driver tries the parked requests again when
 // work may have opened (a lease expired or came back, a worker left, a task reopened: in
-// practice, each tick), and answers those whose wait ended with nothing. At most Max
+// practice, each tick that finds open tasks: Take, Repark), and answers those whose wait
+// ended with nothing (Expire). At most Max
 // requests wait at one steward: beyond that a request is answered at once, so a home
 // machine never holds more streams open than it can.
 
@@ -58,6 +59,23 @@ func (l *LongPoll[T]) Take() []Parked[T] {
 		out[i] = Parked[T]{Req: p.req, Since: p.since, Until: p.until}
 	}
 	l.q = l.q[:0]
+	return out
+}
+
+// Expire removes and returns the requests whose wait has ended at now, oldest first:
+// answer them with nothing. The others keep waiting.
+func (l *LongPoll[T]) Expire(now time.Time) []Parked[T] {
+	var out []Parked[T]
+	keep := l.q[:0]
+	for _, p := range l.q {
+		if now.Before(p.until) {
+			keep = append(keep, p)
+		} else {
+			out = append(out, Parked[T]{Req: p.req, Since: p.since, Until: p.until})
+		}
+	}
+	clear(l.q[len(keep):])
+	l.q = keep
 	return out
 }
 

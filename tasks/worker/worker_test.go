@@ -79,8 +79,8 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
-// A parked request waits at most MaxWait, at most Max of them wait, and one taken again
-// keeps its deadline.
+// A parked request waits at most MaxWait, at most Max of them wait, one taken again
+// keeps its deadline, and Expire hands back those whose wait ended.
 func TestLongPoll(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	l := LongPoll[int]{Max: 2}
@@ -100,6 +100,12 @@ func TestLongPoll(t *testing.T) {
 	at := t0.Add(10 * time.Second)
 	if !l.Repark(ps[0], at) || l.Repark(ps[1], at) {
 		t.Fatal("request 1 (until +20s) must wait on at +10s, request 2 (until +5s) not")
+	}
+	if exp := l.Expire(t0.Add(MaxWait - time.Millisecond)); len(exp) != 0 || l.Len() != 1 {
+		t.Fatalf("Expire before the wait ended took %+v", exp)
+	}
+	if exp := l.Expire(t0.Add(MaxWait)); len(exp) != 1 || exp[0].Req != 1 || l.Len() != 0 {
+		t.Fatalf("Expire at the end of the wait = %+v (%d left), want request 1", exp, l.Len())
 	}
 }
 

@@ -4,7 +4,8 @@
 // with everything between nodes simulated.
 //
 // The world: a discrete-event loop on a virtual clock (queue.go; nothing sleeps), links with
-// latency from the two ends' places and a loss rate (net.go), Kademlia routing tables of
+// latency from the two ends' places and a loss rate, a lost packet costing a TCP
+// retransmission (net.go), Kademlia routing tables of
 // k-buckets with iterative lookups over them (kad.go), NATed nodes that compute but serve
 // no DHT and take no role, churn (nodes leave, most come back, some for good) and one
 // partition that heals (churn.go). Who a steward believes is live, and so who it believes

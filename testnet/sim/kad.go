@@ -82,30 +82,48 @@ func (s *Sim) buildTables() {
 func cpl(a, b uint64) int { return bits.LeadingZeros64(a ^ b) }
 
 // closestKnown returns the (at most) k servers in n's table closest to target, nearest
-// first, n itself included when it is a server.
+// first, n itself included when it is a server. Only the buckets that can hold them are
+// read: the one of target's prefix length with n holds the closest, then n and the deeper
+// buckets, then the shallower ones, each farther than the one before.
 func (s *Sim) closestKnown(n *node, target uint64, k int, out []int32) []int32 {
 	out = out[:0]
+	var dist [bucketSize + 1]uint64
 	consider := func(p int32) {
-		d := s.nodes[p].kp ^ target
+		d := s.kps[p] ^ target
+		if len(out) == k && d >= dist[k-1] {
+			return
+		}
 		pos := len(out)
-		for pos > 0 && s.nodes[out[pos-1]].kp^target > d {
+		if pos < k {
+			out = append(out, 0)
+		} else {
+			pos = k - 1
+		}
+		for pos > 0 && dist[pos-1] > d {
+			out[pos], dist[pos] = out[pos-1], dist[pos-1]
 			pos--
 		}
-		if pos < k {
-			if len(out) < k {
-				out = append(out, 0)
+		out[pos], dist[pos] = p, d
+	}
+	bucket := func(i int) {
+		if i < len(n.rt) {
+			for _, p := range n.rt[i] {
+				consider(p)
 			}
-			copy(out[pos+1:], out[pos:len(out)-1])
-			out[pos] = p
 		}
 	}
-	if !n.nat {
-		consider(n.idx)
-	}
-	for _, b := range n.rt {
-		for _, p := range b {
-			consider(p)
+	c := min(cpl(n.kp, target), 63)
+	bucket(c)
+	if len(out) < k {
+		if !n.nat {
+			consider(n.idx)
 		}
+		for i := c + 1; i < len(n.rt); i++ {
+			bucket(i)
+		}
+	}
+	for i := c - 1; i >= 0 && len(out) < k; i-- {
+		bucket(i)
 	}
 	return out
 }
@@ -158,9 +176,9 @@ func (s *Sim) lookup(n *node, target uint64, done func([]int32)) {
 		if has(p) {
 			return
 		}
-		d := s.nodes[p].kp ^ target
+		d := s.kps[p] ^ target
 		pos := len(cands)
-		for pos > 0 && s.nodes[cands[pos-1].p].kp^target > d {
+		for pos > 0 && s.kps[cands[pos-1].p]^target > d {
 			pos--
 		}
 		cands = slices.Insert(cands, pos, cand{p: p})

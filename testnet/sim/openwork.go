@@ -39,12 +39,11 @@ func (s *Sim) openTasks(st *stew) int {
 	return open
 }
 
-// putRecord puts or withdraws st's open-work record when due.
-func (s *Sim) putRecord(st *stew) {
+// putRecord puts or withdraws st's open-work record when due; open is openTasks.
+func (s *Sim) putRecord(st *stew, open int) {
 	if !st.primary {
 		return
 	}
-	open := s.openTasks(st)
 	due := (open > 0 && (s.now >= st.recordAt || st.recordOpen == 0)) || (open == 0 && st.recordOpen > 0)
 	if !due {
 		return

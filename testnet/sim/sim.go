@@ -26,6 +26,7 @@ type Sim struct {
 	seq uint64
 
 	nodes      []*node
+	kps        []uint64 // the nodes' keyspace positions, by index
 	byID       map[peer.ID]int32
 	batches    []*batch
 	batchByKey map[string]*batch
@@ -115,6 +116,7 @@ func (s *Sim) build() {
 			x: s.rng.Float32(), y: s.rng.Float32(), loss: float32(s.rng.Float64() * s.cfg.Loss), cutAt: -time.Hour, since: -time.Hour}
 		n.w = s.newWorker(n)
 		s.nodes[i] = n
+		s.kps = append(s.kps, kp)
 		s.byID[id] = int32(i)
 	}
 	if s.nodes[0].nat { // at least one server

@@ -56,6 +56,7 @@ type parkedLease struct {
 	from  *node
 	max   int
 	reply func(any)
+	empty steward.Reply // the core's answer of nothing, for when the wait ends
 }
 
 func (st *stew) alive() bool {
@@ -166,8 +167,8 @@ func (s *Sim) stepStew(st *stew, in steward.Input) {
 }
 
 // tickStew is st's second: its view is brought up to date (stepping Members and Left),
-// the core ticks, parked lease requests are tried again, the open-work record is put, and
-// the batch's servers are looked up again when due.
+// the core ticks, parked lease requests are tried again when tasks are open, the
+// open-work record is put, and the batch's servers are looked up again when due.
 func (s *Sim) tickStew(st *stew) {
 	if !st.alive() {
 		return
@@ -179,8 +180,18 @@ func (s *Sim) tickStew(st *stew) {
 	}
 	s.refreshView(st)
 	s.stepStew(st, steward.Tick{Now: s.wall()})
-	s.retryParked(st)
-	s.putRecord(st)
+	open := -1
+	if st.primary {
+		open = s.openTasks(st)
+	}
+	if open != 0 {
+		s.retryParked(st) // work may have opened (or the role moved: they are sent on)
+	} else {
+		for _, p := range st.poll.Expire(s.wall()) {
+			p.Req.reply(leaseAnswer{r: p.Req.empty, parked: s.wall().Sub(p.Since)})
+		}
+	}
+	s.putRecord(st, open)
 	if !st.looking && (st.relook || s.now-st.lookedAt >= relookEvery) {
 		st.looking, st.relook = true, false
 		s.lookup(st.n, st.b.kp, func(found []int32) {
@@ -358,7 +369,7 @@ func (s *Sim) onLease(n *node, b *batch, from *node, want int, holding []int, wa
 		}
 		st.contacts[from.idx] = s.now
 		id := st.req(func(r steward.Reply) {
-			if r.Empty && r.Err == nil && st.poll.Park(parkedLease{from: from, max: want, reply: reply}, s.wall(), wait) {
+			if r.Empty && r.Err == nil && st.poll.Park(parkedLease{from: from, max: want, reply: reply, empty: r}, s.wall(), wait) {
 				return
 			}
 			reply(leaseAnswer{r: r})
