@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"time"
 )
@@ -50,9 +51,12 @@ type Report struct {
 	Lookups         int              `json:"lookups"`
 	RecordPuts      int              `json:"open_record_puts"`
 	StewardCores    int              `json:"steward_cores_started"`
-	Departures      int              `json:"departures"`
-	Returns         int              `json:"returns"`
-	GoneForGood     int              `json:"gone_for_good"`
+	// CoreEvents are what the steward cores logged, by message: the leases or tasks an
+	// event names, or how often it happened.
+	CoreEvents  map[string]int `json:"steward_events"`
+	Departures  int            `json:"departures"`
+	Returns     int            `json:"returns"`
+	GoneForGood int            `json:"gone_for_good"`
 	// MemoryPerNode is the live heap at its peak, less the heap before the world was
 	// built, per node: every simulated node's state, its share of the event queue and of
 	// the steward cores included.
@@ -72,6 +76,7 @@ func (s *Sim) report(wall time.Duration, stopped bool) *Report {
 		CompletesLost: s.completesLost, Messages: s.msgs, Lookups: s.lookups, RecordPuts: s.puts, StewardCores: s.stews,
 		Departures: s.departures, Returns: s.returns, GoneForGood: s.gone, PeakHeapBytes: s.peakHeap,
 		VirtualSeconds: s.now.Seconds(), WallSeconds: wall.Seconds(), Events: s.events, MaxQueue: s.maxQueue, Stopped: stopped}
+	r.CoreEvents = maps.Clone(s.coreEvents)
 	r.MessagesByKind = map[string]int64{}
 	for k, v := range s.byKind {
 		r.MessagesByKind[kindNames[k]] = v
@@ -151,6 +156,9 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, " %s %d", name, r.MessagesByKind[name])
 	}
 	fmt.Fprintln(w)
+	for _, msg := range slices.Sorted(maps.Keys(r.CoreEvents)) {
+		fmt.Fprintf(w, "  steward cores: %-60s %d\n", msg, r.CoreEvents[msg])
+	}
 	fmt.Fprintf(w, "  churn                    %.3g of the nodes a minute: %d departures, %d returns, %d gone for good\n", r.Churn, r.Departures, r.Returns, r.GoneForGood)
 	fmt.Fprintf(w, "  memory                   %d bytes per node (peak live heap %.1f MiB)\n", r.MemoryPerNode, float64(r.PeakHeapBytes)/(1<<20))
 	fmt.Fprintf(w, "  run                      %.0f s virtual in %.1f s wall, %d events (queue at most %d), %d steward cores\n",

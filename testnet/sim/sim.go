@@ -33,6 +33,7 @@ type Sim struct {
 	bucketKeys [worker.Buckets]string
 	bucketKps  [worker.Buckets]uint64
 	adopting   map[int32]map[int32][]func(*stew)
+	coreEvents map[string]int // what the steward cores logged (noteEvent)
 
 	finished, partitioned bool
 	healedAt              time.Duration
@@ -74,7 +75,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	start := time.Now()
 	s := &Sim{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x51a1)), t0: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC),
-		byID: map[peer.ID]int32{}, batchByKey: map[string]*batch{}, adopting: map[int32]map[int32][]func(*stew){}}
+		byID: map[peer.ID]int32{}, batchByKey: map[string]*batch{}, adopting: map[int32]map[int32][]func(*stew){}, coreEvents: map[string]int{}}
 	s.baseHeap = heapNow()
 	s.build()
 	for i := range worker.Buckets {

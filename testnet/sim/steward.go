@@ -242,6 +242,9 @@ func (s *Sim) carry(st *stew, rd steward.Ready) {
 			n.saved[b.idx][int(p.Task)] = p
 		}
 	}
+	for _, e := range rd.Events {
+		s.noteEvent(e)
+	}
 	for _, r := range rd.Replies {
 		if f := st.pending[r.Req]; f != nil {
 			delete(st.pending, r.Req)
@@ -389,4 +392,18 @@ func (s *Sim) onComplete(n *node, b *batch, from *node, recs []tasks.ResultRecor
 		id := st.req(func(r steward.Reply) { reply(r.Err) })
 		s.stepStew(st, steward.Complete{Req: id, From: from.id, Now: s.wall(), Records: recs})
 	})
+}
+
+// noteEvent counts what a core logged, for the report: by message, the leases or tasks
+// it names when it names some, else once.
+func (s *Sim) noteEvent(e steward.Event) {
+	n := 1
+	for i := 0; i+1 < len(e.Args); i += 2 {
+		if k := e.Args[i]; k == "leases" || k == "tasks" {
+			if v, ok := e.Args[i+1].(int); ok {
+				n = v
+			}
+		}
+	}
+	s.coreEvents[e.Msg] += n
 }
