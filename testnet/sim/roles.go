@@ -15,8 +15,10 @@ import (
 // it is the closest live steward (tasks/steward's claim, on the placement.View built here
 // from its own lookup of the batch ID), so two nodes whose lookups or reachability differ
 // may both act as primary; max_primaries counts them. Fenced primaries (a lease granted by
-// a majority of the stewards, with an epoch) change what is stepped here and in
-// countPrimary, not the rest of the simulation.
+// a majority of the stewards, with an epoch) change what is stepped here and what
+// countPrimary reads (the core's Primary, then: holding a granted, unexpired lease); the
+// votes they exchange are more of a Ready to carry (steward.go's carry, one message kind
+// more), and the rest of the simulation stays as it is.
 
 const (
 	// repairGrace is node.Config's default RepairGrace.
