@@ -97,3 +97,26 @@ func (s *Sim) schedulePartition() {
 		})
 	})
 }
+
+// schedulePrimariesLeave takes the nodes acting as a batch's primary down at
+// PrimariesLeave; they come back after ChurnDown on average.
+func (s *Sim) schedulePrimariesLeave() {
+	if s.cfg.PrimariesLeave <= 0 {
+		return
+	}
+	s.after(s.cfg.PrimariesLeave, func() {
+		for _, n := range s.nodes {
+			if !n.up {
+				continue
+			}
+			for _, st := range n.stewards {
+				if st.primary {
+					s.leave(n, false)
+					n.quiet = true
+					s.primariesLeft++
+					break
+				}
+			}
+		}
+	})
+}

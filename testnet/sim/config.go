@@ -41,6 +41,10 @@ type Config struct {
 	Seed uint64
 	// BatchEvery spaces the submissions.
 	BatchEvery time.Duration
+	// PrimariesLeave, when set, takes every batch's primary down (quietly: its peers
+	// notice after detectLag) at this virtual time: the takeover, with nothing else going
+	// on, for tests.
+	PrimariesLeave time.Duration
 	// Trace, when set, gets a line for each change of a batch's primaries (debugging).
 	Trace io.Writer
 }

@@ -53,10 +53,11 @@ type Report struct {
 	StewardCores    int              `json:"steward_cores_started"`
 	// CoreEvents are what the steward cores logged, by message: the leases or tasks an
 	// event names, or how often it happened.
-	CoreEvents  map[string]int `json:"steward_events"`
-	Departures  int            `json:"departures"`
-	Returns     int            `json:"returns"`
-	GoneForGood int            `json:"gone_for_good"`
+	CoreEvents    map[string]int `json:"steward_events"`
+	Departures    int            `json:"departures"`
+	Returns       int            `json:"returns"`
+	GoneForGood   int            `json:"gone_for_good"`
+	PrimariesLeft int            `json:"primaries_taken_down,omitempty"`
 	// MemoryPerNode is the live heap at its peak, less the heap before the world was
 	// built, per node: every simulated node's state, its share of the event queue and of
 	// the steward cores included.
@@ -74,7 +75,7 @@ func (s *Sim) report(wall time.Duration, stopped bool) *Report {
 	r := &Report{Nodes: s.cfg.Nodes, Batches: len(s.batches), Redundancy: s.cfg.Redundancy, Replication: s.cfg.Replication,
 		Seed: s.cfg.Seed, Churn: s.cfg.Churn, Finished: s.finished, Executions: s.executions, CutShort: s.cutShort,
 		CompletesLost: s.completesLost, Messages: s.msgs, Lookups: s.lookups, RecordPuts: s.puts, StewardCores: s.stews,
-		Departures: s.departures, Returns: s.returns, GoneForGood: s.gone, PeakHeapBytes: s.peakHeap,
+		PrimariesLeft: s.primariesLeft, Departures: s.departures, Returns: s.returns, GoneForGood: s.gone, PeakHeapBytes: s.peakHeap,
 		VirtualSeconds: s.now.Seconds(), WallSeconds: wall.Seconds(), Events: s.events, MaxQueue: s.maxQueue, Stopped: stopped}
 	r.CoreEvents = maps.Clone(s.coreEvents)
 	r.MessagesByKind = map[string]int64{}

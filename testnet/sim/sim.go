@@ -47,6 +47,7 @@ type Sim struct {
 	completesLost                 int
 	departures, returns, gone     int
 	rejected                      int
+	primariesLeft                 int
 	leaseLatency                  []int32 // ms, of requests that got leases
 	baseHeap, peakHeap            uint64
 }
@@ -90,6 +91,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	s.scheduleChurn()
 	s.schedulePartition()
+	s.schedulePrimariesLeave()
 	s.after(5*time.Second, s.checkDone)
 	s.after(time.Minute, s.sampleHeap)
 	stopped := false

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"errors"
+	"fmt"
 	"iter"
 	"math/rand/v2"
 	"slices"
@@ -259,6 +260,7 @@ func (s *Sim) carry(st *stew, rd steward.Ready) {
 				reply(errNoState)
 				return
 			}
+			s.heardFrom(o, n)
 			id := o.req(func(r steward.Reply) { reply(r.Snapshot) })
 			s.stepStew(o, steward.SnapshotQuery{Req: id})
 		}, func(resp any, ok bool) {
@@ -285,6 +287,7 @@ func (s *Sim) carry(st *stew, rd steward.Ready) {
 		members := st.members
 		s.call(kindCopy, n, to, rpcTimeout, func(reply func(any)) {
 			s.withStew(to, b, members, func(o *stew) {
+				s.heardFrom(o, n)
 				id := o.req(func(r steward.Reply) { reply(r.Err) })
 				s.stepStew(o, steward.StateCopy{Req: id, From: n.id, Now: s.wall(), Tasks: s.decode(b, c.Tasks)})
 			})
@@ -295,6 +298,9 @@ func (s *Sim) carry(st *stew, rd steward.Ready) {
 			err, _ := resp.(error)
 			if !ok {
 				err = errUnreachable
+			}
+			if err != nil && s.cfg.Trace != nil {
+				fmt.Fprintf(s.cfg.Trace, "%8.3fs batch %d: copy %d -> %d full %v: %v (to up %v believed %v)\n", s.now.Seconds(), b.idx, n.idx, to.idx, c.Full, err, to.up, s.believed(n, to))
 			}
 			s.stepStew(st, steward.CopySent{To: c.To, Seq: c.Seq, Full: c.Full, Err: err})
 		})
@@ -406,4 +412,30 @@ func (s *Sim) noteEvent(e steward.Event) {
 		}
 	}
 	s.coreEvents[e.Msg] += n
+}
+
+// heardFrom adds server p, which sent st a copy or a pull of the batch, to the servers st
+// knows for it if it is among the closest, and brings st's view up to date before the
+// message is stepped: kad-dht adds a peer that talks to it to its routing table, so a
+// steward that comes back is seen at once by those it talks to, not at their next lookup.
+// Without it, a returning primary's copies were refused (and resent in full at once, a
+// storm of thousands) until the others looked the batch up again.
+func (s *Sim) heardFrom(st *stew, p *node) {
+	if p.nat || p == st.n || slices.Contains(st.members, p.idx) {
+		return
+	}
+	target := st.b.kp
+	d := s.kps[p.idx] ^ target
+	pos := len(st.members)
+	for pos > 0 && s.kps[st.members[pos-1]]^target > d {
+		pos--
+	}
+	if pos >= bucketSize {
+		return
+	}
+	st.members = slices.Insert(st.members, pos, p.idx)
+	if len(st.members) > bucketSize {
+		st.members = st.members[:bucketSize]
+	}
+	s.refreshView(st)
 }

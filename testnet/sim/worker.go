@@ -45,6 +45,7 @@ type leased struct {
 	b       *batch
 	task    int
 	steward int32
+	expires time.Duration // when the lease ends (virtual)
 }
 
 // fakeSig stands in for a record's signature: nothing is signed or verified here.
@@ -193,7 +194,8 @@ func (s *Sim) askLease(w *wstate, b *batch, to int32, want, hops int) {
 			w.backoff.Reset()
 			w.cur, w.curTo = b, to
 			for _, l := range g.GetLeases() {
-				w.queue = append(w.queue, leased{b: b, task: int(l.GetTask()), steward: to})
+				w.queue = append(w.queue, leased{b: b, task: int(l.GetTask()), steward: to,
+					expires: time.UnixMilli(l.GetExpiresMs()).Sub(s.t0)})
 				w.holding[b.idx] = append(w.holding[b.idx], int(l.GetTask()))
 			}
 			s.startTasks(w)
@@ -245,7 +247,8 @@ func (s *Sim) startTasks(w *wstate) {
 			w.est[l.b.idx].Observe(d)
 			rec := tasks.ResultRecord{Batch: l.b.id, Task: l.task, Executor: n.id, Output: s.outputOf(l.b, l.task),
 				OutputSize: 8, Finished: s.wall(), Duration: d, Signature: fakeSig}
-			s.sendComplete(w, l.b, l.steward, rec, 0)
+			bo := worker.NewBackoff(worker.BackoffBase, 30*time.Second)
+			s.sendComplete(w, l, l.steward, rec, 0, &bo)
 			s.startTasks(w)
 			s.workerPoll(w)
 		})
@@ -267,36 +270,39 @@ func (s *Sim) outputOf(b *batch, task int) cid.Cid {
 }
 
 // sendComplete sends a finished task's record to the steward that leased it, following
-// hints, and after a failure to the closest server of the batch a lookup finds.
-func (s *Sim) sendComplete(w *wstate, b *batch, to int32, rec tasks.ResultRecord, tries int) {
-	n := w.n
+// hints, and after a failure (with backoff) to the closest server of the batch a lookup
+// finds, until the lease it ran under ends: a result no steward heard of is run again by
+// another worker, so it is worth keeping as long as the lease holds.
+func (s *Sim) sendComplete(w *wstate, l leased, to int32, rec tasks.ResultRecord, hops int, bo *worker.Backoff) {
+	n, b := w.n, l.b
 	tn := s.nodes[to]
 	s.call(kindComplete, n, tn, 3*rpcTimeout, func(reply func(any)) {
 		s.onComplete(tn, b, n, []tasks.ResultRecord{rec}, reply)
 	}, func(resp any, ok bool) {
 		err, _ := resp.(error)
-		if ok && err == nil || tries >= 3 {
+		delivered := ok && err == nil
+		if delivered || s.now >= l.expires {
 			// The task stays among the leases this worker says it holds until its result
 			// is answered: a lease request that overtakes the completion must not hand
 			// the lease back to the pool.
 			w.holding[b.idx] = without32(w.holding[b.idx], rec.Task)
-			if !(ok && err == nil) {
+			if !delivered {
 				s.completesLost++
 			}
 			return
 		}
-		if hint, is := s.hint(err); ok && is && hint >= 0 {
-			s.sendComplete(w, b, hint, rec, tries+1)
+		if hint, is := s.hint(err); ok && is && hint >= 0 && hops < protocol.MaxRedirects {
+			s.sendComplete(w, l, hint, rec, hops+1, bo)
 			return
 		}
 		life := n.life
-		s.after(time.Second<<tries, func() {
+		s.after(bo.Next(s.rng), func() {
 			if n.life != life || !n.up {
 				return
 			}
 			s.lookup(n, b.kp, func(found []int32) {
 				if len(found) > 0 && n.life == life && n.up {
-					s.sendComplete(w, b, found[0], rec, tries+1)
+					s.sendComplete(w, l, found[0], rec, 0, bo)
 				}
 			})
 		})
