@@ -20,6 +20,7 @@ func testnetCmd() *cli.Command {
 			testnetUpCmd(),
 			testnetRunCmd(),
 			testnetSoakCmd(),
+			testnetSimulateCmd(),
 		},
 	}
 }
