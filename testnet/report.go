@@ -64,7 +64,7 @@ type Report struct {
 	Throughput []Point       `json:"throughput"` // one point per second since the first submission
 
 	// UpShareMin is, at the worst sample, the share of the nodes no fault held down that were
-	// up (see expectedUp): under churn the restarted nodes must come back, not pile up.
+	// up (see census): under churn the restarted nodes must come back, not pile up.
 	UpShareMin float64 `json:"up_share_min"`
 	// RestartSeconds: from a restart's start to the daemon's API answering.
 	RestartMedian  float64 `json:"restart_median_seconds,omitempty"`
@@ -131,7 +131,8 @@ type sample struct {
 	Done        int           // tasks accepted so far, every batch counted; never decreases
 	Total       int           // tasks submitted so far
 	Live        int           // nodes running
-	Expected    int           // nodes no fault holds down (see expectedUp)
+	Expected    int           // nodes no fault holds down (see census)
+	Late        []string      // of those, the nodes not up and why
 	Active      bool          // a batch was running
 	MinReplicas int           // the steward's fewest live holders of a result of the current batch
 	Fresh       bool          // the status was answered for this sample (not an older one kept)

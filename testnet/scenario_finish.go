@@ -2,6 +2,7 @@ package testnet
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"allforone/node"
@@ -113,8 +114,9 @@ func (r *runner) finish(ctx context.Context) {
 	rep.OK = rep.TasksLost == 0 && rep.UnderReplicated == 0 && rep.Unfetchable == 0
 	if r.sc.MinUpShare > 0 && rep.UpShareMin < r.sc.MinUpShare {
 		rep.OK = false
-		r.note("at one sample only %.0f%% of the nodes no fault held down were up (want %.0f%%): restarts did not come back in time",
-			100*rep.UpShareMin, 100*r.sc.MinUpShare)
+		w := r.worstUp
+		r.note("at %.1fs only %d of the %d nodes no fault held down were up, %.0f%% (want %.0f%%): %s",
+			w.T.Seconds(), w.Live, w.Expected, 100*rep.UpShareMin, 100*r.sc.MinUpShare, strings.Join(w.Late, ", "))
 	}
 }
 

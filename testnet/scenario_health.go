@@ -1,6 +1,7 @@
 package testnet
 
 import (
+	"fmt"
 	"sync"
 	"time"
 )
@@ -39,33 +40,35 @@ func (h *health) restarted(i int, ok bool, took time.Duration) {
 	}
 }
 
-// fresh counts the restarts begun less than restartAllowance ago.
-func (h *health) fresh(now time.Time) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	n := 0
-	for _, at := range h.began {
-		if now.Sub(at) < restartAllowance {
-			n++
-		}
-	}
-	return n
-}
-
-// expectedUp is how many nodes should be up now: all but those the scenario killed and has
-// not begun to restart, and those whose restart began within restartAllowance. The nodes up
-// are counted against it, so a churn that keeps a fifth down by design reads 100% while
-// every restart comes back in time.
-func (r *runner) expectedUp() int {
+// census counts, at one moment, the nodes that are up and the nodes that should be: all
+// but those the scenario killed and has not begun to restart, and those whose restart began
+// within restartAllowance. The nodes up are counted against it, so a churn that keeps a fifth
+// down by design reads 100% while every restart comes back in time. late names the nodes
+// that should be up and are not, for the report.
+func (r *runner) census(now time.Time) (live, expected int, late []string) {
 	r.mu.Lock()
-	held := 0
-	for i := range r.killed {
-		if !r.restarting[i] {
-			held++
+	defer r.mu.Unlock()
+	r.health.mu.Lock()
+	defer r.health.mu.Unlock()
+	for i := range r.sc.Nodes {
+		restarting := r.restarting[i]
+		switch {
+		case r.killed[i] && !restarting:
+			continue // held down
+		case restarting && now.Sub(r.health.began[i]) < restartAllowance:
+			continue // a restart still in its allowance
+		}
+		expected++
+		switch {
+		case restarting:
+			late = append(late, fmt.Sprintf("node-%d restarting for %.1fs", i, now.Sub(r.health.began[i]).Seconds()))
+		case !r.sw.running(i):
+			late = append(late, fmt.Sprintf("node-%d exited", i))
+		default:
+			live++
 		}
 	}
-	r.mu.Unlock()
-	return r.sc.Nodes - held - r.health.fresh(time.Now())
+	return live, expected, late
 }
 
 // noteCPU records the daemons' CPU time at the start of the work.
@@ -85,8 +88,12 @@ func (r *runner) fillHealth(wall time.Duration) {
 	rep := r.rep
 	rep.UpShareMin = 1
 	for _, s := range r.samples {
-		if s.Expected > 0 {
-			rep.UpShareMin = min(rep.UpShareMin, float64(min(s.Live, s.Expected))/float64(s.Expected))
+		if s.Expected == 0 {
+			continue
+		}
+		if share := float64(min(s.Live, s.Expected)) / float64(s.Expected); share < rep.UpShareMin {
+			rep.UpShareMin = share
+			r.worstUp = s
 		}
 	}
 	r.health.mu.Lock()

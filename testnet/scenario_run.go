@@ -111,6 +111,7 @@ type runner struct {
 	killed     map[int]bool // killed by the scenario and still down
 	restarting map[int]bool
 	health     health // scenario_health.go: nodes up, restart times, CPU
+	worstUp    sample // the sample with the smallest share of the expected nodes up
 	wg         sync.WaitGroup
 }
 
@@ -249,12 +250,7 @@ func (r *runner) note(format string, args ...any) {
 // sample asks the observer for the current batch's status and records what it sees.
 func (r *runner) sample(ctx context.Context, now time.Duration) {
 	b := r.current()
-	live := 0
-	for i := range r.sc.Nodes {
-		if r.up(i) {
-			live++
-		}
-	}
+	live, expected, late := r.census(time.Now())
 	fresh, minRep := false, 0
 	if c, err := r.sw.client(r.observer()); err == nil {
 		sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -279,7 +275,7 @@ func (r *runner) sample(ctx context.Context, now time.Duration) {
 	}
 	r.doneMax = max(r.doneMax, done)
 	r.samples = append(r.samples, sample{T: now, Done: r.doneMax, Total: total, Live: live,
-		Expected: r.expectedUp(), Active: !b.finished, MinReplicas: minRep, Fresh: fresh})
+		Expected: expected, Late: late, Active: !b.finished, MinReplicas: minRep, Fresh: fresh})
 	if time.Since(r.lastLog) >= 2*time.Second {
 		r.lastLog = time.Now()
 		r.logf("[%5.1fs] %d/%d tasks accepted, %d running, %d/%d nodes up, steward %s", now.Seconds(),
@@ -407,10 +403,12 @@ func (r *runner) restartLater(at time.Duration, nodes []int) {
 // restart starts nodes again on their data dirs, each in its own goroutine.
 func (r *runner) restart(ctx context.Context, now time.Duration, nodes []int, target string) {
 	var todo []int
+	began := time.Now()
 	r.mu.Lock()
 	for _, i := range nodes {
 		if !r.restarting[i] && !r.sw.running(i) {
 			r.restarting[i] = true
+			r.health.restarting(i, began) // with the flag, so a census never sees one alone
 			todo = append(todo, i)
 		}
 	}
@@ -423,11 +421,9 @@ func (r *runner) restart(ctx context.Context, now time.Duration, nodes []int, ta
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
-			began := time.Now()
-			r.health.restarting(i, began)
 			err := r.sw.restart(ctx, i)
-			r.health.restarted(i, err == nil, time.Since(began))
 			r.mu.Lock()
+			r.health.restarted(i, err == nil, time.Since(began))
 			delete(r.restarting, i)
 			if err == nil {
 				delete(r.killed, i)
