@@ -174,15 +174,15 @@ func TestGCKeepsResultsShortOfK(t *testing.T) {
 	if err := c.WaitAllKnown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// A collection walks the data dir and asks the holders: poll it gently, so that on a
-	// busy machine the polling does not starve the nodes it waits for.
-	dropped := 0
-	for {
-		last, err := n.CollectGarbage(ctx)
+	// The node's own periodic collection may drop the copies before the test's call does:
+	// what counts is that they go. A collection walks the data dir and asks the holders, so
+	// poll gently, not to starve the nodes on a busy machine.
+	for n.HeldResults(id) == 12 {
+		rep, err := n.CollectGarbage(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if dropped += last.ResultsDropped; dropped > 0 {
+		if rep.ResultsDropped > 0 {
 			break
 		}
 		select {
@@ -192,7 +192,7 @@ func TestGCKeepsResultsShortOfK(t *testing.T) {
 				held = append(held, fmt.Sprintf("node %d %v", i, c.Node(i).HeldTasks(id)))
 			}
 			t.Fatalf("no extra copy dropped: last collection %+v; node 3 sees %d peers, %d in its routing table; holders: %s",
-				last, len(n.Peers()), n.RoutingTableSize(), strings.Join(held, ", "))
+				rep, len(n.Peers()), n.RoutingTableSize(), strings.Join(held, ", "))
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -201,5 +201,5 @@ func TestGCKeepsResultsShortOfK(t *testing.T) {
 			t.Fatalf("task %d has no holder after collection", i)
 		}
 	}
-	t.Logf("node 3 dropped %d extra copies, keeps %d", dropped, n.HeldResults(id))
+	t.Logf("node 3 dropped %d extra copies, keeps %d", 12-n.HeldResults(id), n.HeldResults(id))
 }
