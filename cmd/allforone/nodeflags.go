@@ -64,6 +64,9 @@ func configFlagName(key string) string {
 	return k.Flag
 }
 
+// testnetRepairGrace is the repair grace of --testnet-mode daemons (the default is 30s).
+const testnetRepairGrace = 20 * time.Second
+
 // applyNodeFlags overrides cfg with the node flags the user set (flag or environment):
 // precedence defaults < config.json < environment < flags.
 func applyNodeFlags(cmd *cli.Command, cfg *node.Config) error {
@@ -76,7 +79,10 @@ func applyNodeFlags(cmd *cli.Command, cfg *node.Config) error {
 		cfg.GossipHeartbeat = t.GossipHeartbeat
 		cfg.RoutingRefresh = t.RoutingRefresh
 		cfg.ShutdownTimeout = node.Duration(5 * time.Second)
-		cfg.RepairGrace = node.Duration(5 * time.Second) // testnet restarts take a few seconds
+		// A testnet restart is down for a few seconds, and on a busy machine (twenty daemons
+		// on two cores) its start takes up to ten more: a grace shorter than that turned
+		// every slow restart into a storm of copies that slowed the next restarts.
+		cfg.RepairGrace = node.Duration(testnetRepairGrace)
 		cfg.UnlimitedResources = true
 		cfg.TestingAPI = true
 		cfg.Prefs.CPUBusyPercent = t.Prefs.CPUBusyPercent // the testnet's own nodes keep the CPU busy
