@@ -53,8 +53,8 @@ func TestPausesFromPrefs(t *testing.T) {
 }
 
 func TestPrefsValidate(t *testing.T) {
-	if p := DefaultPrefs(); p.validate() != nil {
-		t.Fatalf("DefaultPrefs: %v", p.validate())
+	if p := DefaultPrefs(); p.Validate() != nil {
+		t.Fatalf("DefaultPrefs: %v", p.Validate())
 	}
 	for name, mod := range map[string]func(p *Prefs){
 		"disk_quota_mb":    func(p *Prefs) { p.DiskQuotaMB = -1 },
@@ -66,7 +66,7 @@ func TestPrefsValidate(t *testing.T) {
 	} {
 		p := DefaultPrefs()
 		mod(&p)
-		if err := p.validate(); err == nil || !strings.Contains(err.Error(), name) {
+		if err := p.Validate(); err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s: validate() = %v", name, err)
 		}
 	}

@@ -1,4 +1,4 @@
-package node
+package config
 
 import (
 	"encoding/json"
@@ -14,12 +14,12 @@ import (
 const noValue = "(none)"
 
 // field is the setting's field in c.
-func (k ConfigKey) field(c *Config) reflect.Value {
+func (k Key) field(c *Config) reflect.Value {
 	return reflect.ValueOf(c).Elem().FieldByIndex(k.index)
 }
 
 // Value is the setting's value in c as JSON, as config.json has it.
-func (k ConfigKey) Value(c Config) json.RawMessage {
+func (k Key) Value(c Config) json.RawMessage {
 	b, err := json.Marshal(k.field(&c).Interface())
 	if err != nil { // strings, numbers, bools, durations and string lists always marshal
 		panic(fmt.Sprintf("node: marshal config key %s: %v", k.Key, err))
@@ -29,7 +29,7 @@ func (k ConfigKey) Value(c Config) json.RawMessage {
 
 // Format is the setting's value in c for people: text as it is (`""` when empty),
 // durations without zero units ("10m", not "10m0s"), lists comma-separated.
-func (k ConfigKey) Format(c Config) string {
+func (k Key) Format(c Config) string {
 	v := k.field(&c)
 	switch k.kind {
 	case KindString:
@@ -67,7 +67,7 @@ func formatDuration(d time.Duration) string {
 // Parse reads a value of the setting as `config set` takes it: text as it is, a whole
 // number, true or false, a duration like 30s, or a list (comma-separated, or a JSON array
 // of strings; empty: none). It returns a value that Set takes.
-func (k ConfigKey) Parse(text string) (any, error) {
+func (k Key) Parse(text string) (any, error) {
 	switch k.kind {
 	case KindString:
 		return text, nil
@@ -111,7 +111,7 @@ func (k ConfigKey) Parse(text string) (any, error) {
 // Set puts v into the setting's field of c without validating c: a string, an int, a bool,
 // a time.Duration (or Duration) or a []string after the setting's Kind, as Parse returns
 // them and as the flags of init and daemon hold them.
-func (k ConfigKey) Set(c *Config, v any) error {
+func (k Key) Set(c *Config, v any) error {
 	f := k.field(c)
 	switch x := v.(type) {
 	case string:
@@ -153,29 +153,29 @@ func (k ConfigKey) Set(c *Config, v any) error {
 	return fmt.Errorf("config key %s takes a %s, not %T", k.Key, k.kind, v)
 }
 
-// ConfigValue returns the value of key (as LookupConfigKey takes it) in c as JSON.
-func ConfigValue(c Config, key string) (json.RawMessage, error) {
-	k, err := LookupConfigKey(key)
+// Value returns the value of key (as Lookup takes it) in c as JSON.
+func Value(c Config, key string) (json.RawMessage, error) {
+	k, err := Lookup(key)
 	if err != nil {
 		return nil, err
 	}
 	return k.Value(c), nil
 }
 
-// SetConfigValue sets key in c to value, parsed after the key's kind (ConfigKey.Parse). It
+// SetValue sets key in c to value, parsed after the key's kind (Key.Parse). It
 // validates the result and changes c only when it is valid.
-func SetConfigValue(c *Config, key, value string) error {
-	return SetConfigValues(c, [2]string{key, value})
+func SetValue(c *Config, key, value string) error {
+	return SetValues(c, [2]string{key, value})
 }
 
-// SetConfigValues sets several keys at once, each pair a key and its value as
-// SetConfigValue takes them, and validates the result once: settings that are only valid
+// SetValues sets several keys at once, each pair a key and its value as
+// SetValue takes them, and validates the result once: settings that are only valid
 // together (api_tls_cert and api_tls_key) can be set in one step. c changes only when all
 // values parse and the result is valid.
-func SetConfigValues(c *Config, pairs ...[2]string) error {
+func SetValues(c *Config, pairs ...[2]string) error {
 	next := *c // Set replaces a list whole, so c's lists stay as they are
 	for _, kv := range pairs {
-		k, err := LookupConfigKey(kv[0])
+		k, err := Lookup(kv[0])
 		if err != nil {
 			return err
 		}

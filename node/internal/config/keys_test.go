@@ -1,4 +1,4 @@
-package node
+package config
 
 import (
 	"strings"
@@ -7,10 +7,10 @@ import (
 )
 
 func TestSetConfigValue(t *testing.T) {
-	c := TestConfig(t.TempDir())
+	c := Test(t.TempDir())
 	set := func(key, value string) {
 		t.Helper()
-		if err := SetConfigValue(&c, key, value); err != nil {
+		if err := SetValue(&c, key, value); err != nil {
 			t.Fatalf("set %s %q: %v", key, value, err)
 		}
 	}
@@ -37,7 +37,7 @@ func TestSetConfigValue(t *testing.T) {
 		{"colour", "blue", "no config key"},
 		{"bootstrap", "/ip4/1.2.3.4/tcp/1", "no peer ID"},
 	} {
-		err := SetConfigValue(&c, bad.key, bad.value)
+		err := SetValue(&c, bad.key, bad.value)
 		if err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("set %s %q: %v, want an error about %q", bad.key, bad.value, err, bad.want)
 		}
@@ -45,14 +45,14 @@ func TestSetConfigValue(t *testing.T) {
 	if c.Slots != before.Slots || c.Prefs.Schedule != before.Prefs.Schedule {
 		t.Fatal("a refused value changed the config")
 	}
-	v, err := ConfigValue(c, "cpu_busy_percent")
+	v, err := Value(c, "cpu_busy_percent")
 	if err != nil || string(v) != "0" {
-		t.Fatalf("ConfigValue = %s, %v", v, err)
+		t.Fatalf("Value = %s, %v", v, err)
 	}
 }
 
 func TestSetNATConfigValues(t *testing.T) {
-	c := TestConfig(t.TempDir())
+	c := Test(t.TempDir())
 	const boot = "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWFuSQZTJRHUVAX6CuAhwXNaeBQddBW7Rah8fr94Eoqcvk"
 	for _, kv := range [][2]string{
 		{"nat.port_map", "true"},
@@ -62,7 +62,7 @@ func TestSetNATConfigValues(t *testing.T) {
 		{"nat.relay_max_circuits", "4"},
 		{"nat.rendezvous_bootstrap", boot},
 	} {
-		if err := SetConfigValue(&c, kv[0], kv[1]); err != nil {
+		if err := SetValue(&c, kv[0], kv[1]); err != nil {
 			t.Fatalf("set %s %q: %v", kv[0], kv[1], err)
 		}
 	}
@@ -70,8 +70,8 @@ func TestSetNATConfigValues(t *testing.T) {
 		c.NAT.RelayMaxCircuits != 4 || len(c.NAT.RendezvousBootstrap) != 1 {
 		t.Fatalf("nat after sets: %+v", c.NAT)
 	}
-	if k, err := LookupConfigKey("port_map"); err != nil || k.Key != "nat.port_map" || k.Live {
-		t.Fatalf("LookupConfigKey(port_map) = %+v, %v; want nat.port_map, applied at restart", k, err)
+	if k, err := Lookup("port_map"); err != nil || k.Key != "nat.port_map" || k.Live {
+		t.Fatalf("Lookup(port_map) = %+v, %v; want nat.port_map, applied at restart", k, err)
 	}
 	before := c.NAT
 	before.RendezvousBootstrap = append([]string(nil), c.NAT.RendezvousBootstrap...)
@@ -81,7 +81,7 @@ func TestSetNATConfigValues(t *testing.T) {
 		{"nat.rendezvous_bootstrap", "/ip4/1.2.3.4/tcp/1", "no peer ID"},
 		{"nat.port_map", "yes please", "true or false"},
 	} {
-		err := SetConfigValue(&c, bad.key, bad.value)
+		err := SetValue(&c, bad.key, bad.value)
 		if err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("set %s %q: %v, want an error about %q", bad.key, bad.value, err, bad.want)
 		}
@@ -90,7 +90,7 @@ func TestSetNATConfigValues(t *testing.T) {
 		len(c.NAT.RendezvousBootstrap) != 1 || c.NAT.RendezvousBootstrap[0] != boot {
 		t.Fatalf("a refused value changed the config: %+v", c.NAT)
 	}
-	if err := SetConfigValue(&c, "nat.rendezvous_bootstrap", ""); err != nil || len(c.NAT.RendezvousBootstrap) != 0 {
+	if err := SetValue(&c, "nat.rendezvous_bootstrap", ""); err != nil || len(c.NAT.RendezvousBootstrap) != 0 {
 		t.Fatalf("clear rendezvous_bootstrap: %v, %v", err, c.NAT.RendezvousBootstrap)
 	}
 }

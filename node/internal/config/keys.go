@@ -1,4 +1,4 @@
-package node
+package config
 
 import (
 	"fmt"
@@ -9,11 +9,11 @@ import (
 	"sync"
 )
 
-// ConfigKey is one setting of config.json: its key, the flag of `allforone init` and
+// Key is one setting of config.json: its key, the flag of `allforone init` and
 // `allforone daemon` that overrides it (with its environment twin), what it does, and
 // whether the running daemon applies it at once. Its kind, and so how `config set` parses it
 // and `config show` prints it, follows from the type of the Config field it names.
-type ConfigKey struct {
+type Key struct {
 	// Key is as in config.json; keys of the "prefs" and "nat" objects are "prefs.<name>"
 	// and "nat.<name>".
 	Key string `json:"key"`
@@ -24,8 +24,8 @@ type ConfigKey struct {
 	Section string `json:"section"`
 	// Doc says what the setting does, with its unit; DefaultText adds the default.
 	Doc string `json:"doc"`
-	// Default is the default in words, for a setting whose DefaultConfig value would
-	// mislead (slots: the build machine's cores). Empty: DefaultConfig's value, formatted.
+	// Default is the default in words, for a setting whose Default value would
+	// mislead (slots: the build machine's cores). Empty: Default's value, formatted.
 	Default string `json:"-"`
 	// Example is a valid value that differs from the default, as `config set` takes it.
 	Example string `json:"example"`
@@ -33,23 +33,23 @@ type ConfigKey struct {
 	// its next start.
 	Live bool `json:"live"`
 
-	kind  ConfigKind
+	kind  Kind
 	index []int // the field's index path in Config, for reflect.Value.FieldByIndex
 }
 
-// ConfigKind is the type of a setting's value.
-type ConfigKind string
+// Kind is the type of a setting's value.
+type Kind string
 
 // Kinds of settings, after the Go type of their Config field.
 const (
-	KindString   ConfigKind = "string"   // text as given
-	KindInt      ConfigKind = "int"      // a whole number
-	KindBool     ConfigKind = "bool"     // true or false
-	KindDuration ConfigKind = "duration" // a Go duration like 30s, 10m, 72h
-	KindList     ConfigKind = "list"     // strings: comma-separated, or a JSON array
+	KindString   Kind = "string"   // text as given
+	KindInt      Kind = "int"      // a whole number
+	KindBool     Kind = "bool"     // true or false
+	KindDuration Kind = "duration" // a Go duration like 30s, 10m, 72h
+	KindList     Kind = "list"     // strings: comma-separated, or a JSON array
 )
 
-// Sections of ConfigKeys, in the order `config show` prints them.
+// Sections of Keys, in the order `config show` prints them.
 const (
 	SectionNetwork = "network"
 	SectionAPI     = "local API"
@@ -64,7 +64,7 @@ const exampleBootstrap = "/ip4/192.0.2.1/tcp/4501/p2p/12D3KooWFuSQZTJRHUVAX6CuAh
 // configTable is the one list of settings. config show, config set and the flags of init
 // and daemon (cmd/allforone/nodeflags.go) are made from it; a test checks that it names every
 // json key of Config, and nothing else.
-var configTable = []ConfigKey{
+var configTable = []Key{
 	{Key: "swarm", Flag: "swarm", Section: SectionNetwork, Example: "lab",
 		Doc: "the swarm to join; swarms with different names never see each other"},
 	{Key: "swarm_key_file", Flag: "swarm-key", Section: SectionNetwork, Example: "swarm.key",
@@ -157,7 +157,7 @@ var configTable = []ConfigKey{
 // configKeys is configTable with each key's field resolved. A key that names no field of
 // Config, or a field of a kind config set cannot parse, is a mistake in this file: it
 // panics on first use, which every test of this package reaches.
-var configKeys = sync.OnceValue(func() []ConfigKey {
+var configKeys = sync.OnceValue(func() []Key {
 	keys := slices.Clone(configTable)
 	for i := range keys {
 		k := &keys[i]
@@ -173,15 +173,15 @@ var configKeys = sync.OnceValue(func() []ConfigKey {
 	return keys
 })
 
-// ConfigKeys lists every setting of config.json, in the order `config show` prints them.
+// Keys lists every setting of config.json, in the order `config show` prints them.
 // (JSON has no comments, so this is the config file's documentation.)
-func ConfigKeys() []ConfigKey { return slices.Clone(configKeys()) }
+func Keys() []Key { return slices.Clone(configKeys()) }
 
 // Kind is the type of the setting's value, after its Config field.
-func (k ConfigKey) Kind() ConfigKind { return k.kind }
+func (k Key) Kind() Kind { return k.kind }
 
 // Env is the environment twin of the setting's flag ("" without a flag).
-func (k ConfigKey) Env() string {
+func (k Key) Env() string {
 	if k.Flag == "" {
 		return ""
 	}
@@ -189,14 +189,14 @@ func (k ConfigKey) Env() string {
 }
 
 // ShortKey is the key as `config show` prints it: preferences without "prefs.".
-func (k ConfigKey) ShortKey() string { return strings.TrimPrefix(k.Key, "prefs.") }
+func (k Key) ShortKey() string { return strings.TrimPrefix(k.Key, "prefs.") }
 
-// DefaultText is the default in words: Default, or DefaultConfig's value formatted.
-func (k ConfigKey) DefaultText() string {
+// DefaultText is the default in words: Default, or Default's value formatted.
+func (k Key) DefaultText() string {
 	if k.Default != "" {
 		return k.Default
 	}
-	s := k.Format(DefaultConfig(""))
+	s := k.Format(Default(""))
 	switch s {
 	case `""`:
 		return "empty"
@@ -215,9 +215,9 @@ func FlagEnv(flag string) string {
 // "schedule" for "prefs.schedule", "port_map" for "nat.port_map".
 var configKeyPrefixes = []string{"prefs.", "nat."}
 
-// LookupConfigKey resolves a key as the user typed it: "prefs.schedule" or just
+// Lookup resolves a key as the user typed it: "prefs.schedule" or just
 // "schedule", "nat.port_map" or just "port_map".
-func LookupConfigKey(key string) (ConfigKey, error) {
+func Lookup(key string) (Key, error) {
 	keys := configKeys()
 	for _, k := range keys {
 		if k.Key == key {
@@ -234,7 +234,7 @@ func LookupConfigKey(key string) (ConfigKey, error) {
 		names[i] = k.ShortKey()
 	}
 	sort.Strings(names)
-	return ConfigKey{}, fmt.Errorf("no config key %q: use one of %s (`allforone config show` says what each does)", key, strings.Join(names, ", "))
+	return Key{}, fmt.Errorf("no config key %q: use one of %s (`allforone config show` says what each does)", key, strings.Join(names, ", "))
 }
 
 // fieldByKey finds the Config field that a dotted config.json key names.
@@ -268,8 +268,8 @@ func fieldByJSONName(t reflect.Type, name string) (reflect.StructField, bool) {
 	return reflect.StructField{}, false
 }
 
-// kindOf is the ConfigKind of a field type, or "" for a type config set cannot parse.
-func kindOf(t reflect.Type) ConfigKind {
+// kindOf is the Kind of a field type, or "" for a type config set cannot parse.
+func kindOf(t reflect.Type) Kind {
 	switch {
 	case t == reflect.TypeFor[Duration]():
 		return KindDuration

@@ -1,4 +1,4 @@
-package node
+package config
 
 import (
 	"bytes"
@@ -48,7 +48,7 @@ func TestConfigKeysNameEveryJSONKey(t *testing.T) {
 	seen := map[string]bool{}
 	flags := map[string]string{}
 	var sections []string
-	for _, k := range ConfigKeys() {
+	for _, k := range Keys() {
 		if seen[k.Key] {
 			t.Errorf("key %s is in the table twice", k.Key)
 		}
@@ -72,7 +72,7 @@ func TestConfigKeysNameEveryJSONKey(t *testing.T) {
 			sections = append(sections, k.Section)
 		}
 		short := strings.TrimPrefix(strings.TrimPrefix(k.Key, "prefs."), "nat.")
-		if got, err := LookupConfigKey(short); err != nil || got.Key != k.Key {
+		if got, err := Lookup(short); err != nil || got.Key != k.Key {
 			t.Errorf("the short name %q resolves to %q (%v), not to %s: rename one of the keys", short, got.Key, err, k.Key)
 		}
 		if live := strings.HasPrefix(k.Key, "prefs."); k.Live != live {
@@ -107,22 +107,22 @@ func TestEveryConfigKeyCanBeSet(t *testing.T) {
 	keys := configJSONKeys(t, reflect.TypeFor[Config](), "")
 	for _, key := range keys {
 		t.Run(key, func(t *testing.T) {
-			k, err := LookupConfigKey(key)
+			k, err := Lookup(key)
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := DefaultConfig(t.TempDir())
+			c := Default(t.TempDir())
 			before := c
 			pairs := [][2]string{{key, k.Example}}
 			if p, ok := configSetPartners[key]; ok {
-				pk, _ := LookupConfigKey(p)
+				pk, _ := Lookup(p)
 				pairs = append(pairs, [2]string{p, pk.Example})
 			}
-			if err := SetConfigValues(&c, pairs...); err != nil {
+			if err := SetValues(&c, pairs...); err != nil {
 				t.Fatalf("config set %s %q: %v", key, k.Example, err)
 			}
 			want := exampleJSON(t, k)
-			if v, _ := ConfigValue(c, key); !bytes.Equal(v, want) {
+			if v, _ := Value(c, key); !bytes.Equal(v, want) {
 				t.Errorf("read back %s = %s, want %s", key, v, want)
 			}
 			if bytes.Equal(k.Value(before), want) {
@@ -131,14 +131,14 @@ func TestEveryConfigKeyCanBeSet(t *testing.T) {
 			if err := c.Save(); err != nil {
 				t.Fatal(err)
 			}
-			loaded, err := LoadConfig(c.DataDir)
+			loaded, err := Load(c.DataDir)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if v, _ := ConfigValue(loaded, key); !bytes.Equal(v, want) {
+			if v, _ := Value(loaded, key); !bytes.Equal(v, want) {
 				t.Errorf("config.json has %s = %s, want %s", key, v, want)
 			}
-			for _, o := range ConfigKeys() {
+			for _, o := range Keys() {
 				if o.Key == key || o.Key == configSetPartners[key] {
 					continue
 				}
@@ -150,8 +150,8 @@ func TestEveryConfigKeyCanBeSet(t *testing.T) {
 	}
 }
 
-// exampleJSON is the JSON form of k's example: what ConfigValue should say after it is set.
-func exampleJSON(t *testing.T, k ConfigKey) json.RawMessage {
+// exampleJSON is the JSON form of k's example: what Value should say after it is set.
+func exampleJSON(t *testing.T, k Key) json.RawMessage {
 	t.Helper()
 	v, err := k.Parse(k.Example)
 	if err != nil {
@@ -169,7 +169,7 @@ func exampleJSON(t *testing.T, k ConfigKey) json.RawMessage {
 
 // Parse and Format per kind, Set refusing a value of another kind, and the defaults in words.
 func TestConfigKeyParseFormat(t *testing.T) {
-	c := DefaultConfig("/x")
+	c := Default("/x")
 	for _, tc := range []struct{ key, format, def string }{
 		{"routing_refresh", "10m", "10m"},
 		{"blob_grace", "1h", "1h"},
@@ -180,7 +180,7 @@ func TestConfigKeyParseFormat(t *testing.T) {
 		{"nat.relay_service", "true", "true"},
 		{"conn_high", "128", "128"},
 	} {
-		k, err := LookupConfigKey(tc.key)
+		k, err := Lookup(tc.key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,7 +197,7 @@ func TestConfigKeyParseFormat(t *testing.T) {
 	if got := formatDuration(1500 * time.Millisecond); got != "1.5s" {
 		t.Errorf("formatDuration(1.5s) = %q", got)
 	}
-	k, _ := LookupConfigKey("listen")
+	k, _ := Lookup("listen")
 	for text, want := range map[string][]string{
 		"/ip4/127.0.0.1/tcp/1, /ip4/127.0.0.1/tcp/2": {"/ip4/127.0.0.1/tcp/1", "/ip4/127.0.0.1/tcp/2"},
 		`["/ip4/127.0.0.1/tcp/3"]`:                   {"/ip4/127.0.0.1/tcp/3"},
@@ -210,11 +210,11 @@ func TestConfigKeyParseFormat(t *testing.T) {
 	if err := k.Set(&c, "one"); err == nil || !strings.Contains(err.Error(), "takes a list") {
 		t.Errorf("Set(listen, a string) = %v, want an error naming the kind", err)
 	}
-	slots, _ := LookupConfigKey("slots")
+	slots, _ := Lookup("slots")
 	if _, err := slots.Parse("3.5"); err == nil || !strings.Contains(err.Error(), "e.g. 3") {
 		t.Errorf("Parse(slots, 3.5) = %v, want a whole-number error with an example", err)
 	}
-	grace, _ := LookupConfigKey("blob_grace")
+	grace, _ := Lookup("blob_grace")
 	if _, err := grace.Parse("30"); err == nil || !strings.Contains(err.Error(), "unit") {
 		t.Errorf("Parse(blob_grace, 30) = %v, want an error asking for a unit", err)
 	}
@@ -222,21 +222,21 @@ func TestConfigKeyParseFormat(t *testing.T) {
 
 // The TLS pair is set in one call; set alone, either is refused with what to do.
 func TestSetConfigValuesTogether(t *testing.T) {
-	c := TestConfig(t.TempDir())
-	err := SetConfigValue(&c, "api_tls_cert", "api.crt")
+	c := Test(t.TempDir())
+	err := SetValue(&c, "api_tls_cert", "api.crt")
 	if err == nil || !strings.Contains(err.Error(), "config set api_tls_cert FILE api_tls_key FILE") {
 		t.Fatalf("set api_tls_cert alone: %v, want an error saying to set both at once", err)
 	}
 	if c.APITLSCert != "" {
 		t.Fatal("a refused set changed the config")
 	}
-	if err := SetConfigValues(&c, [2]string{"api_tls_cert", "api.crt"}, [2]string{"api_tls_key", "api.key"}); err != nil {
+	if err := SetValues(&c, [2]string{"api_tls_cert", "api.crt"}, [2]string{"api_tls_key", "api.key"}); err != nil {
 		t.Fatal(err)
 	}
 	if c.APITLSCert != "api.crt" || c.APITLSKey != "api.key" {
 		t.Fatalf("tls pair = %q, %q", c.APITLSCert, c.APITLSKey)
 	}
-	if err := SetConfigValues(&c, [2]string{"slots", "4"}, [2]string{"colour", "blue"}); err == nil || c.Slots == 4 {
+	if err := SetValues(&c, [2]string{"slots", "4"}, [2]string{"colour", "blue"}); err == nil || c.Slots == 4 {
 		t.Fatalf("a set with an unknown key: %v, slots %d; want an error and no change", err, c.Slots)
 	}
 }
@@ -244,7 +244,7 @@ func TestSetConfigValuesTogether(t *testing.T) {
 // README's preferences table names the keys of the preferences section with their flags,
 // their defaults and whether they apply at restart, as the table here does.
 func TestREADMEPreferencesTable(t *testing.T) {
-	b, err := os.ReadFile("../README.md")
+	b, err := os.ReadFile("../../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestREADMEPreferencesTable(t *testing.T) {
 	for _, m := range row.FindAllStringSubmatch(string(b), -1) {
 		rows[m[1]] = m
 	}
-	for _, k := range ConfigKeys() {
+	for _, k := range Keys() {
 		if k.Section != SectionPrefs {
 			continue
 		}
