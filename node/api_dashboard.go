@@ -22,33 +22,6 @@ import (
 //go:embed web
 var webFS embed.FS
 
-// Dashboard is everything the dashboard page shows, in one answer.
-type Dashboard struct {
-	Node     IDInfo      `json:"node"`
-	Health   Health      `json:"health"`
-	Peers    []PeerInfo  `json:"peers"`
-	Batches  []DashBatch `json:"batches"`
-	Activity Activity    `json:"activity"`
-	Why      WhyReport   `json:"why"`
-	Prefs    PrefsInfo   `json:"prefs"`
-	Usage    DiskUsage   `json:"usage"`
-	Time     time.Time   `json:"time"`
-}
-
-// DashBatch is a batch with its progress, when a steward answered.
-type DashBatch struct {
-	BatchInfo
-	Status      *BatchStatus `json:"status,omitempty"`
-	StatusError string       `json:"status_error,omitempty"`
-}
-
-// PrefsInfo is the preferences in force with the two that live at the top of the config.
-type PrefsInfo struct {
-	Prefs
-	Slots           int `json:"slots"`
-	MaxTaskMemoryMB int `json:"max_task_memory_mb"`
-}
-
 const (
 	// dashBatches is how many batches (newest first) the dashboard asks progress for.
 	dashBatches = 12

@@ -2,58 +2,63 @@ package node
 
 import (
 	"allforone/node/internal/api"
+	"allforone/node/internal/apitypes"
+	"allforone/node/internal/client"
 	"allforone/node/internal/operator"
 )
 
-// The JSON bodies of the local API. The CLI prints them as they are with --json.
+// The JSON bodies of the local API are package apitypes' (node/internal/apitypes), and its
+// client is package client's; these are their names for the commands and the testnet. The
+// CLI prints the bodies as they are with --json.
 
-// IDInfo answers GET /api/v1/id.
-type IDInfo struct {
-	PeerID  string   `json:"peer_id"`
-	Addrs   []string `json:"addrs"` // full multiaddrs ending in /p2p/<peer_id>
-	Swarm   string   `json:"swarm"`
-	Private bool     `json:"private"`
-	Version string   `json:"version"`
-	API     string   `json:"api"`
-	// Reachability is "public", "private" (peers cannot dial it: behind a NAT) or
-	// "unknown" (AutoNAT has no verdict yet; on a LAN or loopback it never has one).
-	Reachability string `json:"reachability"`
-	// DHTServer: the node serves the DHT, so others count it as a steward and result
-	// holder. A node others cannot dial does not.
-	DHTServer bool `json:"dht_server"`
-	// Relays are the peer IDs of the relays this node has a reservation on.
-	Relays []string `json:"relays"`
-}
+// Client talks to a running daemon's local API (client.Client).
+type Client = client.Client
 
-// PeerInfo is one element of GET /api/v1/peers.
-type PeerInfo struct {
-	PeerID    string   `json:"peer_id"`
-	Addrs     []string `json:"addrs"`
-	Direction string   `json:"direction"` // inbound or outbound
-	LatencyMS float64  `json:"latency_ms,omitempty"`
-	Agent     string   `json:"agent,omitempty"`
-	// Relayed: every connection to the peer goes through a relay (limited in time and
-	// bytes; no work flows over it). Direct once hole punching succeeds.
-	Relayed bool `json:"relayed,omitempty"`
-	// Incompatible is set when the peer speaks allforone protocols but none of this node's
-	// versions (or only another swarm's); IncompatibleReason says why and what to do.
-	Incompatible       bool   `json:"incompatible,omitempty"`
-	IncompatibleReason string `json:"incompatible_reason,omitempty"`
-}
+// StatusError is an API answer with an error status (client.StatusError).
+type StatusError = client.StatusError
 
-// Health answers GET /api/v1/health.
-type Health struct {
-	OK               bool    `json:"ok"`
-	PeerID           string  `json:"peer_id"`
-	ConnectedPeers   int     `json:"connected_peers"`
-	RoutingTableSize int     `json:"routing_table_size"`
-	KnownPeers       int     `json:"known_peers"` // in the routing table or connected
-	TopicPeers       int     `json:"topic_peers"`
-	UptimeSeconds    float64 `json:"uptime_seconds"`
-	// DataLoss is what the datastore had lost when the daemon started (a truncated or
-	// damaged log, or a datastore replaced by `allforone repair`); absent when nothing was.
-	DataLoss *DataLoss `json:"data_loss,omitempty"`
-}
+// ErrDaemonNotRunning means no daemon's API could be reached for a data dir.
+var ErrDaemonNotRunning = client.ErrDaemonNotRunning
+
+// NewClient returns a client for the daemon that runs on dataDir.
+func NewClient(dataDir string) (*Client, error) { return client.New(dataDir) }
+
+// NewClientAt returns a client for the API at host:port with the given token.
+func NewClientAt(addr, token string) *Client { return client.NewAt(addr, token) }
+
+// Bodies of the local API.
+type (
+	IDInfo           = apitypes.IDInfo           // GET /api/v1/id
+	PeerInfo         = apitypes.PeerInfo         // one of GET /api/v1/peers
+	Health           = apitypes.Health           // GET /api/v1/health
+	SubmitRequest    = apitypes.SubmitRequest    // POST /api/v1/batches
+	SubmitInput      = apitypes.SubmitInput      // one input of a SubmitRequest
+	SubmitResult     = apitypes.SubmitResult     // the answer to a submission
+	BatchStatus      = apitypes.BatchStatus      // a batch's progress
+	TaskFailure      = apitypes.TaskFailure      // why one task failed
+	PeerStatus       = apitypes.PeerStatus       // one peer's share of a batch
+	BatchInfo        = apitypes.BatchInfo        // one line of `allforone batches`
+	FetchReport      = apitypes.FetchReport      // how a fetch of results went
+	OutputNames      = apitypes.OutputNames      // how a batch's output files are named
+	OutputName       = apitypes.OutputName       // the names of one input's outputs
+	Dashboard        = apitypes.Dashboard        // GET /api/v1/dashboard
+	DashBatch        = apitypes.DashBatch        // a batch on the dashboard
+	PrefsInfo        = apitypes.PrefsInfo        // GET /api/v1/prefs
+	DiskUsage        = apitypes.DiskUsage        // what blobs and results take
+	PartitionRequest = apitypes.PartitionRequest // POST /api/v1/testing/partition
+	HealRequest      = apitypes.HealRequest      // POST /api/v1/testing/heal
+	TestingPeers     = apitypes.TestingPeers     // the partition, heal and blocked answers
+	SlowRequest      = apitypes.SlowRequest      // POST /api/v1/testing/slow
+	TestingSlow      = apitypes.TestingSlow      // its answer
+	TestingHeld      = apitypes.TestingHeld      // GET /api/v1/testing/held/{batch}
+	TestingTasks     = apitypes.TestingTasks     // GET /api/v1/testing/tasks/{batch}
+	TaskCounts       = apitypes.TaskCounts       // one task as a steward sees it
+	BlobInfo         = apitypes.BlobInfo         // POST /api/v1/blobs
+	ConnectRequest   = apitypes.ConnectRequest   // POST /api/v1/peers/connect
+)
+
+// KindNoQuorum is a failed task's kind when its executions succeeded but disagreed.
+const KindNoQuorum = apitypes.KindNoQuorum
 
 // APIError is the body of every API error response.
 type APIError = api.Error

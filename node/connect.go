@@ -15,12 +15,6 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// ConnectRequest is the body of POST /api/v1/peers/connect: a full multiaddr ending in
-// /p2p/<peer ID>, or a bare peer ID to look up in the swarm's DHT.
-type ConnectRequest struct {
-	Target string `json:"target"`
-}
-
 // ErrBadTarget means a connect target is neither a multiaddr with a peer ID nor a peer ID
 // (or is this node itself): fix the target rather than the network.
 var ErrBadTarget = errors.New("bad connect target")
@@ -100,12 +94,6 @@ func (n *Node) connectRoutes(mux *http.ServeMux) {
 		}
 		api.WriteJSON(w, http.StatusOK, p)
 	})
-}
-
-// Connect asks the daemon to dial a peer (multiaddr or peer ID).
-func (c *Client) Connect(ctx context.Context, target string) (PeerInfo, error) {
-	var v PeerInfo
-	return v, c.Post(ctx, "/api/v1/peers/connect", ConnectRequest{Target: target}, &v)
 }
 
 // onlyLimited reports whether every connection to p is limited (relayed).

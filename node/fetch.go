@@ -11,14 +11,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// FetchReport says how a fetch of a batch's results went.
-type FetchReport struct {
-	BatchID string `json:"batch_id"`
-	Total   int    `json:"total"`
-	Have    int    `json:"have"`    // results now stored on this node
-	Missing []int  `json:"missing"` // tasks with no result found (not accepted yet, failed, or lost)
-}
-
 // FetchResults copies every accepted result of batch id to this node, from the holders:
 // first the K peers closest to each task ID, then any peer that provides the batch in the
 // DHT, then every live member.

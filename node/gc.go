@@ -41,19 +41,6 @@ const (
 	diskMeasureEvery = 10 * time.Second
 )
 
-// DiskUsage is what blobs and results take in the datastore.
-type DiskUsage struct {
-	BlobBytes   int64     `json:"blob_bytes"`
-	Blobs       int       `json:"blobs"`
-	ResultBytes int64     `json:"result_bytes"` // the records; outputs are blobs
-	Results     int       `json:"results"`
-	QuotaBytes  int64     `json:"quota_bytes"` // 0: no quota
-	Measured    time.Time `json:"measured"`
-}
-
-// Total is the bytes that count against the quota.
-func (u DiskUsage) Total() int64 { return u.BlobBytes + u.ResultBytes }
-
 // GCReport says what one garbage collection round did.
 type GCReport struct {
 	Collectable    int       `json:"collectable_batches"`

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"allforone/protocol"
@@ -14,54 +13,6 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
-
-// BatchStatus is a batch's progress as the API and `allforone status` show it.
-type BatchStatus struct {
-	BatchID     string       `json:"batch_id"`
-	Name        string       `json:"name"`
-	State       string       `json:"state"` // running, complete or failed
-	Total       int          `json:"total"`
-	Done        int          `json:"done"`
-	Failed      int          `json:"failed"`
-	Running     int          `json:"running"`
-	Executions  int          `json:"executions"`
-	Reassigned  int          `json:"reassigned"`
-	Single      int          `json:"single"`       // tasks run by one trusted peer (adaptive replication)
-	MinReplicas int          `json:"min_replicas"` // fewest live holders of an accepted result
-	Replication int          `json:"replication"`  // K
-	Redundancy  int          `json:"redundancy"`   // R
-	Peers       []PeerStatus `json:"peers"`
-	FailedTasks []int        `json:"failed_tasks,omitempty"`
-	// Failures says why each failed task failed, lowest index first, at most 1,000;
-	// FailuresOmitted counts the failed tasks left out.
-	Failures        []TaskFailure `json:"failures,omitempty"`
-	FailuresOmitted int           `json:"failures_omitted,omitempty"`
-	// Waiting, when not empty, says why the batch cannot progress with the peers its
-	// steward sees, and what to change.
-	Waiting []WaitReason `json:"waiting,omitempty"`
-	Steward string       `json:"steward"`
-	// Refused says why the node asked refuses to run the batch's tasks (its module is over
-	// the compile budget); empty if it runs them.
-	Refused string `json:"refused,omitempty"`
-}
-
-// TaskFailure is why one task of a batch failed: the failure most of its executions
-// reported, and what one of their executors said about it.
-type TaskFailure struct {
-	Task int    `json:"task"`
-	Name string `json:"name,omitempty"` // the task's output name, on the submitter's node
-	// Kind is a failure kind (timeout, memory, output, trap, exit, invalid, error), or
-	// no-quorum when every execution succeeded but their outputs disagreed.
-	Kind       string  `json:"kind"`
-	ExitCode   *uint32 `json:"exit_code,omitempty"` // with kind exit
-	Detail     string  `json:"detail,omitempty"`    // what happened, as the executor said
-	Stderr     string  `json:"stderr,omitempty"`    // the tail of what the task wrote to stderr
-	Executions int     `json:"executions"`          // executions of the task
-	Agreeing   int     `json:"agreeing"`            // executions that failed this way
-}
-
-// KindNoQuorum is a failed task's kind when its executions succeeded but disagreed.
-const KindNoQuorum = "no-quorum"
 
 // taskFailure converts a failed task's description from the steward state or the wire.
 func taskFailure(task int, recordError, detail, stderr string, executions, agreeing int) TaskFailure {
@@ -74,42 +25,6 @@ func taskFailure(task int, recordError, detail, stderr string, executions, agree
 		}
 	}
 	return f
-}
-
-// Error is the failure in one line: its kind, what happened and the stderr's last line.
-func (f TaskFailure) Error() string {
-	s := f.Kind
-	if f.ExitCode != nil {
-		s = fmt.Sprintf("exit code %d", *f.ExitCode)
-	}
-	if f.Kind == KindNoQuorum {
-		s = fmt.Sprintf("no quorum: %d executions disagreed", f.Executions)
-	}
-	if f.Detail != "" {
-		s += ": " + f.Detail
-	}
-	if line := lastLine(f.Stderr); line != "" && !strings.Contains(f.Detail, line) {
-		s += " (stderr: " + line + ")"
-	}
-	return s
-}
-
-// lastLine is the last non-empty line of s, at most 200 bytes.
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	l := strings.TrimSpace(lines[len(lines)-1])
-	if len(l) > 200 {
-		l = l[:200] + "..."
-	}
-	return strings.ToValidUTF8(l, "")
-}
-
-// PeerStatus is one peer's share of a batch.
-type PeerStatus struct {
-	PeerID  string `json:"peer_id"`
-	Done    int    `json:"done"`
-	Running int    `json:"running"`
-	Wrong   int    `json:"wrong,omitempty"`
 }
 
 // statusResp answers a status request from this node's steward state of batch id.
@@ -126,7 +41,7 @@ func (n *Node) statusResp(ctx context.Context, id cid.Cid) *pb.StewardResponse {
 	if err != nil {
 		return errResp(err)
 	}
-	return &pb.StewardResponse{Body: &pb.StewardResponse_Status{Status: st.toPB()}}
+	return &pb.StewardResponse{Body: &pb.StewardResponse_Status{Status: statusToPB(st)}}
 }
 
 // localStatus summarises a batch from this node's steward state of it.
@@ -153,7 +68,8 @@ func (n *Node) localStatus(ctx context.Context, l *stewardLoop) (BatchStatus, er
 	return out, nil
 }
 
-func (s BatchStatus) toPB() *pb.BatchStatus {
+// statusToPB is s on the wire.
+func statusToPB(s BatchStatus) *pb.BatchStatus {
 	p := &pb.BatchStatus{State: s.State, Total: uint32(s.Total), Done: uint32(s.Done), Failed: uint32(s.Failed),
 		Running: uint32(s.Running), Executions: uint32(s.Executions), Reassigned: uint32(s.Reassigned), Single: uint32(s.Single),
 		MinReplicas: uint32(s.MinReplicas)}
@@ -254,17 +170,6 @@ func (n *Node) stewardStatus(ctx context.Context, b *batch, id cid.Cid) (BatchSt
 		return BatchStatus{}, fmt.Errorf("no steward of batch %s answers: %w", id, err)
 	}
 	return statusFromPB(b, st), nil
-}
-
-// BatchInfo is one line of `allforone batches`.
-type BatchInfo struct {
-	BatchID   string `json:"batch_id"`
-	Name      string `json:"name"`
-	Tasks     int    `json:"tasks"`
-	Submitter string `json:"submitter"`
-	Created   string `json:"created"`
-	Steward   bool   `json:"steward"`      // this node keeps its state
-	Held      int    `json:"held_results"` // results this node holds
 }
 
 // Batches lists the batches this node knows.

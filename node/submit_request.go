@@ -11,55 +11,6 @@ import (
 	"github.com/ipfs/go-cid"
 )
 
-// SubmitRequest is a batch to submit, as the API takes it (POST /api/v1/batches). The
-// module and large inputs either travel in the JSON (base64, for small batches: the body is
-// limited to MaxSubmitJSON) or are uploaded first with POST /api/v1/blobs and named here by
-// content ID, which is what the CLI does.
-type SubmitRequest struct {
-	Name string `json:"name"`
-	// Module is the WebAssembly module (base64 in JSON); ModuleBlob instead names a blob
-	// this node holds (uploaded with POST /api/v1/blobs). Exactly one is set.
-	Module         []byte            `json:"module,omitempty"`
-	ModuleBlob     string            `json:"module_blob,omitempty"`
-	Inputs         []SubmitInput     `json:"inputs"`
-	Args           []string          `json:"args,omitempty"`
-	Env            map[string]string `json:"env,omitempty"`
-	MemoryPages    uint32            `json:"memory_pages"`
-	TimeoutMS      uint64            `json:"timeout_ms"`
-	MaxOutputBytes uint64            `json:"max_output_bytes"`
-	Redundancy     uint32            `json:"redundancy"`   // R
-	Replication    uint32            `json:"replication"`  // K
-	MaxReplicas    uint32            `json:"max_replicas"` // 0: R + 2
-	Adaptive       bool              `json:"adaptive,omitempty"`
-	MinRedundancy  uint32            `json:"min_redundancy,omitempty"` // with Adaptive: R of a trusted peer's task (0: 1)
-	DeadlineSec    uint64            `json:"deadline_seconds"`         // 0: 24 hours
-	// OutputExt is appended to every output file name (see SubmitInput.Name).
-	OutputExt string `json:"output_ext,omitempty"`
-}
-
-// SubmitInput is one entry of a batch's input list: one task's bytes, one task whose input
-// is an uploaded blob, or a range of generated tasks. At most one of Data, Blob and Range is
-// set (none: one task with an empty input).
-type SubmitInput struct {
-	// Name names the output file when results are written to a folder: the task's name,
-	// or for a range the part before each task's decimal value. Default: the input's
-	// index in six digits, and for a range the value alone.
-	Name  string       `json:"name,omitempty"`
-	Data  []byte       `json:"data,omitempty"` // inline when at most 1 KiB, else stored as a blob
-	Blob  string       `json:"blob,omitempty"` // content ID of a blob this node holds
-	Range *tasks.Range `json:"range,omitempty"`
-}
-
-// SubmitResult answers a submission.
-type SubmitResult struct {
-	BatchID  string   `json:"batch_id"`
-	Tasks    int      `json:"tasks"`
-	Stewards []string `json:"stewards"`
-	// Waiting, when not empty, says why the batch cannot progress with the peers this node
-	// sees now (too few for its R). It is accepted all the same: peers may still join.
-	Waiting []WaitReason `json:"waiting,omitempty"`
-}
-
 // ErrBadSubmission means a submission was refused for what it contains.
 var ErrBadSubmission = errors.New("bad submission")
 

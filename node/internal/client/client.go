@@ -1,4 +1,7 @@
-package node
+// Package client is the local API's client: it finds a running daemon through the data
+// dir's api and api.token files (pinning its TLS certificate when it has one) and decodes
+// its answers into the bodies of package apitypes.
+package client
 
 import (
 	"bytes"
@@ -18,6 +21,9 @@ import (
 	"time"
 
 	"allforone/node/internal/api"
+	"allforone/node/internal/apitypes"
+	"allforone/node/internal/config"
+	"allforone/node/internal/store"
 )
 
 // ErrDaemonNotRunning means no daemon's API could be reached for a data dir.
@@ -31,9 +37,9 @@ type Client struct {
 	http  *http.Client
 }
 
-// NewClient returns a client for the daemon that runs on dataDir.
-func NewClient(dataDir string) (*Client, error) {
-	b, err := os.ReadFile(filepath.Join(dataDir, APIFile))
+// New returns a client for the daemon that runs on dataDir.
+func New(dataDir string) (*Client, error) {
+	b, err := os.ReadFile(filepath.Join(dataDir, store.APIFile))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%w for data dir %s: start it with `allforone daemon --data %s`", ErrDaemonNotRunning, dataDir, dataDir)
@@ -67,8 +73,8 @@ func (c *Client) WithDialer(dial func(ctx context.Context, network, addr string)
 	return c
 }
 
-// NewClientAt returns a client for the API at host:port with the given token.
-func NewClientAt(addr, token string) *Client {
+// NewAt returns a client for the API at host:port with the given token.
+func NewAt(addr, token string) *Client {
 	return &Client{base: "http://" + addr, token: token, http: &http.Client{Timeout: 10 * time.Minute}}
 }
 
@@ -137,7 +143,7 @@ func (e *StatusError) BadRequest() bool { return e.Status >= 400 && e.Status < 5
 
 func statusError(method, path string, resp *http.Response) *StatusError {
 	e := &StatusError{Method: method, Path: path, Status: resp.StatusCode, Message: resp.Status}
-	var body APIError
+	var body api.Error
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if json.Unmarshal(b, &body) == nil && body.Error != "" {
 		e.Message = body.Error
@@ -146,54 +152,54 @@ func statusError(method, path string, resp *http.Response) *StatusError {
 }
 
 // ID returns the daemon's identity and addresses.
-func (c *Client) ID(ctx context.Context) (IDInfo, error) {
-	var v IDInfo
+func (c *Client) ID(ctx context.Context) (apitypes.IDInfo, error) {
+	var v apitypes.IDInfo
 	return v, c.Get(ctx, "/api/v1/id", &v)
 }
 
 // Peers lists the daemon's connected peers.
-func (c *Client) Peers(ctx context.Context) ([]PeerInfo, error) {
-	var v []PeerInfo
+func (c *Client) Peers(ctx context.Context) ([]apitypes.PeerInfo, error) {
+	var v []apitypes.PeerInfo
 	return v, c.Get(ctx, "/api/v1/peers", &v)
 }
 
-// Health reports whether the daemon is in its swarm.
-func (c *Client) Health(ctx context.Context) (Health, error) {
-	var v Health
+// apitypes.Health reports whether the daemon is in its swarm.
+func (c *Client) Health(ctx context.Context) (apitypes.Health, error) {
+	var v apitypes.Health
 	return v, c.Get(ctx, "/api/v1/health", &v)
 }
 
 // Submit submits a batch.
-func (c *Client) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, error) {
-	var v SubmitResult
+func (c *Client) Submit(ctx context.Context, req apitypes.SubmitRequest) (apitypes.SubmitResult, error) {
+	var v apitypes.SubmitResult
 	return v, c.Post(ctx, "/api/v1/batches", req, &v)
 }
 
 // Status returns a batch's progress.
-func (c *Client) Status(ctx context.Context, id string) (BatchStatus, error) {
-	var v BatchStatus
+func (c *Client) Status(ctx context.Context, id string) (apitypes.BatchStatus, error) {
+	var v apitypes.BatchStatus
 	return v, c.Get(ctx, "/api/v1/batches/"+id, &v)
 }
 
 // Batches lists the batches the daemon knows.
-func (c *Client) Batches(ctx context.Context) ([]BatchInfo, error) {
-	var v []BatchInfo
+func (c *Client) Batches(ctx context.Context) ([]apitypes.BatchInfo, error) {
+	var v []apitypes.BatchInfo
 	return v, c.Get(ctx, "/api/v1/batches", &v)
 }
 
 // Fetch makes the daemon copy a batch's results from their holders.
-func (c *Client) Fetch(ctx context.Context, id string) (FetchReport, error) {
-	var v FetchReport
+func (c *Client) Fetch(ctx context.Context, id string) (apitypes.FetchReport, error) {
+	var v apitypes.FetchReport
 	return v, c.Post(ctx, "/api/v1/batches/"+id+"/fetch", struct{}{}, &v)
 }
 
-// OutputNames returns how the submitter named the batch's outputs; ok is false when the
+// apitypes.OutputNames returns how the submitter named the batch's outputs; ok is false when the
 // daemon did not submit it (name outputs by task index then).
-func (c *Client) OutputNames(ctx context.Context, id string) (names OutputNames, ok bool, err error) {
+func (c *Client) OutputNames(ctx context.Context, id string) (names apitypes.OutputNames, ok bool, err error) {
 	err = c.Get(ctx, "/api/v1/batches/"+id+"/names", &names)
 	var se *StatusError
 	if errors.As(err, &se) && se.Status == http.StatusNotFound {
-		return OutputNames{}, false, nil
+		return apitypes.OutputNames{}, false, nil
 	}
 	return names, err == nil, err
 }
@@ -228,7 +234,7 @@ func clientFor(dataDir, entry string) (base string, hc *http.Client, err error) 
 	if !strings.HasPrefix(entry, "https://") {
 		return "http://" + entry, hc, nil
 	}
-	cfg, err := LoadConfig(dataDir)
+	cfg, err := config.Load(dataDir)
 	if err != nil {
 		return "", nil, err
 	}
@@ -272,20 +278,20 @@ func firstCert(pemBytes []byte) []byte {
 }
 
 // Why asks the daemon why it is not computing.
-func (c *Client) Why(ctx context.Context) (WhyReport, error) {
-	var v WhyReport
+func (c *Client) Why(ctx context.Context) (apitypes.WhyReport, error) {
+	var v apitypes.WhyReport
 	return v, c.Get(ctx, "/api/v1/why", &v)
 }
 
-// Dashboard returns everything the dashboard page shows.
-func (c *Client) Dashboard(ctx context.Context) (Dashboard, error) {
-	var v Dashboard
+// apitypes.Dashboard returns everything the dashboard page shows.
+func (c *Client) Dashboard(ctx context.Context) (apitypes.Dashboard, error) {
+	var v apitypes.Dashboard
 	return v, c.Get(ctx, "/api/v1/dashboard", &v)
 }
 
 // ReloadPrefs makes the daemon read its preferences from config.json again.
-func (c *Client) ReloadPrefs(ctx context.Context) (PrefsInfo, error) {
-	var v PrefsInfo
+func (c *Client) ReloadPrefs(ctx context.Context) (apitypes.PrefsInfo, error) {
+	var v apitypes.PrefsInfo
 	return v, c.Post(ctx, "/api/v1/prefs/reload", struct{}{}, &v)
 }
 
