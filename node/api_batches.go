@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"allforone/node/internal/api"
+	"allforone/node/internal/submit"
 )
 
 func (n *Node) batchRoutes(mux *http.ServeMux) {
@@ -96,7 +97,7 @@ func (n *Node) batchRoutes(mux *http.ServeMux) {
 func writeErr(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, ErrBadSubmission):
+	case errors.Is(err, submit.ErrBad):
 		status = http.StatusBadRequest
 	case errors.Is(err, ErrUnknownBatch):
 		status = http.StatusNotFound

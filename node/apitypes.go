@@ -5,6 +5,7 @@ import (
 	"allforone/node/internal/apitypes"
 	"allforone/node/internal/client"
 	"allforone/node/internal/operator"
+	"allforone/node/internal/submit"
 )
 
 // The JSON bodies of the local API are package apitypes' (node/internal/apitypes), and its
@@ -77,3 +78,11 @@ type (
 	// ThroughputPoint counts the tasks this node finished in one bucket of time.
 	ThroughputPoint = operator.ThroughputPoint
 )
+
+// ErrBadSubmission means a submission was refused for what it contains.
+var ErrBadSubmission = submit.ErrBad
+
+// CheckSubmission checks everything in req that can be checked without its blobs — the
+// task count (by arithmetic), limits, R and K, names, inline sizes — as Submit will, so a
+// client can refuse a bad batch before it uploads anything (submit.Check).
+func CheckSubmission(req SubmitRequest) error { return submit.Check(req) }

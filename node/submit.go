@@ -2,18 +2,21 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
 
-	"allforone/protocol"
-	"allforone/protocol/pb"
-	"allforone/tasks"
-
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/proto"
+
+	"allforone/node/internal/store"
+	"allforone/node/internal/submit"
+	"allforone/protocol"
+	"allforone/protocol/pb"
+	"allforone/tasks"
 )
 
 // Submit checks the whole batch, then stores the module and inputs, signs the manifest,
@@ -21,35 +24,35 @@ import (
 // may leave right after) and announces it to the swarm. A refused submission stores
 // nothing; blobs it names that were uploaded for it are collected after Config.BlobGrace.
 func (n *Node) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, error) {
-	d, err := buildDraft(req, n.cfg.Swarm, time.Now(), func(c cid.Cid) (uint64, error) {
+	d, err := submit.Build(req, n.cfg.Swarm, time.Now(), func(c cid.Cid) (uint64, error) {
 		size, err := n.blobs.Size(ctx, c)
 		return uint64(size), err
 	})
 	if err != nil {
 		return SubmitResult{}, err
 	}
-	m := d.m
+	m := d.M
 	if err := m.Sign(n.sk); err != nil {
 		return SubmitResult{}, err
 	}
 	raw, err := m.Marshal()
 	if err != nil {
-		return SubmitResult{}, fmt.Errorf("%w: %v", ErrBadSubmission, err)
+		return SubmitResult{}, fmt.Errorf("%w: %v", submit.ErrBad, err)
 	}
 	// What every peer will check, checked before anything is stored.
 	if _, _, err := tasks.ParseManifest(raw, n.cfg.Swarm); err != nil {
-		return SubmitResult{}, fmt.Errorf("%w: %v", ErrBadSubmission, err)
+		return SubmitResult{}, fmt.Errorf("%w: %v", submit.ErrBad, err)
 	}
-	for _, p := range d.pending {
-		if _, err := n.blobs.Put(ctx, p.data); err != nil {
+	for _, p := range d.Pending {
+		if _, err := n.blobs.Put(ctx, p.Data); err != nil {
 			return SubmitResult{}, err
 		}
 	}
 	b, _, err := n.addBatch(ctx, raw)
 	if err != nil {
-		return SubmitResult{}, fmt.Errorf("%w: %v", ErrBadSubmission, err)
+		return SubmitResult{}, fmt.Errorf("%w: %v", submit.ErrBad, err)
 	}
-	if err := n.saveNames(ctx, b.id, d.names); err != nil {
+	if err := n.saveNames(ctx, b.id, d.Names); err != nil {
 		return SubmitResult{}, err
 	}
 	// The datastore writes without syncing; a submitter killed (kill -9, a crash) right
@@ -214,4 +217,36 @@ func batchIDOf(s string) (cid.Cid, error) {
 		return cid.Undef, fmt.Errorf("%q is not a batch ID (%v): use the ID that submit printed", s, err)
 	}
 	return c, nil
+}
+
+// saveNames remembers the submitter's output names, used to name output files.
+func (n *Node) saveNames(ctx context.Context, id cid.Cid, names OutputNames) error {
+	b, err := json.Marshal(names)
+	if err != nil {
+		return err
+	}
+	return n.ds.Put(ctx, store.NamesKey(id), b)
+}
+
+// OutputNames returns the names the submitter gave the batch's outputs, if this node
+// submitted it (ok false otherwise: other nodes name outputs by task index). Names kept by
+// an older version, a list with one name per task, read as a rule of one entry each.
+func (n *Node) OutputNames(ctx context.Context, id cid.Cid) (OutputNames, bool) {
+	raw, err := n.ds.Get(ctx, store.NamesKey(id))
+	if err != nil {
+		return OutputNames{}, false
+	}
+	var rule OutputNames
+	if json.Unmarshal(raw, &rule) == nil {
+		return rule, true
+	}
+	var list []string
+	if json.Unmarshal(raw, &list) != nil {
+		return OutputNames{}, false
+	}
+	rule.Inputs = make([]OutputName, len(list))
+	for i, name := range list {
+		rule.Inputs[i] = OutputName{Name: name, Tasks: 1}
+	}
+	return rule, true
 }

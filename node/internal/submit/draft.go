@@ -1,51 +1,57 @@
-package node
+// Package submit checks a submission and builds its unsigned manifest (Build), with the
+// blobs the request carries and the output names it gives, storing nothing: the node
+// stores what a Draft holds once the whole manifest is known good.
+package submit
 
 import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"allforone/node/internal/apitypes"
 	"allforone/tasks"
 
 	"github.com/ipfs/go-cid"
 )
 
-// ErrBadSubmission means a submission was refused for what it contains.
-var ErrBadSubmission = errors.New("bad submission")
+// ErrBad means a submission was refused for what it contains.
+var ErrBad = errors.New("bad submission")
 
 // maxDeadline bounds a batch's deadline after its creation.
 const maxDeadline = 365 * 24 * time.Hour
 
-// draft is a submission checked and built, with nothing stored yet.
-type draft struct {
-	m       *tasks.Manifest // unsigned
-	pending []pendingBlob   // bytes from the request, stored once the manifest is known good
-	names   OutputNames
+// Draft is a submission checked and built, with nothing stored yet.
+type Draft struct {
+	M       *tasks.Manifest // unsigned
+	Pending []PendingBlob   // bytes from the request, stored once the manifest is known good
+	Names   apitypes.OutputNames
 }
 
-type pendingBlob struct {
-	c    cid.Cid
-	data []byte
+// PendingBlob is a blob whose bytes came in the request.
+type PendingBlob struct {
+	CID  cid.Cid
+	Data []byte
 }
 
-// CheckSubmission checks everything in req that can be checked without its blobs — the
+// Check checks everything in req that can be checked without its blobs — the
 // task count (by arithmetic), limits, R and K, names, inline sizes — as Submit will, so a
 // client can refuse a bad batch before it uploads anything. Blob references must be
 // well-formed content IDs but need not be stored anywhere yet.
-func CheckSubmission(req SubmitRequest) error {
-	_, err := buildDraft(req, "check", time.Now(), func(cid.Cid) (uint64, error) { return 1, nil })
+func Check(req apitypes.SubmitRequest) error {
+	_, err := Build(req, "check", time.Now(), func(cid.Cid) (uint64, error) { return 1, nil })
 	return err
 }
 
-// buildDraft builds the unsigned manifest of req for swarm, with blobSize giving the size of
+// Build builds the unsigned manifest of req for swarm, with blobSize giving the size of
 // a blob the request names by content ID (an error wrapping tasks.ErrBlobNotFound when it
 // is not stored). Counts and sizes are checked before anything per
 // task is built, and nothing is stored: what Submit stores comes after the whole manifest is
-// known good. Errors wrap ErrBadSubmission.
-func buildDraft(req SubmitRequest, swarm string, now time.Time, blobSize func(cid.Cid) (uint64, error)) (*draft, error) {
+// known good. Errors wrap ErrBad.
+func Build(req apitypes.SubmitRequest, swarm string, now time.Time, blobSize func(cid.Cid) (uint64, error)) (*Draft, error) {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrBadSubmission, fmt.Sprintf(format, args...))
+		return fmt.Errorf("%w: %s", ErrBad, fmt.Sprintf(format, args...))
 	}
 	if len(req.Inputs) == 0 {
 		return nil, bad("no inputs: add at least one (data, a blob or a range)")
@@ -74,7 +80,7 @@ func buildDraft(req SubmitRequest, swarm string, now time.Time, blobSize func(ci
 		return nil, bad("%v", err)
 	}
 
-	d := &draft{names: OutputNames{Ext: req.OutputExt, Inputs: make([]OutputName, 0, len(req.Inputs))}}
+	d := &Draft{Names: apitypes.OutputNames{Ext: req.OutputExt, Inputs: make([]apitypes.OutputName, 0, len(req.Inputs))}}
 	blobRef := func(what, s string) (tasks.BlobRef, error) {
 		c, err := cid.Decode(s)
 		if err == nil {
@@ -94,7 +100,7 @@ func buildDraft(req SubmitRequest, swarm string, now time.Time, blobSize func(ci
 	}
 	stored := func(data []byte) tasks.BlobRef {
 		c := tasks.ContentID(data)
-		d.pending = append(d.pending, pendingBlob{c, data})
+		d.Pending = append(d.Pending, PendingBlob{CID: c, Data: data})
 		return tasks.BlobRef{CID: c, Size: uint64(len(data))}
 	}
 
@@ -149,7 +155,7 @@ func buildDraft(req SubmitRequest, swarm string, now time.Time, blobSize func(ci
 	}
 	rand.Read(m.Nonce)
 	for i, in := range req.Inputs {
-		name := OutputName{Name: in.Name, Tasks: 1}
+		name := apitypes.OutputName{Name: in.Name, Tasks: 1}
 		digits := 0
 		switch {
 		case in.Range != nil:
@@ -175,11 +181,26 @@ func buildDraft(req SubmitRequest, swarm string, now time.Time, blobSize func(ci
 		if err := checkOutputName(fmt.Sprintf("input %d: name", i), name.Name, req.OutputExt, digits); err != nil {
 			return nil, bad("%v", err)
 		}
-		d.names.Inputs = append(d.names.Inputs, name)
+		d.Names.Inputs = append(d.Names.Inputs, name)
 	}
 	if err := m.Validate(); err != nil {
 		return nil, bad("%v", err)
 	}
-	d.m = m
+	d.M = m
 	return d, nil
+}
+
+// maxOutputName bounds an output file name (a name rule plus the extension), in bytes:
+// most file systems allow 255.
+const maxOutputName = 255
+
+// checkOutputName refuses a name rule that cannot be a file name.
+func checkOutputName(what, name, ext string, digits int) error {
+	switch {
+	case strings.ContainsAny(name+ext, "/\\\x00"):
+		return fmt.Errorf("%s %q: an output name must not contain a path separator or NUL", what, name+ext)
+	case len(name)+len(ext)+digits > maxOutputName:
+		return fmt.Errorf("%s %q: output names are at most %d bytes with the extension", what, name+ext, maxOutputName)
+	}
+	return nil
 }
