@@ -22,6 +22,7 @@ import (
 	"allforone/node/internal/membership"
 	"allforone/node/internal/p2p"
 	"allforone/node/internal/reach"
+	"allforone/node/internal/sandbox"
 	"allforone/node/internal/store"
 	"allforone/node/internal/trust"
 	"allforone/protocol"
@@ -57,7 +58,7 @@ type Node struct {
 	topics map[string]*pubsub.Topic // joined swarm topics; they end with n.ctx
 	api    *api.Server              // node/internal/api; the routes are api_*.go
 	blobs  *tasks.BlobStore
-	exec   sandbox // sandbox.go: the runner pool
+	exec   sandbox.Sandbox // node/internal/sandbox: the runner pool
 	// caller carries steward and result requests (WithCaller, or streams); the clients
 	// use it (stream.go).
 	caller        protocol.Caller
@@ -274,7 +275,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.goLoop("peers", n.peerLoop)
 	n.goLoop("work", n.workLoop)
 	n.goLoop("decline", n.declineLoop) // waiting.go
-	n.goLoop("pause", n.pauseLoop)     // sandbox.go: suspends running tasks while prefs pause work
+	n.goLoop("pause", n.pauseLoop)     // worker.go: suspends running tasks while prefs pause work
 	n.goLoop("repair", n.repairLoop)
 	n.goLoop("sync", n.syncLoop)
 	n.goLoop("housekeeping", n.housekeepingLoop) // gc.go: CPU samples for prefs, garbage collection

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"allforone/node/internal/operator"
+	"allforone/node/internal/sandbox"
 )
 
 // Pause is one preference that keeps the node from starting tasks now.
@@ -67,7 +68,7 @@ func (n *Node) SetPrefs(p Prefs) error {
 	s.prefs, s.schedule = p, sched
 	s.mu.Unlock()
 	n.wakeWorker()
-	n.wakePause()
+	n.op.pause.Wake()
 	n.kickGC()
 	return nil
 }
@@ -164,7 +165,7 @@ type operatorState struct {
 	prefs prefsState
 	act   operator.Record
 	gc    gcState
-	pause pauseState // sandbox.go: suspended tasks
+	pause sandbox.Pause // suspended tasks (node/internal/sandbox)
 
 	finished sync.Map // batch ID -> finishedStatus, for the dashboard
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"allforone/node/internal/operator"
+	"allforone/node/internal/sandbox"
 )
 
 // "Why am I idle?": the rules are package operator's (node/internal/operator/why.go), over a
@@ -32,8 +33,8 @@ func (n *Node) whyFacts() operator.WhyFacts {
 		Reachability: n.Reachability(),
 		Relays:       len(n.Relays()),
 		DataLoss:     n.DataLost(),
-		Runner:       n.runnerHealth(),
-		Suspended:    n.pausedFor(),
+		Runner:       sandbox.Health(n.exec),
+		Suspended:    n.op.pause.For(),
 	}
 	for _, p := range n.IncompatiblePeers() {
 		f.Incompatible = append(f.Incompatible, shortID(peerIDOf(p.PeerID))+" ("+p.IncompatibleReason+")")

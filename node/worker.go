@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"allforone/node/internal/sandbox"
 	"allforone/node/internal/store"
 	"allforone/protocol"
 	"allforone/protocol/pb"
@@ -230,7 +231,7 @@ func (n *Node) execute(ctx context.Context, b *batch, task int, steward peer.ID)
 		}
 	}()
 	start := time.Now()
-	runCtx, stopGuard := n.pauseGuard(ctx, leaseDuration(m)) // sandbox.go: a pause that outlasts the lease hands it back
+	runCtx, stopGuard := n.op.pause.Guard(ctx, leaseDuration(m)) // a pause that outlasts the lease hands it back
 	res, runErr := n.exec.Run(runCtx, tasks.Job{
 		ModuleID: m.Module.CID, Module: module, Input: input, Args: m.Args, Env: m.Env,
 		Limits: m.Limits, Seed: tasks.TaskSeed(taskID),
@@ -248,7 +249,7 @@ func (n *Node) execute(ctx context.Context, b *batch, task int, steward peer.ID)
 	if ctx.Err() != nil || errors.Is(runErr, tasks.ErrClosed) {
 		return rec, nil, nil, fmt.Errorf("node closing: %w", errors.Join(ctx.Err(), runErr))
 	}
-	if errors.Is(runErr, errPausedTooLong) || errors.Is(runErr, runner.ErrRunnerUnavailable) {
+	if errors.Is(runErr, sandbox.ErrPausedTooLong) || errors.Is(runErr, runner.ErrRunnerUnavailable) {
 		return rec, nil, nil, fmt.Errorf("task not run: %w", runErr) // not the task's fault: hand it back
 	}
 	if errors.Is(runErr, tasks.ErrCompileBudget) {
@@ -330,4 +331,40 @@ func (n *Node) taskFinished(b *batch, task int, rec tasks.ResultRecord) {
 		cancel()
 	}
 	n.op.act.Finished(r)
+}
+
+// The sandbox (node/internal/sandbox): the runner pool and the pause.
+
+// RunnerCacheDir is the runners' compilation cache in a data dir, shared by the daemon and
+// `allforone run --local`.
+func RunnerCacheDir(dataDir string) string { return sandbox.CacheDir(dataDir) }
+
+func (n *Node) newSandbox() (sandbox.Sandbox, error) {
+	return sandbox.New(sandbox.Config{DataDir: n.cfg.DataDir, Slots: n.cfg.Slots,
+		MaxTaskMemoryMB: n.cfg.MaxTaskMemoryMB, IdlePriority: n.cfg.TaskPriority != PriorityNormal,
+		CompileBudget: time.Duration(n.cfg.CompileBudget), CompileMemoryMB: n.cfg.CompileMemoryMB,
+		Log: n.logs.sandbox})
+}
+
+// runnerCPU is the CPU time the node's runners used: part of the node's own use when it
+// measures how busy the machine is.
+func (n *Node) runnerCPU() time.Duration { return sandbox.CPUTime(n.exec) }
+
+// RunnerPids lists the process IDs of the node's live task runners.
+func (n *Node) RunnerPids() []int { return sandbox.Pids(n.exec) }
+
+// pauseLoop suspends the runners while a suspending preference pauses work and resumes
+// them when it no longer does. It resumes them when the node stops, so Close can end them.
+func (n *Node) pauseLoop(ctx context.Context) {
+	n.op.pause.Loop(ctx, n.exec, n.suspendReason, n.logs.sandbox)
+}
+
+// suspendReason is the first suspending preference that pauses work now, or "".
+func (n *Node) suspendReason() string {
+	for _, p := range n.pauses() {
+		if p.Suspends() {
+			return p.Pref + ": " + p.Reason
+		}
+	}
+	return ""
 }
