@@ -20,6 +20,7 @@ import (
 
 	"allforone/node/internal/api"
 	"allforone/node/internal/membership"
+	"allforone/node/internal/metrics"
 	"allforone/node/internal/p2p"
 	"allforone/node/internal/reach"
 	"allforone/node/internal/sandbox"
@@ -71,8 +72,8 @@ type Node struct {
 	failErr error         // why the node failed; set before failed is closed
 	failed  chan struct{} // closed by fail
 
-	metrics    *metrics
-	op         operatorState // prefs, activity, garbage collection (prefs.go)
+	metrics    *metrics.Metrics // node/internal/metrics; the gauges read gaugeState (metrics.go)
+	op         operatorState    // prefs, activity, garbage collection (prefs.go)
 	hooks      TestHooks
 	extraDelay atomic.Int64 // SetTaskDelay
 
@@ -175,8 +176,8 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	for _, o := range opts {
 		o(n)
 	}
-	n.metrics = newMetrics(n.reg)
-	n.registerGauges(n.reg)
+	n.metrics = metrics.New(n.reg)
+	metrics.RegisterGauges(n.reg, gaugeState{n})
 	n.log = n.log.With("node", shortID(id))
 	n.logs = newSubLogs(n.log)
 	n.mem = n.newMembers()

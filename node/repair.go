@@ -204,7 +204,7 @@ func (n *Node) repairPeer(ctx context.Context, b *batch, h peer.ID, ts []int, co
 	mark(stored)
 	if len(stored) > 0 {
 		n.logs.results.Info("restored result copies", "batch", b.id.String(), "to", shortID(h), "results", len(stored))
-		n.metrics.repaired.Add(float64(len(stored)))
+		n.metrics.Repaired.Add(float64(len(stored)))
 	}
 	if err != nil {
 		n.logs.results.Debug("repair", "peer", shortID(h), "err", err)

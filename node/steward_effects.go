@@ -45,7 +45,7 @@ func (l *stewardLoop) carry(ctx context.Context, rd steward.Ready, final bool) {
 		n.fetchInBackground(b, b.m.Submitter)
 	}
 	if rd.Accepted > 0 {
-		n.metrics.accepted.Add(float64(rd.Accepted))
+		n.metrics.Accepted.Add(float64(rd.Accepted))
 	}
 	for _, r := range rd.Replies {
 		if ch := l.waiters[r.Req]; ch != nil {

@@ -107,7 +107,7 @@ func (n *Node) workLoop(ctx context.Context) {
 			b.retryAt = time.Now().Add(time.Duration(max(leases.GetRetryAfterMs(), 50)) * time.Millisecond)
 		}
 		b.mu.Unlock()
-		n.metrics.leased.Add(float64(len(leases.GetLeases())))
+		n.metrics.Leased.Add(float64(len(leases.GetLeases())))
 		for _, l := range leases.GetLeases() {
 			b.hold(int(l.GetTask()))
 			n.slots <- struct{}{}
@@ -196,7 +196,7 @@ func (n *Node) runLease(ctx context.Context, b *batch, task int, steward peer.ID
 		// Not the task's fault (a blob could not be fetched, the node is closing): hand the
 		// lease back so another peer runs it now.
 		n.logs.worker.Debug("task not run", "batch", b.id.String(), "task", task, "err", err)
-		n.metrics.returned.Inc()
+		n.metrics.Returned.Inc()
 		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		n.stewardClient.Return(rctx, n.route(b), []uint32{uint32(task)})
@@ -261,7 +261,7 @@ func (n *Node) execute(ctx context.Context, b *batch, task int, steward peer.ID)
 		fn := tasks.NoteOf(runErr, res.Stderr)
 		note = &fn
 		n.logs.worker.Debug("task failed", "batch", b.id.String(), "task", task, "kind", rec.Error, "err", runErr)
-		n.metrics.tasksFailed.Inc()
+		n.metrics.TasksFailed.Inc()
 	} else {
 		out = res.Output
 		if n.hooks.CorruptOutput != nil {
@@ -273,9 +273,9 @@ func (n *Node) execute(ctx context.Context, b *batch, task int, steward peer.ID)
 		if _, err := n.blobs.Put(ctx, out); err != nil {
 			return rec, nil, nil, err
 		}
-		n.metrics.tasksRun.Inc()
+		n.metrics.TasksRun.Inc()
 	}
-	n.metrics.execSeconds.Observe(res.Duration.Seconds())
+	n.metrics.ExecSeconds.Observe(res.Duration.Seconds())
 	if err := rec.Sign(n.sk); err != nil {
 		return rec, nil, nil, err
 	}
