@@ -4,7 +4,7 @@
 // Life cycle: New checks the config and loads the identity and does nothing else; Start
 // opens the datastore, starts the host, the DHT, gossipsub, the bootstrap loop and the API;
 // Close stops them in reverse order, waits for every goroutine and is safe to call twice.
-// A Close on a running node first drains it (drain.go): leases handed back, steward state
+// A Close on a running node first drains it (worker.go): leases handed back, steward state
 // and held results handed over. A node whose datastore turns out corrupt while it runs
 // takes no more work and closes Failed (Err says why); its owner closes it (node.go).
 //

@@ -43,9 +43,9 @@ type Node struct {
 	id      peer.ID
 	version string
 	gater   *p2p.Gater  // the blocklist, and testnets' partitions
-	reachSt reach.State // node/internal/reach; reach.go
+	reachSt reach.State // node/internal/reach; bootstrap.go
 
-	mem      *membership.Members    // the swarm's members as a view (members.go)
+	mem      *membership.Members    // the swarm's members as a view (p2p.go)
 	verified *tasks.VerifiedRecords // result records whose signatures were checked
 	reg      *prometheus.Registry
 
@@ -72,8 +72,8 @@ type Node struct {
 	failErr error         // why the node failed; set before failed is closed
 	failed  chan struct{} // closed by fail
 
-	metrics    *metrics.Metrics // node/internal/metrics; the gauges read gaugeState (metrics.go)
-	op         operatorState    // prefs, activity, garbage collection (prefs.go)
+	metrics    *metrics.Metrics // node/internal/metrics; the gauges read gaugeState (operator.go)
+	op         operatorState    // prefs, activity, garbage collection (operator.go)
 	hooks      TestHooks
 	extraDelay atomic.Int64 // SetTaskDelay
 
@@ -275,7 +275,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.startRendezvous() // bootstrap.go: opt-in, through the public IPFS DHT; ends with n.ctx
 	n.goLoop("peers", n.peerLoop)
 	n.goLoop("work", n.workLoop)
-	n.goLoop("decline", n.declineLoop) // waiting.go
+	n.goLoop("decline", n.declineLoop) // batches.go
 	n.goLoop("pause", n.pauseLoop)     // worker.go: suspends running tasks while prefs pause work
 	n.goLoop("repair", n.repairLoop)
 	n.goLoop("sync", n.syncLoop)
@@ -283,7 +283,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.goLoop("durable", n.durableLoop)           // durable.go: periodic sync points
 	n.goLoop("store-health", n.watchStore)       // corruption found while running
 	if n.DataLost() != nil {
-		n.goLoop("resync", n.resync) // resync.go: fetch again what was lost
+		n.goLoop("resync", n.resync) // durable.go: fetch again what was lost
 	}
 	n.up.Store(true)
 	n.logs.node.Info("node started", "peer_id", n.id.String(), "swarm", n.cfg.Swarm,

@@ -9,7 +9,7 @@ import (
 	"allforone/node/internal/apitypes"
 )
 
-// Client methods for the test-only fault-injection API (api_testing.go). A daemon answers
+// Client methods for the test-only fault-injection API (node/api_dashboard.go). A daemon answers
 // them only when it runs with --testnet-mode.
 
 // Partition makes the daemon refuse and drop connections to the given peers.

@@ -39,7 +39,7 @@ const (
 
 // Config is everything a node needs to run. The zero value is not valid: start from
 // Default or Test. The JSON form is the config file in the data dir; fields with
-// the tag "-" are for programs and tests only. Every other field has its row in configkeys.go
+// the tag "-" are for programs and tests only. Every other field has its row in keys.go
 // (its doc, flag and example), which config show, config set and the flags of init and
 // daemon are made from; TestConfigKeysNameEveryJSONKey fails on a field without one.
 type Config struct {
@@ -125,10 +125,10 @@ type Config struct {
 
 	// Prefs are the volunteer's preferences (see prefs.go).
 	Prefs Prefs `json:"prefs"`
-	// NAT is reachability, relays, hole punching and port mapping (natconfig.go).
+	// NAT is reachability, relays, hole punching and port mapping (reach.Config).
 	NAT NATConfig `json:"nat"`
 
-	// TestingAPI serves the fault-injection API (api_testing.go). Testnets only.
+	// TestingAPI serves the fault-injection API (node/api_dashboard.go). Testnets only.
 	TestingAPI bool `json:"-"`
 	// UnlimitedResources turns off the libp2p resource manager's limits. Tests only: a
 	// node on the internet needs them.

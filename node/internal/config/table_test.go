@@ -84,7 +84,7 @@ func TestConfigKeysNameEveryJSONKey(t *testing.T) {
 	}
 	for _, k := range want {
 		if !seen[k] {
-			t.Errorf("config.json key %s is not in node/configkeys.go: add it, so config show documents it and config set takes it", k)
+			t.Errorf("config.json key %s is not in node/internal/config/keys.go: add it, so config show documents it and config set takes it", k)
 		}
 	}
 	for _, k := range got {

@@ -248,7 +248,7 @@ func whyIncompatible(f *WhyFacts) []WhyReason {
 }
 
 // whyDataLost: the datastore had lost data when the node started; it fetches what its peers
-// have (resync.go).
+// have (node/durable.go).
 func whyDataLost(f *WhyFacts) []WhyReason {
 	if f.DataLoss == nil {
 		return nil
