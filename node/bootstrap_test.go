@@ -4,15 +4,22 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	libp2pproto "github.com/libp2p/go-libp2p/core/protocol"
+
 	"allforone/protocol"
 	"allforone/tasks"
-
-	"github.com/ipfs/go-cid"
 )
 
 // Connect over the API on real loopback sockets: by multiaddr, then by peer ID through the
@@ -206,5 +213,169 @@ func TestTheGraceKeepsTwoLiveCopies(t *testing.T) {
 	}
 	if !tasks.NeedsCopies(3, 1, 2) || tasks.NeedsCopies(3, 2, 1) {
 		t.Fatal("the steward's count disagrees")
+	}
+}
+
+// publicStandIn starts n plain kad DHT servers under the public DHT's /ipfs prefix on
+// 127.0.0.1, connected to each other: a stand-in for the public IPFS DHT (tests never dial
+// the real one). It returns their full multiaddrs.
+func publicStandIn(t *testing.T, n int) (addrs []string, ids []peer.ID) {
+	t.Helper()
+	var hosts []host.Host
+	for range n {
+		h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay(), libp2p.DisableMetrics())
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := dht.New(h, dht.Mode(dht.ModeServer))
+		if err != nil {
+			h.Close()
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close(); h.Close() })
+		for _, o := range hosts {
+			if err := h.Connect(t.Context(), peer.AddrInfo{ID: o.ID(), Addrs: o.Addrs()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		hosts = append(hosts, h)
+		ids = append(ids, h.ID())
+		addrs = append(addrs, h.Addrs()[0].String()+"/p2p/"+h.ID().String())
+	}
+	return addrs, ids
+}
+
+// Two nodes with no bootstrap peers of their own find each other through the public DHT
+// (a loopback stand-in here), in a public and in a private swarm, and the public DHT's peers
+// never become the node's peers.
+func TestPublicRendezvous(t *testing.T) {
+	boot, standIn := publicStandIn(t, 4)
+	key, err := NewSwarmKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		key  []byte
+	}{{"public swarm", nil}, {"private swarm", key}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var nodes []*Node
+			for range 2 {
+				cfg := TestConfig(filepath.Join(t.TempDir(), "n"))
+				cfg.NAT.PublicRendezvous = true
+				cfg.NAT.RendezvousBootstrap = boot
+				nodes = append(nodes, startTestNode(t, cfg, tc.key))
+			}
+			a, b := nodes[0], nodes[1]
+			deadline := time.Now().Add(30 * time.Second)
+			for a.Host().Network().Connectedness(b.ID()) != network.Connected {
+				if time.Now().After(deadline) {
+					t.Fatalf("the nodes did not find each other through the public DHT in 30s; a has peers %v", a.Host().Network().Peers())
+				}
+				time.Sleep(50 * time.Millisecond) // polling interval
+			}
+			for _, n := range nodes {
+				for _, p := range n.Host().Network().Peers() {
+					if slices.Contains(standIn, p) {
+						t.Fatalf("node %s is connected to the public DHT peer %s on its own host", shortID(n.ID()), shortID(p))
+					}
+				}
+			}
+		})
+	}
+}
+
+// The rendezvous loop and its host stop with the node (the package's goleak check would
+// catch what is left), also when the public DHT cannot be reached at all.
+func TestRendezvousStopsWithTheNode(t *testing.T) {
+	cfg := TestConfig(filepath.Join(t.TempDir(), "n"))
+	cfg.NAT.PublicRendezvous = true
+	cfg.NAT.RendezvousBootstrap = []string{"/ip4/127.0.0.1/tcp/1/p2p/12D3KooWFuSQZTJRHUVAX6CuAhwXNaeBQddBW7Rah8fr94Eoqcvk"}
+	n := startTestNode(t, cfg, nil)
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fakePeer is a bare libp2p host on loopback that serves only the given protocols.
+func fakePeer(t *testing.T, protos ...string) host.Host {
+	t.Helper()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	for _, p := range protos {
+		h.SetStreamHandler(libp2pproto.ID(p), func(s network.Stream) { s.Reset() })
+	}
+	return h
+}
+
+func TestIncompatiblePeersAreReported(t *testing.T) {
+	n := newTestNode(t) // swarm "test"
+	newer := fakePeer(t, "/allforone/test/steward/2.0.0")
+	same := fakePeer(t, "/allforone/test/steward/1.0.0")
+	elsewhere := fakePeer(t, "/allforone/other/steward/1.0.0")
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	self := peer.AddrInfo{ID: n.ID(), Addrs: n.Host().Addrs()}
+	for _, h := range []host.Host{newer, same, elsewhere} {
+		if err := h.Connect(ctx, self); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Identify runs after the connection: poll until the node knows all three.
+	var bad []PeerInfo
+	for {
+		bad = n.IncompatiblePeers()
+		known := 0
+		for _, h := range []host.Host{newer, same, elsewhere} {
+			if ps, _ := n.Host().Peerstore().GetProtocols(h.ID()); len(ps) > 0 {
+				known++
+			}
+		}
+		if len(bad) == 2 && known == 3 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("incompatible peers = %+v after 20s, want the newer one and the other swarm's", bad)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+	byID := map[string]PeerInfo{}
+	for _, p := range n.Peers() {
+		byID[p.PeerID] = p
+	}
+	if p := byID[newer.ID().String()]; !p.Incompatible || !strings.Contains(p.IncompatibleReason, "steward/2.0.0") || !strings.Contains(p.IncompatibleReason, "upgrade allforone on this machine") {
+		t.Errorf("newer peer in Peers = %+v, want it incompatible with a reason", p)
+	}
+	if p := byID[same.ID().String()]; p.PeerID == "" || p.Incompatible || p.IncompatibleReason != "" {
+		t.Errorf("compatible peer in Peers = %+v, want it listed and compatible", p)
+	}
+	if p := byID[elsewhere.ID().String()]; !p.Incompatible || !strings.Contains(p.IncompatibleReason, `swarm "other"`) {
+		t.Errorf("other swarm's peer in Peers = %+v, want it incompatible", p)
+	}
+	got := []string{bad[0].PeerID, bad[1].PeerID}
+	want := []string{newer.ID().String(), elsewhere.ID().String()}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("IncompatiblePeers = %v, want %v", got, want)
+	}
+}
+
+// The list in package protocol is what a node really serves: identify advertises each of
+// the stream protocols and the DHT's.
+func TestNodeServesWhatProtocolSpeaks(t *testing.T) {
+	n := newTestNode(t)
+	served := n.Host().Mux().Protocols()
+	for _, s := range protocol.Speaks(n.Config().Swarm) {
+		if s.Kind == protocol.KindTopic {
+			continue
+		}
+		if !slices.Contains(served, libp2pproto.ID(s.ID)) {
+			t.Errorf("protocol.Speaks lists %s, but the node does not serve it (it serves %v)", s.ID, served)
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -49,38 +48,6 @@ func TestPausesFromPrefs(t *testing.T) {
 	p.Schedule = "whenever"
 	if err := n.SetPrefs(p); err == nil || n.Prefs().Schedule != "" {
 		t.Fatalf("SetPrefs took a bad schedule: %v", err)
-	}
-}
-
-func TestPrefsValidate(t *testing.T) {
-	if p := DefaultPrefs(); p.Validate() != nil {
-		t.Fatalf("DefaultPrefs: %v", p.Validate())
-	}
-	for name, mod := range map[string]func(p *Prefs){
-		"disk_quota_mb":    func(p *Prefs) { p.DiskQuotaMB = -1 },
-		"retention":        func(p *Prefs) { p.Retention = -1 },
-		"gc_interval":      func(p *Prefs) { p.GCInterval = 0 },
-		"cpu_busy_percent": func(p *Prefs) { p.CPUBusyPercent = 101 },
-		"cpu_busy_window":  func(p *Prefs) { p.CPUBusyWindow = 0 },
-		"schedule":         func(p *Prefs) { p.Schedule = "noon" },
-	} {
-		p := DefaultPrefs()
-		mod(&p)
-		if err := p.Validate(); err == nil || !strings.Contains(err.Error(), name) {
-			t.Errorf("%s: validate() = %v", name, err)
-		}
-	}
-}
-
-func TestCachedBattery(t *testing.T) {
-	calls := 0
-	now := time.Unix(0, 0)
-	f := operator.CachedBattery(func() (bool, error) { calls++; return true, nil }, 10*time.Second, func() time.Time { return now })
-	f()
-	f()
-	now = now.Add(11 * time.Second)
-	if on, _ := f(); !on || calls != 2 {
-		t.Fatalf("calls %d, on %v", calls, on)
 	}
 }
 
