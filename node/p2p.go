@@ -7,7 +7,6 @@ import (
 
 	"github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/namespace"
-	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -23,19 +22,6 @@ import (
 	"allforone/tasks/steward"
 )
 
-func dhtMode(m string) dht.ModeOpt {
-	switch m {
-	case DHTServer:
-		return dht.ModeServer
-	case DHTClient:
-		return dht.ModeClient
-	case DHTAuto:
-		return dht.ModeAuto
-	default:
-		return dht.ModeAutoServer
-	}
-}
-
 // startDHT starts the Kademlia DHT under the swarm's own protocol prefix, with its records
 // in the node's datastore.
 func (n *Node) startDHT() error {
@@ -43,18 +29,10 @@ func (n *Node) startDHT() error {
 	if err != nil {
 		return err
 	}
-	d, err := dht.New(n.host,
-		dht.ProtocolPrefix(protocol.DHTPrefix(n.cfg.Swarm)),
-		dht.Mode(dhtMode(n.cfg.DHTMode)),
-		dht.Datastore(namespace.Wrap(n.ds, datastore.NewKey(store.DHTNamespace))),
-		dht.BootstrapPeers(boot...),
-		dht.RoutingTableRefreshPeriod(time.Duration(n.cfg.RoutingRefresh)),
-	)
-	if err != nil {
-		return fmt.Errorf("start DHT: %w", err)
-	}
-	n.dht = d
-	return nil
+	n.dht, err = p2p.NewDHT(n.host, p2p.DHTConfig{Swarm: n.cfg.Swarm, Mode: n.cfg.DHTMode,
+		Datastore: namespace.Wrap(n.ds, datastore.NewKey(store.DHTNamespace)),
+		Bootstrap: boot, Refresh: time.Duration(n.cfg.RoutingRefresh)})
+	return err
 }
 
 // FindPeer looks a peer up in the swarm's DHT.
@@ -83,22 +61,9 @@ func (n *Node) refreshRoutingTable(ctx context.Context, timeout time.Duration) {
 // startPubsub starts gossipsub with strict signing and joins the swarm's topics. gossipsub
 // has no Close: it lives as long as n.ctx.
 func (n *Node) startPubsub() error {
-	params := pubsub.DefaultGossipSubParams()
-	if n.cfg.GossipHeartbeat > 0 {
-		params.HeartbeatInterval = n.cfg.GossipHeartbeat
-		params.HeartbeatInitialDelay = n.cfg.GossipHeartbeat / 10
-	}
-	scoreParams, scoreThresholds := p2p.PeerScore(n.cfg.Swarm, n.gater.IsBlocked)
-	ps, err := pubsub.NewGossipSub(n.ctx, n.host,
-		pubsub.WithPeerScore(scoreParams, scoreThresholds),
-		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
-		pubsub.WithGossipSubParams(params),
-		pubsub.WithFloodPublish(true),
-		pubsub.WithPeerExchange(true),
-		pubsub.WithMaxMessageSize(pubsub.DefaultMaxMessageSize),
-	)
+	ps, err := p2p.NewGossipSub(n.ctx, n.host, n.cfg.Swarm, n.cfg.GossipHeartbeat, n.gater.IsBlocked)
 	if err != nil {
-		return fmt.Errorf("start gossipsub: %w", err)
+		return err
 	}
 	n.ps = ps
 	n.topics = make(map[string]*pubsub.Topic)
