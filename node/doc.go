@@ -31,7 +31,8 @@
 // gater, scoring, rate limits, identity and swarm keys, compatibility), reach (NAT),
 // rendezvous (the public DHT), membership (the members as a placement view), trust (trust
 // records), operator (schedule, CPU, battery, why, activity), power, sandbox (the runner
-// pool and the pause of running tasks), metrics (counters, and gauges over metrics.State),
+// pool and the pause of running tasks), durable (the sync points that tell a lost log
+// tail from a crash), metrics (counters, and gauges over metrics.State),
 // submit (checking a submission and building its manifest), api (the local API's HTTP
 // server), apitypes (its JSON bodies) and client (its client). Every log line carries
 // node=<id> and sub=<subsystem>.
@@ -42,8 +43,8 @@
 // peer protocols and blobs), batches.go (known batches, announcements, waiting reasons),
 // submit.go (submission and status), steward.go and steward_loop.go (the steward driver),
 // worker.go (the task loop, the sandbox's calls, drain), results.go, fetch.go and
-// repair.go (holding, fetching and re-replicating results), gc.go and gc_orphans.go
-// (garbage collection), durable.go (sync points and resync), operator.go (prefs, why,
+// repair.go (holding, fetching and re-replicating results, and fetching again what a
+// datastore lost), gc.go and gc_orphans.go (garbage collection), operator.go (prefs, why,
 // trust, the metrics' view), api.go and api_dashboard.go (the local API's routes).
 //
 // Data dir layout (internal/store/schema.go):
@@ -54,7 +55,7 @@
 //	api.token      the bearer token of the local API (mode 0600)
 //	api            host:port of the running daemon's API (removed on close)
 //	datastore/     the embedded key-value store (pebble): DHT records, blobs, state
-//	  allforone-synced.json  the last sync point recorded (durable.go)
+//	  allforone-synced.json  the last sync point recorded (internal/durable)
 //	  allforone-corrupt.json a corruption found while running
 //	version        the data dir's format version, DataDirVersion
 //	backups/       copies of the data dir made before upgrading its format, and

@@ -172,7 +172,7 @@ func BenchmarkSyncPoint(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
 				n.ds.Put(b.Context(), datastore.NewKey("/bench"), []byte("x"))
-				if err := n.syncDatastore(b.Context(), now); err != nil {
+				if err := n.durable.Sync(b.Context(), now); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -206,7 +206,7 @@ func (n *Node) sendCompletions(b *batch) {
 		// The outputs must survive a crash of this node before the steward has them
 		// stored on K holders: if the steward dies too, this is the copy it fetches.
 		// One fsync of the datastore's log per message, not per task.
-		if err := n.syncDatastore(context.Background(), false); err != nil {
+		if err := n.durable.Sync(context.Background(), false); err != nil {
 			n.logs.worker.Warn("sync the datastore before sending results", "err", err)
 		}
 		msg := &pb.Complete{}

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"allforone/node/internal/api"
+	"allforone/node/internal/durable"
 	"allforone/node/internal/membership"
 	"allforone/node/internal/metrics"
 	"allforone/node/internal/p2p"
@@ -66,11 +67,11 @@ type Node struct {
 	stewardClient *protocol.StewardClient
 	resultClient  *protocol.ResultClient
 
-	durable durableState  // sync points and what was lost (durable.go)
-	fatal   func(error)   // WithFatalHandler
-	failMu  sync.Mutex    // guards failErr
-	failErr error         // why the node failed; set before failed is closed
-	failed  chan struct{} // closed by fail
+	durable durable.Points // node/internal/durable: sync points and what was lost
+	fatal   func(error)    // WithFatalHandler
+	failMu  sync.Mutex     // guards failErr
+	failErr error          // why the node failed; set before failed is closed
+	failed  chan struct{}  // closed by fail
 
 	metrics    *metrics.Metrics // node/internal/metrics; the gauges read gaugeState (operator.go)
 	op         operatorState    // prefs, activity, garbage collection (operator.go)
@@ -260,7 +261,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.loadError("", nil); err != nil {
 		return err
 	}
-	if err := n.checkDurable(ctx); err != nil { // durable.go: lost writes
+	if err := n.durable.Check(ctx); err != nil { // node/internal/durable: lost writes
 		return err
 	}
 	n.serveProtocols()
@@ -280,10 +281,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.goLoop("repair", n.repairLoop)
 	n.goLoop("sync", n.syncLoop)
 	n.goLoop("housekeeping", n.housekeepingLoop) // gc.go: CPU samples for prefs, garbage collection
-	n.goLoop("durable", n.durableLoop)           // durable.go: periodic sync points
+	n.goLoop("durable", n.durable.Loop)          // periodic sync points
 	n.goLoop("store-health", n.watchStore)       // corruption found while running
 	if n.DataLost() != nil {
-		n.goLoop("resync", n.resync) // durable.go: fetch again what was lost
+		n.goLoop("resync", n.resync) // repair.go: fetch again what was lost
 	}
 	n.up.Store(true)
 	n.logs.node.Info("node started", "peer_id", n.id.String(), "swarm", n.cfg.Swarm,
@@ -331,6 +332,7 @@ func (n *Node) openDatastore() error {
 		return err
 	}
 	n.ds = d
+	n.durable.Open(d, n.cfg.DataDir, n.storeCounts, n.logs.store)
 	return nil
 }
 
@@ -430,7 +432,7 @@ func (n *Node) Close() error {
 	if n.ds != nil {
 		if n.up.Load() && n.Err() == nil {
 			// A clean stop is a sync point: the next start checks against it.
-			if err := n.syncDatastore(context.Background(), true); err != nil {
+			if err := n.durable.Sync(context.Background(), true); err != nil {
 				n.logs.node.Warn("last datastore sync", "err", err)
 			}
 		}

@@ -59,7 +59,7 @@ func (n *Node) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, err
 	// The datastore writes without syncing; a submitter killed (kill -9, a crash) right
 	// after submitting would come back without its own batch. One sync per submission
 	// makes the manifest, names and blobs survive that.
-	if err := n.syncDatastore(ctx, true); err != nil { // durable.go: a recorded sync point
+	if err := n.durable.Sync(ctx, true); err != nil { // node/internal/durable: a recorded sync point
 		return SubmitResult{}, err
 	}
 	n.provide(m.Module.CID)
