@@ -57,24 +57,24 @@ const (
 
 // Task priorities a Config may name.
 const (
-	PriorityIdle   = config.PriorityIdle
-	PriorityNormal = config.PriorityNormal
+	PriorityIdle   = config.PriorityIdle   // the lowest OS priority: tasks use only CPU nobody else wants
+	PriorityNormal = config.PriorityNormal // the priority of the daemon itself
 )
 
 // Reachability settings a NATConfig may name.
 const (
-	ReachAuto    = config.ReachAuto
-	ReachPublic  = config.ReachPublic
-	ReachPrivate = config.ReachPrivate
+	ReachAuto    = config.ReachAuto    // AutoNAT finds out whether peers can dial this node
+	ReachPublic  = config.ReachPublic  // the node is dialable from outside
+	ReachPrivate = config.ReachPrivate // it is not
 )
 
 // Kinds of ConfigKey.
 const (
-	KindString   = config.KindString
-	KindInt      = config.KindInt
-	KindBool     = config.KindBool
-	KindDuration = config.KindDuration
-	KindList     = config.KindList
+	KindString   = config.KindString   // text as given
+	KindInt      = config.KindInt      // a whole number
+	KindBool     = config.KindBool     // true or false
+	KindDuration = config.KindDuration // a Go duration like 30s, 10m, 72h
+	KindList     = config.KindList     // strings: comma-separated, or a JSON array
 )
 
 // Sections of ConfigKeys, in the order `config show` prints them.
