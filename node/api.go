@@ -288,7 +288,7 @@ func writeErr(w http.ResponseWriter, err error) {
 
 // store.UnrefKey keeps, per blob that no batch refers to, since when this node knows it so
 // (unix ms): set at upload and by the first garbage collection that finds the blob
-// unreferenced. gc_orphans.go collects such a blob after Config.BlobGrace.
+// unreferenced. node/internal/gc (orphans.go) collects such a blob after Config.BlobGrace.
 
 func (n *Node) blobRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/blobs", func(w http.ResponseWriter, r *http.Request) {

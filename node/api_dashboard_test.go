@@ -152,9 +152,9 @@ func TestLoneNodeComputesAndCollects(t *testing.T) {
 	// Let the collection that SetPrefs asked for finish (the next is a minute away), then
 	// pretend the disk holds more than the quota.
 	deadlineFor(t, ctx, "the kicked collection", func() bool { return n.Usage().Measured.After(t0) })
-	n.op.gc.mu.Lock()
-	n.op.gc.usage.BlobBytes = 2 << 20
-	n.op.gc.mu.Unlock()
+	u := n.op.gc.Usage()
+	u.BlobBytes = 2 << 20
+	n.op.gc.SetUsage(u)
 	if r := n.pauseReason(); !strings.Contains(r, "disk quota") {
 		t.Fatalf("pause reason over quota: %q", r)
 	}

@@ -31,21 +31,21 @@
 // gater, scoring, rate limits, identity and swarm keys, compatibility), reach (NAT),
 // rendezvous (the public DHT), membership (the members as a placement view), trust (trust
 // records), operator (schedule, CPU, battery, why, activity), power, sandbox (the runner
-// pool and the pause of running tasks), durable (the sync points that tell a lost log
-// tail from a crash), metrics (counters, and gauges over metrics.State),
-// submit (checking a submission and building its manifest), api (the local API's HTTP
-// server), apitypes (its JSON bodies) and client (its client). Every log line carries
-// node=<id> and sub=<subsystem>.
+// pool and the pause of running tasks), durable (the sync points that tell a lost log tail
+// from a crash), gc (garbage collection, asking the node through gc.Node), metrics
+// (counters, and gauges over metrics.State), submit (checking a submission and building its
+// manifest), api (the local API's HTTP server), apitypes (its JSON bodies) and client (its
+// client). Every log line carries node=<id> and sub=<subsystem>.
 //
-// Files here, one subsystem each: node.go (New, Start, Close), exports.go (the names of
-// the internal packages that cmd/ and testnet/ use, and Init), p2p.go (DHT, pubsub, peer
-// events, membership), bootstrap.go (bootstrap, reachability, connect), stream.go (the
-// peer protocols and blobs), batches.go (known batches, announcements, waiting reasons),
+// Files here, one subsystem each: node.go (New, Start, Close), exports.go (the names of the
+// internal packages that cmd/ and testnet/ use, and Init), p2p.go (DHT, pubsub, peer events,
+// membership), bootstrap.go (bootstrap, reachability, connect), stream.go (the peer
+// protocols and blobs), batches.go (known batches, announcements, waiting reasons),
 // submit.go (submission and status), steward.go and steward_loop.go (the steward driver),
-// worker.go (the task loop, the sandbox's calls, drain), results.go, fetch.go and
-// repair.go (holding, fetching and re-replicating results, and fetching again what a
-// datastore lost), gc.go and gc_orphans.go (garbage collection), operator.go (prefs, why,
-// trust, the metrics' view), api.go and api_dashboard.go (the local API's routes).
+// worker.go (the task loop, the sandbox's calls, drain), results.go, fetch.go and repair.go
+// (holding, fetching and re-replicating results, and fetching again what a datastore lost),
+// gc.go (running garbage collection, and the node's side of gc.Node), operator.go (prefs,
+// why, trust, the metrics' view), api.go and api_dashboard.go (the local API's routes).
 //
 // Data dir layout (internal/store/schema.go):
 //

@@ -228,6 +228,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.blobs = tasks.NewBlobStore(n.ds)
+	n.op.gc.Open(n.ds, n.blobs, gcNode{n}, n.Prefs, time.Duration(n.cfg.BlobGrace), n.logs.gc)
 	if n.exec, err = n.newSandbox(); err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"allforone/node/internal/gc"
 	"allforone/node/internal/operator"
 	"allforone/node/internal/p2p"
 	"allforone/node/internal/sandbox"
@@ -171,7 +172,7 @@ func formatMiB(bytes int64) string {
 type operatorState struct {
 	prefs prefsState
 	act   operator.Record
-	gc    gcState
+	gc    gc.Collector  // node/internal/gc; Start opens it
 	pause sandbox.Pause // suspended tasks (node/internal/sandbox)
 
 	finished sync.Map // batch ID -> finishedStatus, for the dashboard

@@ -1,4 +1,4 @@
-package node
+package gc
 
 import (
 	"context"
@@ -7,13 +7,13 @@ import (
 	"strings"
 	"time"
 
-	"allforone/node/internal/store"
-	"allforone/protocol/pb"
-
 	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
 	"google.golang.org/protobuf/proto"
+
+	"allforone/node/internal/store"
+	"allforone/protocol/pb"
 )
 
 // Orphan blobs are blobs that nothing on this node refers to: no known batch names them as
@@ -26,51 +26,51 @@ import (
 // a result being stored) is safe: the record exists long before the grace ends.
 
 // collectOrphans deletes the blobs unreferenced for longer than the grace.
-func (n *Node) collectOrphans(ctx context.Context, now time.Time, rep *GCReport) error {
-	refs, err := n.referencedBlobs(ctx)
+func (c *Collector) collectOrphans(ctx context.Context, now time.Time, rep *Report) error {
+	refs, err := c.referencedBlobs(ctx)
 	if err != nil {
 		return err
 	}
-	since, err := n.unrefMarks(ctx)
+	since, err := c.unrefMarks(ctx)
 	if err != nil {
 		return err
 	}
-	grace := time.Duration(n.cfg.BlobGrace)
+	grace := c.grace
 	var expired []cid.Cid
-	err = n.blobs.List(ctx, func(c cid.Cid) {
-		k := c.KeyString()
+	err = c.blobs.List(ctx, func(id cid.Cid) {
+		k := id.KeyString()
 		at, marked := since[k]
 		delete(since, k) // what stays in since names no stored blob
 		switch {
 		case refs[k]:
 			if marked {
-				n.ds.Delete(ctx, store.UnrefKey(c)) // submitted: no longer waiting
+				c.ds.Delete(ctx, store.UnrefKey(id)) // submitted: no longer waiting
 			}
 		case !marked:
-			n.putUnref(ctx, c, now)
+			c.putUnref(ctx, id, now)
 		case now.Sub(at) >= grace:
-			expired = append(expired, c)
+			expired = append(expired, id)
 		}
 	})
 	if err != nil {
 		return err
 	}
-	for _, c := range expired {
-		size, err := n.blobs.Size(ctx, c)
+	for _, id := range expired {
+		size, err := c.blobs.Size(ctx, id)
 		if err != nil {
 			continue
 		}
-		if err := n.blobs.Delete(ctx, c); err != nil {
+		if err := c.blobs.Delete(ctx, id); err != nil {
 			return err
 		}
-		n.ds.Delete(ctx, store.UnrefKey(c))
+		c.ds.Delete(ctx, store.UnrefKey(id))
 		rep.OrphansDeleted++
 		rep.BlobsDeleted++
 		rep.BytesFreed += int64(size)
-		n.logs.gc.Debug("unreferenced blob collected", "cid", c.String(), "bytes", size)
+		c.log.Debug("unreferenced blob collected", "cid", id.String(), "bytes", size)
 	}
 	// Chunks of uploads cut short (or of a blob stored twice at once).
-	freed, err := n.blobs.CollectChunks(ctx, now.Add(-grace))
+	freed, err := c.blobs.CollectChunks(ctx, now.Add(-grace))
 	if err != nil {
 		return err
 	}
@@ -78,23 +78,23 @@ func (n *Node) collectOrphans(ctx context.Context, now time.Time, rep *GCReport)
 	// Marks of blobs gone (collected with their batch, or an upload that failed halfway).
 	for k, at := range since {
 		if now.Sub(at) >= grace {
-			if c, err := cid.Cast([]byte(k)); err == nil {
-				n.ds.Delete(ctx, store.UnrefKey(c))
+			if id, err := cid.Cast([]byte(k)); err == nil {
+				c.ds.Delete(ctx, store.UnrefKey(id))
 			}
 		}
 	}
 	return nil
 }
 
-func (n *Node) putUnref(ctx context.Context, c cid.Cid, at time.Time) {
-	if err := n.ds.Put(ctx, store.UnrefKey(c), binary.BigEndian.AppendUint64(nil, uint64(at.UnixMilli()))); err != nil {
-		n.logs.gc.Debug("mark unreferenced blob", "cid", c.String(), "err", err)
+func (c *Collector) putUnref(ctx context.Context, id cid.Cid, at time.Time) {
+	if err := c.ds.Put(ctx, store.UnrefKey(id), binary.BigEndian.AppendUint64(nil, uint64(at.UnixMilli()))); err != nil {
+		c.log.Debug("mark unreferenced blob", "cid", id.String(), "err", err)
 	}
 }
 
 // unrefMarks reads the unreferenced-since times, by content ID key string.
-func (n *Node) unrefMarks(ctx context.Context) (map[string]time.Time, error) {
-	res, err := n.ds.Query(ctx, query.Query{Prefix: store.UnrefPrefix})
+func (c *Collector) unrefMarks(ctx context.Context) (map[string]time.Time, error) {
+	res, err := c.ds.Query(ctx, query.Query{Prefix: store.UnrefPrefix})
 	if err != nil {
 		return nil, err
 	}
@@ -104,12 +104,12 @@ func (n *Node) unrefMarks(ctx context.Context) (map[string]time.Time, error) {
 		if e.Error != nil {
 			return nil, e.Error
 		}
-		c, err := cid.Decode(strings.TrimPrefix(e.Key, store.UnrefPrefix))
+		id, err := cid.Decode(strings.TrimPrefix(e.Key, store.UnrefPrefix))
 		if err != nil || len(e.Value) != 8 {
-			n.ds.Delete(ctx, datastore.NewKey(e.Key))
+			c.ds.Delete(ctx, datastore.NewKey(e.Key))
 			continue
 		}
-		out[c.KeyString()] = time.UnixMilli(int64(binary.BigEndian.Uint64(e.Value)))
+		out[id.KeyString()] = time.UnixMilli(int64(binary.BigEndian.Uint64(e.Value)))
 	}
 	return out, nil
 }
@@ -117,26 +117,26 @@ func (n *Node) unrefMarks(ctx context.Context) (map[string]time.Time, error) {
 // referencedBlobs is every blob something on this node refers to, by content ID key
 // string: the module and blob inputs of every known batch, the outputs this node ran
 // (/ran/), the outputs of the results it holds (/results/) and those in its steward states.
-func (n *Node) referencedBlobs(ctx context.Context) (map[string]bool, error) {
+func (c *Collector) referencedBlobs(ctx context.Context) (map[string]bool, error) {
 	refs := make(map[string]bool)
-	add := func(c cid.Cid) {
-		if c.Defined() {
-			refs[c.KeyString()] = true
+	add := func(id cid.Cid) {
+		if id.Defined() {
+			refs[id.KeyString()] = true
 		}
 	}
-	for _, b := range n.listBatches() {
-		for _, c := range manifestBlobs(b.m) {
-			add(c)
+	for _, b := range c.node.Batches() {
+		for _, id := range ManifestBlobs(b.Manifest()) {
+			add(id)
 		}
-		outs, err := n.stewardOutputs(ctx, b, false)
+		outs, err := c.node.StewardOutputs(ctx, b, false)
 		if err != nil {
-			return nil, fmt.Errorf("outputs of batch %s that its steward state refers to: %w", b.id, err)
+			return nil, fmt.Errorf("outputs of batch %s that its steward state refers to: %w", b.ID(), err)
 		}
-		for _, c := range outs {
-			add(c)
+		for _, id := range outs {
+			add(id)
 		}
 	}
-	ran, err := n.ds.Query(ctx, query.Query{Prefix: store.RanPrefix})
+	ran, err := c.ds.Query(ctx, query.Query{Prefix: store.RanPrefix})
 	if err != nil {
 		return nil, err
 	}
@@ -145,12 +145,12 @@ func (n *Node) referencedBlobs(ctx context.Context) (map[string]bool, error) {
 			ran.Close()
 			return nil, e.Error
 		}
-		if c, err := cid.Cast(e.Value); err == nil {
-			add(c)
+		if id, err := cid.Cast(e.Value); err == nil {
+			add(id)
 		}
 	}
 	ran.Close()
-	held, err := n.ds.Query(ctx, query.Query{Prefix: store.ResultPrefix})
+	held, err := c.ds.Query(ctx, query.Query{Prefix: store.ResultPrefix})
 	if err != nil {
 		return nil, err
 	}
@@ -164,8 +164,8 @@ func (n *Node) referencedBlobs(ctx context.Context) (map[string]bool, error) {
 			continue
 		}
 		for _, p := range sr.GetRecords() {
-			if c, err := cid.Cast(p.GetOutputCid()); err == nil {
-				add(c) // any output named, agreed or not: keeping too much is safe
+			if id, err := cid.Cast(p.GetOutputCid()); err == nil {
+				add(id) // any output named, agreed or not: keeping too much is safe
 			}
 		}
 	}
