@@ -3,17 +3,23 @@ package node
 import (
 	"context"
 	"embed"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"allforone/node/internal/api"
 	"allforone/tasks"
-
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"allforone/tasks/steward"
 )
 
 // The dashboard: static assets (node/web, embedded) that carry no data and are served
@@ -21,33 +27,6 @@ import (
 
 //go:embed web
 var webFS embed.FS
-
-// Dashboard is everything the dashboard page shows, in one answer.
-type Dashboard struct {
-	Node     IDInfo      `json:"node"`
-	Health   Health      `json:"health"`
-	Peers    []PeerInfo  `json:"peers"`
-	Batches  []DashBatch `json:"batches"`
-	Activity Activity    `json:"activity"`
-	Why      WhyReport   `json:"why"`
-	Prefs    PrefsInfo   `json:"prefs"`
-	Usage    DiskUsage   `json:"usage"`
-	Time     time.Time   `json:"time"`
-}
-
-// DashBatch is a batch with its progress, when a steward answered.
-type DashBatch struct {
-	BatchInfo
-	Status      *BatchStatus `json:"status,omitempty"`
-	StatusError string       `json:"status_error,omitempty"`
-}
-
-// PrefsInfo is the preferences in force with the two that live at the top of the config.
-type PrefsInfo struct {
-	Prefs
-	Slots           int `json:"slots"`
-	MaxTaskMemoryMB int `json:"max_task_memory_mb"`
-}
 
 const (
 	// dashBatches is how many batches (newest first) the dashboard asks progress for.
@@ -209,4 +188,230 @@ func (n *Node) Activity() Activity {
 	a := n.op.act.Snapshot(time.Now(), 10*time.Minute, 10*time.Second)
 	a.Slots = n.cfg.Slots
 	return a
+}
+
+// The test-only fault-injection API. A testnet drives it to cut the swarm into partitions
+// (without root: the connection gater refuses the other side's peers), to heal them, to
+// make a node slow, and to see which results each node really holds. It is served only
+// when Config.TestingAPI is set, which only testnets do (`daemon --testnet-mode`).
+//
+//	POST /api/v1/testing/partition  {"block": [peer IDs]}        -> TestingPeers
+//	POST /api/v1/testing/heal       {"connect": [multiaddrs]}    -> TestingPeers
+//	GET  /api/v1/testing/blocked                                 -> TestingPeers
+//	POST /api/v1/testing/slow       {"delay_ms": N}              -> TestingSlow
+//	GET  /api/v1/testing/held/{batch}                            -> TestingHeld
+//	GET  /api/v1/testing/tasks/{batch}[?holders=3,17]            -> TestingTasks
+
+// healDialTimeout bounds the redials after a heal.
+const healDialTimeout = 10 * time.Second
+
+// BlockPeers refuses connections to and from the given peers and closes the connections
+// that exist: this node's side of a network partition. It lasts until UnblockPeers, or
+// until the node stops (blocks are not saved).
+func (n *Node) BlockPeers(ids ...peer.ID) {
+	banned := n.gater.List()
+	for _, p := range ids {
+		if until, ok := banned[p]; p == n.id || ok && !until.IsZero() {
+			continue // a timed ban already keeps it out, and must outlive the heal
+		}
+		n.gater.Block(p, time.Time{}, "")
+	}
+	for _, p := range ids {
+		if p != n.id && n.host != nil {
+			n.host.Network().ClosePeer(p)
+		}
+	}
+}
+
+// UnblockPeers lifts every block BlockPeers made (the partition heals; the blocklist's
+// timed bans of misbehaving peers stay) and dials the given peers back, in parallel,
+// skipping those already connected. It returns the peers it reached.
+func (n *Node) UnblockPeers(ctx context.Context, dial ...peer.AddrInfo) []peer.ID {
+	for _, p := range n.BlockedPeers() {
+		n.gater.Unblock(p)
+	}
+	ctx, cancel := context.WithTimeout(ctx, healDialTimeout)
+	defer cancel()
+	var mu sync.Mutex
+	var reached []peer.ID
+	var wg sync.WaitGroup
+	for _, ai := range dial {
+		if ai.ID == n.id || n.host == nil {
+			continue
+		}
+		if n.host.Network().Connectedness(ai.ID) == network.Connected {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
+			if err := n.host.Connect(ctx, ai); err != nil {
+				n.logs.api.Debug("heal: redial", "peer", shortID(ai.ID), "err", err)
+				return
+			}
+			mu.Lock()
+			reached = append(reached, ai.ID)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return reached
+}
+
+// BlockedPeers lists the peers BlockPeers blocks now. They are the gater's entries without
+// an end: the blocklist (Block) always bans for a while.
+func (n *Node) BlockedPeers() []peer.ID {
+	var out []peer.ID
+	for p, until := range n.gater.List() {
+		if until.IsZero() {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// HeldTasks lists the tasks of batch id whose results this node holds, sorted.
+func (n *Node) HeldTasks(id cid.Cid) []int { return n.held.list(id) }
+
+// StewardTasks returns this node's steward view of every task of batch id, with the holders'
+// peer IDs for the tasks in withHolders; false when this node keeps no state for the batch.
+func (n *Node) StewardTasks(id cid.Cid, withHolders ...int) (TestingTasks, bool) {
+	b := n.getBatch(id)
+	if b == nil {
+		return TestingTasks{}, false
+	}
+	l := n.stewardOf(b)
+	if l == nil {
+		return TestingTasks{}, false
+	}
+	var out TestingTasks
+	err := l.inspect(n.ctx, func(s *steward.Steward) { out = testingTasks(id, b, s.State(), withHolders) })
+	return out, err == nil
+}
+
+// testingTasks is st's view of every task, with the holders of withHolders.
+func testingTasks(id cid.Cid, b *batch, st *tasks.BatchState, withHolders []int) TestingTasks {
+	out := TestingTasks{BatchID: id.String(), Redundancy: int(b.m.Redundancy), Replication: int(b.m.Replication),
+		Tasks: make([]TaskCounts, st.NumTasks())}
+	for i := range out.Tasks {
+		t := st.Task(i)
+		c := TaskCounts{Status: t.Status().String(), Results: len(t.Results), Leases: len(t.Leases), Holders: len(t.Holders)}
+		for _, l := range t.Leases {
+			if l.Lost {
+				c.Lost++
+			}
+		}
+		out.Tasks[i] = c
+	}
+	for _, i := range withHolders {
+		if i >= 0 && i < len(out.Tasks) {
+			out.Tasks[i].HolderIDs = []string{}
+			for _, h := range st.Task(i).Holders {
+				out.Tasks[i].HolderIDs = append(out.Tasks[i].HolderIDs, h.String())
+			}
+		}
+	}
+	return out
+}
+
+// testingRoutes registers the test-only fault-injection API (partitions, slow nodes). It
+// is served only when Config.TestingAPI is set, which only testnets do.
+func (n *Node) testingRoutes(mux *http.ServeMux) {
+	if !n.cfg.TestingAPI {
+		return
+	}
+	mux.HandleFunc("POST /api/v1/testing/partition", func(w http.ResponseWriter, r *http.Request) {
+		var req PartitionRequest
+		if !readTestingBody(w, r, &req) {
+			return
+		}
+		ids := make([]peer.ID, 0, len(req.Block))
+		for _, s := range req.Block {
+			p, err := peer.Decode(s)
+			if err != nil {
+				api.WriteJSON(w, http.StatusBadRequest, APIError{Error: fmt.Sprintf("block %q: not a peer ID: %v", s, err)})
+				return
+			}
+			ids = append(ids, p)
+		}
+		n.BlockPeers(ids...)
+		api.WriteJSON(w, http.StatusOK, n.testingPeers(nil))
+	})
+	mux.HandleFunc("POST /api/v1/testing/heal", func(w http.ResponseWriter, r *http.Request) {
+		var req HealRequest
+		if !readTestingBody(w, r, &req) {
+			return
+		}
+		infos, err := ParseBootstrapPeers(req.Connect)
+		if err != nil {
+			api.WriteJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
+			return
+		}
+		api.WriteJSON(w, http.StatusOK, n.testingPeers(n.UnblockPeers(r.Context(), infos...)))
+	})
+	mux.HandleFunc("GET /api/v1/testing/blocked", func(w http.ResponseWriter, r *http.Request) {
+		api.WriteJSON(w, http.StatusOK, n.testingPeers(nil))
+	})
+	mux.HandleFunc("POST /api/v1/testing/slow", func(w http.ResponseWriter, r *http.Request) {
+		var req SlowRequest
+		if !readTestingBody(w, r, &req) {
+			return
+		}
+		if req.DelayMS < 0 || req.DelayMS > int64(time.Hour/time.Millisecond) {
+			api.WriteJSON(w, http.StatusBadRequest, APIError{Error: fmt.Sprintf("delay_ms %d: use 0 to 3600000", req.DelayMS)})
+			return
+		}
+		n.SetTaskDelay(time.Duration(req.DelayMS) * time.Millisecond)
+		api.WriteJSON(w, http.StatusOK, TestingSlow{DelayMS: n.taskDelay().Milliseconds()})
+	})
+	mux.HandleFunc("GET /api/v1/testing/held/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id, err := batchIDOf(r.PathValue("id"))
+		if err != nil {
+			api.WriteJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
+			return
+		}
+		api.WriteJSON(w, http.StatusOK, TestingHeld{BatchID: id.String(), Tasks: n.HeldTasks(id)})
+	})
+	mux.HandleFunc("GET /api/v1/testing/tasks/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id, err := batchIDOf(r.PathValue("id"))
+		if err != nil {
+			api.WriteJSON(w, http.StatusBadRequest, APIError{Error: err.Error()})
+			return
+		}
+		var holders []int
+		if q := r.URL.Query().Get("holders"); q != "" {
+			for _, s := range strings.Split(q, ",") {
+				i, err := strconv.Atoi(s)
+				if err != nil {
+					api.WriteJSON(w, http.StatusBadRequest, APIError{Error: fmt.Sprintf("holders=%s: give task indexes separated by commas", q)})
+					return
+				}
+				holders = append(holders, i)
+			}
+		}
+		v, ok := n.StewardTasks(id, holders...)
+		if !ok {
+			api.WriteJSON(w, http.StatusNotFound, APIError{Error: fmt.Sprintf("this node keeps no steward state for batch %s: ask one of its stewards", id)})
+			return
+		}
+		api.WriteJSON(w, http.StatusOK, v)
+	})
+}
+
+func (n *Node) testingPeers(connected []peer.ID) TestingPeers {
+	out := TestingPeers{Blocked: []string{}}
+	for _, p := range n.BlockedPeers() {
+		out.Blocked = append(out.Blocked, p.String())
+	}
+	for _, p := range connected {
+		out.Connected = append(out.Connected, p.String())
+	}
+	return out
+}
+
+// readTestingBody decodes a small JSON body into v, answering 400 (or 413) when it cannot.
+func readTestingBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	return api.DecodeJSON(w, r, 1<<20, "request", v)
 }

@@ -2,38 +2,21 @@ package node
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"fmt"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"allforone/node/internal/gc"
 	"allforone/node/internal/store"
 	"allforone/tasks"
 	"allforone/tasks/steward"
 
 	"github.com/ipfs/go-cid"
-	"github.com/ipfs/go-datastore"
-	"github.com/ipfs/go-datastore/query"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// Garbage collection keeps the datastore under the disk quota. A batch is finished when
-// its steward state says so, a steward told this node no work is left, or its deadline has
-// passed. Once a batch has been finished for Prefs.Retention (or at once, when the node is
-// over its quota), the node drops:
-//
-//   - its module and input blobs, and the outputs this node computed for it;
-//   - on a steward, the outputs it received, once every accepted result has K live holders;
-//   - extra result copies: a result this node holds although it is not one of the K live
-//     peers closest to the task, once all K of those confirm that they hold it.
-//
-// It never drops a result this node keeps as one of its K holders, nor a blob that a
-// held result, or a batch that is not collectable, refers to. Manifests and steward state
-// (small) stay, so the batch's status and results can still be asked for. Blobs that no
-// batch refers to at all (uploads never submitted) go after Config.BlobGrace: gc_orphans.go.
+// Garbage collection keeps the datastore under the disk quota: the rules are package gc's
+// (node/internal/gc), which asks the node about its batches through gcNode. Here are the
+// housekeeping loop that runs it and the node's side of gc.Node.
 
 const (
 	statusTimeout = 5 * time.Second
@@ -41,40 +24,11 @@ const (
 	diskMeasureEvery = 10 * time.Second
 )
 
-// DiskUsage is what blobs and results take in the datastore.
-type DiskUsage struct {
-	BlobBytes   int64     `json:"blob_bytes"`
-	Blobs       int       `json:"blobs"`
-	ResultBytes int64     `json:"result_bytes"` // the records; outputs are blobs
-	Results     int       `json:"results"`
-	QuotaBytes  int64     `json:"quota_bytes"` // 0: no quota
-	Measured    time.Time `json:"measured"`
-}
-
-// Total is the bytes that count against the quota.
-func (u DiskUsage) Total() int64 { return u.BlobBytes + u.ResultBytes }
-
 // GCReport says what one garbage collection round did.
-type GCReport struct {
-	Collectable    int       `json:"collectable_batches"`
-	BlobsDeleted   int       `json:"blobs_deleted"`
-	BytesFreed     int64     `json:"bytes_freed"`
-	ResultsDropped int       `json:"results_dropped"` // extra copies
-	OrphansDeleted int       `json:"orphans_deleted"` // of BlobsDeleted: blobs no batch referred to (gc_orphans.go)
-	Usage          DiskUsage `json:"usage"`
-}
-
-// gcState is the collector's memory. The zero value is ready.
-type gcState struct {
-	mu      sync.Mutex
-	usage   DiskUsage
-	last    time.Time
-	running sync.Mutex // one round at a time
-	kick    atomic.Bool
-}
+type GCReport = gc.Report
 
 // kickGC asks for a round soon (the quota or the retention changed).
-func (n *Node) kickGC() { n.op.gc.kick.Store(true) }
+func (n *Node) kickGC() { n.op.gc.Kick() }
 
 // housekeepingLoop samples the CPU for the busy preference every second and collects
 // garbage every Prefs.GCInterval.
@@ -92,15 +46,12 @@ func (n *Node) housekeepingLoop(ctx context.Context) {
 		}
 		if !now.Before(measure) {
 			// Keep the dashboard's disk figure fresh between collections.
-			if u, err := n.measureDisk(ctx); err == nil {
-				n.op.gc.mu.Lock()
-				u.QuotaBytes = n.op.gc.usage.QuotaBytes
-				n.op.gc.usage = u
-				n.op.gc.mu.Unlock()
+			if u, err := n.op.gc.Measure(ctx); err == nil {
+				n.op.gc.SetUsage(u)
 			}
 			measure = now.Add(diskMeasureEvery)
 		}
-		if !now.Before(next) || n.op.gc.kick.Swap(false) {
+		if !now.Before(next) || n.op.gc.Kicked() {
 			rep, err := n.CollectGarbage(ctx)
 			switch {
 			case err != nil && ctx.Err() == nil:
@@ -123,9 +74,7 @@ func (n *Node) housekeepingLoop(ctx context.Context) {
 
 // Usage returns the disk use measured by the last garbage collection round.
 func (n *Node) Usage() DiskUsage {
-	n.op.gc.mu.Lock()
-	defer n.op.gc.mu.Unlock()
-	u := n.op.gc.usage
+	u := n.op.gc.Usage()
 	u.QuotaBytes = int64(n.Prefs().DiskQuotaMB) << 20
 	return u
 }
@@ -136,220 +85,69 @@ func (n *Node) overQuota() (int64, bool) {
 	return u.Total(), u.QuotaBytes > 0 && !u.Measured.IsZero() && u.Total() > u.QuotaBytes
 }
 
-// measureDisk sums the sizes of blobs and results.
-func (n *Node) measureDisk(ctx context.Context) (DiskUsage, error) {
-	u := DiskUsage{Measured: time.Now()}
-	var err error
-	if u.Blobs, u.BlobBytes, err = n.blobs.Usage(ctx); err != nil {
-		return u, err
-	}
-	res, err := n.ds.Query(ctx, query.Query{Prefix: store.ResultPrefix, KeysOnly: true, ReturnsSizes: true})
-	if err != nil {
-		return u, err
-	}
-	defer res.Close()
-	for e := range res.Next() {
-		if e.Error != nil {
-			return u, e.Error
-		}
-		u.ResultBytes += int64(e.Size)
-		u.Results++
-	}
-	return u, nil
-}
-
 // CollectGarbage runs one round of garbage collection now.
 func (n *Node) CollectGarbage(ctx context.Context) (GCReport, error) {
-	n.op.gc.running.Lock()
-	defer n.op.gc.running.Unlock()
-	var rep GCReport
-	p := n.Prefs()
-	usage, err := n.measureDisk(ctx)
+	rep, err := n.op.gc.Round(ctx)
 	if err != nil {
 		return rep, err
 	}
-	over := p.DiskQuotaMB > 0 && usage.Total() > int64(p.DiskQuotaMB)<<20
-	now := time.Now()
-	var collect, keep []*batch
-	for _, b := range n.listBatches() {
-		at, fin := n.batchFinished(ctx, b, now, over)
-		if fin && (over || now.Sub(at) >= time.Duration(p.Retention)) {
-			collect = append(collect, b)
-		} else {
-			keep = append(keep, b)
-		}
-	}
-	rep.Collectable = len(collect)
-	if len(collect) > 0 {
-		if err := n.collect(ctx, collect, keep, &rep); err != nil {
-			return rep, err
-		}
-	}
-	if err := n.collectOrphans(ctx, now, &rep); err != nil { // gc_orphans.go
-		return rep, err
-	}
-	if rep.BlobsDeleted > 0 || rep.ResultsDropped > 0 {
-		if usage, err = n.measureDisk(ctx); err != nil {
-			return rep, err
-		}
-	}
-	n.op.gc.mu.Lock()
-	n.op.gc.usage, n.op.gc.last = usage, now
-	n.op.gc.mu.Unlock()
 	rep.Usage = n.Usage()
 	return rep, nil
 }
 
-// batchFinished reports whether b is finished and since when, remembering the first time
-// this node saw it finished. A batch nothing local says anything about is asked about
-// (from its steward) only when it is old or the node is over its quota.
-func (n *Node) batchFinished(ctx context.Context, b *batch, now time.Time, ask bool) (time.Time, bool) {
-	if now.After(b.m.Deadline) {
-		return b.m.Deadline, true
+// ID is the batch's ID (gc.Batch).
+func (b *batch) ID() cid.Cid { return b.id }
+
+// Manifest is the batch's manifest (gc.Batch).
+func (b *batch) Manifest() *tasks.Manifest { return b.m }
+
+// gcNode is the node as the garbage collector asks it (gc.Node); its batches are *batch.
+type gcNode struct{ n *Node }
+
+func (g gcNode) Batches() []gc.Batch {
+	bs := g.n.listBatches()
+	out := make([]gc.Batch, len(bs))
+	for i, b := range bs {
+		out[i] = b
 	}
-	key := store.FinishedKey(b.id)
-	if raw, err := n.ds.Get(ctx, key); err == nil && len(raw) == 8 {
-		return time.UnixMilli(int64(binary.BigEndian.Uint64(raw))), true
-	}
+	return out
+}
+
+func (g gcNode) Done(ctx context.Context, gb gc.Batch, ask bool) bool {
+	n, b := g.n, gb.(*batch)
 	b.mu.Lock()
 	fin := b.workDone
 	b.mu.Unlock()
 	steward := n.stewardOf(b) != nil
 	fin = fin || n.stewardDone(b)
-	if !fin && !steward && (ask || now.Sub(b.m.CreatedAt) > time.Duration(n.Prefs().Retention)) {
+	if !fin && !steward && ask {
 		sctx, cancel := context.WithTimeout(ctx, statusTimeout)
 		st, err := n.Status(sctx, b.id)
 		cancel()
 		fin = err == nil && st.State != tasks.BatchRunning
 	}
-	if !fin {
-		return time.Time{}, false
-	}
-	raw := binary.BigEndian.AppendUint64(nil, uint64(now.UnixMilli()))
-	if err := n.ds.Put(ctx, key, raw); err != nil {
-		n.logs.gc.Debug("remember finished batch", "batch", b.id.String(), "err", err)
-	}
-	return now, true
+	return fin
 }
 
-// collect drops what the collectable batches no longer need.
-func (n *Node) collect(ctx context.Context, collect, keep []*batch, rep *GCReport) error {
-	candidates := make(map[string]cid.Cid)
-	add := func(c cid.Cid) {
-		if c.Defined() {
-			candidates[c.KeyString()] = c
-		}
-	}
-	for _, b := range collect {
-		dropped := n.dropExtraCopies(ctx, b)
-		rep.ResultsDropped += len(dropped)
-		for _, c := range dropped {
-			add(c)
-		}
-		for _, c := range manifestBlobs(b.m) {
-			add(c)
-		}
-		ran, err := n.ranOutputs(ctx, b.id)
-		if err != nil {
-			return err
-		}
-		for _, c := range ran {
-			add(c)
-		}
-		outs, _ := n.stewardOutputs(ctx, b, true) // a loop that stopped gives nothing to collect
-		for _, c := range outs {
-			add(c)
-		}
-	}
-	if len(candidates) == 0 {
-		return nil
-	}
-	// Mark what is still referred to.
-	for _, b := range keep {
-		for _, c := range manifestBlobs(b.m) {
-			delete(candidates, c.KeyString())
-		}
-		ran, err := n.ranOutputs(ctx, b.id)
-		if err != nil {
-			return err
-		}
-		for _, c := range ran {
-			delete(candidates, c.KeyString())
-		}
-		outs, err := n.stewardOutputs(ctx, b, false)
-		if err != nil {
-			return fmt.Errorf("outputs of batch %s that its steward state refers to: %w", b.id, err)
-		}
-		for _, c := range outs {
-			delete(candidates, c.KeyString())
-		}
-	}
-	for _, b := range append(slices.Clone(keep), collect...) {
-		for _, task := range n.held.list(b.id) {
-			if c, err := n.heldOutput(ctx, b.id, task); err == nil {
-				delete(candidates, c.KeyString())
-			}
-		}
-	}
-	for _, b := range collect {
-		n.forgetRan(ctx, b.id)
-		b.blobsHere.Store(false) // its module and inputs may go below
-	}
-	for _, c := range candidates {
-		size, err := n.blobs.Size(ctx, c)
-		if errors.Is(err, tasks.ErrBlobNotFound) {
-			continue
-		}
-		if err := n.blobs.Delete(ctx, c); err != nil {
-			return err
-		}
-		rep.BlobsDeleted++
-		rep.BytesFreed += int64(size)
-	}
-	return nil
+func (g gcNode) StewardOutputs(ctx context.Context, b gc.Batch, collecting bool) ([]cid.Cid, error) {
+	return g.n.stewardOutputs(ctx, b.(*batch), collecting)
 }
 
-// manifestBlobs are the module and the blob inputs of m.
-func manifestBlobs(m *tasks.Manifest) []cid.Cid {
-	out := []cid.Cid{m.Module.CID}
-	for _, in := range m.Inputs {
-		if in.Kind == tasks.InputBlob {
-			out = append(out, in.Blob.CID)
+func (g gcNode) HeldOutputs(ctx context.Context, b gc.Batch) []cid.Cid {
+	var out []cid.Cid
+	for _, task := range g.n.held.list(b.ID()) {
+		if c, err := g.n.heldOutput(ctx, b.ID(), task); err == nil {
+			out = append(out, c)
 		}
 	}
 	return out
 }
 
-// ranOutputs are the outputs this node computed for batch id (worker.go records them).
-func (n *Node) ranOutputs(ctx context.Context, id cid.Cid) ([]cid.Cid, error) {
-	res, err := n.ds.Query(ctx, query.Query{Prefix: store.RanBatchPrefix(id)})
-	if err != nil {
-		return nil, err
-	}
-	defer res.Close()
-	var out []cid.Cid
-	for e := range res.Next() {
-		if e.Error != nil {
-			return nil, e.Error
-		}
-		if c, err := cid.Cast(e.Value); err == nil {
-			out = append(out, c)
-		}
-	}
-	return out, nil
+func (g gcNode) DropExtraCopies(ctx context.Context, b gc.Batch) []cid.Cid {
+	return g.n.dropExtraCopies(ctx, b.(*batch))
 }
 
-// forgetRan deletes the record of the outputs this node computed for batch id.
-func (n *Node) forgetRan(ctx context.Context, id cid.Cid) {
-	res, err := n.ds.Query(ctx, query.Query{Prefix: store.RanBatchPrefix(id), KeysOnly: true})
-	if err != nil {
-		return
-	}
-	entries, _ := res.Rest()
-	for _, e := range entries {
-		n.ds.Delete(ctx, datastore.NewKey(e.Key))
-	}
-}
+func (g gcNode) Collected(b gc.Batch) { b.(*batch).blobsHere.Store(false) }
 
 // stewardOutputs are the outputs in b's steward state. When collecting, it returns them
 // only if every accepted result has K live holders (the steward may still need them to

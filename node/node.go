@@ -19,9 +19,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"allforone/node/internal/api"
+	"allforone/node/internal/durable"
 	"allforone/node/internal/membership"
+	"allforone/node/internal/metrics"
 	"allforone/node/internal/p2p"
 	"allforone/node/internal/reach"
+	"allforone/node/internal/sandbox"
 	"allforone/node/internal/store"
 	"allforone/node/internal/trust"
 	"allforone/protocol"
@@ -41,9 +44,9 @@ type Node struct {
 	id      peer.ID
 	version string
 	gater   *p2p.Gater  // the blocklist, and testnets' partitions
-	reachSt reach.State // node/internal/reach; reach.go
+	reachSt reach.State // node/internal/reach; bootstrap.go
 
-	mem      *membership.Members    // the swarm's members as a view (members.go)
+	mem      *membership.Members    // the swarm's members as a view (p2p.go)
 	verified *tasks.VerifiedRecords // result records whose signatures were checked
 	reg      *prometheus.Registry
 
@@ -57,21 +60,21 @@ type Node struct {
 	topics map[string]*pubsub.Topic // joined swarm topics; they end with n.ctx
 	api    *api.Server              // node/internal/api; the routes are api_*.go
 	blobs  *tasks.BlobStore
-	exec   sandbox // sandbox.go: the runner pool
+	exec   sandbox.Sandbox // node/internal/sandbox: the runner pool
 	// caller carries steward and result requests (WithCaller, or streams); the clients
 	// use it (stream.go).
 	caller        protocol.Caller
 	stewardClient *protocol.StewardClient
 	resultClient  *protocol.ResultClient
 
-	durable durableState  // sync points and what was lost (durable.go)
-	fatal   func(error)   // WithFatalHandler
-	failMu  sync.Mutex    // guards failErr
-	failErr error         // why the node failed; set before failed is closed
-	failed  chan struct{} // closed by fail
+	durable durable.Points // node/internal/durable: sync points and what was lost
+	fatal   func(error)    // WithFatalHandler
+	failMu  sync.Mutex     // guards failErr
+	failErr error          // why the node failed; set before failed is closed
+	failed  chan struct{}  // closed by fail
 
-	metrics    *metrics
-	op         operatorState // prefs, activity, garbage collection (prefs.go)
+	metrics    *metrics.Metrics // node/internal/metrics; the gauges read gaugeState (operator.go)
+	op         operatorState    // prefs, activity, garbage collection (operator.go)
 	hooks      TestHooks
 	extraDelay atomic.Int64 // SetTaskDelay
 
@@ -174,8 +177,8 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	for _, o := range opts {
 		o(n)
 	}
-	n.metrics = newMetrics(n.reg)
-	n.registerGauges(n.reg)
+	n.metrics = metrics.New(n.reg)
+	metrics.RegisterGauges(n.reg, gaugeState{n})
 	n.log = n.log.With("node", shortID(id))
 	n.logs = newSubLogs(n.log)
 	n.mem = n.newMembers()
@@ -225,6 +228,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.blobs = tasks.NewBlobStore(n.ds)
+	n.op.gc.Open(n.ds, n.blobs, gcNode{n}, n.Prefs, time.Duration(n.cfg.BlobGrace), n.logs.gc)
 	if n.exec, err = n.newSandbox(); err != nil {
 		return err
 	}
@@ -258,7 +262,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.loadError("", nil); err != nil {
 		return err
 	}
-	if err := n.checkDurable(ctx); err != nil { // durable.go: lost writes
+	if err := n.durable.Check(ctx); err != nil { // node/internal/durable: lost writes
 		return err
 	}
 	n.serveProtocols()
@@ -273,15 +277,15 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.startRendezvous() // bootstrap.go: opt-in, through the public IPFS DHT; ends with n.ctx
 	n.goLoop("peers", n.peerLoop)
 	n.goLoop("work", n.workLoop)
-	n.goLoop("decline", n.declineLoop) // waiting.go
-	n.goLoop("pause", n.pauseLoop)     // sandbox.go: suspends running tasks while prefs pause work
+	n.goLoop("decline", n.declineLoop) // batches.go
+	n.goLoop("pause", n.pauseLoop)     // worker.go: suspends running tasks while prefs pause work
 	n.goLoop("repair", n.repairLoop)
 	n.goLoop("sync", n.syncLoop)
 	n.goLoop("housekeeping", n.housekeepingLoop) // gc.go: CPU samples for prefs, garbage collection
-	n.goLoop("durable", n.durableLoop)           // durable.go: periodic sync points
+	n.goLoop("durable", n.durable.Loop)          // periodic sync points
 	n.goLoop("store-health", n.watchStore)       // corruption found while running
 	if n.DataLost() != nil {
-		n.goLoop("resync", n.resync) // resync.go: fetch again what was lost
+		n.goLoop("resync", n.resync) // repair.go: fetch again what was lost
 	}
 	n.up.Store(true)
 	n.logs.node.Info("node started", "peer_id", n.id.String(), "swarm", n.cfg.Swarm,
@@ -329,6 +333,7 @@ func (n *Node) openDatastore() error {
 		return err
 	}
 	n.ds = d
+	n.durable.Open(d, n.cfg.DataDir, n.storeCounts, n.logs.store)
 	return nil
 }
 
@@ -428,7 +433,7 @@ func (n *Node) Close() error {
 	if n.ds != nil {
 		if n.up.Load() && n.Err() == nil {
 			// A clean stop is a sync point: the next start checks against it.
-			if err := n.syncDatastore(context.Background(), true); err != nil {
+			if err := n.durable.Sync(context.Background(), true); err != nil {
 				n.logs.node.Warn("last datastore sync", "err", err)
 			}
 		}

@@ -2,15 +2,16 @@ package node
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"allforone/protocol/pb"
 	"allforone/tasks"
 	"allforone/tasks/placement"
-
-	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // repairLoop keeps K copies of every result this node holds: it checks the K closest live
@@ -204,7 +205,7 @@ func (n *Node) repairPeer(ctx context.Context, b *batch, h peer.ID, ts []int, co
 	mark(stored)
 	if len(stored) > 0 {
 		n.logs.results.Info("restored result copies", "batch", b.id.String(), "to", shortID(h), "results", len(stored))
-		n.metrics.repaired.Add(float64(len(stored)))
+		n.metrics.Repaired.Add(float64(len(stored)))
 	}
 	if err != nil {
 		n.logs.results.Debug("repair", "peer", shortID(h), "err", err)
@@ -217,4 +218,92 @@ func toUint32s(in []int) []uint32 {
 		out[i] = uint32(v)
 	}
 	return out
+}
+
+// Lost writes: node/internal/durable keeps the sync points (n.durable), counting what the
+// node keeps with storeCounts; Start checks them against the datastore, and a start that
+// finds data lost fetches again what its peers have (resync, below).
+
+// DataLost returns what the datastore had lost when this node started, or nil.
+func (n *Node) DataLost() *DataLoss { return n.durable.Lost() }
+
+// storeCounts counts what the node keeps, from memory. Every entry counted was written to
+// the datastore before it was counted.
+func (n *Node) storeCounts() StoreCounts {
+	var c StoreCounts
+	for _, b := range n.listBatches() {
+		c.Batches++
+		if n.stewardOf(b) != nil {
+			c.StewardOf++
+		}
+	}
+	n.held.mu.Lock()
+	for _, m := range n.held.tasks {
+		c.Results += len(m)
+	}
+	n.held.mu.Unlock()
+	return c
+}
+
+// After a loss the node fetches again what its peers hold. It cannot know
+// what it lost exactly, so it asks: the running batches from several peers (not one a
+// minute as syncLoop does), then, for every batch it is a steward of, the state the other
+// stewards keep. The results it held come back from their other holders: a restarted node
+// has left and come back, so their repair rounds ask it again what it holds (repair.go).
+
+const (
+	// resyncPeers is how many peers a node that lost data asks for the running batches.
+	resyncPeers = 3
+	// resyncFor bounds how long it keeps looking for peers to ask.
+	resyncFor = 10 * time.Minute
+)
+
+// resync runs once after a start that found data lost.
+func (n *Node) resync(nodeCtx context.Context) {
+	ctx, cancel := context.WithTimeout(nodeCtx, resyncFor)
+	defer cancel()
+	asked := make(map[peer.ID]bool)
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		peers := n.host.Network().Peers()
+		for _, p := range peers {
+			if len(asked) >= resyncPeers {
+				break
+			}
+			if !asked[p] && n.syncFrom(ctx, p) {
+				asked[p] = true
+			}
+		}
+		if len(asked) >= min(resyncPeers, max(len(peers), 1)) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			if nodeCtx.Err() == nil {
+				n.logs.store.Warn("resync after data loss: not enough peers answered", "asked", len(asked), "within", resyncFor)
+			}
+			return
+		case <-t.C:
+		}
+	}
+	pulled := 0
+	for _, b := range n.listBatches() {
+		stewards := n.stewardsOf(b)
+		if !slices.Contains(stewards, n.id) || len(stewards) < 2 {
+			continue
+		}
+		l, err := n.becomeSteward(ctx, b)
+		if err != nil {
+			n.logs.store.Warn("resync steward state", "batch", b.id.String(), "err", err)
+			continue
+		}
+		others := slices.DeleteFunc(slices.Clone(stewards), func(p peer.ID) bool { return p == n.id })
+		n.pullInto(ctx, l, others)
+		pulled++
+	}
+	n.durable.Resynced()
+	c := n.storeCounts()
+	n.logs.store.Info("resync after data loss done", "peers_asked", len(asked), "steward_states_pulled", pulled,
+		"batches", c.Batches, "steward_roles", c.StewardOf, "results", c.Results)
 }

@@ -199,7 +199,7 @@ func (n *Node) storeResult(ctx context.Context, b *batch, sr *pb.StoredResult) e
 	if n.held.add(b.id, int(sr.GetTask()), sr.GetSingle()) {
 		n.provide(b.id) // "I hold results of this batch"
 	}
-	n.metrics.resultsHeld.Inc()
+	n.metrics.ResultsHeld.Inc()
 	return nil
 }
 

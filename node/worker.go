@@ -6,14 +6,16 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"allforone/node/internal/sandbox"
 	"allforone/node/internal/store"
 	"allforone/protocol"
 	"allforone/protocol/pb"
 	"allforone/tasks"
 	"allforone/tasks/runner"
-
-	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p/core/peer"
+	"allforone/tasks/steward"
 )
 
 // The worker: while it has free slots it pulls leases from the primary steward of a batch
@@ -106,7 +108,7 @@ func (n *Node) workLoop(ctx context.Context) {
 			b.retryAt = time.Now().Add(time.Duration(max(leases.GetRetryAfterMs(), 50)) * time.Millisecond)
 		}
 		b.mu.Unlock()
-		n.metrics.leased.Add(float64(len(leases.GetLeases())))
+		n.metrics.Leased.Add(float64(len(leases.GetLeases())))
 		for _, l := range leases.GetLeases() {
 			b.hold(int(l.GetTask()))
 			n.slots <- struct{}{}
@@ -138,7 +140,7 @@ func (n *Node) nextRunnable(now time.Time) *batch {
 		stewardDone := n.stewardDone(b)
 		b.mu.Lock()
 		ok := !b.workDone && b.refusedModule == "" && now.After(b.retryAt) && now.Before(b.m.Deadline) && !stewardDone &&
-			n.fitsMemory(b.m.Limits.MemoryPages) // prefs.go: a task that needs more memory than allowed would fail here
+			n.fitsMemory(b.m.Limits.MemoryPages) // operator.go: a task that needs more memory than allowed would fail here
 		b.mu.Unlock()
 		if ok {
 			return b
@@ -195,7 +197,7 @@ func (n *Node) runLease(ctx context.Context, b *batch, task int, steward peer.ID
 		// Not the task's fault (a blob could not be fetched, the node is closing): hand the
 		// lease back so another peer runs it now.
 		n.logs.worker.Debug("task not run", "batch", b.id.String(), "task", task, "err", err)
-		n.metrics.returned.Inc()
+		n.metrics.Returned.Inc()
 		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		n.stewardClient.Return(rctx, n.route(b), []uint32{uint32(task)})
@@ -230,7 +232,7 @@ func (n *Node) execute(ctx context.Context, b *batch, task int, steward peer.ID)
 		}
 	}()
 	start := time.Now()
-	runCtx, stopGuard := n.pauseGuard(ctx, leaseDuration(m)) // sandbox.go: a pause that outlasts the lease hands it back
+	runCtx, stopGuard := n.op.pause.Guard(ctx, leaseDuration(m)) // a pause that outlasts the lease hands it back
 	res, runErr := n.exec.Run(runCtx, tasks.Job{
 		ModuleID: m.Module.CID, Module: module, Input: input, Args: m.Args, Env: m.Env,
 		Limits: m.Limits, Seed: tasks.TaskSeed(taskID),
@@ -248,7 +250,7 @@ func (n *Node) execute(ctx context.Context, b *batch, task int, steward peer.ID)
 	if ctx.Err() != nil || errors.Is(runErr, tasks.ErrClosed) {
 		return rec, nil, nil, fmt.Errorf("node closing: %w", errors.Join(ctx.Err(), runErr))
 	}
-	if errors.Is(runErr, errPausedTooLong) || errors.Is(runErr, runner.ErrRunnerUnavailable) {
+	if errors.Is(runErr, sandbox.ErrPausedTooLong) || errors.Is(runErr, runner.ErrRunnerUnavailable) {
 		return rec, nil, nil, fmt.Errorf("task not run: %w", runErr) // not the task's fault: hand it back
 	}
 	if errors.Is(runErr, tasks.ErrCompileBudget) {
@@ -260,7 +262,7 @@ func (n *Node) execute(ctx context.Context, b *batch, task int, steward peer.ID)
 		fn := tasks.NoteOf(runErr, res.Stderr)
 		note = &fn
 		n.logs.worker.Debug("task failed", "batch", b.id.String(), "task", task, "kind", rec.Error, "err", runErr)
-		n.metrics.tasksFailed.Inc()
+		n.metrics.TasksFailed.Inc()
 	} else {
 		out = res.Output
 		if n.hooks.CorruptOutput != nil {
@@ -272,9 +274,9 @@ func (n *Node) execute(ctx context.Context, b *batch, task int, steward peer.ID)
 		if _, err := n.blobs.Put(ctx, out); err != nil {
 			return rec, nil, nil, err
 		}
-		n.metrics.tasksRun.Inc()
+		n.metrics.TasksRun.Inc()
 	}
-	n.metrics.execSeconds.Observe(res.Duration.Seconds())
+	n.metrics.ExecSeconds.Observe(res.Duration.Seconds())
 	if err := rec.Sign(n.sk); err != nil {
 		return rec, nil, nil, err
 	}
@@ -330,4 +332,111 @@ func (n *Node) taskFinished(b *batch, task int, rec tasks.ResultRecord) {
 		cancel()
 	}
 	n.op.act.Finished(r)
+}
+
+// The sandbox (node/internal/sandbox): the runner pool and the pause.
+
+// RunnerCacheDir is the runners' compilation cache in a data dir, shared by the daemon and
+// `allforone run --local`.
+func RunnerCacheDir(dataDir string) string { return sandbox.CacheDir(dataDir) }
+
+func (n *Node) newSandbox() (sandbox.Sandbox, error) {
+	return sandbox.New(sandbox.Config{DataDir: n.cfg.DataDir, Slots: n.cfg.Slots,
+		MaxTaskMemoryMB: n.cfg.MaxTaskMemoryMB, IdlePriority: n.cfg.TaskPriority != PriorityNormal,
+		CompileBudget: time.Duration(n.cfg.CompileBudget), CompileMemoryMB: n.cfg.CompileMemoryMB,
+		Log: n.logs.sandbox})
+}
+
+// runnerCPU is the CPU time the node's runners used: part of the node's own use when it
+// measures how busy the machine is.
+func (n *Node) runnerCPU() time.Duration { return sandbox.CPUTime(n.exec) }
+
+// RunnerPids lists the process IDs of the node's live task runners.
+func (n *Node) RunnerPids() []int { return sandbox.Pids(n.exec) }
+
+// pauseLoop suspends the runners while a suspending preference pauses work and resumes
+// them when it no longer does. It resumes them when the node stops, so Close can end them.
+func (n *Node) pauseLoop(ctx context.Context) {
+	n.op.pause.Loop(ctx, n.exec, n.suspendReason, n.logs.sandbox)
+}
+
+// suspendReason is the first suspending preference that pauses work now, or "".
+func (n *Node) suspendReason() string {
+	for _, p := range n.pauses() {
+		if p.Suspends() {
+			return p.Pref + ": " + p.Reason
+		}
+	}
+	return ""
+}
+
+// A graceful stop (SIGTERM, or Close on a running node) leaves nothing behind: the node
+// stops taking leases, lets its running tasks finish for half of the shutdown budget and
+// hands the rest back (the steward re-grants them at once), delivers the results it has,
+// gives its steward state to the next stewards, and makes sure every result it holds has
+// K copies on other peers. Then Close stops everything; the whole takes at most
+// Config.ShutdownTimeout.
+
+// drain runs the graceful part of Close.
+func (n *Node) drain() {
+	start := time.Now()
+	budget := time.Duration(n.cfg.ShutdownTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	defer cancel()
+	n.draining.Store(true)
+	n.wakeWorker()
+
+	// Running tasks: finish if they can, else go back to the pool.
+	running := len(n.slots)
+	n.waitUntil(ctx, budget/2, func() bool { return len(n.slots) == 0 })
+	n.workCancel()
+	n.waitUntil(ctx, budget, func() bool { return len(n.slots) == 0 })
+	// Finished work reaches its steward.
+	n.waitUntil(ctx, budget, func() bool {
+		for _, b := range n.listBatches() {
+			b.mu.Lock()
+			busy := b.sending || len(b.completions) > 0
+			b.mu.Unlock()
+			if busy {
+				return false
+			}
+		}
+		return true
+	})
+	// Steward roles: the next stewards get a full, current copy.
+	handed := 0
+	for _, b := range n.listBatches() {
+		if l := n.stewardOf(b); l != nil && l.primary.Load() && ctx.Err() == nil {
+			// Copies to every other steward, the pending stores, and the answer once done.
+			if _, err := l.call(ctx, func(_ time.Time, r steward.ReqID) steward.Input { return steward.HandOff{Req: r} }); err == nil {
+				handed++
+			}
+		}
+	}
+	// Results held here: K copies elsewhere, or this node keeps them (on disk) anyway.
+	copies := n.handOffResults(ctx)
+	n.logs.node.Info("graceful stop", "tasks_running", running, "steward_roles_handed_over", handed,
+		"result_copies_made", copies, "seconds", time.Since(start).Seconds())
+}
+
+// waitUntil polls cond every 20ms for at most d (and until ctx ends).
+func (n *Node) waitUntil(ctx context.Context, d time.Duration, cond func() bool) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// handOffResults gives every result this node holds to the K closest live peers other than
+// itself that lack it (placement's HandOffTargets), and returns how many copies it made.
+func (n *Node) handOffResults(ctx context.Context) int {
+	made, _ := n.pushHeld(ctx, make(map[peer.ID]map[string]bool), n.liveView(), true)
+	return made
 }

@@ -159,7 +159,7 @@ func FuzzBlobRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var req pb.BlobRequest
 		if decodeFrame(data, &req) && ValidateBlobRequest(&req) == nil {
-			c, err := cid.Cast(req.GetCid()) // blobs.go casts it
+			c, err := cid.Cast(req.GetCid()) // node/stream.go casts it (the blob handler)
 			if err != nil || CheckContentID(c) != nil {
 				t.Fatalf("a valid blob request for %x: %v", req.GetCid(), err)
 			}

@@ -77,7 +77,7 @@ func TestNodeFlagsFromConfigKeys(t *testing.T) {
 		}
 		for flag := range have {
 			if _, ok := table[flag]; !ok && !slices.Contains(commandOnlyFlags[name], flag) {
-				t.Errorf("%s --%s is neither in node/configkeys.go nor one of %s's own flags: a setting's flag belongs in the config table", name, flag, name)
+				t.Errorf("%s --%s is neither in node/internal/config/keys.go nor one of %s's own flags: a setting's flag belongs in the config table", name, flag, name)
 			}
 		}
 	}

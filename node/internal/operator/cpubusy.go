@@ -1,7 +1,7 @@
 // Package operator holds the volunteer's rules for when the node computes, as values a
 // node checks: the schedule of allowed hours (schedule.go), whether other processes keep
 // the CPU busy (cpubusy*.go), whether the machine runs on battery (battery.go), and why
-// the node is idle (why.go: rules over a snapshot of the node, tested with tables).
+// the node is idle (why.go here: rules over a snapshot of the node, tested with tables).
 package operator
 
 import (

@@ -45,7 +45,7 @@ type WhyFacts struct {
 	Reachability string          // "public", "private" or "unknown"
 	Relays       int             // relay reservations held
 	Incompatible []string        // peers that run a version this node cannot work with
-	DataLoss     *store.DataLoss // what the datastore had lost at this start (durable.go)
+	DataLoss     *store.DataLoss // what the datastore had lost at this start (node/internal/durable)
 	Runner       string          // why task runners cannot start ("" when they can)
 	Suspended    time.Duration   // how long running tasks have been suspended
 }
@@ -248,7 +248,7 @@ func whyIncompatible(f *WhyFacts) []WhyReason {
 }
 
 // whyDataLost: the datastore had lost data when the node started; it fetches what its peers
-// have (resync.go).
+// have (node/repair.go: resync).
 func whyDataLost(f *WhyFacts) []WhyReason {
 	if f.DataLoss == nil {
 		return nil

@@ -32,7 +32,7 @@ type HostConfig struct {
 	Gater              *Gater
 	Registry           prometheus.Registerer
 	Version            string          // for the user agent
-	Extra              []libp2p.Option // the NAT options (the node's reach.go)
+	Extra              []libp2p.Option // the NAT options (the node's bootstrap.go)
 }
 
 // NewHost builds the libp2p host: TCP (and QUIC unless the swarm is private), Noise, yamux,

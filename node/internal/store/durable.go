@@ -14,7 +14,7 @@ import (
 	"github.com/ipfs/go-datastore"
 )
 
-// Sync points (the node's durable.go explains them): the record of the last one, kept in
+// Sync points (package node/internal/durable explains them): the record of the last one, kept in
 // syncedFile outside pebble's files, and the counter under SyncMarkKey inside them. A
 // datastore whose counter is behind the record lost writes that had been synced.
 

@@ -1,7 +1,7 @@
 // Package store is what a node keeps on disk: the data dir's files and format version
 // (datadir.go, with the migrations between versions), its lock, the embedded datastore
 // (pebble through go-ds-pebble, store.go) with its corruption reports, the sync points that
-// tell a lost log tail from a crash (durable.go), and the checks `allforone repair` runs
+// tell a lost log tail from a crash (node/internal/durable), and the checks `allforone repair` runs
 // (check.go). schema.go names every file and every datastore key.
 package store
 
@@ -44,7 +44,7 @@ const (
 	// corruptMarkFile remembers a corruption found while the node ran, so the next start
 	// refuses the datastore until `allforone repair` checked it.
 	corruptMarkFile = "allforone-corrupt.json"
-	// syncedFile is the last sync point recorded (durable.go).
+	// syncedFile is the last sync point recorded (node/internal/durable).
 	syncedFile = "allforone-synced.json"
 )
 
@@ -70,7 +70,7 @@ const (
 	TrustPrefix = "/trust/"
 	// BackupPeersKey -> peers this node was connected to, to bootstrap from (JSON).
 	BackupPeersKey = "/node/backup-peers"
-	// SyncMarkKey -> the number of the last sync point (8 bytes, big endian; durable.go).
+	// SyncMarkKey -> the number of the last sync point (8 bytes, big endian; node/internal/durable).
 	SyncMarkKey = "/local/synced"
 	// DHTNamespace holds the DHT's records (provider records, values) under it.
 	DHTNamespace = "/dht"
