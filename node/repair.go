@@ -2,8 +2,8 @@ package node
 
 import (
 	"context"
+	"errors"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -21,7 +21,7 @@ func (n *Node) repairLoop(ctx context.Context) {
 	interval := time.Duration(n.cfg.RepairInterval)
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	rs := repairState{confirmed: make(map[peer.ID]map[string]bool)}
+	rs := newRepairState()
 	graceTimer := time.NewTimer(time.Hour)
 	graceTimer.Stop()
 	defer graceTimer.Stop()
@@ -30,7 +30,7 @@ func (n *Node) repairLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case p := <-n.peerLeft:
-			rs.forget(p)
+			rs.left(p)
 			if grace := time.Duration(n.cfg.RepairGrace); grace > 0 {
 				// Its results are copied elsewhere only if it stays away.
 				graceTimer.Reset(grace + 100*time.Millisecond)
@@ -45,18 +45,13 @@ func (n *Node) repairLoop(ctx context.Context) {
 		case <-graceTimer.C:
 		case <-t.C:
 		}
-		for p := range rs.confirmed {
-			if !n.live(p) {
-				rs.forget(p)
-			}
-		}
-		// A peer that left may be back already, but not with what it held: it restarted,
-		// perhaps with a datastore that lost data. Ask it again (peerLeft may have missed
-		// it: that signal is dropped while one is pending).
+		// A peer that left may be back already: it restarted, perhaps with a datastore that
+		// lost data. Its store's incarnation tells (peerLeft may have missed it: that signal
+		// is dropped while one is pending).
 		for _, p := range n.gone.take() {
-			rs.forget(p)
+			rs.left(p)
 		}
-		n.repairOnce(ctx, &rs)
+		n.repairOnce(ctx, rs)
 	}
 }
 
@@ -92,18 +87,97 @@ const repairFullEvery = 30
 
 // repairState is what the repair loop remembers between rounds.
 type repairState struct {
-	confirmed map[peer.ID]map[string]bool // peer -> "batch/task" it holds
-	members   string                      // the holder candidates of the last round
-	held      uint64                      // heldSet.gen at the last round
-	clean     bool                        // the last round found every copy confirmed
+	confirmed map[peer.ID]map[heldKey]bool // what each peer was confirmed to hold
+	inc       map[peer.ID]uint64           // the store incarnation they were confirmed under (0: not told)
+	recheck   map[peer.ID]bool             // left since: its incarnation is asked before they count again
+	members   string                       // the holder candidates of the last round
+	held      uint64                       // heldSet.gen at the last round
+	clean     bool                         // the last round found every copy confirmed
 	skipped   int
 }
 
-// forget drops what p was confirmed to hold: it left.
+// heldKey names a held result.
+type heldKey struct {
+	batch string // cid.KeyString
+	task  int
+}
+
+func newRepairState() *repairState {
+	return &repairState{confirmed: make(map[peer.ID]map[heldKey]bool), inc: make(map[peer.ID]uint64),
+		recheck: make(map[peer.ID]bool)}
+}
+
+// has reports whether p is confirmed to hold k and may be counted on for it now.
+func (rs *repairState) has(p peer.ID, k heldKey) bool { return rs.confirmed[p][k] && !rs.recheck[p] }
+
+// confirm records that p, answering under store incarnation inc, holds tasks of batch. A
+// changed incarnation voids what p was confirmed to hold before.
+func (rs *repairState) confirm(p peer.ID, inc uint64, batch string, tasks []int) {
+	if old, ok := rs.inc[p]; ok && old != inc {
+		rs.forget(p)
+	}
+	rs.inc[p] = inc
+	if rs.confirmed[p] == nil {
+		rs.confirmed[p] = make(map[heldKey]bool)
+	}
+	for _, t := range tasks {
+		rs.confirmed[p][heldKey{batch, t}] = true
+	}
+}
+
+// left notes that p left: what it was confirmed to hold counts again once p is back under
+// the same store incarnation (recheck), and is forgotten when p never told one.
+func (rs *repairState) left(p peer.ID) {
+	if _, ok := rs.confirmed[p]; !ok {
+		return
+	}
+	rs.clean = false
+	if rs.inc[p] == 0 {
+		rs.forget(p)
+		return
+	}
+	rs.recheck[p] = true
+}
+
+// forget drops what p was confirmed to hold.
 func (rs *repairState) forget(p peer.ID) {
 	if _, ok := rs.confirmed[p]; ok {
-		delete(rs.confirmed, p)
 		rs.clean = false
+	}
+	delete(rs.confirmed, p)
+	delete(rs.inc, p)
+	delete(rs.recheck, p)
+}
+
+// recheck asks the peers that left and are back for their store incarnation (HaveResults
+// with no tasks): one small request each instead of asking again for every result they
+// were confirmed to hold. Those back under another incarnation, or not answering, are
+// forgotten; those gone past the grace too.
+func (n *Node) recheck(ctx context.Context, rs *repairState, v *placement.View) {
+	for p := range rs.confirmed {
+		if !v.Live(p) && v.State(p) == tasks.HolderGone {
+			rs.forget(p)
+		}
+	}
+	var probe []byte // any batch ID: the answer's incarnation is the node's
+	for _, b := range n.listBatches() {
+		probe = b.id.Bytes()
+		break
+	}
+	for p := range rs.recheck {
+		if !v.Live(p) {
+			continue // away within the grace: asked once it is back
+		}
+		var resp *pb.ResultResponse
+		err := errors.New("no batch to ask about")
+		if probe != nil {
+			resp, err = n.resultCall(ctx, p, &pb.ResultRequest{BatchId: probe, Body: &pb.ResultRequest_Have{Have: &pb.HaveResults{}}})
+		}
+		if err != nil || resp.GetIncarnation() == 0 || resp.GetIncarnation() != rs.inc[p] {
+			rs.forget(p)
+			continue
+		}
+		delete(rs.recheck, p)
 	}
 }
 
@@ -111,6 +185,7 @@ func (n *Node) repairOnce(ctx context.Context, rs *repairState) {
 	// A holder that left moments ago still counts (RepairGrace): it comes back with its
 	// data. Copies go to live peers only (pushHeld skips the others).
 	v := n.liveView()
+	n.recheck(ctx, rs, v)
 	members, held := v.CandidatesKey(), n.held.gen()
 	// A round where nothing changed (the same candidates, the same held results, every
 	// copy confirmed last time) would find nothing to do: skip it, and its placement of
@@ -119,7 +194,7 @@ func (n *Node) repairOnce(ctx context.Context, rs *repairState) {
 		rs.skipped++
 		return
 	}
-	_, needed := n.pushHeld(ctx, rs.confirmed, v, false)
+	_, needed := n.pushHeld(ctx, rs, v, false)
 	rs.members, rs.held, rs.clean, rs.skipped = members, held, needed == 0, 0
 }
 
@@ -128,7 +203,7 @@ func (n *Node) repairOnce(ctx context.Context, rs *repairState) {
 // has and copies what it lacks (repairPeer). The view is taken once per round by the
 // caller, not once per result. It returns how many results peers were newly confirmed to
 // hold, and how many copies were not confirmed when it began.
-func (n *Node) pushHeld(ctx context.Context, confirmed map[peer.ID]map[string]bool, v *placement.View, handOff bool) (made, needed int) {
+func (n *Node) pushHeld(ctx context.Context, rs *repairState, v *placement.View, handOff bool) (made, needed int) {
 	for _, b := range n.listBatches() {
 		held := n.held.list(b.id)
 		if len(held) == 0 {
@@ -140,13 +215,13 @@ func (n *Node) pushHeld(ctx context.Context, confirmed map[peer.ID]map[string]bo
 			if n.held.single(b.id, task) {
 				continue // the steward places single results: a stale one must not spread
 			}
-			key := b.id.KeyString() + "/" + strconv.Itoa(task)
+			key := heldKey{b.id.KeyString(), task}
 			targets := v.RepairTargets(tasks.TaskID(b.id, task), k)
 			if handOff {
 				targets = v.HandOffTargets(tasks.TaskID(b.id, task), k)
 			}
 			for _, h := range targets {
-				if confirmed[h][key] {
+				if rs.has(h, key) {
 					continue
 				}
 				needed++ // one that left within the grace too: it is to be asked when back
@@ -159,29 +234,23 @@ func (n *Node) pushHeld(ctx context.Context, confirmed map[peer.ID]map[string]bo
 			if ctx.Err() != nil {
 				return made, needed
 			}
-			before := len(confirmed[h])
-			n.repairPeer(ctx, b, h, ts, confirmed)
-			made += max(len(confirmed[h])-before, 0)
+			before := len(rs.confirmed[h])
+			n.repairPeer(ctx, b, h, ts, rs)
+			made += max(len(rs.confirmed[h])-before, 0)
 		}
 	}
 	return made, needed
 }
 
 // repairPeer asks h which of ts it holds and pushes the rest.
-func (n *Node) repairPeer(ctx context.Context, b *batch, h peer.ID, ts []int, confirmed map[peer.ID]map[string]bool) {
-	mark := func(tasks []int) {
-		if confirmed[h] == nil {
-			confirmed[h] = make(map[string]bool)
-		}
-		for _, t := range tasks {
-			confirmed[h][b.id.KeyString()+"/"+strconv.Itoa(t)] = true
-		}
-	}
+func (n *Node) repairPeer(ctx context.Context, b *batch, h peer.ID, ts []int, rs *repairState) {
 	q := &pb.ResultRequest{BatchId: b.id.Bytes(), Body: &pb.ResultRequest_Have{Have: &pb.HaveResults{Tasks: toUint32s(ts)}}}
 	resp, err := n.resultCall(ctx, h, q)
 	if err != nil {
 		return
 	}
+	inc := resp.GetIncarnation()
+	mark := func(tasks []int) { rs.confirm(h, inc, b.id.KeyString(), tasks) }
 	has := toInts(resp.GetHave())
 	mark(has)
 	hasSet := make(map[int]bool, len(has))

@@ -231,6 +231,19 @@ func (n *Node) loadResult(ctx context.Context, id cid.Cid, task int, withOutput 
 	return &sr, nil
 }
 
+// durableHave completes an answer that names tasks held: what it names is made durable
+// first, and it carries the store's incarnation, so that the asker may keep it confirmed
+// across this node's restarts (protocol section 12.2).
+func (n *Node) durableHave(ctx context.Context, resp *pb.ResultResponse) *pb.ResultResponse {
+	if len(resp.Have) > 0 {
+		if err := n.durable.SyncWritten(ctx); err != nil {
+			return &pb.ResultResponse{Error: protocol.ToPB(protocol.Errorf(pb.ErrorCode_INTERNAL, "%v", err))}
+		}
+	}
+	resp.Incarnation = n.durable.Incarnation()
+	return resp
+}
+
 func (n *Node) handleResult(ctx context.Context, from peer.ID, req *pb.ResultRequest) *pb.ResultResponse {
 	if !n.allow(from, p2p.LimitRequest) {
 		return &pb.ResultResponse{Error: protocol.ToPB(protocol.Errorf(pb.ErrorCode_RATE_LIMITED, "slow down"))}
@@ -258,7 +271,7 @@ func (n *Node) handleResult(ctx context.Context, from peer.ID, req *pb.ResultReq
 			}
 			resp.Have = append(resp.Have, sr.GetTask())
 		}
-		return resp
+		return n.durableHave(ctx, resp)
 	case *pb.ResultRequest_Have:
 		resp := &pb.ResultResponse{}
 		for _, t := range body.Have.GetTasks() {
@@ -266,7 +279,7 @@ func (n *Node) handleResult(ctx context.Context, from peer.ID, req *pb.ResultReq
 				resp.Have = append(resp.Have, t)
 			}
 		}
-		return resp
+		return n.durableHave(ctx, resp)
 	case *pb.ResultRequest_Fetch:
 		resp := &pb.ResultResponse{}
 		size := 0

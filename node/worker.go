@@ -437,6 +437,6 @@ func (n *Node) waitUntil(ctx context.Context, d time.Duration, cond func() bool)
 // handOffResults gives every result this node holds to the K closest live peers other than
 // itself that lack it (placement's HandOffTargets), and returns how many copies it made.
 func (n *Node) handOffResults(ctx context.Context) int {
-	made, _ := n.pushHeld(ctx, make(map[peer.ID]map[string]bool), n.liveView(), true)
+	made, _ := n.pushHeld(ctx, newRepairState(), n.liveView(), true)
 	return made
 }

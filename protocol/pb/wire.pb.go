@@ -2653,10 +2653,15 @@ func (x *HaveResults) GetTasks() []uint32 {
 }
 
 type ResultResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
-	Results       []*StoredResult        `protobuf:"bytes,2,rep,name=results,proto3" json:"results,omitempty"`   // for FetchResults
-	Have          []uint32               `protobuf:"varint,3,rep,packed,name=have,proto3" json:"have,omitempty"` // for HaveResults and StoreResults: tasks held now
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Error   *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	Results []*StoredResult        `protobuf:"bytes,2,rep,name=results,proto3" json:"results,omitempty"`   // for FetchResults
+	Have    []uint32               `protobuf:"varint,3,rep,packed,name=have,proto3" json:"have,omitempty"` // for HaveResults and StoreResults: tasks held now
+	// For HaveResults and StoreResults: the answering node's store incarnation. It changes
+	// only when the node's store may have lost what it said it holds (0: not told); an
+	// asker keeps its confirmations of this node across the node's restarts while it stays
+	// the same.
+	Incarnation   uint64 `protobuf:"varint,4,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2710,6 +2715,13 @@ func (x *ResultResponse) GetHave() []uint32 {
 		return x.Have
 	}
 	return nil
+}
+
+func (x *ResultResponse) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
 }
 
 var File_wire_proto protoreflect.FileDescriptor
@@ -2910,11 +2922,12 @@ const file_wire_proto_rawDesc = "" +
 	"\vwith_output\x18\x02 \x01(\bR\n" +
 	"withOutput\"#\n" +
 	"\vHaveResults\x12\x14\n" +
-	"\x05tasks\x18\x01 \x03(\rR\x05tasks\"\x8f\x01\n" +
+	"\x05tasks\x18\x01 \x03(\rR\x05tasks\"\xb1\x01\n" +
 	"\x0eResultResponse\x12.\n" +
 	"\x05error\x18\x01 \x01(\v2\x18.allforone.wire.v1.ErrorR\x05error\x129\n" +
 	"\aresults\x18\x02 \x03(\v2\x1f.allforone.wire.v1.StoredResultR\aresults\x12\x12\n" +
-	"\x04have\x18\x03 \x03(\rR\x04have*\xb6\x01\n" +
+	"\x04have\x18\x03 \x03(\rR\x04have\x12 \n" +
+	"\vincarnation\x18\x04 \x01(\x04R\vincarnation*\xb6\x01\n" +
 	"\tErrorCode\x12\x06\n" +
 	"\x02OK\x10\x00\x12\x0f\n" +
 	"\vBAD_REQUEST\x10\x01\x12\x0f\n" +

@@ -13,10 +13,13 @@ package durable
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-datastore"
@@ -45,15 +48,16 @@ type Points struct {
 	counts  Counter
 	log     *slog.Logger
 
-	mu       sync.Mutex // orders the counter's writes (lock order: before what counts takes)
-	seq      uint64
-	fileMu   sync.Mutex // one write of the synced file at a time
-	fileSeq  uint64
-	fileAt   time.Time           // when the synced file was last written
-	pending  *store.SyncedRecord // a sync point to record, written by Loop
-	walBytes uint64              // the log's size in bytes after the last sync point (Loop)
-	lossMu   sync.Mutex
-	loss     *store.DataLoss // what this start found lost, or nil
+	mu      sync.Mutex // orders the counter's writes (lock order: before what counts takes)
+	seq     uint64
+	fileMu  sync.Mutex // one write of the synced file at a time
+	fileSeq uint64
+	fileAt  time.Time           // when the synced file was last written
+	pending *store.SyncedRecord // a sync point to record, written by Loop
+	synced  atomic.Uint64       // the log's bytes written before the last sync point
+	lossMu  sync.Mutex
+	loss    *store.DataLoss // what this start found lost, or nil
+	inc     uint64          // the store's incarnation (Incarnation), set by Check
 }
 
 // Open gives p the node's datastore in dataDir, how to count what it keeps and a logger.
@@ -88,11 +92,57 @@ func (p *Points) Check(ctx context.Context) error {
 			"steward_roles", fmt.Sprintf("%d -> %d", loss.Before.StewardOf, loss.After.StewardOf),
 			"results", fmt.Sprintf("%d -> %d", loss.Before.Results, loss.After.Results))
 	}
+	if err := p.incarnate(ctx); err != nil {
+		return err
+	}
 	if rec != nil && rec.Reset != nil {
 		// The reset is reported once; from now on the record is the new datastore's.
 		return p.Sync(ctx, true)
 	}
 	return nil
+}
+
+// The store's incarnation tells peers whether what this node told them it holds still
+// holds: it stays the same across restarts, crashes included (a node syncs before it says
+// it holds something: SyncWritten), and changes when the store may have lost such
+// writes: a start that found writes lost, or a new or reset datastore. A peer that
+// confirmed copies here keeps them confirmed across a restart of this node only while the
+// incarnation is the one it saw (the repair of the results it holds, node/repair.go).
+
+// incarnate reads the store's incarnation, or makes a new one (durably) when the store
+// lost data or has none.
+func (p *Points) incarnate(ctx context.Context) error {
+	b, err := p.ds.Get(ctx, datastore.NewKey(store.IncarnationKey))
+	switch {
+	case err == nil && len(b) == 8 && p.Lost() == nil:
+		p.inc = binary.BigEndian.Uint64(b)
+		if p.inc != 0 {
+			return nil
+		}
+	case err != nil && !errors.Is(err, datastore.ErrNotFound):
+		return fmt.Errorf("read the datastore's incarnation: %w", err)
+	}
+	for p.inc == 0 {
+		var r [8]byte
+		rand.Read(r[:])
+		p.inc = binary.BigEndian.Uint64(r[:])
+	}
+	if err := p.ds.Put(ctx, datastore.NewKey(store.IncarnationKey), binary.BigEndian.AppendUint64(nil, p.inc)); err != nil {
+		return fmt.Errorf("write the datastore's incarnation: %w", err)
+	}
+	return p.Sync(ctx, false)
+}
+
+// Incarnation is the store's incarnation (above); Check sets it.
+func (p *Points) Incarnation() uint64 { return p.inc }
+
+// SyncWritten makes what was written since the last sync point durable, when anything
+// was: for a node about to tell a peer that it holds something.
+func (p *Points) SyncWritten(ctx context.Context) error {
+	if p.ds.DB.Metrics().WAL.BytesIn == p.synced.Load() {
+		return nil
+	}
+	return p.Sync(ctx, false)
 }
 
 // Lost returns a copy of what the datastore had lost when this node started, or nil.
@@ -126,11 +176,18 @@ func (p *Points) Sync(ctx context.Context, now bool) error {
 	seq := p.seq
 	err := p.ds.Put(ctx, datastore.NewKey(store.SyncMarkKey), binary.BigEndian.AppendUint64(nil, seq))
 	p.mu.Unlock()
+	written := p.ds.DB.Metrics().WAL.BytesIn // all of it precedes the sync below
 	if err == nil {
 		err = p.ds.Sync(ctx, datastore.NewKey("/"))
 	}
 	if err != nil {
 		return fmt.Errorf("sync the datastore: %w", err)
+	}
+	for { // a concurrent Sync may have covered more
+		was := p.synced.Load()
+		if written <= was || p.synced.CompareAndSwap(was, written) {
+			break
+		}
 	}
 	p.fileMu.Lock()
 	defer p.fileMu.Unlock()
@@ -183,12 +240,8 @@ func (p *Points) Loop(ctx context.Context) {
 			continue
 		}
 		last = time.Now()
-		if w := p.ds.DB.Metrics().WAL.BytesIn; w != p.walBytes {
-			if err := p.Sync(ctx, false); err != nil {
-				p.log.Warn("periodic datastore sync", "err", err)
-				continue
-			}
-			p.walBytes = p.ds.DB.Metrics().WAL.BytesIn
+		if err := p.SyncWritten(ctx); err != nil {
+			p.log.Warn("periodic datastore sync", "err", err)
 		}
 	}
 }

@@ -72,6 +72,8 @@ const (
 	BackupPeersKey = "/node/backup-peers"
 	// SyncMarkKey -> the number of the last sync point (8 bytes, big endian; node/internal/durable).
 	SyncMarkKey = "/local/synced"
+	// IncarnationKey -> the store's incarnation (8 bytes, big endian; node/internal/durable).
+	IncarnationKey = "/local/incarnation"
 	// DHTNamespace holds the DHT's records (provider records, values) under it.
 	DHTNamespace = "/dht"
 	// BlobPrefix: <CID> -> a blob's bytes. tasks.BlobStore owns it and its neighbours
