@@ -68,11 +68,9 @@ func configFlagName(key string) string {
 const testnetRepairGrace = 20 * time.Second
 
 // applyNodeFlags overrides cfg with the node flags the user set (flag or environment):
-// precedence defaults < config.json < environment < flags.
+// precedence defaults < config.json < --testnet-mode < environment < flags.
 func applyNodeFlags(cmd *cli.Command, cfg *node.Config) error {
-	if err := applyConfigFlags(cmd, cfg, func(node.ConfigKey) bool { return true }); err != nil {
-		return err
-	}
+	// --testnet-mode sets its timers and limits first, so that flags given with it win.
 	if cmd.Bool(flagTestnet) {
 		t := node.TestConfig(cfg.DataDir)
 		cfg.BootstrapInterval = t.BootstrapInterval
@@ -87,7 +85,7 @@ func applyNodeFlags(cmd *cli.Command, cfg *node.Config) error {
 		cfg.TestingAPI = true
 		cfg.Prefs.CPUBusyPercent = t.Prefs.CPUBusyPercent // the testnet's own nodes keep the CPU busy
 	}
-	return nil
+	return applyConfigFlags(cmd, cfg, func(node.ConfigKey) bool { return true })
 }
 
 // applyConfigFlags sets in cfg the settings among which() whose flag the user set.

@@ -227,3 +227,20 @@ func TestNodeFlagsPrecedence(t *testing.T) {
 		t.Errorf("settings without a flag changed: shutdown %s, repair grace %s", got.ShutdownTimeout, got.RepairGrace)
 	}
 }
+
+// --testnet-mode sets its own timers and limits over config.json, and a flag given with it
+// still wins.
+func TestTestnetModeYieldsToFlags(t *testing.T) {
+	dir := t.TempDir()
+	file := node.DefaultConfig(dir)
+	if err := file.Save(); err != nil {
+		t.Fatal(err)
+	}
+	want := node.TestConfig(dir).Prefs.CPUBusyPercent
+	if cfg, _ := probeFlags(t, dir, "--testnet-mode"); cfg.Prefs.CPUBusyPercent != want || !cfg.UnlimitedResources {
+		t.Fatalf("--testnet-mode: cpu busy percent %d (want %d), unlimited resources %v", cfg.Prefs.CPUBusyPercent, want, cfg.UnlimitedResources)
+	}
+	if cfg, _ := probeFlags(t, dir, "--testnet-mode", "--cpu-busy-percent", "37"); cfg.Prefs.CPUBusyPercent != 37 {
+		t.Fatalf("--testnet-mode --cpu-busy-percent 37: %d", cfg.Prefs.CPUBusyPercent)
+	}
+}
