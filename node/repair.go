@@ -155,7 +155,7 @@ func (rs *repairState) forget(p peer.ID) {
 // forgotten; those gone past the grace too.
 func (n *Node) recheck(ctx context.Context, rs *repairState, v *placement.View) {
 	for p := range rs.confirmed {
-		if !v.Live(p) && v.State(p) == tasks.HolderGone {
+		if v.State(p) == tasks.HolderGone {
 			rs.forget(p)
 		}
 	}
