@@ -142,10 +142,17 @@ func TestAPIRequiresToken(t *testing.T) {
 // ID.
 func submitEcho(t *testing.T, ctx context.Context, sub *Node, n int64) cid.Cid {
 	t.Helper()
+	return submitTasks(t, ctx, sub, "echo", wasmtest.Echo(), n, 1)
+}
+
+// submitTasks submits a batch of n tasks of module, each run once (R=1) and its result
+// kept by k nodes, through node sub and returns its ID.
+func submitTasks(t *testing.T, ctx context.Context, sub *Node, name string, module []byte, n int64, k uint32) cid.Cid {
+	t.Helper()
 	res, err := sub.Submit(ctx, SubmitRequest{
-		Name: "echo", Module: wasmtest.Echo(),
+		Name: name, Module: module,
 		Inputs:      []SubmitInput{{Range: &tasks.Range{Start: 0, End: n, Prefix: []byte("t")}}},
-		MemoryPages: 16, TimeoutMS: 60_000, MaxOutputBytes: 1 << 10, Redundancy: 1, Replication: 1,
+		MemoryPages: 16, TimeoutMS: 60_000, MaxOutputBytes: 1 << 10, Redundancy: 1, Replication: k,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -168,12 +167,12 @@ func (n *Node) recheck(ctx context.Context, rs *repairState, v *placement.View) 
 		if !v.Live(p) {
 			continue // away within the grace: asked once it is back
 		}
-		var resp *pb.ResultResponse
-		err := errors.New("no batch to ask about")
-		if probe != nil {
-			resp, err = n.resultCall(ctx, p, &pb.ResultRequest{BatchId: probe, Body: &pb.ResultRequest_Have{Have: &pb.HaveResults{}}})
+		if probe == nil { // no batch known: nothing held to count on p for
+			rs.forget(p)
+			continue
 		}
-		if err != nil || resp.GetIncarnation() == 0 || resp.GetIncarnation() != rs.inc[p] {
+		resp, err := n.resultCall(ctx, p, &pb.ResultRequest{BatchId: probe, Body: &pb.ResultRequest_Have{Have: &pb.HaveResults{}}})
+		if err != nil || resp.GetIncarnation() != rs.inc[p] { // rs.inc of a peer to recheck is not 0 (left)
 			rs.forget(p)
 			continue
 		}

@@ -6,10 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipfs/go-cid"
-
 	"allforone/node/internal/store"
-	"allforone/tasks"
 	"allforone/tasks/wasmtest"
 )
 
@@ -22,30 +19,10 @@ func TestRepairKeepsConfirmationsAcrossARestartWithTheSameStore(t *testing.T) {
 	x := startTestNode(t, cfgX, nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	connect := func(n *Node) {
-		t.Helper()
-		for _, to := range []*Node{a, b} {
-			if to != n {
-				if _, err := n.Connect(ctx, to.IDInfo().Addrs[0]); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
-	connect(b)
+	connect := func(n *Node) { connectNodes(t, n, a); connectNodes(t, n, b) }
+	connectNodes(t, b, a)
 	connect(x)
-	res, err := a.Submit(ctx, SubmitRequest{
-		Name: "echo", Module: wasmtest.Echo(),
-		Inputs:      []SubmitInput{{Range: &tasks.Range{Start: 0, End: 12, Prefix: []byte("t")}}},
-		MemoryPages: 16, TimeoutMS: 60_000, MaxOutputBytes: 1 << 10, Redundancy: 1, Replication: 3,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := cid.Decode(res.BatchID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := submitTasks(t, ctx, a, "echo", wasmtest.Echo(), 12, 3)
 	deadlineFor(t, ctx, "every node to hold the 12 results", func() bool {
 		return a.HeldResults(id) == 12 && b.HeldResults(id) == 12 && x.HeldResults(id) == 12
 	})

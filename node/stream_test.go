@@ -138,16 +138,7 @@ func TestPeerRequestsGoThroughTheCaller(t *testing.T) {
 	deadlineFor(t, ctx, "both nodes to see each other as members", func() bool {
 		return len(a.liveView().Members()) == 2 && len(b.liveView().Members()) == 2
 	})
-	res, err := a.Submit(ctx, SubmitRequest{Name: "echo", Module: wasmtest.Echo(),
-		Inputs:      []SubmitInput{{Range: &tasks.Range{Start: 0, End: 4, Prefix: []byte("t")}}},
-		MemoryPages: 16, TimeoutMS: 60_000, MaxOutputBytes: 1 << 10, Redundancy: 1, Replication: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := cid.Decode(res.BatchID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := submitTasks(t, ctx, a, "echo", wasmtest.Echo(), 4, 2)
 	deadlineFor(t, ctx, "the batch to complete with both nodes holding its results", func() bool {
 		st, err := a.Status(ctx, id)
 		return err == nil && st.State == "complete" && a.HeldResults(id) == 4 && b.HeldResults(id) == 4

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"allforone/tasks"
 	"allforone/tasks/runner"
 	"allforone/tasks/wasmtest"
 
@@ -18,19 +17,7 @@ import (
 // submitModule submits a batch of n tasks of module, each run once (R=1).
 func submitModule(t *testing.T, ctx context.Context, sub *Node, name string, module []byte, n int64) cid.Cid {
 	t.Helper()
-	res, err := sub.Submit(ctx, SubmitRequest{
-		Name: name, Module: module,
-		Inputs:      []SubmitInput{{Range: &tasks.Range{Start: 0, End: n, Prefix: []byte("t")}}},
-		MemoryPages: 16, TimeoutMS: 60_000, MaxOutputBytes: 1 << 10, Redundancy: 1, Replication: 1,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := cid.Decode(res.BatchID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
+	return submitTasks(t, ctx, sub, name, module, n, 1)
 }
 
 // A pause by the schedule suspends a running task (its runner is stopped by the kernel and
