@@ -54,6 +54,8 @@ func (n *Node) handleSteward(ctx context.Context, from peer.ID, req *pb.StewardR
 		return errResp(n.adopt(ctx, from, body.Adopt.GetManifest()))
 	case *pb.StewardRequest_Delta:
 		return errResp(n.applyDelta(ctx, from, id, body.Delta))
+	case *pb.StewardRequest_Digest:
+		return n.digestResp(ctx, from, id, body.Digest)
 	case *pb.StewardRequest_Pull:
 		return n.snapshotResp(ctx, id)
 	case *pb.StewardRequest_Status:
@@ -248,6 +250,48 @@ func (n *Node) applyDelta(ctx context.Context, from peer.ID, id cid.Cid, d *pb.S
 	return stewardErr(l.call(ctx, func(now time.Time, req steward.ReqID) steward.Input {
 		return steward.StateCopy{Req: req, From: from, Now: now, Tasks: states}
 	}))
+}
+
+// digestResp answers whether this node's state of batch id has the primary's digest (a
+// steward of a finished batch that returns to the set then gets no full copy). A node
+// that does not know the batch says so; the primary then sends the whole state.
+func (n *Node) digestResp(ctx context.Context, from peer.ID, id cid.Cid, d *pb.StateDigest) *pb.StewardResponse {
+	b := n.getBatch(id)
+	if b == nil {
+		return errResp(protocol.Errorf(pb.ErrorCode_UNKNOWN_BATCH, "%s: send the whole state", id))
+	}
+	if v := n.liveView(); !v.NearSteward(id, n.stewardCount(b), from) || !v.NearSteward(id, n.stewardCount(b), n.id) {
+		return errResp(&protocol.WireError{Code: pb.ErrorCode_NOT_STEWARD, Message: "state digests go between the batch's stewards", Hint: n.otherSteward(b)})
+	}
+	l, err := n.becomeSteward(ctx, b)
+	if err != nil {
+		return errResp(protocol.Errorf(pb.ErrorCode_INTERNAL, "%v", err))
+	}
+	r, err := l.call(ctx, func(now time.Time, req steward.ReqID) steward.Input {
+		return steward.DigestQuery{Req: req, From: from, Now: now, Digest: d.GetSha256(), Epoch: d.GetEpoch()}
+	})
+	if err := stewardErr(r, err); err != nil {
+		return errResp(err)
+	}
+	return &pb.StewardResponse{Body: &pb.StewardResponse_Digest{Digest: &pb.DigestMatch{Same: r.Same}}}
+}
+
+// sendDigest asks steward c.To whether its state has digest c.Digest (steward.Copy). An
+// answer that it does not know the batch or the request (an older peer) reads as a
+// different state: the whole state follows.
+func (l *stewardLoop) sendDigest(ctx context.Context, c steward.Copy) steward.Input {
+	n, b := l.n, l.b
+	var resp pb.StewardResponse
+	err := n.request(ctx, c.To, protocol.StewardProtocol(n.cfg.Swarm), protocol.MaxStewardMessage,
+		&pb.StewardRequest{BatchId: b.id.Bytes(), Body: &pb.StewardRequest_Digest{Digest: &pb.StateDigest{Sha256: c.Digest, Epoch: c.Epoch}}}, &resp)
+	if err == nil {
+		err = protocol.FromPB(resp.GetError())
+	}
+	var we *protocol.WireError
+	if errors.As(err, &we) && (we.Code == pb.ErrorCode_UNKNOWN_BATCH || we.Code == pb.ErrorCode_BAD_REQUEST) {
+		return steward.CopySent{To: c.To, Seq: c.Seq, Full: c.Full, Differs: true}
+	}
+	return steward.CopySent{To: c.To, Seq: c.Seq, Full: c.Full, Err: err, Differs: err == nil && !resp.GetDigest().GetSame()}
 }
 
 // snapshotResp answers a pull with this node's whole state of batch id, signed.

@@ -334,6 +334,15 @@ func (l *stewardLoop) send(ctx context.Context, copies []steward.Copy, stores []
 // sendCopy copies task states to another steward, in messages under the size limit.
 func (l *stewardLoop) sendCopy(ctx context.Context, c steward.Copy) steward.Input {
 	n, b := l.n, l.b
+	switch {
+	case c.Digest != nil:
+		n.metrics.StateCopies.WithLabelValues("digest").Inc()
+		return l.sendDigest(ctx, c)
+	case c.Full:
+		n.metrics.StateCopies.WithLabelValues("full").Inc()
+	default:
+		n.metrics.StateCopies.WithLabelValues("delta").Inc()
+	}
 	var manifest []byte
 	if c.Manifest {
 		manifest = b.raw

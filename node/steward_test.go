@@ -7,10 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 
 	"allforone/protocol/pb"
 	"allforone/tasks/steward"
+	"allforone/tasks/wasmtest"
 )
 
 // fakeClock is a clock a test moves by hand.
@@ -157,6 +160,93 @@ func TestStoredSingleReadsTheFlagAlone(t *testing.T) {
 	for _, garbage := range [][]byte{{0xff}, {0x22, 0x10, 0x01}, {0x20}} {
 		if storedSingle(garbage) {
 			t.Errorf("garbage % x reads as single", garbage)
+		}
+	}
+}
+
+// TestFinishedBatchStewardReturnsWithItsState: a steward of a finished batch that restarts
+// with its store gets a digest from the primary, not the whole state again; a steward
+// asked about a digest it does not have, or about a batch it does not know, says so, and
+// the primary then sends everything.
+func TestFinishedBatchStewardReturnsWithItsState(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cfgs := make([]Config, 3)
+	nodes := make([]*Node, 3)
+	for i := range nodes {
+		cfgs[i] = TestConfig(filepath.Join(t.TempDir(), "n"))
+		nodes[i] = startTestNode(t, cfgs[i], nil)
+	}
+	connectNodes(t, nodes[1], nodes[0])
+	connectNodes(t, nodes[2], nodes[0])
+	connectNodes(t, nodes[2], nodes[1])
+	id := submitTasks(t, ctx, nodes[0], "echo", wasmtest.Echo(), 12, 3)
+	deadlineFor(t, ctx, "every node to hold the 12 results", func() bool {
+		return nodes[0].HeldResults(id) == 12 && nodes[1].HeldResults(id) == 12 && nodes[2].HeldResults(id) == 12
+	})
+	primary := -1
+	deadlineFor(t, ctx, "one node to act as the finished batch's primary", func() bool {
+		for i, n := range nodes {
+			if b := n.getBatch(id); b != nil && n.stewardDone(b) && n.stewardOf(b).primary.Load() {
+				primary = i
+				return true
+			}
+		}
+		return false
+	})
+	p := nodes[primary]
+	x := (primary + 1) % 3
+	confirmed := func(q peer.ID) (ok bool) {
+		p.stewardOf(p.getBatch(id)).inspect(ctx, func(s *steward.Steward) { ok = s.Confirmed(q) })
+		return ok
+	}
+	sent := func(kind string) float64 {
+		var m dto.Metric
+		if err := p.metrics.StateCopies.WithLabelValues(kind).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetCounter().GetValue()
+	}
+	xid := nodes[x].id
+	deadlineFor(t, ctx, "the primary to know x's copy whole", func() bool { return confirmed(xid) })
+
+	full, digests := sent("full"), sent("digest")
+	if err := nodes[x].Close(); err != nil {
+		t.Fatal(err)
+	}
+	deadlineFor(t, ctx, "the primary to see x leave", func() bool { return !p.live(xid) && !confirmed(xid) })
+	n, err := New(cfgs[x])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	nodes[x] = n
+	connectNodes(t, n, p)
+	deadlineFor(t, ctx, "the primary to know x's copy whole again", func() bool { return confirmed(xid) })
+	if got := sent("digest"); got <= digests {
+		t.Errorf("the primary sent %v digests to the returning steward, want one", got-digests)
+	}
+	if got := sent("full"); got != full {
+		t.Errorf("the primary sent %v full copies to a steward that returned with the state", got-full)
+	}
+
+	// Asked directly: the right digest, a wrong one, and a node that does not know the batch.
+	l := p.stewardOf(p.getBatch(id))
+	var d [32]byte
+	l.inspect(ctx, func(s *steward.Steward) { d = s.State().Digest() })
+	stranger := newTestNode(t)
+	connectNodes(t, stranger, p)
+	for _, c := range []struct {
+		to      peer.ID
+		digest  []byte
+		differs bool
+	}{{xid, d[:], false}, {xid, make([]byte, 32), true}, {stranger.id, d[:], true}} {
+		ack := l.sendDigest(ctx, steward.Copy{To: c.to, Full: true, Digest: c.digest}).(steward.CopySent)
+		if ack.Err != nil || ack.Differs != c.differs {
+			t.Errorf("digest %x... to %s: differs %v, err %v; want differs %v", c.digest[:4], shortID(c.to), ack.Differs, ack.Err, c.differs)
 		}
 	}
 }

@@ -33,6 +33,7 @@ var specConstants = map[string]any{
 	"MaxFailureDetail":     MaxFailureDetail,
 	"MaxFailureStderr":     MaxFailureStderr,
 	"SignatureSize":        SignatureSize,
+	"DigestSize":           DigestSize,
 	"MaxRedirects":         MaxRedirects,
 	"MaxHintAddrs":         MaxHintAddrs,
 	"MaxAddrSize":          MaxAddrSize,
@@ -45,6 +46,7 @@ var specConstants = map[string]any{
 	"StateDomain":          StateDomain,
 	"SingleDomain":         SingleDomain,
 	"TaskSeedDomain":       TaskSeedDomain,
+	"DigestDomain":         DigestDomain,
 }
 
 func readSpec(t *testing.T) string {

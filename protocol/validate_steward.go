@@ -15,7 +15,8 @@ import (
 // shape: bounded task lists; a Complete's records well-formed, of this batch, with one
 // output per record (empty for a failure, output_size bytes for a success) and no more
 // notes than records; a StateDelta signed, with well-formed task states and, when it
-// carries the manifest, the manifest of this batch; an Adopt with this batch's manifest.
+// carries the manifest, the manifest of this batch; an Adopt with this batch's manifest; a
+// StateDigest of DigestSize bytes.
 func ValidateStewardRequest(req *pb.StewardRequest) error {
 	c := check{"StewardRequest"}
 	if req.GetList() != nil {
@@ -47,10 +48,15 @@ func ValidateStewardRequest(req *pb.StewardRequest) error {
 		return c.manifest("adopt.manifest", body.Adopt.GetManifest(), true, id)
 	case *pb.StewardRequest_Vote:
 		return c.vote("vote", body.Vote)
+	case *pb.StewardRequest_Digest:
+		if n := len(body.Digest.GetSha256()); n != DigestSize {
+			return c.bad("digest.sha256", "is %d bytes: a state digest is a SHA-256 of %d bytes", n, DigestSize)
+		}
+		return nil
 	case *pb.StewardRequest_Pull, *pb.StewardRequest_Status:
 		return nil
 	}
-	return c.bad("", "has no body, or one this peer does not know (from a newer version?): send one of lease, renew, return, complete, delta, pull, status, adopt, list, vote")
+	return c.bad("", "has no body, or one this peer does not know (from a newer version?): send one of lease, renew, return, complete, delta, pull, status, adopt, list, vote, digest")
 }
 
 // complete checks a Complete of batch (section 10.4).
@@ -181,6 +187,11 @@ func ValidateStewardResponse(resp *pb.StewardResponse, req *pb.StewardRequest) e
 			return nil
 		}
 		want = "vote"
+	case *pb.StewardRequest_Digest:
+		if resp.GetDigest() != nil {
+			return nil
+		}
+		want = "digest"
 	default:
 		return c.bad("", "answers a request with no body")
 	}

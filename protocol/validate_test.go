@@ -89,6 +89,8 @@ func stewardRequest(body any) *pb.StewardRequest {
 		r.BatchId, r.Body = nil, &pb.StewardRequest_List{List: b}
 	case *pb.PrimaryVote:
 		r.Body = &pb.StewardRequest_Vote{Vote: b}
+	case *pb.StateDigest:
+		r.Body = &pb.StewardRequest_Digest{Digest: b}
 	}
 	return r
 }
@@ -107,6 +109,7 @@ func TestValidateStewardRequest(t *testing.T) {
 		"status":   stewardRequest(&pb.StatusRequest{}),
 		"adopt":    stewardRequest(&pb.Adopt{Manifest: manifest}),
 		"list":     stewardRequest(&pb.ListBatches{}),
+		"digest":   stewardRequest(&pb.StateDigest{Sha256: make([]byte, DigestSize)}),
 	}
 	for name, req := range valid {
 		if err := ValidateStewardRequest(req); err != nil {
@@ -172,6 +175,8 @@ func TestValidateStewardRequest(t *testing.T) {
 				ts.Results = append(ts.Results, okRecord(t, 1))
 			}
 		}), "delta.tasks[0].results"},
+		{"digest too short", mutate("digest", func(r *pb.StewardRequest) { r.GetDigest().Sha256 = r.GetDigest().Sha256[:31] }), "digest.sha256"},
+		{"digest missing", mutate("digest", func(r *pb.StewardRequest) { r.GetDigest().Sha256 = nil }), "digest.sha256"},
 		{"adopt without manifest", mutate("adopt", func(r *pb.StewardRequest) { r.GetAdopt().Manifest = nil }), "adopt.manifest"},
 		{"adopt of another batch", mutate("adopt", func(r *pb.StewardRequest) { r.GetAdopt().Manifest = []byte("other") }), "adopt.manifest"},
 	}

@@ -35,6 +35,14 @@ func (b *BatchState) Merge(i int, other TaskState) Change {
 	if i < 0 || i >= len(b.tasks) {
 		return Change{}
 	}
+	c := b.merge(i, other)
+	if c.Added {
+		b.gen++
+	}
+	return c
+}
+
+func (b *BatchState) merge(i int, other TaskState) Change {
 	t := &b.tasks[i]
 	changed := false
 	adopted := other.DecidedEpoch > t.DecidedEpoch && other.status != TaskOpen &&

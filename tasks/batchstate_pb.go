@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"allforone/protocol"
 	"allforone/protocol/pb"
 
 	"github.com/ipfs/go-cid"
@@ -37,6 +38,29 @@ func (b *BatchState) TaskStateToPB(i int) *pb.TaskState {
 		p.Notes = append(p.Notes, &pb.FailureNote{Executor: []byte(n.Executor), Detail: n.Detail, Stderr: []byte(n.Stderr)})
 	}
 	return p
+}
+
+// HasState reports whether task i has any result, lease or holder (a copy of the whole
+// state lists those tasks).
+func (b *BatchState) HasState(i int) bool {
+	t := &b.tasks[i]
+	return len(t.Results) > 0 || len(t.Leases) > 0 || len(t.Holders) > 0
+}
+
+// Digest is the digest of the whole state (protocol.StateDigest over every task that has
+// state), computed once per change.
+func (b *BatchState) Digest() [protocol.DigestSize]byte {
+	if b.digest.ok && b.digest.gen == b.gen {
+		return b.digest.sum
+	}
+	var states []*pb.TaskState
+	for i := range b.tasks {
+		if b.HasState(i) {
+			states = append(states, b.TaskStateToPB(i))
+		}
+	}
+	b.digest.sum, b.digest.gen, b.digest.ok = protocol.StateDigest(b.ID, states), b.gen, true
+	return b.digest.sum
 }
 
 // knownRecord reports whether task i already holds exactly this record (same executor

@@ -344,6 +344,7 @@ type StewardRequest struct {
 	//	*StewardRequest_Adopt
 	//	*StewardRequest_List
 	//	*StewardRequest_Vote
+	//	*StewardRequest_Digest
 	Body          isStewardRequest_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -483,6 +484,15 @@ func (x *StewardRequest) GetVote() *PrimaryVote {
 	return nil
 }
 
+func (x *StewardRequest) GetDigest() *StateDigest {
+	if x != nil {
+		if x, ok := x.Body.(*StewardRequest_Digest); ok {
+			return x.Digest
+		}
+	}
+	return nil
+}
+
 type isStewardRequest_Body interface {
 	isStewardRequest_Body()
 }
@@ -527,6 +537,10 @@ type StewardRequest_Vote struct {
 	Vote *PrimaryVote `protobuf:"bytes,11,opt,name=vote,proto3,oneof"` // steward -> steward (10.12)
 }
 
+type StewardRequest_Digest struct {
+	Digest *StateDigest `protobuf:"bytes,12,opt,name=digest,proto3,oneof"` // steward -> steward (10.13)
+}
+
 func (*StewardRequest_Lease) isStewardRequest_Body() {}
 
 func (*StewardRequest_Renew) isStewardRequest_Body() {}
@@ -547,6 +561,8 @@ func (*StewardRequest_List) isStewardRequest_Body() {}
 
 func (*StewardRequest_Vote) isStewardRequest_Body() {}
 
+func (*StewardRequest_Digest) isStewardRequest_Body() {}
+
 type StewardResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Error *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
@@ -558,6 +574,7 @@ type StewardResponse struct {
 	//	*StewardResponse_Status
 	//	*StewardResponse_Batches
 	//	*StewardResponse_Vote
+	//	*StewardResponse_Digest
 	Body          isStewardResponse_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -661,6 +678,15 @@ func (x *StewardResponse) GetVote() *VoteGrant {
 	return nil
 }
 
+func (x *StewardResponse) GetDigest() *DigestMatch {
+	if x != nil {
+		if x, ok := x.Body.(*StewardResponse_Digest); ok {
+			return x.Digest
+		}
+	}
+	return nil
+}
+
 type isStewardResponse_Body interface {
 	isStewardResponse_Body()
 }
@@ -689,6 +715,10 @@ type StewardResponse_Vote struct {
 	Vote *VoteGrant `protobuf:"bytes,7,opt,name=vote,proto3,oneof"`
 }
 
+type StewardResponse_Digest struct {
+	Digest *DigestMatch `protobuf:"bytes,8,opt,name=digest,proto3,oneof"`
+}
+
 func (*StewardResponse_Grant) isStewardResponse_Body() {}
 
 func (*StewardResponse_Ack) isStewardResponse_Body() {}
@@ -700,6 +730,8 @@ func (*StewardResponse_Status) isStewardResponse_Body() {}
 func (*StewardResponse_Batches) isStewardResponse_Body() {}
 
 func (*StewardResponse_Vote) isStewardResponse_Body() {}
+
+func (*StewardResponse_Digest) isStewardResponse_Body() {}
 
 type Ack struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1479,6 +1511,107 @@ func (*StatePull) Descriptor() ([]byte, []int) {
 	return file_wire_proto_rawDescGZIP(), []int{16}
 }
 
+// StateDigest asks a steward whether its state of a finished batch is the sender's (10.13):
+// sha256 is the digest of the sender's state (BatchState.Digest). An answer that it is
+// lets the primary skip sending the whole state to a steward that returns with it.
+type StateDigest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sha256        []byte                 `protobuf:"bytes,1,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"` // the sending primary's epoch (10.12); 0 from a steward without epochs
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateDigest) Reset() {
+	*x = StateDigest{}
+	mi := &file_wire_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateDigest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateDigest) ProtoMessage() {}
+
+func (x *StateDigest) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateDigest.ProtoReflect.Descriptor instead.
+func (*StateDigest) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *StateDigest) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
+func (x *StateDigest) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+// DigestMatch answers a StateDigest: same when the answering steward's state of the batch
+// has that digest.
+type DigestMatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Same          bool                   `protobuf:"varint,1,opt,name=same,proto3" json:"same,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DigestMatch) Reset() {
+	*x = DigestMatch{}
+	mi := &file_wire_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DigestMatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DigestMatch) ProtoMessage() {}
+
+func (x *DigestMatch) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DigestMatch.ProtoReflect.Descriptor instead.
+func (*DigestMatch) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *DigestMatch) GetSame() bool {
+	if x != nil {
+		return x.Same
+	}
+	return false
+}
+
 type StateSnapshot struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Manifest  []byte                 `protobuf:"bytes,1,opt,name=manifest,proto3" json:"manifest,omitempty"`
@@ -1492,7 +1625,7 @@ type StateSnapshot struct {
 
 func (x *StateSnapshot) Reset() {
 	*x = StateSnapshot{}
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1504,7 +1637,7 @@ func (x *StateSnapshot) String() string {
 func (*StateSnapshot) ProtoMessage() {}
 
 func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1517,7 +1650,7 @@ func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateSnapshot.ProtoReflect.Descriptor instead.
 func (*StateSnapshot) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{17}
+	return file_wire_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StateSnapshot) GetManifest() []byte {
@@ -1556,7 +1689,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1568,7 +1701,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1581,7 +1714,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{18}
+	return file_wire_proto_rawDescGZIP(), []int{20}
 }
 
 type PeerShare struct {
@@ -1596,7 +1729,7 @@ type PeerShare struct {
 
 func (x *PeerShare) Reset() {
 	*x = PeerShare{}
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1608,7 +1741,7 @@ func (x *PeerShare) String() string {
 func (*PeerShare) ProtoMessage() {}
 
 func (x *PeerShare) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1621,7 +1754,7 @@ func (x *PeerShare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerShare.ProtoReflect.Descriptor instead.
 func (*PeerShare) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{19}
+	return file_wire_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PeerShare) GetPeer() []byte {
@@ -1679,7 +1812,7 @@ type BatchStatus struct {
 
 func (x *BatchStatus) Reset() {
 	*x = BatchStatus{}
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1691,7 +1824,7 @@ func (x *BatchStatus) String() string {
 func (*BatchStatus) ProtoMessage() {}
 
 func (x *BatchStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1704,7 +1837,7 @@ func (x *BatchStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchStatus.ProtoReflect.Descriptor instead.
 func (*BatchStatus) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{20}
+	return file_wire_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *BatchStatus) GetState() string {
@@ -1827,7 +1960,7 @@ type TaskFailure struct {
 
 func (x *TaskFailure) Reset() {
 	*x = TaskFailure{}
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1839,7 +1972,7 @@ func (x *TaskFailure) String() string {
 func (*TaskFailure) ProtoMessage() {}
 
 func (x *TaskFailure) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1852,7 +1985,7 @@ func (x *TaskFailure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskFailure.ProtoReflect.Descriptor instead.
 func (*TaskFailure) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{21}
+	return file_wire_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *TaskFailure) GetTask() uint32 {
@@ -1909,7 +2042,7 @@ type WaitReason struct {
 
 func (x *WaitReason) Reset() {
 	*x = WaitReason{}
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1921,7 +2054,7 @@ func (x *WaitReason) String() string {
 func (*WaitReason) ProtoMessage() {}
 
 func (x *WaitReason) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1934,7 +2067,7 @@ func (x *WaitReason) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitReason.ProtoReflect.Descriptor instead.
 func (*WaitReason) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{22}
+	return file_wire_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *WaitReason) GetCode() string {
@@ -1969,7 +2102,7 @@ type Adopt struct {
 
 func (x *Adopt) Reset() {
 	*x = Adopt{}
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1981,7 +2114,7 @@ func (x *Adopt) String() string {
 func (*Adopt) ProtoMessage() {}
 
 func (x *Adopt) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1994,7 +2127,7 @@ func (x *Adopt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Adopt.ProtoReflect.Descriptor instead.
 func (*Adopt) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{23}
+	return file_wire_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Adopt) GetManifest() []byte {
@@ -2012,7 +2145,7 @@ type ListBatches struct {
 
 func (x *ListBatches) Reset() {
 	*x = ListBatches{}
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2024,7 +2157,7 @@ func (x *ListBatches) String() string {
 func (*ListBatches) ProtoMessage() {}
 
 func (x *ListBatches) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2037,7 +2170,7 @@ func (x *ListBatches) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBatches.ProtoReflect.Descriptor instead.
 func (*ListBatches) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{24}
+	return file_wire_proto_rawDescGZIP(), []int{26}
 }
 
 type BatchList struct {
@@ -2049,7 +2182,7 @@ type BatchList struct {
 
 func (x *BatchList) Reset() {
 	*x = BatchList{}
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2061,7 +2194,7 @@ func (x *BatchList) String() string {
 func (*BatchList) ProtoMessage() {}
 
 func (x *BatchList) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2074,7 +2207,7 @@ func (x *BatchList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchList.ProtoReflect.Descriptor instead.
 func (*BatchList) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{25}
+	return file_wire_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *BatchList) GetManifests() [][]byte {
@@ -2100,7 +2233,7 @@ type PrimaryVote struct {
 
 func (x *PrimaryVote) Reset() {
 	*x = PrimaryVote{}
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2112,7 +2245,7 @@ func (x *PrimaryVote) String() string {
 func (*PrimaryVote) ProtoMessage() {}
 
 func (x *PrimaryVote) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2125,7 +2258,7 @@ func (x *PrimaryVote) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrimaryVote.ProtoReflect.Descriptor instead.
 func (*PrimaryVote) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{26}
+	return file_wire_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PrimaryVote) GetEpoch() uint64 {
@@ -2161,7 +2294,7 @@ type VoteGrant struct {
 
 func (x *VoteGrant) Reset() {
 	*x = VoteGrant{}
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2173,7 +2306,7 @@ func (x *VoteGrant) String() string {
 func (*VoteGrant) ProtoMessage() {}
 
 func (x *VoteGrant) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2186,7 +2319,7 @@ func (x *VoteGrant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VoteGrant.ProtoReflect.Descriptor instead.
 func (*VoteGrant) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{27}
+	return file_wire_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *VoteGrant) GetEpoch() uint64 {
@@ -2212,7 +2345,7 @@ type BlobRequest struct {
 
 func (x *BlobRequest) Reset() {
 	*x = BlobRequest{}
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2224,7 +2357,7 @@ func (x *BlobRequest) String() string {
 func (*BlobRequest) ProtoMessage() {}
 
 func (x *BlobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2237,7 +2370,7 @@ func (x *BlobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobRequest.ProtoReflect.Descriptor instead.
 func (*BlobRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{28}
+	return file_wire_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *BlobRequest) GetCid() []byte {
@@ -2257,7 +2390,7 @@ type BlobResponse struct {
 
 func (x *BlobResponse) Reset() {
 	*x = BlobResponse{}
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2269,7 +2402,7 @@ func (x *BlobResponse) String() string {
 func (*BlobResponse) ProtoMessage() {}
 
 func (x *BlobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2282,7 +2415,7 @@ func (x *BlobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobResponse.ProtoReflect.Descriptor instead.
 func (*BlobResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{29}
+	return file_wire_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *BlobResponse) GetError() *Error {
@@ -2314,7 +2447,7 @@ type ResultRequest struct {
 
 func (x *ResultRequest) Reset() {
 	*x = ResultRequest{}
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2326,7 +2459,7 @@ func (x *ResultRequest) String() string {
 func (*ResultRequest) ProtoMessage() {}
 
 func (x *ResultRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2339,7 +2472,7 @@ func (x *ResultRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultRequest.ProtoReflect.Descriptor instead.
 func (*ResultRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{30}
+	return file_wire_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ResultRequest) GetBatchId() []byte {
@@ -2423,7 +2556,7 @@ type StoredResult struct {
 
 func (x *StoredResult) Reset() {
 	*x = StoredResult{}
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2435,7 +2568,7 @@ func (x *StoredResult) String() string {
 func (*StoredResult) ProtoMessage() {}
 
 func (x *StoredResult) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2448,7 +2581,7 @@ func (x *StoredResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredResult.ProtoReflect.Descriptor instead.
 func (*StoredResult) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{31}
+	return file_wire_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *StoredResult) GetTask() uint32 {
@@ -2507,7 +2640,7 @@ type StoreResults struct {
 
 func (x *StoreResults) Reset() {
 	*x = StoreResults{}
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2519,7 +2652,7 @@ func (x *StoreResults) String() string {
 func (*StoreResults) ProtoMessage() {}
 
 func (x *StoreResults) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2532,7 +2665,7 @@ func (x *StoreResults) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreResults.ProtoReflect.Descriptor instead.
 func (*StoreResults) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{32}
+	return file_wire_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *StoreResults) GetManifest() []byte {
@@ -2566,7 +2699,7 @@ type FetchResults struct {
 
 func (x *FetchResults) Reset() {
 	*x = FetchResults{}
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2578,7 +2711,7 @@ func (x *FetchResults) String() string {
 func (*FetchResults) ProtoMessage() {}
 
 func (x *FetchResults) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2591,7 +2724,7 @@ func (x *FetchResults) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchResults.ProtoReflect.Descriptor instead.
 func (*FetchResults) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{33}
+	return file_wire_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *FetchResults) GetTasks() []uint32 {
@@ -2617,7 +2750,7 @@ type HaveResults struct {
 
 func (x *HaveResults) Reset() {
 	*x = HaveResults{}
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2629,7 +2762,7 @@ func (x *HaveResults) String() string {
 func (*HaveResults) ProtoMessage() {}
 
 func (x *HaveResults) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2642,7 +2775,7 @@ func (x *HaveResults) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HaveResults.ProtoReflect.Descriptor instead.
 func (*HaveResults) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{34}
+	return file_wire_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *HaveResults) GetTasks() []uint32 {
@@ -2668,7 +2801,7 @@ type ResultResponse struct {
 
 func (x *ResultResponse) Reset() {
 	*x = ResultResponse{}
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2680,7 +2813,7 @@ func (x *ResultResponse) String() string {
 func (*ResultResponse) ProtoMessage() {}
 
 func (x *ResultResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2693,7 +2826,7 @@ func (x *ResultResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultResponse.ProtoReflect.Descriptor instead.
 func (*ResultResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{35}
+	return file_wire_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ResultResponse) GetError() *Error {
@@ -2751,7 +2884,7 @@ const file_wire_proto_rawDesc = "" +
 	"finishedMs\x12\x1f\n" +
 	"\vduration_ms\x18\b \x01(\rR\n" +
 	"durationMs\x12\x1c\n" +
-	"\tsignature\x18\t \x01(\fR\tsignature\"\xdd\x04\n" +
+	"\tsignature\x18\t \x01(\fR\tsignature\"\x97\x05\n" +
 	"\x0eStewardRequest\x12\x19\n" +
 	"\bbatch_id\x18\x01 \x01(\fR\abatchId\x127\n" +
 	"\x05lease\x18\x02 \x01(\v2\x1f.allforone.wire.v1.LeaseRequestH\x00R\x05lease\x125\n" +
@@ -2764,8 +2897,9 @@ const file_wire_proto_rawDesc = "" +
 	"\x05adopt\x18\t \x01(\v2\x18.allforone.wire.v1.AdoptH\x00R\x05adopt\x124\n" +
 	"\x04list\x18\n" +
 	" \x01(\v2\x1e.allforone.wire.v1.ListBatchesH\x00R\x04list\x124\n" +
-	"\x04vote\x18\v \x01(\v2\x1e.allforone.wire.v1.PrimaryVoteH\x00R\x04voteB\x06\n" +
-	"\x04body\"\x94\x03\n" +
+	"\x04vote\x18\v \x01(\v2\x1e.allforone.wire.v1.PrimaryVoteH\x00R\x04vote\x128\n" +
+	"\x06digest\x18\f \x01(\v2\x1e.allforone.wire.v1.StateDigestH\x00R\x06digestB\x06\n" +
+	"\x04body\"\xce\x03\n" +
 	"\x0fStewardResponse\x12.\n" +
 	"\x05error\x18\x01 \x01(\v2\x18.allforone.wire.v1.ErrorR\x05error\x125\n" +
 	"\x05grant\x18\x02 \x01(\v2\x1d.allforone.wire.v1.LeaseGrantH\x00R\x05grant\x12*\n" +
@@ -2773,7 +2907,8 @@ const file_wire_proto_rawDesc = "" +
 	"\bsnapshot\x18\x04 \x01(\v2 .allforone.wire.v1.StateSnapshotH\x00R\bsnapshot\x128\n" +
 	"\x06status\x18\x05 \x01(\v2\x1e.allforone.wire.v1.BatchStatusH\x00R\x06status\x128\n" +
 	"\abatches\x18\x06 \x01(\v2\x1c.allforone.wire.v1.BatchListH\x00R\abatches\x122\n" +
-	"\x04vote\x18\a \x01(\v2\x1c.allforone.wire.v1.VoteGrantH\x00R\x04voteB\x06\n" +
+	"\x04vote\x18\a \x01(\v2\x1c.allforone.wire.v1.VoteGrantH\x00R\x04vote\x128\n" +
+	"\x06digest\x18\b \x01(\v2\x1e.allforone.wire.v1.DigestMatchH\x00R\x06digestB\x06\n" +
 	"\x04body\"\x05\n" +
 	"\x03Ack\"x\n" +
 	"\fLeaseRequest\x12\x10\n" +
@@ -2834,7 +2969,12 @@ const file_wire_proto_rawDesc = "" +
 	"\x05tasks\x18\x02 \x03(\v2\x1c.allforone.wire.v1.TaskStateR\x05tasks\x12\x1c\n" +
 	"\tsignature\x18\x03 \x01(\fR\tsignature\x12\x14\n" +
 	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\"\v\n" +
-	"\tStatePull\"\x93\x01\n" +
+	"\tStatePull\";\n" +
+	"\vStateDigest\x12\x16\n" +
+	"\x06sha256\x18\x01 \x01(\fR\x06sha256\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\"!\n" +
+	"\vDigestMatch\x12\x12\n" +
+	"\x04same\x18\x01 \x01(\bR\x04same\"\x93\x01\n" +
 	"\rStateSnapshot\x12\x1a\n" +
 	"\bmanifest\x18\x01 \x01(\fR\bmanifest\x122\n" +
 	"\x05tasks\x18\x02 \x03(\v2\x1c.allforone.wire.v1.TaskStateR\x05tasks\x12\x1c\n" +
@@ -2956,7 +3096,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_wire_proto_goTypes = []any{
 	(ErrorCode)(0),          // 0: allforone.wire.v1.ErrorCode
 	(*Error)(nil),           // 1: allforone.wire.v1.Error
@@ -2976,25 +3116,27 @@ var file_wire_proto_goTypes = []any{
 	(*TaskState)(nil),       // 15: allforone.wire.v1.TaskState
 	(*StateDelta)(nil),      // 16: allforone.wire.v1.StateDelta
 	(*StatePull)(nil),       // 17: allforone.wire.v1.StatePull
-	(*StateSnapshot)(nil),   // 18: allforone.wire.v1.StateSnapshot
-	(*StatusRequest)(nil),   // 19: allforone.wire.v1.StatusRequest
-	(*PeerShare)(nil),       // 20: allforone.wire.v1.PeerShare
-	(*BatchStatus)(nil),     // 21: allforone.wire.v1.BatchStatus
-	(*TaskFailure)(nil),     // 22: allforone.wire.v1.TaskFailure
-	(*WaitReason)(nil),      // 23: allforone.wire.v1.WaitReason
-	(*Adopt)(nil),           // 24: allforone.wire.v1.Adopt
-	(*ListBatches)(nil),     // 25: allforone.wire.v1.ListBatches
-	(*BatchList)(nil),       // 26: allforone.wire.v1.BatchList
-	(*PrimaryVote)(nil),     // 27: allforone.wire.v1.PrimaryVote
-	(*VoteGrant)(nil),       // 28: allforone.wire.v1.VoteGrant
-	(*BlobRequest)(nil),     // 29: allforone.wire.v1.BlobRequest
-	(*BlobResponse)(nil),    // 30: allforone.wire.v1.BlobResponse
-	(*ResultRequest)(nil),   // 31: allforone.wire.v1.ResultRequest
-	(*StoredResult)(nil),    // 32: allforone.wire.v1.StoredResult
-	(*StoreResults)(nil),    // 33: allforone.wire.v1.StoreResults
-	(*FetchResults)(nil),    // 34: allforone.wire.v1.FetchResults
-	(*HaveResults)(nil),     // 35: allforone.wire.v1.HaveResults
-	(*ResultResponse)(nil),  // 36: allforone.wire.v1.ResultResponse
+	(*StateDigest)(nil),     // 18: allforone.wire.v1.StateDigest
+	(*DigestMatch)(nil),     // 19: allforone.wire.v1.DigestMatch
+	(*StateSnapshot)(nil),   // 20: allforone.wire.v1.StateSnapshot
+	(*StatusRequest)(nil),   // 21: allforone.wire.v1.StatusRequest
+	(*PeerShare)(nil),       // 22: allforone.wire.v1.PeerShare
+	(*BatchStatus)(nil),     // 23: allforone.wire.v1.BatchStatus
+	(*TaskFailure)(nil),     // 24: allforone.wire.v1.TaskFailure
+	(*WaitReason)(nil),      // 25: allforone.wire.v1.WaitReason
+	(*Adopt)(nil),           // 26: allforone.wire.v1.Adopt
+	(*ListBatches)(nil),     // 27: allforone.wire.v1.ListBatches
+	(*BatchList)(nil),       // 28: allforone.wire.v1.BatchList
+	(*PrimaryVote)(nil),     // 29: allforone.wire.v1.PrimaryVote
+	(*VoteGrant)(nil),       // 30: allforone.wire.v1.VoteGrant
+	(*BlobRequest)(nil),     // 31: allforone.wire.v1.BlobRequest
+	(*BlobResponse)(nil),    // 32: allforone.wire.v1.BlobResponse
+	(*ResultRequest)(nil),   // 33: allforone.wire.v1.ResultRequest
+	(*StoredResult)(nil),    // 34: allforone.wire.v1.StoredResult
+	(*StoreResults)(nil),    // 35: allforone.wire.v1.StoreResults
+	(*FetchResults)(nil),    // 36: allforone.wire.v1.FetchResults
+	(*HaveResults)(nil),     // 37: allforone.wire.v1.HaveResults
+	(*ResultResponse)(nil),  // 38: allforone.wire.v1.ResultResponse
 }
 var file_wire_proto_depIdxs = []int32{
 	0,  // 0: allforone.wire.v1.Error.code:type_name -> allforone.wire.v1.ErrorCode
@@ -3004,41 +3146,43 @@ var file_wire_proto_depIdxs = []int32{
 	12, // 4: allforone.wire.v1.StewardRequest.complete:type_name -> allforone.wire.v1.Complete
 	16, // 5: allforone.wire.v1.StewardRequest.delta:type_name -> allforone.wire.v1.StateDelta
 	17, // 6: allforone.wire.v1.StewardRequest.pull:type_name -> allforone.wire.v1.StatePull
-	19, // 7: allforone.wire.v1.StewardRequest.status:type_name -> allforone.wire.v1.StatusRequest
-	24, // 8: allforone.wire.v1.StewardRequest.adopt:type_name -> allforone.wire.v1.Adopt
-	25, // 9: allforone.wire.v1.StewardRequest.list:type_name -> allforone.wire.v1.ListBatches
-	27, // 10: allforone.wire.v1.StewardRequest.vote:type_name -> allforone.wire.v1.PrimaryVote
-	1,  // 11: allforone.wire.v1.StewardResponse.error:type_name -> allforone.wire.v1.Error
-	9,  // 12: allforone.wire.v1.StewardResponse.grant:type_name -> allforone.wire.v1.LeaseGrant
-	6,  // 13: allforone.wire.v1.StewardResponse.ack:type_name -> allforone.wire.v1.Ack
-	18, // 14: allforone.wire.v1.StewardResponse.snapshot:type_name -> allforone.wire.v1.StateSnapshot
-	21, // 15: allforone.wire.v1.StewardResponse.status:type_name -> allforone.wire.v1.BatchStatus
-	26, // 16: allforone.wire.v1.StewardResponse.batches:type_name -> allforone.wire.v1.BatchList
-	28, // 17: allforone.wire.v1.StewardResponse.vote:type_name -> allforone.wire.v1.VoteGrant
-	8,  // 18: allforone.wire.v1.LeaseGrant.leases:type_name -> allforone.wire.v1.Lease
-	3,  // 19: allforone.wire.v1.Complete.records:type_name -> allforone.wire.v1.ResultRecord
-	13, // 20: allforone.wire.v1.Complete.notes:type_name -> allforone.wire.v1.FailureNote
-	3,  // 21: allforone.wire.v1.TaskState.results:type_name -> allforone.wire.v1.ResultRecord
-	14, // 22: allforone.wire.v1.TaskState.leases:type_name -> allforone.wire.v1.LeaseState
-	13, // 23: allforone.wire.v1.TaskState.notes:type_name -> allforone.wire.v1.FailureNote
-	15, // 24: allforone.wire.v1.StateDelta.tasks:type_name -> allforone.wire.v1.TaskState
-	15, // 25: allforone.wire.v1.StateSnapshot.tasks:type_name -> allforone.wire.v1.TaskState
-	20, // 26: allforone.wire.v1.BatchStatus.peers:type_name -> allforone.wire.v1.PeerShare
-	22, // 27: allforone.wire.v1.BatchStatus.failures:type_name -> allforone.wire.v1.TaskFailure
-	23, // 28: allforone.wire.v1.BatchStatus.waiting:type_name -> allforone.wire.v1.WaitReason
-	1,  // 29: allforone.wire.v1.BlobResponse.error:type_name -> allforone.wire.v1.Error
-	33, // 30: allforone.wire.v1.ResultRequest.store:type_name -> allforone.wire.v1.StoreResults
-	34, // 31: allforone.wire.v1.ResultRequest.fetch:type_name -> allforone.wire.v1.FetchResults
-	35, // 32: allforone.wire.v1.ResultRequest.have:type_name -> allforone.wire.v1.HaveResults
-	3,  // 33: allforone.wire.v1.StoredResult.records:type_name -> allforone.wire.v1.ResultRecord
-	32, // 34: allforone.wire.v1.StoreResults.results:type_name -> allforone.wire.v1.StoredResult
-	1,  // 35: allforone.wire.v1.ResultResponse.error:type_name -> allforone.wire.v1.Error
-	32, // 36: allforone.wire.v1.ResultResponse.results:type_name -> allforone.wire.v1.StoredResult
-	37, // [37:37] is the sub-list for method output_type
-	37, // [37:37] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	21, // 7: allforone.wire.v1.StewardRequest.status:type_name -> allforone.wire.v1.StatusRequest
+	26, // 8: allforone.wire.v1.StewardRequest.adopt:type_name -> allforone.wire.v1.Adopt
+	27, // 9: allforone.wire.v1.StewardRequest.list:type_name -> allforone.wire.v1.ListBatches
+	29, // 10: allforone.wire.v1.StewardRequest.vote:type_name -> allforone.wire.v1.PrimaryVote
+	18, // 11: allforone.wire.v1.StewardRequest.digest:type_name -> allforone.wire.v1.StateDigest
+	1,  // 12: allforone.wire.v1.StewardResponse.error:type_name -> allforone.wire.v1.Error
+	9,  // 13: allforone.wire.v1.StewardResponse.grant:type_name -> allforone.wire.v1.LeaseGrant
+	6,  // 14: allforone.wire.v1.StewardResponse.ack:type_name -> allforone.wire.v1.Ack
+	20, // 15: allforone.wire.v1.StewardResponse.snapshot:type_name -> allforone.wire.v1.StateSnapshot
+	23, // 16: allforone.wire.v1.StewardResponse.status:type_name -> allforone.wire.v1.BatchStatus
+	28, // 17: allforone.wire.v1.StewardResponse.batches:type_name -> allforone.wire.v1.BatchList
+	30, // 18: allforone.wire.v1.StewardResponse.vote:type_name -> allforone.wire.v1.VoteGrant
+	19, // 19: allforone.wire.v1.StewardResponse.digest:type_name -> allforone.wire.v1.DigestMatch
+	8,  // 20: allforone.wire.v1.LeaseGrant.leases:type_name -> allforone.wire.v1.Lease
+	3,  // 21: allforone.wire.v1.Complete.records:type_name -> allforone.wire.v1.ResultRecord
+	13, // 22: allforone.wire.v1.Complete.notes:type_name -> allforone.wire.v1.FailureNote
+	3,  // 23: allforone.wire.v1.TaskState.results:type_name -> allforone.wire.v1.ResultRecord
+	14, // 24: allforone.wire.v1.TaskState.leases:type_name -> allforone.wire.v1.LeaseState
+	13, // 25: allforone.wire.v1.TaskState.notes:type_name -> allforone.wire.v1.FailureNote
+	15, // 26: allforone.wire.v1.StateDelta.tasks:type_name -> allforone.wire.v1.TaskState
+	15, // 27: allforone.wire.v1.StateSnapshot.tasks:type_name -> allforone.wire.v1.TaskState
+	22, // 28: allforone.wire.v1.BatchStatus.peers:type_name -> allforone.wire.v1.PeerShare
+	24, // 29: allforone.wire.v1.BatchStatus.failures:type_name -> allforone.wire.v1.TaskFailure
+	25, // 30: allforone.wire.v1.BatchStatus.waiting:type_name -> allforone.wire.v1.WaitReason
+	1,  // 31: allforone.wire.v1.BlobResponse.error:type_name -> allforone.wire.v1.Error
+	35, // 32: allforone.wire.v1.ResultRequest.store:type_name -> allforone.wire.v1.StoreResults
+	36, // 33: allforone.wire.v1.ResultRequest.fetch:type_name -> allforone.wire.v1.FetchResults
+	37, // 34: allforone.wire.v1.ResultRequest.have:type_name -> allforone.wire.v1.HaveResults
+	3,  // 35: allforone.wire.v1.StoredResult.records:type_name -> allforone.wire.v1.ResultRecord
+	34, // 36: allforone.wire.v1.StoreResults.results:type_name -> allforone.wire.v1.StoredResult
+	1,  // 37: allforone.wire.v1.ResultResponse.error:type_name -> allforone.wire.v1.Error
+	34, // 38: allforone.wire.v1.ResultResponse.results:type_name -> allforone.wire.v1.StoredResult
+	39, // [39:39] is the sub-list for method output_type
+	39, // [39:39] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -3057,6 +3201,7 @@ func file_wire_proto_init() {
 		(*StewardRequest_Adopt)(nil),
 		(*StewardRequest_List)(nil),
 		(*StewardRequest_Vote)(nil),
+		(*StewardRequest_Digest)(nil),
 	}
 	file_wire_proto_msgTypes[4].OneofWrappers = []any{
 		(*StewardResponse_Grant)(nil),
@@ -3065,8 +3210,9 @@ func file_wire_proto_init() {
 		(*StewardResponse_Status)(nil),
 		(*StewardResponse_Batches)(nil),
 		(*StewardResponse_Vote)(nil),
+		(*StewardResponse_Digest)(nil),
 	}
-	file_wire_proto_msgTypes[30].OneofWrappers = []any{
+	file_wire_proto_msgTypes[32].OneofWrappers = []any{
 		(*ResultRequest_Store)(nil),
 		(*ResultRequest_Fetch)(nil),
 		(*ResultRequest_Have)(nil),
@@ -3077,7 +3223,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   36,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -95,6 +95,10 @@ func (w *world) carry(x string, rd Ready) {
 		})
 	}
 	for _, c := range rd.Copies {
+		if c.Digest != nil {
+			w.printf("%s -> %s: digest", x, w.names[c.To])
+			continue
+		}
 		what := ""
 		if c.Full {
 			what = " (full)"
@@ -155,6 +159,21 @@ func (w *world) deliverCopy(x string, c Copy) Input {
 	}
 	node := w.steward(p)
 	id := w.newReq(nil)
+	if c.Digest != nil {
+		node.core.Step(w.at(p, DigestQuery{Req: id, From: w.ids[x], Digest: c.Digest, Epoch: c.Epoch}))
+		rd := node.core.Ready()
+		reply := takeReply(&rd, id)
+		w.carry(p, rd)
+		switch {
+		case reply.Err != nil:
+			w.printf("%s -> %s: digest refused: %s", p, x, w.named.Replace(reply.Err.Error()))
+		case reply.Same:
+			w.printf("%s -> %s: digest same", p, x)
+		default:
+			w.printf("%s -> %s: digest differs", p, x)
+		}
+		return CopySent{To: c.To, Seq: c.Seq, Full: c.Full, Err: reply.Err, Differs: reply.Err == nil && !reply.Same}
+	}
 	node.core.Step(w.at(p, StateCopy{Req: id, From: w.ids[x], Tasks: w.decode(c.Tasks), Epoch: c.Epoch}))
 	rd := node.core.Ready()
 	reply := takeReply(&rd, id)

@@ -18,27 +18,44 @@ import (
 // stewards: both must be among the batch's closest peers (with some slack for differing
 // views of the swarm).
 func (s *Steward) stateCopy(in StateCopy) {
+	if s.admitCopy(in.Req, in.From, in.Epoch) {
+		s.merge(in.Tasks)
+		s.reply(Reply{Req: in.Req})
+	}
+}
+
+// digestQuery answers whether this steward's state has the primary's digest: a steward
+// that returns with the state of a finished batch then gets no full copy of it.
+func (s *Steward) digestQuery(in DigestQuery) {
+	if s.admitCopy(in.Req, in.From, in.Epoch) {
+		d := s.st.Digest()
+		s.reply(Reply{Req: in.Req, Same: bytes.Equal(d[:], in.Digest)})
+	}
+}
+
+// admitCopy checks a copy (or a digest) from another steward, and answers req when it
+// refuses it.
+func (s *Steward) admitCopy(req ReqID, from peer.ID, epoch uint64) bool {
 	// Under primary epochs the copy of the primary this steward voted for, at the epoch it
 	// voted for, is taken whatever this node's view (its connections) says.
-	voted := s.f != nil && in.Epoch > 0 && s.f.promise == (Promise{in.Epoch, in.From})
-	if !voted && (!s.view.NearSteward(s.id, s.k, in.From) || !s.view.NearSteward(s.id, s.k, s.cfg.Self)) {
-		s.reply(Reply{Req: in.Req, Err: &protocol.WireError{Code: pb.ErrorCode_NOT_STEWARD,
+	voted := s.f != nil && epoch > 0 && s.f.promise == (Promise{epoch, from})
+	if !voted && (!s.view.NearSteward(s.id, s.k, from) || !s.view.NearSteward(s.id, s.k, s.cfg.Self)) {
+		s.reply(Reply{Req: req, Err: &protocol.WireError{Code: pb.ErrorCode_NOT_STEWARD,
 			Message: "state copies go between the batch's stewards", Hint: s.view.OtherSteward(s.id, s.k)}})
-		return
+		return false
 	}
 	if s.f != nil {
-		if err := s.copyEpochOK(in.From, in.Epoch); err != nil {
-			if in.Epoch >= s.f.promise.Epoch {
-				s.see(in.Epoch, in.From, in.From, false)
-				s.quiet(in.From) // it acts as primary: let it ask for this vote
+		if err := s.copyEpochOK(from, epoch); err != nil {
+			if epoch >= s.f.promise.Epoch {
+				s.see(epoch, from, from, false)
+				s.quiet(from) // it acts as primary: let it ask for this vote
 			}
-			s.event(slog.LevelInfo, "state copy refused", "from", short(in.From), "epoch", in.Epoch, "promised", s.f.promise.Epoch)
-			s.reply(Reply{Req: in.Req, Err: err})
-			return
+			s.event(slog.LevelInfo, "state copy refused", "from", short(from), "epoch", epoch, "promised", s.f.promise.Epoch)
+			s.reply(Reply{Req: req, Err: err})
+			return false
 		}
 	}
-	s.merge(in.Tasks)
-	s.reply(Reply{Req: in.Req})
+	return true
 }
 
 // merge folds tasks into the state; what changed is persisted (and, on the primary,

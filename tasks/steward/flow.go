@@ -40,6 +40,7 @@ type peerCopy struct {
 	done     uint64           // every copy up to this one was answered (or failed)
 	answered map[uint64]bool  // copies after done answered already (out of order)
 	paused   bool             // a copy failed: the next goes at the next tick
+	digested bool             // its digest was asked for: the next full copy is one
 }
 
 // barrier holds a reply until its changes are copied and its results stored.
@@ -115,9 +116,16 @@ func (s *Steward) copyOut(changed []int, encoded map[int]*pb.TaskState) {
 		if s.f != nil {
 			c.Epoch = s.f.epoch
 		}
-		if pc.state == copyNone {
+		switch {
+		case pc.state == copyNone && s.st.Done() && !pc.digested:
+			// A finished batch changes only when holders do: a steward that returns to the
+			// set most likely has all of it, and a digest costs it and this node far less
+			// than the whole state, signed, checked and merged.
+			d := s.st.Digest()
+			c.Full, c.Manifest, c.Digest, pc.state, pc.digested = true, false, d[:], copySending, true
+		case pc.state == copyNone:
 			c.Full, c.Tasks, pc.state = true, s.allStates(), copySending
-		} else {
+		default:
 			for _, i := range sortedKeys(pc.unsent) {
 				if encoded[i] == nil {
 					encoded[i] = s.st.TaskStateToPB(i)
@@ -152,10 +160,14 @@ func (s *Steward) copySent(in CopySent) {
 		delete(pc.answered, pc.done+1)
 		pc.done++
 	}
-	if in.Err != nil {
-		s.event(slog.LevelDebug, "state copy failed", "to", short(in.To), "err", in.Err)
-		pc.state = copyNone // send everything next time, at the next tick
-		pc.paused = true
+	if in.Err != nil || in.Differs {
+		// Send everything next: at once after a digest that differs, at the next tick
+		// after a failure.
+		pc.state = copyNone
+		if in.Err != nil {
+			s.event(slog.LevelDebug, "state copy failed", "to", short(in.To), "err", in.Err)
+			pc.paused = true
+		}
 		var we *protocol.WireError
 		if s.f != nil && asWire(in.Err, &we) && we.Code == pb.ErrorCode_FENCED {
 			s.see(we.Epoch, we.Hint, in.To, true) // a newer primary: this lease is over
@@ -283,8 +295,7 @@ func (s *Steward) handBackOut() {
 func (s *Steward) allStates() []*pb.TaskState {
 	var out []*pb.TaskState
 	for i := range s.st.NumTasks() {
-		t := s.st.Task(i)
-		if len(t.Results) > 0 || len(t.Leases) > 0 || len(t.Holders) > 0 {
+		if s.st.HasState(i) {
 			out = append(out, s.st.TaskStateToPB(i))
 		}
 	}

@@ -76,6 +76,16 @@ type TaskCopy struct {
 }
 
 // StateCopy is another steward's copy of changed tasks (a state delta).
+// DigestQuery asks whether this steward's state has a digest (Copy.Digest, from the
+// primary); the Reply says Same.
+type DigestQuery struct {
+	Req    ReqID
+	From   peer.ID
+	Now    time.Time
+	Digest []byte
+	Epoch  uint64
+}
+
 type StateCopy struct {
 	Req   ReqID
 	From  peer.ID
@@ -110,6 +120,9 @@ type CopySent struct {
 	Seq  uint64 // the Copy's
 	Full bool
 	Err  error
+	// Differs answers a digest copy: the steward's state is not this one's (or it could
+	// not tell: it does not know the batch, or the digest request): a full copy follows.
+	Differs bool
 }
 
 // Left says that a peer has no connection left: its leases return to the pool.
@@ -141,6 +154,7 @@ func (Renew) input()         {}
 func (Return) input()        {}
 func (Complete) input()      {}
 func (StateCopy) input()     {}
+func (DigestQuery) input()   {}
 func (Pulled) input()        {}
 func (Stored) input()        {}
 func (CopySent) input()      {}
@@ -204,6 +218,7 @@ type Reply struct {
 	Status   *Status
 	Snapshot []*pb.TaskState
 	Vote     *pb.VoteGrant // a vote granted (VoteRequest)
+	Same     bool          // this steward's state has the digest asked about (DigestQuery)
 	// Epoch goes with a Snapshot: the epoch this steward promised (StateSnapshot.epoch).
 	Epoch uint64
 }
@@ -224,6 +239,10 @@ type Copy struct {
 	Manifest bool
 	Tasks    []*pb.TaskState
 	Epoch    uint64 // the primary's epoch (StateDelta.epoch); 0 without epochs
+	// Digest, when set, makes this a question instead (StateDigest): has the steward this
+	// digest of a finished batch's whole state? It carries no tasks; if the answer is
+	// yes it counts as a full copy sent, if no a full copy follows.
+	Digest []byte
 }
 
 // Store is accepted results to store on one holder.

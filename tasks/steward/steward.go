@@ -96,6 +96,8 @@ type Steward struct {
 	lookup *placement.Lookup // the last lookup of the batch ID, if any
 	vset   []peer.ID         // the voting set of this view and lookup (votingSet), nil to compute
 
+	enough enoughScan // the last scan that found every result with holders enough
+
 	rd Ready
 }
 
@@ -134,6 +136,13 @@ func (s *Steward) Primary() bool { return s.primary }
 
 // Done reports whether every task is decided.
 func (s *Steward) Done() bool { return s.st.Done() }
+
+// Confirmed reports whether, as primary, this core knows steward p's copy to be whole: p
+// answered a full copy, or said it has the digest of this finished batch's state.
+func (s *Steward) Confirmed(p peer.ID) bool {
+	pc := s.copies[p]
+	return pc != nil && pc.state == copyConfirmed
+}
 
 // View is the membership view the core decides with.
 func (s *Steward) View() *placement.View { return s.view }
@@ -185,6 +194,9 @@ func (s *Steward) Step(in Input) {
 	case StateCopy:
 		s.advance(in.Now)
 		s.stateCopy(in)
+	case DigestQuery:
+		s.advance(in.Now)
+		s.digestQuery(in)
 	case Pulled:
 		s.pulled(in)
 		if s.f != nil {
@@ -402,7 +414,7 @@ func (s *Steward) tick() {
 			s.event(slog.LevelDebug, "leases of departed workers returned to the pool", "leases", gone)
 		}
 		committing := s.committing()
-		for _, i := range s.st.UnderReplicated(s.k, s.view.State) {
+		for _, i := range s.underReplicated() {
 			if s.storing[i] == 0 && !committing[i] {
 				s.needStore[i] = struct{}{}
 			}

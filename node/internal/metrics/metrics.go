@@ -16,6 +16,9 @@ type Metrics struct {
 	ResultsHeld prometheus.Counter
 	Repaired    prometheus.Counter
 	ExecSeconds prometheus.Histogram
+	// StateCopies counts the state copies this node sent as primary steward, by kind:
+	// full, delta, or digest (a question whether a steward has a finished batch's state).
+	StateCopies *prometheus.CounterVec
 }
 
 // New makes the node's metrics and registers them on reg.
@@ -29,8 +32,9 @@ func New(reg prometheus.Registerer) *Metrics {
 		ResultsHeld: prometheus.NewCounter(prometheus.CounterOpts{Name: "allforone_results_stored_total", Help: "Accepted results stored on this node."}),
 		Repaired:    prometheus.NewCounter(prometheus.CounterOpts{Name: "allforone_results_repaired_total", Help: "Result copies this node restored on other holders."}),
 		ExecSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "allforone_task_seconds", Help: "Task execution time.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}),
+		StateCopies: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "allforone_state_copies_sent_total", Help: "State copies sent to other stewards, by kind: full, delta, or digest (asking whether a steward has a finished batch's state)."}, []string{"kind"}),
 	}
-	reg.MustRegister(m.TasksRun, m.TasksFailed, m.Leased, m.Returned, m.Accepted, m.ResultsHeld, m.Repaired, m.ExecSeconds)
+	reg.MustRegister(m.TasksRun, m.TasksFailed, m.Leased, m.Returned, m.Accepted, m.ResultsHeld, m.Repaired, m.ExecSeconds, m.StateCopies)
 	return m
 }
 
