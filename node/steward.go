@@ -252,9 +252,10 @@ func (n *Node) applyDelta(ctx context.Context, from peer.ID, id cid.Cid, d *pb.S
 	}))
 }
 
-// digestResp answers whether this node's state of batch id has the primary's digest (a
-// steward of a finished batch that returns to the set then gets no full copy). A node
-// that does not know the batch says so; the primary then sends the whole state.
+// digestResp answers how this node's state of batch id differs from the primary's
+// digest, task by task (a steward of a finished batch that returns to the set then gets no
+// full copy). A node that does not know the batch says so; the primary then sends the
+// whole state.
 func (n *Node) digestResp(ctx context.Context, from peer.ID, id cid.Cid, d *pb.StateDigest) *pb.StewardResponse {
 	b := n.getBatch(id)
 	if b == nil {
@@ -268,22 +269,37 @@ func (n *Node) digestResp(ctx context.Context, from peer.ID, id cid.Cid, d *pb.S
 		return errResp(protocol.Errorf(pb.ErrorCode_INTERNAL, "%v", err))
 	}
 	r, err := l.call(ctx, func(now time.Time, req steward.ReqID) steward.Input {
-		return steward.DigestQuery{Req: req, From: from, Now: now, Digest: d.GetSha256(), Epoch: d.GetEpoch()}
+		return steward.DigestQuery{Req: req, From: from, Now: now, Digest: steward.Digest{Tasks: toInts(d.GetTasks()), Hashes: d.GetHashes()}, Epoch: d.GetEpoch()}
 	})
 	if err := stewardErr(r, err); err != nil {
 		return errResp(err)
 	}
-	return &pb.StewardResponse{Body: &pb.StewardResponse_Digest{Digest: &pb.DigestMatch{Same: r.Same}}}
+	m := &pb.DigestMatch{}
+	for _, i := range r.Want {
+		m.Want = append(m.Want, uint32(i))
+	}
+	if len(r.Differing) > 0 {
+		m.Differing = &pb.StateSnapshot{Tasks: r.Differing}
+		if err := n.signState(id, m.Differing); err != nil {
+			return errResp(protocol.Errorf(pb.ErrorCode_INTERNAL, "%v", err))
+		}
+	}
+	return &pb.StewardResponse{Body: &pb.StewardResponse_Digest{Digest: m}}
 }
 
-// sendDigest asks steward c.To whether its state has digest c.Digest (steward.Copy). An
-// answer that it does not know the batch or the request (an older peer) reads as a
-// different state: the whole state follows.
+// sendDigest asks steward c.To how its state differs from c.Digest (steward.Copy) and
+// returns what it wants and its own states of the tasks that differ, verified. An answer
+// that it does not know the batch or the request (an older peer) reads as Differs: the
+// whole state follows.
 func (l *stewardLoop) sendDigest(ctx context.Context, c steward.Copy) steward.Input {
 	n, b := l.n, l.b
+	d := &pb.StateDigest{Epoch: c.Epoch, Hashes: c.Digest.Hashes}
+	for _, i := range c.Digest.Tasks {
+		d.Tasks = append(d.Tasks, uint32(i))
+	}
 	var resp pb.StewardResponse
 	err := n.request(ctx, c.To, protocol.StewardProtocol(n.cfg.Swarm), protocol.MaxStewardMessage,
-		&pb.StewardRequest{BatchId: b.id.Bytes(), Body: &pb.StewardRequest_Digest{Digest: &pb.StateDigest{Sha256: c.Digest, Epoch: c.Epoch}}}, &resp)
+		&pb.StewardRequest{BatchId: b.id.Bytes(), Body: &pb.StewardRequest_Digest{Digest: d}}, &resp)
 	if err == nil {
 		err = protocol.FromPB(resp.GetError())
 	}
@@ -291,7 +307,22 @@ func (l *stewardLoop) sendDigest(ctx context.Context, c steward.Copy) steward.In
 	if errors.As(err, &we) && (we.Code == pb.ErrorCode_UNKNOWN_BATCH || we.Code == pb.ErrorCode_BAD_REQUEST) {
 		return steward.CopySent{To: c.To, Seq: c.Seq, Full: c.Full, Differs: true}
 	}
-	return steward.CopySent{To: c.To, Seq: c.Seq, Full: c.Full, Err: err, Differs: err == nil && !resp.GetDigest().GetSame()}
+	ack := steward.CopySent{To: c.To, Seq: c.Seq, Full: c.Full, Err: err}
+	if err != nil {
+		return ack
+	}
+	m := resp.GetDigest()
+	ack.Want = toInts(m.GetWant())
+	if s := m.GetDiffering(); s != nil {
+		if err := verifyState(c.To, b.id, s); err != nil {
+			ack.Err = err
+			return ack
+		}
+		if ack.Theirs, err = n.decodeStates(b, s.GetTasks()); err != nil {
+			ack.Err = fmt.Errorf("state of %s from %s: %w", b.id, shortID(c.To), err)
+		}
+	}
+	return ack
 }
 
 // snapshotResp answers a pull with this node's whole state of batch id, signed.

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -233,20 +234,32 @@ func TestFinishedBatchStewardReturnsWithItsState(t *testing.T) {
 		t.Errorf("the primary sent %v full copies to a steward that returned with the state", got-full)
 	}
 
-	// Asked directly: the right digest, a wrong one, and a node that does not know the batch.
+	// Asked directly: the primary's own digest, one with a wrong hash for a task and one
+	// lacking a task, and a node that does not know the batch.
 	l := p.stewardOf(p.getBatch(id))
-	var d [32]byte
-	l.inspect(ctx, func(s *steward.Steward) { d = s.State().Digest() })
+	var d steward.Digest
+	l.inspect(ctx, func(s *steward.Steward) { d.Tasks, d.Hashes = s.State().TaskHashes() })
+	if len(d.Tasks) != 12 {
+		t.Fatalf("the primary's digest lists %d tasks, want 12", len(d.Tasks))
+	}
+	wrong := steward.Digest{Tasks: d.Tasks, Hashes: slices.Clone(d.Hashes)}
+	wrong.Hashes[3]++
+	short := steward.Digest{Tasks: d.Tasks[1:], Hashes: d.Hashes[1:]}
+	ask := func(to peer.ID, d steward.Digest) steward.CopySent {
+		return l.sendDigest(ctx, steward.Copy{To: to, Full: true, Digest: &d}).(steward.CopySent)
+	}
+	if a := ask(xid, d); a.Err != nil || a.Differs || len(a.Want) != 0 || len(a.Theirs) != 0 {
+		t.Errorf("the primary's own digest: %+v", a)
+	}
+	if a := ask(xid, wrong); a.Err != nil || !slices.Equal(a.Want, []int{d.Tasks[3]}) || len(a.Theirs) != 1 || a.Theirs[0].Task != d.Tasks[3] {
+		t.Errorf("a wrong hash for task %d: want %v, theirs %d, err %v", d.Tasks[3], a.Want, len(a.Theirs), a.Err)
+	}
+	if a := ask(xid, short); a.Err != nil || len(a.Want) != 0 || len(a.Theirs) != 1 || a.Theirs[0].Task != d.Tasks[0] {
+		t.Errorf("a digest without task %d: want %v, theirs %d, err %v", d.Tasks[0], a.Want, len(a.Theirs), a.Err)
+	}
 	stranger := newTestNode(t)
 	connectNodes(t, stranger, p)
-	for _, c := range []struct {
-		to      peer.ID
-		digest  []byte
-		differs bool
-	}{{xid, d[:], false}, {xid, make([]byte, 32), true}, {stranger.id, d[:], true}} {
-		ack := l.sendDigest(ctx, steward.Copy{To: c.to, Full: true, Digest: c.digest}).(steward.CopySent)
-		if ack.Err != nil || ack.Differs != c.differs {
-			t.Errorf("digest %x... to %s: differs %v, err %v; want differs %v", c.digest[:4], shortID(c.to), ack.Differs, ack.Err, c.differs)
-		}
+	if a := ask(stranger.id, d); a.Err != nil || !a.Differs {
+		t.Errorf("a node that does not know the batch: %+v", a)
 	}
 }

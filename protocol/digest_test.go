@@ -8,37 +8,37 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// TestStateDigestIgnoresOrder: two stewards that learned the same records, leases, holders
-// and notes in other orders have one digest; any difference in content changes it.
-func TestStateDigestIgnoresOrder(t *testing.T) {
+// TestTaskHashIgnoresOrder: two stewards that learned the same records, leases, holders
+// and notes of a task in other orders have one task hash; any difference in content, task
+// or batch changes it.
+func TestTaskHashIgnoresOrder(t *testing.T) {
 	p := func(i byte) []byte { return []byte(testPeer(t, i)) }
-	a := []*pb.TaskState{
-		{Task: 0, Holders: [][]byte{p(1), p(2), p(3)}},
-		{Task: 3, Results: []*pb.ResultRecord{okRecord(t, 3), failedRecord(t, 3)},
-			Leases: []*pb.LeaseState{{Worker: p(4), GrantId: 7}, {Worker: p(5), GrantId: 2, Released: true}},
-			Notes:  []*pb.FailureNote{{Executor: p(6), Detail: "x"}, {Executor: p(5), Detail: "y"}}},
+	a := &pb.TaskState{Task: 3, Results: []*pb.ResultRecord{okRecord(t, 3), failedRecord(t, 3)},
+		Leases:  []*pb.LeaseState{{Worker: p(4), GrantId: 7}, {Worker: p(5), GrantId: 2, Released: true}},
+		Holders: [][]byte{p(1), p(2), p(3)},
+		Notes:   []*pb.FailureNote{{Executor: p(6), Detail: "x"}, {Executor: p(5), Detail: "y"}}}
+	b := proto.CloneOf(a)
+	b.Holders = [][]byte{p(3), p(1), p(2)}
+	b.Results[0], b.Results[1] = b.Results[1], b.Results[0]
+	b.Leases[0], b.Leases[1] = b.Leases[1], b.Leases[0]
+	b.Notes[0], b.Notes[1] = b.Notes[1], b.Notes[0]
+	h := TaskHash(testBatch, proto.CloneOf(a))
+	if TaskHash(testBatch, b) != h {
+		t.Fatal("the same task state in another order has another hash")
 	}
-	b := []*pb.TaskState{proto.CloneOf(a[0]), proto.CloneOf(a[1])}
-	b[0].Holders = [][]byte{p(3), p(1), p(2)}
-	b[1].Results[0], b[1].Results[1] = b[1].Results[1], b[1].Results[0]
-	b[1].Leases[0], b[1].Leases[1] = b[1].Leases[1], b[1].Leases[0]
-	b[1].Notes[0], b[1].Notes[1] = b[1].Notes[1], b[1].Notes[0]
-	d := StateDigest(testBatch, a)
-	if StateDigest(testBatch, b) != d {
-		t.Fatal("the same state in another order has another digest")
-	}
-	for name, change := range map[string]func(s []*pb.TaskState) []*pb.TaskState{
-		"a holder less":   func(s []*pb.TaskState) []*pb.TaskState { s[0].Holders = s[0].Holders[:2]; return s },
-		"a lease renewed": func(s []*pb.TaskState) []*pb.TaskState { s[1].Leases[0].ExpiresMs++; return s },
-		"a task less":     func(s []*pb.TaskState) []*pb.TaskState { return s[:1] },
-		"another index":   func(s []*pb.TaskState) []*pb.TaskState { s[0].Task = 1; return s },
+	for name, change := range map[string]func(s *pb.TaskState){
+		"a holder less":   func(s *pb.TaskState) { s.Holders = s.Holders[:2] },
+		"a lease renewed": func(s *pb.TaskState) { s.Leases[0].ExpiresMs++ },
+		"a record less":   func(s *pb.TaskState) { s.Results = s.Results[:1] },
+		"another index":   func(s *pb.TaskState) { s.Task = 1 },
 	} {
-		c := []*pb.TaskState{proto.CloneOf(a[0]), proto.CloneOf(a[1])}
-		if StateDigest(testBatch, change(c)) == d {
-			t.Errorf("%s: the digest did not change", name)
+		c := proto.CloneOf(a)
+		change(c)
+		if TaskHash(testBatch, c) == h {
+			t.Errorf("%s: the hash did not change", name)
 		}
 	}
-	if StateDigest(testOutput, a) == d {
-		t.Error("the digest of another batch's state is the same")
+	if TaskHash(testOutput, proto.CloneOf(a)) == h {
+		t.Error("the same task state of another batch has the same hash")
 	}
 }

@@ -56,8 +56,6 @@ const (
 	MaxRedirects = 3
 	// SignatureSize is the length of every signature on the wire: Ed25519's 64 bytes.
 	SignatureSize = 64
-	// DigestSize is the length of a state digest (StateDigest.sha256): SHA-256's 32 bytes.
-	DigestSize = 32
 	// MaxHintAddrs bounds Error.steward_addrs; MaxAddrSize bounds each of them.
 	MaxHintAddrs = 16
 	MaxAddrSize  = 1024

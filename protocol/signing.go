@@ -29,7 +29,7 @@ const (
 	// SingleDomain starts the bytes a primary steward signs to vouch that a task ran on one
 	// trusted peer: the batch ID, uvarint(task) and the output's content ID, all binary.
 	SingleDomain = "allforone/single/v1\n"
-	// DigestDomain starts the bytes of a steward's state digest (StateDigest; not a
+	// DigestDomain starts the bytes of a task hash (TaskHash, in a StateDigest; not a
 	// signature).
 	DigestDomain = "allforone/state-digest/v1\n"
 	// TaskSeedDomain is hashed with a task ID to make the task's seed (not a signature).

@@ -33,7 +33,6 @@ var specConstants = map[string]any{
 	"MaxFailureDetail":     MaxFailureDetail,
 	"MaxFailureStderr":     MaxFailureStderr,
 	"SignatureSize":        SignatureSize,
-	"DigestSize":           DigestSize,
 	"MaxRedirects":         MaxRedirects,
 	"MaxHintAddrs":         MaxHintAddrs,
 	"MaxAddrSize":          MaxAddrSize,

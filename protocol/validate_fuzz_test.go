@@ -49,7 +49,7 @@ var answersTo = []*pb.StewardRequest{
 	{BatchId: testBatch.Bytes(), Body: &pb.StewardRequest_Status{Status: &pb.StatusRequest{}}},
 	{Body: &pb.StewardRequest_List{List: &pb.ListBatches{}}},
 	{BatchId: testBatch.Bytes(), Body: &pb.StewardRequest_Vote{Vote: &pb.PrimaryVote{Epoch: 3, DurationMs: 10000}}},
-	{BatchId: testBatch.Bytes(), Body: &pb.StewardRequest_Digest{Digest: &pb.StateDigest{Sha256: make([]byte, DigestSize)}}},
+	{BatchId: testBatch.Bytes(), Body: &pb.StewardRequest_Digest{Digest: &pb.StateDigest{Tasks: []uint32{1}, Hashes: []uint64{7}}}},
 }
 
 func FuzzStewardRequest(f *testing.F) {
@@ -209,7 +209,7 @@ func seedMessages(t testing.TB) map[string][]proto.Message {
 			stewardRequest(&pb.ListBatches{}),
 			stewardRequest(&pb.PrimaryVote{Epoch: 2, DurationMs: 10000, Stewards: [][]byte{[]byte(testPeer(t, 1)), []byte(testPeer(t, 2))}}),
 			stewardRequest(&pb.StateDelta{Tasks: []*pb.TaskState{state}, Signature: testSig, Epoch: 2}),
-			stewardRequest(&pb.StateDigest{Sha256: make([]byte, DigestSize), Epoch: 2}),
+			stewardRequest(&pb.StateDigest{Tasks: []uint32{0, 1, 5}, Hashes: []uint64{1, 2, 3}, Epoch: 2}),
 		},
 		"FuzzStewardResponse": {
 			grantOf(0, 1),
@@ -217,7 +217,8 @@ func seedMessages(t testing.TB) map[string][]proto.Message {
 			&pb.StewardResponse{Body: &pb.StewardResponse_Ack{Ack: &pb.Ack{}}},
 			notSteward(testPeer(t, 6)),
 			&pb.StewardResponse{Body: &pb.StewardResponse_Vote{Vote: &pb.VoteGrant{Epoch: 3, DurationMs: 10000}}},
-			&pb.StewardResponse{Body: &pb.StewardResponse_Digest{Digest: &pb.DigestMatch{Same: true}}},
+			&pb.StewardResponse{Body: &pb.StewardResponse_Digest{Digest: &pb.DigestMatch{}}},
+			&pb.StewardResponse{Body: &pb.StewardResponse_Digest{Digest: &pb.DigestMatch{Want: []uint32{1}, Differing: &pb.StateSnapshot{Tasks: []*pb.TaskState{state}, Signature: testSig}}}},
 			&pb.StewardResponse{Error: &pb.Error{Code: pb.ErrorCode_FENCED, Message: "epoch 2 is stale", StewardHint: []byte(testPeer(t, 6)), StewardAddrs: [][]byte{addr}, Epoch: 4}},
 			&pb.StewardResponse{Body: &pb.StewardResponse_Snapshot{Snapshot: &pb.StateSnapshot{Manifest: manifest, Tasks: []*pb.TaskState{state}, Signature: testSig}}},
 			&pb.StewardResponse{Body: &pb.StewardResponse_Status{Status: &pb.BatchStatus{State: "failed", Total: 4, Failed: 1, Steward: []byte(testPeer(t, 4)),

@@ -16,7 +16,7 @@ import (
 // output per record (empty for a failure, output_size bytes for a success) and no more
 // notes than records; a StateDelta signed, with well-formed task states and, when it
 // carries the manifest, the manifest of this batch; an Adopt with this batch's manifest; a
-// StateDigest of DigestSize bytes.
+// StateDigest with one hash per task, its tasks ascending.
 func ValidateStewardRequest(req *pb.StewardRequest) error {
 	c := check{"StewardRequest"}
 	if req.GetList() != nil {
@@ -49,10 +49,7 @@ func ValidateStewardRequest(req *pb.StewardRequest) error {
 	case *pb.StewardRequest_Vote:
 		return c.vote("vote", body.Vote)
 	case *pb.StewardRequest_Digest:
-		if n := len(body.Digest.GetSha256()); n != DigestSize {
-			return c.bad("digest.sha256", "is %d bytes: a state digest is a SHA-256 of %d bytes", n, DigestSize)
-		}
-		return nil
+		return c.digest("digest", body.Digest)
 	case *pb.StewardRequest_Pull, *pb.StewardRequest_Status:
 		return nil
 	}
@@ -104,6 +101,27 @@ func (c check) vote(field string, v *pb.PrimaryVote) error {
 			return c.bad(fmt.Sprintf("%s.stewards[%d]", field, i), "names a peer again: list each steward once")
 		}
 		seen[string(p)] = true
+	}
+	return nil
+}
+
+// digest checks a StateDigest (section 10.13): one hash per task, tasks strictly ascending
+// and in range.
+func (c check) digest(field string, d *pb.StateDigest) error {
+	ts := d.GetTasks()
+	if err := c.tasks(field+".tasks", ts); err != nil {
+		return err
+	}
+	if len(d.GetHashes()) != len(ts) {
+		return c.bad(field+".hashes", "has %d hashes for %d tasks: send one per task", len(d.GetHashes()), len(ts))
+	}
+	for i := 1; i < len(ts); i++ {
+		if ts[i] <= ts[i-1] {
+			return c.bad(fmt.Sprintf("%s.tasks[%d]", field, i), "is %d after %d: list the tasks once each, ascending", ts[i], ts[i-1])
+		}
+	}
+	if n := len(ts); n > 0 {
+		return c.task(fmt.Sprintf("%s.tasks[%d]", field, n-1), ts[n-1])
 	}
 	return nil
 }
@@ -188,7 +206,20 @@ func ValidateStewardResponse(resp *pb.StewardResponse, req *pb.StewardRequest) e
 		}
 		want = "vote"
 	case *pb.StewardRequest_Digest:
-		if resp.GetDigest() != nil {
+		if d := resp.GetDigest(); d != nil {
+			if err := c.tasks("digest.want", d.GetWant()); err != nil {
+				return err
+			}
+			if s := d.GetDiffering(); s != nil {
+				id, err := c.batchID("(request) batch_id", req.GetBatchId())
+				if err != nil {
+					return err
+				}
+				if err := c.taskStates("digest.differing.tasks", s.GetTasks(), id); err != nil {
+					return err
+				}
+				return c.signature("digest.differing.signature", s.GetSignature())
+			}
 			return nil
 		}
 		want = "digest"

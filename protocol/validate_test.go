@@ -109,7 +109,7 @@ func TestValidateStewardRequest(t *testing.T) {
 		"status":   stewardRequest(&pb.StatusRequest{}),
 		"adopt":    stewardRequest(&pb.Adopt{Manifest: manifest}),
 		"list":     stewardRequest(&pb.ListBatches{}),
-		"digest":   stewardRequest(&pb.StateDigest{Sha256: make([]byte, DigestSize)}),
+		"digest":   stewardRequest(&pb.StateDigest{Tasks: []uint32{0, 2, 9}, Hashes: []uint64{5, 6, 7}}),
 	}
 	for name, req := range valid {
 		if err := ValidateStewardRequest(req); err != nil {
@@ -175,8 +175,10 @@ func TestValidateStewardRequest(t *testing.T) {
 				ts.Results = append(ts.Results, okRecord(t, 1))
 			}
 		}), "delta.tasks[0].results"},
-		{"digest too short", mutate("digest", func(r *pb.StewardRequest) { r.GetDigest().Sha256 = r.GetDigest().Sha256[:31] }), "digest.sha256"},
-		{"digest missing", mutate("digest", func(r *pb.StewardRequest) { r.GetDigest().Sha256 = nil }), "digest.sha256"},
+		{"digest hashes not aligned", mutate("digest", func(r *pb.StewardRequest) { r.GetDigest().Hashes = r.GetDigest().Hashes[:2] }), "digest.hashes"},
+		{"digest tasks out of order", mutate("digest", func(r *pb.StewardRequest) { r.GetDigest().Tasks[2] = 1 }), "digest.tasks[2]"},
+		{"digest task twice", mutate("digest", func(r *pb.StewardRequest) { r.GetDigest().Tasks[1] = 0 }), "digest.tasks[1]"},
+		{"digest task out of range", mutate("digest", func(r *pb.StewardRequest) { r.GetDigest().Tasks[2] = MaxTasks }), "digest.tasks[2]"},
 		{"adopt without manifest", mutate("adopt", func(r *pb.StewardRequest) { r.GetAdopt().Manifest = nil }), "adopt.manifest"},
 		{"adopt of another batch", mutate("adopt", func(r *pb.StewardRequest) { r.GetAdopt().Manifest = []byte("other") }), "adopt.manifest"},
 	}

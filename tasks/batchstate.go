@@ -5,8 +5,6 @@ import (
 	"slices"
 	"time"
 
-	"allforone/protocol"
-
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -125,12 +123,9 @@ type BatchState struct {
 	leased map[int]struct{} // tasks with leases not yet released
 	dirty  map[int]struct{}
 	rng    *rand.Rand
-	gen    uint64 // counts changes (Gen)
-	digest struct {
-		gen uint64
-		ok  bool
-		sum [protocol.DigestSize]byte
-	}
+	gen    uint64   // counts changes (Gen)
+	hashes []uint64 // TaskHash of each task, where hashed[i]
+	hashed []bool   // hashes[i] is computed and task i did not change since
 
 	// Verify checks a result record's signature when a task state arrives
 	// (TaskStateFromPB). Nil: ResultRecord.Verify. A node shares one VerifiedRecords.Verify.
@@ -177,7 +172,15 @@ func (b *BatchState) Done() bool { return b.done+b.failed == len(b.tasks) }
 // Counts returns the numbers of accepted and failed tasks.
 func (b *BatchState) Counts() (done, failed int) { return b.done, b.failed }
 
-func (b *BatchState) touch(i int) { b.dirty[i] = struct{}{}; b.gen++ }
+func (b *BatchState) touch(i int) { b.dirty[i] = struct{}{}; b.changed(i) }
+
+// changed counts a change to task i.
+func (b *BatchState) changed(i int) {
+	b.gen++
+	if b.hashed != nil {
+		b.hashed[i] = false
+	}
+}
 
 // Gen counts the changes to the state: two calls that return the same number saw the same
 // state.
@@ -276,10 +279,10 @@ func (b *BatchState) Grant(worker peer.ID, max int, now time.Time, d time.Durati
 		switch {
 		case fresh && cv >= TrustedAfter && b.rng.Float64() < min(1-1/float64(cv), MaxSingleShare):
 			t.Single = true // this worker alone; the sample of the rest stays replicated
-			b.gen++
+			b.changed(i)
 		case t.Single && !t.Reverified && cv < TrustedAfter:
 			t.Reverified = true // a single task must not go to a peer that is not trusted
-			b.gen++
+			b.changed(i)
 		}
 		if b.needed(i, now) == 0 {
 			continue
@@ -455,7 +458,7 @@ func (b *BatchState) setStatus(i int, status TaskStatus, accepted cid.Cid) {
 		b.failed--
 	}
 	t.status, t.accepted = status, accepted
-	b.gen++
+	b.changed(i)
 	switch t.status {
 	case TaskAccepted:
 		b.done++

@@ -37,7 +37,7 @@ func (b *BatchState) Merge(i int, other TaskState) Change {
 	}
 	c := b.merge(i, other)
 	if c.Added {
-		b.gen++
+		b.changed(i)
 	}
 	return c
 }

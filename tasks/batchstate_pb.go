@@ -47,20 +47,22 @@ func (b *BatchState) HasState(i int) bool {
 	return len(t.Results) > 0 || len(t.Leases) > 0 || len(t.Holders) > 0
 }
 
-// Digest is the digest of the whole state (protocol.StateDigest over every task that has
-// state), computed once per change.
-func (b *BatchState) Digest() [protocol.DigestSize]byte {
-	if b.digest.ok && b.digest.gen == b.gen {
-		return b.digest.sum
+// TaskHashes returns the tasks that have state, ascending, and each one's
+// protocol.TaskHash; a hash is computed once per change of its task.
+func (b *BatchState) TaskHashes() (tasks []int, hashes []uint64) {
+	if b.hashes == nil {
+		b.hashes, b.hashed = make([]uint64, len(b.tasks)), make([]bool, len(b.tasks))
 	}
-	var states []*pb.TaskState
 	for i := range b.tasks {
-		if b.HasState(i) {
-			states = append(states, b.TaskStateToPB(i))
+		if !b.HasState(i) {
+			continue
 		}
+		if !b.hashed[i] {
+			b.hashes[i], b.hashed[i] = protocol.TaskHash(b.ID, b.TaskStateToPB(i)), true
+		}
+		tasks, hashes = append(tasks, i), append(hashes, b.hashes[i])
 	}
-	b.digest.sum, b.digest.gen, b.digest.ok = protocol.StateDigest(b.ID, states), b.gen, true
-	return b.digest.sum
+	return tasks, hashes
 }
 
 // knownRecord reports whether task i already holds exactly this record (same executor

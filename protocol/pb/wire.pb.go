@@ -1511,13 +1511,15 @@ func (*StatePull) Descriptor() ([]byte, []int) {
 	return file_wire_proto_rawDescGZIP(), []int{16}
 }
 
-// StateDigest asks a steward whether its state of a finished batch is the sender's (10.13):
-// sha256 is the digest of the sender's state (BatchState.Digest). An answer that it is
-// lets the primary skip sending the whole state to a steward that returns with it.
+// StateDigest asks a steward whether its state of a finished batch is the sender's, task by
+// task (10.13): tasks lists every task the sender has state for, ascending, and hashes[i] is
+// the task hash of tasks[i] (protocol.TaskHash). A steward that returns with the state then
+// gets only the tasks that differ, not the whole state again.
 type StateDigest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Sha256        []byte                 `protobuf:"bytes,1,opt,name=sha256,proto3" json:"sha256,omitempty"`
-	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"` // the sending primary's epoch (10.12); 0 from a steward without epochs
+	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"` // the sending primary's epoch (10.12); 0 from a steward without epochs
+	Tasks         []uint32               `protobuf:"varint,2,rep,packed,name=tasks,proto3" json:"tasks,omitempty"`
+	Hashes        []uint64               `protobuf:"fixed64,3,rep,packed,name=hashes,proto3" json:"hashes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1552,13 +1554,6 @@ func (*StateDigest) Descriptor() ([]byte, []int) {
 	return file_wire_proto_rawDescGZIP(), []int{17}
 }
 
-func (x *StateDigest) GetSha256() []byte {
-	if x != nil {
-		return x.Sha256
-	}
-	return nil
-}
-
 func (x *StateDigest) GetEpoch() uint64 {
 	if x != nil {
 		return x.Epoch
@@ -1566,11 +1561,28 @@ func (x *StateDigest) GetEpoch() uint64 {
 	return 0
 }
 
-// DigestMatch answers a StateDigest: same when the answering steward's state of the batch
-// has that digest.
+func (x *StateDigest) GetTasks() []uint32 {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
+}
+
+func (x *StateDigest) GetHashes() []uint64 {
+	if x != nil {
+		return x.Hashes
+	}
+	return nil
+}
+
+// DigestMatch answers a StateDigest. want lists the tasks of the request this steward has
+// another state of, or none; differing holds this steward's states of the tasks whose hash
+// differs or that the request does not list, signed as a StateSnapshot (10.6; no
+// manifest). Both empty: the states are the same.
 type DigestMatch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Same          bool                   `protobuf:"varint,1,opt,name=same,proto3" json:"same,omitempty"`
+	Want          []uint32               `protobuf:"varint,1,rep,packed,name=want,proto3" json:"want,omitempty"`
+	Differing     *StateSnapshot         `protobuf:"bytes,2,opt,name=differing,proto3" json:"differing,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1605,11 +1617,18 @@ func (*DigestMatch) Descriptor() ([]byte, []int) {
 	return file_wire_proto_rawDescGZIP(), []int{18}
 }
 
-func (x *DigestMatch) GetSame() bool {
+func (x *DigestMatch) GetWant() []uint32 {
 	if x != nil {
-		return x.Same
+		return x.Want
 	}
-	return false
+	return nil
+}
+
+func (x *DigestMatch) GetDiffering() *StateSnapshot {
+	if x != nil {
+		return x.Differing
+	}
+	return nil
 }
 
 type StateSnapshot struct {
@@ -2969,12 +2988,14 @@ const file_wire_proto_rawDesc = "" +
 	"\x05tasks\x18\x02 \x03(\v2\x1c.allforone.wire.v1.TaskStateR\x05tasks\x12\x1c\n" +
 	"\tsignature\x18\x03 \x01(\fR\tsignature\x12\x14\n" +
 	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\"\v\n" +
-	"\tStatePull\";\n" +
-	"\vStateDigest\x12\x16\n" +
-	"\x06sha256\x18\x01 \x01(\fR\x06sha256\x12\x14\n" +
-	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\"!\n" +
+	"\tStatePull\"Q\n" +
+	"\vStateDigest\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x14\n" +
+	"\x05tasks\x18\x02 \x03(\rR\x05tasks\x12\x16\n" +
+	"\x06hashes\x18\x03 \x03(\x06R\x06hashes\"a\n" +
 	"\vDigestMatch\x12\x12\n" +
-	"\x04same\x18\x01 \x01(\bR\x04same\"\x93\x01\n" +
+	"\x04want\x18\x01 \x03(\rR\x04want\x12>\n" +
+	"\tdiffering\x18\x02 \x01(\v2 .allforone.wire.v1.StateSnapshotR\tdiffering\"\x93\x01\n" +
 	"\rStateSnapshot\x12\x1a\n" +
 	"\bmanifest\x18\x01 \x01(\fR\bmanifest\x122\n" +
 	"\x05tasks\x18\x02 \x03(\v2\x1c.allforone.wire.v1.TaskStateR\x05tasks\x12\x1c\n" +
@@ -3166,23 +3187,24 @@ var file_wire_proto_depIdxs = []int32{
 	14, // 24: allforone.wire.v1.TaskState.leases:type_name -> allforone.wire.v1.LeaseState
 	13, // 25: allforone.wire.v1.TaskState.notes:type_name -> allforone.wire.v1.FailureNote
 	15, // 26: allforone.wire.v1.StateDelta.tasks:type_name -> allforone.wire.v1.TaskState
-	15, // 27: allforone.wire.v1.StateSnapshot.tasks:type_name -> allforone.wire.v1.TaskState
-	22, // 28: allforone.wire.v1.BatchStatus.peers:type_name -> allforone.wire.v1.PeerShare
-	24, // 29: allforone.wire.v1.BatchStatus.failures:type_name -> allforone.wire.v1.TaskFailure
-	25, // 30: allforone.wire.v1.BatchStatus.waiting:type_name -> allforone.wire.v1.WaitReason
-	1,  // 31: allforone.wire.v1.BlobResponse.error:type_name -> allforone.wire.v1.Error
-	35, // 32: allforone.wire.v1.ResultRequest.store:type_name -> allforone.wire.v1.StoreResults
-	36, // 33: allforone.wire.v1.ResultRequest.fetch:type_name -> allforone.wire.v1.FetchResults
-	37, // 34: allforone.wire.v1.ResultRequest.have:type_name -> allforone.wire.v1.HaveResults
-	3,  // 35: allforone.wire.v1.StoredResult.records:type_name -> allforone.wire.v1.ResultRecord
-	34, // 36: allforone.wire.v1.StoreResults.results:type_name -> allforone.wire.v1.StoredResult
-	1,  // 37: allforone.wire.v1.ResultResponse.error:type_name -> allforone.wire.v1.Error
-	34, // 38: allforone.wire.v1.ResultResponse.results:type_name -> allforone.wire.v1.StoredResult
-	39, // [39:39] is the sub-list for method output_type
-	39, // [39:39] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	20, // 27: allforone.wire.v1.DigestMatch.differing:type_name -> allforone.wire.v1.StateSnapshot
+	15, // 28: allforone.wire.v1.StateSnapshot.tasks:type_name -> allforone.wire.v1.TaskState
+	22, // 29: allforone.wire.v1.BatchStatus.peers:type_name -> allforone.wire.v1.PeerShare
+	24, // 30: allforone.wire.v1.BatchStatus.failures:type_name -> allforone.wire.v1.TaskFailure
+	25, // 31: allforone.wire.v1.BatchStatus.waiting:type_name -> allforone.wire.v1.WaitReason
+	1,  // 32: allforone.wire.v1.BlobResponse.error:type_name -> allforone.wire.v1.Error
+	35, // 33: allforone.wire.v1.ResultRequest.store:type_name -> allforone.wire.v1.StoreResults
+	36, // 34: allforone.wire.v1.ResultRequest.fetch:type_name -> allforone.wire.v1.FetchResults
+	37, // 35: allforone.wire.v1.ResultRequest.have:type_name -> allforone.wire.v1.HaveResults
+	3,  // 36: allforone.wire.v1.StoredResult.records:type_name -> allforone.wire.v1.ResultRecord
+	34, // 37: allforone.wire.v1.StoreResults.results:type_name -> allforone.wire.v1.StoredResult
+	1,  // 38: allforone.wire.v1.ResultResponse.error:type_name -> allforone.wire.v1.Error
+	34, // 39: allforone.wire.v1.ResultResponse.results:type_name -> allforone.wire.v1.StoredResult
+	40, // [40:40] is the sub-list for method output_type
+	40, // [40:40] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }

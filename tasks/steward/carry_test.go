@@ -160,19 +160,19 @@ func (w *world) deliverCopy(x string, c Copy) Input {
 	node := w.steward(p)
 	id := w.newReq(nil)
 	if c.Digest != nil {
-		node.core.Step(w.at(p, DigestQuery{Req: id, From: w.ids[x], Digest: c.Digest, Epoch: c.Epoch}))
+		node.core.Step(w.at(p, DigestQuery{Req: id, From: w.ids[x], Digest: *c.Digest, Epoch: c.Epoch}))
 		rd := node.core.Ready()
 		reply := takeReply(&rd, id)
 		w.carry(p, rd)
 		switch {
 		case reply.Err != nil:
 			w.printf("%s -> %s: digest refused: %s", p, x, w.named.Replace(reply.Err.Error()))
-		case reply.Same:
+		case len(reply.Want)+len(reply.Differing) == 0:
 			w.printf("%s -> %s: digest same", p, x)
 		default:
-			w.printf("%s -> %s: digest differs", p, x)
+			w.printf("%s -> %s: digest differs: wants %s, sends %s", p, x, taskList(reply.Want), taskList(pbTasks(reply.Differing)))
 		}
-		return CopySent{To: c.To, Seq: c.Seq, Full: c.Full, Err: reply.Err, Differs: reply.Err == nil && !reply.Same}
+		return CopySent{To: c.To, Seq: c.Seq, Full: c.Full, Err: reply.Err, Want: reply.Want, Theirs: w.decode(reply.Differing)}
 	}
 	node.core.Step(w.at(p, StateCopy{Req: id, From: w.ids[x], Tasks: w.decode(c.Tasks), Epoch: c.Epoch}))
 	rd := node.core.Ready()

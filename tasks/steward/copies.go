@@ -24,13 +24,33 @@ func (s *Steward) stateCopy(in StateCopy) {
 	}
 }
 
-// digestQuery answers whether this steward's state has the primary's digest: a steward
-// that returns with the state of a finished batch then gets no full copy of it.
+// digestQuery answers how this steward's state differs from the primary's digest, task by
+// task: a steward that returns with the state of a finished batch then gets no full copy
+// of it, and the two learn each other's differences.
 func (s *Steward) digestQuery(in DigestQuery) {
-	if s.admitCopy(in.Req, in.From, in.Epoch) {
-		d := s.st.Digest()
-		s.reply(Reply{Req: in.Req, Same: bytes.Equal(d[:], in.Digest)})
+	if !s.admitCopy(in.Req, in.From, in.Epoch) {
+		return
 	}
+	r := Reply{Req: in.Req}
+	mine, hashes := s.st.TaskHashes()
+	theirs := in.Digest
+	for a, b := 0, 0; a < len(mine) || b < len(theirs.Tasks); {
+		switch {
+		case b == len(theirs.Tasks) || a < len(mine) && mine[a] < theirs.Tasks[b]:
+			r.Differing = append(r.Differing, s.st.TaskStateToPB(mine[a])) // the primary has none
+			a++
+		case a == len(mine) || theirs.Tasks[b] < mine[a]:
+			r.Want = append(r.Want, theirs.Tasks[b]) // this steward has none
+			b++
+		default:
+			if hashes[a] != theirs.Hashes[b] {
+				r.Want = append(r.Want, mine[a])
+				r.Differing = append(r.Differing, s.st.TaskStateToPB(mine[a]))
+			}
+			a, b = a+1, b+1
+		}
+	}
+	s.reply(r)
 }
 
 // admitCopy checks a copy (or a digest) from another steward, and answers req when it

@@ -121,8 +121,8 @@ func (s *Steward) copyOut(changed []int, encoded map[int]*pb.TaskState) {
 			// A finished batch changes only when holders do: a steward that returns to the
 			// set most likely has all of it, and a digest costs it and this node far less
 			// than the whole state, signed, checked and merged.
-			d := s.st.Digest()
-			c.Full, c.Manifest, c.Digest, pc.state, pc.digested = true, false, d[:], copySending, true
+			ts, hs := s.st.TaskHashes()
+			c.Full, c.Manifest, c.Digest, pc.state, pc.digested = true, false, &Digest{Tasks: ts, Hashes: hs}, copySending, true
 		case pc.state == copyNone:
 			c.Full, c.Tasks, pc.state = true, s.allStates(), copySending
 		default:
@@ -181,6 +181,14 @@ func (s *Steward) copySent(in CopySent) {
 	}
 	if in.Full && pc.state == copySending {
 		pc.state = copyConfirmed
+	}
+	// A digest's answer: what the steward has that this one lacks is merged here (and so
+	// copied on to every steward), and what differs there goes to it next.
+	s.merge(in.Theirs)
+	for _, i := range in.Want {
+		if i >= 0 && i < s.st.NumTasks() {
+			pc.unsent[i] = struct{}{}
+		}
 	}
 	for _, b := range s.barriers {
 		if seq, ok := b.copies[in.To]; ok && b.final && (in.Seq == seq || in.Full && in.Seq >= seq) {

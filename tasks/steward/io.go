@@ -76,14 +76,21 @@ type TaskCopy struct {
 }
 
 // StateCopy is another steward's copy of changed tasks (a state delta).
-// DigestQuery asks whether this steward's state has a digest (Copy.Digest, from the
-// primary); the Reply says Same.
+// DigestQuery asks how this steward's state differs from the primary's digest
+// (Copy.Digest); the Reply says in Want and Differing.
 type DigestQuery struct {
 	Req    ReqID
 	From   peer.ID
 	Now    time.Time
-	Digest []byte
+	Digest Digest
 	Epoch  uint64
+}
+
+// Digest is a state by task hashes (protocol.TaskHash): Tasks are the tasks with state,
+// ascending, Hashes[i] the hash of Tasks[i].
+type Digest struct {
+	Tasks  []int
+	Hashes []uint64
 }
 
 type StateCopy struct {
@@ -120,8 +127,11 @@ type CopySent struct {
 	Seq  uint64 // the Copy's
 	Full bool
 	Err  error
-	// Differs answers a digest copy: the steward's state is not this one's (or it could
-	// not tell: it does not know the batch, or the digest request): a full copy follows.
+	// The answer to a digest copy: the tasks the steward wants this one's state of, and
+	// its own states of the tasks that differ (verified), to merge. Differs: it could not
+	// tell (it does not know the batch, or digests): a full copy follows.
+	Want    []int
+	Theirs  []TaskCopy
 	Differs bool
 }
 
@@ -218,7 +228,10 @@ type Reply struct {
 	Status   *Status
 	Snapshot []*pb.TaskState
 	Vote     *pb.VoteGrant // a vote granted (VoteRequest)
-	Same     bool          // this steward's state has the digest asked about (DigestQuery)
+	// The answer to a DigestQuery: the tasks of the digest this steward has another state
+	// of, or none, and its states of the tasks that differ or that the digest lacks.
+	Want      []int
+	Differing []*pb.TaskState
 	// Epoch goes with a Snapshot: the epoch this steward promised (StateSnapshot.epoch).
 	Epoch uint64
 }
@@ -239,10 +252,10 @@ type Copy struct {
 	Manifest bool
 	Tasks    []*pb.TaskState
 	Epoch    uint64 // the primary's epoch (StateDelta.epoch); 0 without epochs
-	// Digest, when set, makes this a question instead (StateDigest): has the steward this
-	// digest of a finished batch's whole state? It carries no tasks; if the answer is
-	// yes it counts as a full copy sent, if no a full copy follows.
-	Digest []byte
+	// Digest, when set, makes this a question instead (StateDigest): which tasks of this
+	// finished batch does the steward have another state of? It carries no tasks; once
+	// answered it counts as a full copy sent, and the tasks that differ go next.
+	Digest *Digest
 }
 
 // Store is accepted results to store on one holder.
