@@ -155,7 +155,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		batches:     make(map[string]*batch),
 		announced:   make(map[string]bool),
 		limits:      p2p.NewLimiter(),
-		held:        heldSet{tasks: make(map[string]map[int]bool)},
+		held:        heldSet{tasks: make(map[string]map[int]heldResult)},
 		verified:    tasks.NewVerifiedRecords(verifiedRecords),
 		slots:       make(chan struct{}, cfg.Slots),
 		slotFreed:   make(chan struct{}, 1),

@@ -33,8 +33,14 @@ const (
 // heldSet is the results this node holds, by batch.
 type heldSet struct {
 	mu      sync.Mutex
-	tasks   map[string]map[int]bool // batch key -> task -> single (accepted on one trusted peer's word)
-	version uint64                  // changes with every add and remove
+	tasks   map[string]map[int]heldResult // batch key -> task -> what is known of it
+	version uint64                        // changes with every add and remove
+}
+
+// heldResult is what the node keeps in memory of a result it holds.
+type heldResult struct {
+	single bool   // accepted on one trusted peer's word
+	mark   uint64 // its write (durable.Points.Mark): durable once a sync point covers it
 }
 
 // gen changes whenever a result is added or removed.
@@ -44,18 +50,29 @@ func (h *heldSet) gen() uint64 {
 	return h.version
 }
 
-func (h *heldSet) add(id cid.Cid, task int, single bool) (first bool) {
+func (h *heldSet) add(id cid.Cid, task int, r heldResult) (first bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.version++
 	m := h.tasks[id.KeyString()]
 	if m == nil {
-		m = make(map[int]bool)
+		m = make(map[int]heldResult)
 		h.tasks[id.KeyString()] = m
 		first = true
 	}
-	m[task] = single
+	m[task] = r
 	return first
+}
+
+// lastMark returns the latest write mark among the given held tasks of batch id.
+func (h *heldSet) lastMark(id cid.Cid, tasks []uint32) uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var mark uint64
+	for _, t := range tasks {
+		mark = max(mark, h.tasks[id.KeyString()][int(t)].mark)
+	}
+	return mark
 }
 
 func (h *heldSet) has(id cid.Cid, task int) bool {
@@ -69,7 +86,7 @@ func (h *heldSet) has(id cid.Cid, task int) bool {
 func (h *heldSet) single(id cid.Cid, task int) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.tasks[id.KeyString()][task]
+	return h.tasks[id.KeyString()][task].single
 }
 
 // list returns the held tasks of a batch, sorted.
@@ -99,6 +116,9 @@ func (n *Node) loadHeld(ctx context.Context) error {
 		return err
 	}
 	defer res.Close()
+	// What a killed run wrote may not have reached the disk yet: the first answer that
+	// names any of it syncs once.
+	mark := n.durable.Mark()
 	for e := range res.Next() {
 		if e.Error != nil {
 			return e.Error
@@ -108,7 +128,7 @@ func (n *Node) loadHeld(ctx context.Context) error {
 			continue
 		}
 		// A single result is rechecked with its steward when fetched.
-		n.held.add(id, task, storedSingle(e.Value))
+		n.held.add(id, task, heldResult{single: storedSingle(e.Value), mark: mark})
 	}
 	return nil
 }
@@ -196,7 +216,7 @@ func (n *Node) storeResult(ctx context.Context, b *batch, sr *pb.StoredResult) e
 	if err := n.ds.Put(ctx, store.ResultKey(b.id, int(sr.GetTask())), raw); err != nil {
 		return err
 	}
-	if n.held.add(b.id, int(sr.GetTask()), sr.GetSingle()) {
+	if n.held.add(b.id, int(sr.GetTask()), heldResult{single: sr.GetSingle(), mark: n.durable.Mark()}) {
 		n.provide(b.id) // "I hold results of this batch"
 	}
 	n.metrics.ResultsHeld.Inc()
@@ -234,9 +254,9 @@ func (n *Node) loadResult(ctx context.Context, id cid.Cid, task int, withOutput 
 // durableHave completes an answer that names tasks held: what it names is made durable
 // first, and it carries the store's incarnation, so that the asker may keep it confirmed
 // across this node's restarts (protocol section 12.2).
-func (n *Node) durableHave(ctx context.Context, resp *pb.ResultResponse) *pb.ResultResponse {
+func (n *Node) durableHave(ctx context.Context, id cid.Cid, resp *pb.ResultResponse) *pb.ResultResponse {
 	if len(resp.Have) > 0 {
-		if err := n.durable.SyncWritten(ctx); err != nil {
+		if err := n.durable.SyncThrough(ctx, n.held.lastMark(id, resp.Have)); err != nil {
 			return &pb.ResultResponse{Error: protocol.ToPB(protocol.Errorf(pb.ErrorCode_INTERNAL, "%v", err))}
 		}
 	}
@@ -271,7 +291,7 @@ func (n *Node) handleResult(ctx context.Context, from peer.ID, req *pb.ResultReq
 			}
 			resp.Have = append(resp.Have, sr.GetTask())
 		}
-		return n.durableHave(ctx, resp)
+		return n.durableHave(ctx, id, resp)
 	case *pb.ResultRequest_Have:
 		resp := &pb.ResultResponse{}
 		for _, t := range body.Have.GetTasks() {
@@ -279,7 +299,7 @@ func (n *Node) handleResult(ctx context.Context, from peer.ID, req *pb.ResultReq
 				resp.Have = append(resp.Have, t)
 			}
 		}
-		return n.durableHave(ctx, resp)
+		return n.durableHave(ctx, id, resp)
 	case *pb.ResultRequest_Fetch:
 		resp := &pb.ResultResponse{}
 		size := 0

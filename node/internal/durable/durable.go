@@ -55,6 +55,8 @@ type Points struct {
 	fileAt  time.Time           // when the synced file was last written
 	pending *store.SyncedRecord // a sync point to record, written by Loop
 	synced  atomic.Uint64       // the log's bytes written before the last sync point
+	marks   atomic.Uint64       // writes numbered so far (Mark)
+	marked  atomic.Uint64       // the last of them that a completed sync point covers
 	lossMu  sync.Mutex
 	loss    *store.DataLoss // what this start found lost, or nil
 	inc     uint64          // the store's incarnation (Incarnation), set by Check
@@ -104,7 +106,7 @@ func (p *Points) Check(ctx context.Context) error {
 
 // The store's incarnation tells peers whether what this node told them it holds still
 // holds: it stays the same across restarts, crashes included (a node syncs before it says
-// it holds something: SyncWritten), and changes when the store may have lost such
+// it holds something: SyncThrough), and changes when the store may have lost such
 // writes: a start that found writes lost, or a new or reset datastore. A peer that
 // confirmed copies here keeps them confirmed across a restart of this node only while the
 // incarnation is the one it saw (the repair of the results it holds, node/repair.go).
@@ -145,6 +147,20 @@ func (p *Points) SyncWritten(ctx context.Context) error {
 	return p.Sync(ctx, false)
 }
 
+// Mark numbers a write that returned, one the node must make durable before it names it
+// to a peer (a result it holds): SyncThrough(mark) does.
+func (p *Points) Mark() uint64 { return p.marks.Add(1) }
+
+// SyncThrough makes the writes numbered up to mark durable: nothing to do when a sync point
+// since covered them, else one sync point. An answer that names results stored long ago
+// costs no fsync, however busy the store is.
+func (p *Points) SyncThrough(ctx context.Context, mark uint64) error {
+	if mark <= p.marked.Load() {
+		return nil
+	}
+	return p.Sync(ctx, false)
+}
+
 // Lost returns a copy of what the datastore had lost when this node started, or nil.
 func (p *Points) Lost() *store.DataLoss {
 	p.lossMu.Lock()
@@ -177,18 +193,15 @@ func (p *Points) Sync(ctx context.Context, now bool) error {
 	err := p.ds.Put(ctx, datastore.NewKey(store.SyncMarkKey), binary.BigEndian.AppendUint64(nil, seq))
 	p.mu.Unlock()
 	written := p.ds.DB.Metrics().WAL.BytesIn // all of it precedes the sync below
+	marks := p.marks.Load()                  // and so do these writes
 	if err == nil {
 		err = p.ds.Sync(ctx, datastore.NewKey("/"))
 	}
 	if err != nil {
 		return fmt.Errorf("sync the datastore: %w", err)
 	}
-	for { // a concurrent Sync may have covered more
-		was := p.synced.Load()
-		if written <= was || p.synced.CompareAndSwap(was, written) {
-			break
-		}
-	}
+	raise(&p.synced, written) // a concurrent Sync may have covered more
+	raise(&p.marked, marks)
 	p.fileMu.Lock()
 	defer p.fileMu.Unlock()
 	rec := &store.SyncedRecord{Seq: seq, At: time.Now().UTC(), Counts: counts}
@@ -242,6 +255,16 @@ func (p *Points) Loop(ctx context.Context) {
 		last = time.Now()
 		if err := p.SyncWritten(ctx); err != nil {
 			p.log.Warn("periodic datastore sync", "err", err)
+		}
+	}
+}
+
+// raise sets v to x unless it holds more already.
+func raise(v *atomic.Uint64, x uint64) {
+	for {
+		was := v.Load()
+		if x <= was || v.CompareAndSwap(was, x) {
+			return
 		}
 	}
 }
