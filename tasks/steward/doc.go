@@ -21,8 +21,12 @@
 // stewards' copies first and parks requests until they are merged; losing it (a partition
 // heals, a closer member returns), it hands its whole state to the new primary, so two
 // stewards that both granted leases converge. A finished batch does neither: its outcomes
-// are final and reached the other stewards from the primary that decided them. Merging is a
-// union (tasks.BatchState.Merge): copies may arrive twice, late or out of order.
+// are final and reached the other stewards from the primary that decided them. To a
+// steward that returns to a finished batch's set the primary sends a digest, one hash per
+// task (Copy.Digest, protocol/README.md section 10.13), instead of the whole state: the
+// steward answers with the tasks it has another state of (DigestQuery) and the two
+// exchange just those. Merging is a union (tasks.BatchState.Merge): copies may arrive
+// twice, late or out of order.
 //
 // With Config.Fence (fence.go, protocol/README.md section 10.12) the primary holds a lease
 // that a strict majority of the batch's voting stewards granted, with an epoch that every

@@ -40,7 +40,7 @@ type peerCopy struct {
 	done     uint64           // every copy up to this one was answered (or failed)
 	answered map[uint64]bool  // copies after done answered already (out of order)
 	paused   bool             // a copy failed: the next goes at the next tick
-	digested bool             // its digest was asked for: the next full copy is one
+	digested bool             // it got a digest since it joined the set: no second one
 }
 
 // barrier holds a reply until its changes are copied and its results stored.
