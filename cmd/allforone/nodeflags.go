@@ -83,9 +83,15 @@ func applyNodeFlags(cmd *cli.Command, cfg *node.Config) error {
 		cfg.RepairGrace = node.Duration(testnetRepairGrace)
 		cfg.UnlimitedResources = true
 		cfg.TestingAPI = true
-		cfg.Prefs.CPUBusyPercent = t.Prefs.CPUBusyPercent // the testnet's own nodes keep the CPU busy
+		testnetPrefs(&cfg.Prefs)
 	}
 	return applyConfigFlags(cmd, cfg, func(node.ConfigKey) bool { return true })
+}
+
+// testnetPrefs sets what --testnet-mode sets in the preferences: the testnet's own nodes
+// keep the CPU busy, so the busy threshold must not pause them.
+func testnetPrefs(p *node.Prefs) {
+	p.CPUBusyPercent = node.TestConfig("").Prefs.CPUBusyPercent
 }
 
 // applyConfigFlags sets in cfg the settings among which() whose flag the user set.
@@ -101,12 +107,15 @@ func applyConfigFlags(cmd *cli.Command, cfg *node.Config, which func(node.Config
 	return nil
 }
 
-// prefsOverride returns what the flags set in the preferences (the "prefs" object, which
-// the daemon reloads live), to apply again when it reloads config.json: flags win over the
-// file.
+// prefsOverride returns what --testnet-mode and the flags set in the preferences (the
+// "prefs" object, which the daemon reloads live), to apply again when it reloads
+// config.json: they win over the file, in the order applyNodeFlags applies them.
 func prefsOverride(cmd *cli.Command) func(*node.Prefs) {
 	return func(p *node.Prefs) {
 		c := node.Config{Prefs: *p}
+		if cmd.Bool(flagTestnet) {
+			testnetPrefs(&c.Prefs)
+		}
 		// The flags' values were set once at start; Set fails only on a kind mismatch,
 		// which TestNodeFlagsFromConfigKeys rules out.
 		_ = applyConfigFlags(cmd, &c, func(k node.ConfigKey) bool { return strings.HasPrefix(k.Key, "prefs.") })

@@ -237,10 +237,14 @@ func TestTestnetModeYieldsToFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := node.TestConfig(dir).Prefs.CPUBusyPercent
-	if cfg, _ := probeFlags(t, dir, "--testnet-mode"); cfg.Prefs.CPUBusyPercent != want || !cfg.UnlimitedResources {
-		t.Fatalf("--testnet-mode: cpu busy percent %d (want %d), unlimited resources %v", cfg.Prefs.CPUBusyPercent, want, cfg.UnlimitedResources)
+	if want == file.Prefs.CPUBusyPercent {
+		t.Fatalf("the test needs config.json's cpu busy percent (%d) to differ from the testnet's", want)
 	}
-	if cfg, _ := probeFlags(t, dir, "--testnet-mode", "--cpu-busy-percent", "37"); cfg.Prefs.CPUBusyPercent != 37 {
-		t.Fatalf("--testnet-mode --cpu-busy-percent 37: %d", cfg.Prefs.CPUBusyPercent)
+	if cfg, reloaded := probeFlags(t, dir, "--testnet-mode"); cfg.Prefs.CPUBusyPercent != want || !cfg.UnlimitedResources || reloaded.CPUBusyPercent != want {
+		t.Fatalf("--testnet-mode: cpu busy percent %d, after a reload of config.json %d (want %d); unlimited resources %v",
+			cfg.Prefs.CPUBusyPercent, reloaded.CPUBusyPercent, want, cfg.UnlimitedResources)
+	}
+	if cfg, reloaded := probeFlags(t, dir, "--testnet-mode", "--cpu-busy-percent", "37"); cfg.Prefs.CPUBusyPercent != 37 || reloaded.CPUBusyPercent != 37 {
+		t.Fatalf("--testnet-mode --cpu-busy-percent 37: %d, after a reload %d", cfg.Prefs.CPUBusyPercent, reloaded.CPUBusyPercent)
 	}
 }
