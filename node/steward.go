@@ -236,8 +236,8 @@ func (n *Node) applyDelta(ctx context.Context, from peer.ID, id cid.Cid, d *pb.S
 			return protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "manifest is batch %s, not %s", b.id, id)
 		}
 	}
-	if v := n.liveView(); !v.NearSteward(id, n.stewardCount(b), from) || !v.NearSteward(id, n.stewardCount(b), n.id) {
-		return &protocol.WireError{Code: pb.ErrorCode_NOT_STEWARD, Message: "state copies go between the batch's stewards", Hint: n.otherSteward(b)}
+	if err := n.bothStewards(b, from); err != nil {
+		return err
 	}
 	states, err := n.decodeStates(b, d.GetTasks())
 	if err != nil {
@@ -252,6 +252,15 @@ func (n *Node) applyDelta(ctx context.Context, from peer.ID, id cid.Cid, d *pb.S
 	}))
 }
 
+// bothStewards checks that from and this node are both stewards of b in this node's view
+// (the K + 2 closest live members): state copies and digests go only between stewards.
+func (n *Node) bothStewards(b *batch, from peer.ID) error {
+	if v := n.liveView(); !v.NearSteward(b.id, n.stewardCount(b), from) || !v.NearSteward(b.id, n.stewardCount(b), n.id) {
+		return &protocol.WireError{Code: pb.ErrorCode_NOT_STEWARD, Message: "state copies go between the batch's stewards", Hint: n.otherSteward(b)}
+	}
+	return nil
+}
+
 // digestResp answers how this node's state of batch id differs from the primary's
 // digest, task by task (a steward of a finished batch that returns to the set then gets no
 // full copy). A node that does not know the batch says so; the primary then sends the
@@ -261,8 +270,8 @@ func (n *Node) digestResp(ctx context.Context, from peer.ID, id cid.Cid, d *pb.S
 	if b == nil {
 		return errResp(protocol.Errorf(pb.ErrorCode_UNKNOWN_BATCH, "%s: send the whole state", id))
 	}
-	if v := n.liveView(); !v.NearSteward(id, n.stewardCount(b), from) || !v.NearSteward(id, n.stewardCount(b), n.id) {
-		return errResp(&protocol.WireError{Code: pb.ErrorCode_NOT_STEWARD, Message: "state digests go between the batch's stewards", Hint: n.otherSteward(b)})
+	if err := n.bothStewards(b, from); err != nil {
+		return errResp(err)
 	}
 	l, err := n.becomeSteward(ctx, b)
 	if err != nil {
@@ -297,12 +306,7 @@ func (l *stewardLoop) sendDigest(ctx context.Context, c steward.Copy) steward.In
 	for _, i := range c.Digest.Tasks {
 		d.Tasks = append(d.Tasks, uint32(i))
 	}
-	var resp pb.StewardResponse
-	err := n.request(ctx, c.To, protocol.StewardProtocol(n.cfg.Swarm), protocol.MaxStewardMessage,
-		&pb.StewardRequest{BatchId: b.id.Bytes(), Body: &pb.StewardRequest_Digest{Digest: d}}, &resp)
-	if err == nil {
-		err = protocol.FromPB(resp.GetError())
-	}
+	m, err := n.stewardClient.Digest(ctx, c.To, b.id, d)
 	var we *protocol.WireError
 	if errors.As(err, &we) && (we.Code == pb.ErrorCode_UNKNOWN_BATCH || we.Code == pb.ErrorCode_BAD_REQUEST) {
 		return steward.CopySent{To: c.To, Seq: c.Seq, Full: c.Full, Differs: true}
@@ -311,16 +315,9 @@ func (l *stewardLoop) sendDigest(ctx context.Context, c steward.Copy) steward.In
 	if err != nil {
 		return ack
 	}
-	m := resp.GetDigest()
 	ack.Want = toInts(m.GetWant())
-	if s := m.GetDiffering(); s != nil {
-		if err := verifyState(c.To, b.id, s); err != nil {
-			ack.Err = err
-			return ack
-		}
-		if ack.Theirs, err = n.decodeStates(b, s.GetTasks()); err != nil {
-			ack.Err = fmt.Errorf("state of %s from %s: %w", b.id, shortID(c.To), err)
-		}
+	if m.GetDiffering() != nil {
+		ack.Theirs, ack.Err = n.snapshotStates(b, c.To, m.GetDiffering())
 	}
 	return ack
 }
@@ -357,11 +354,17 @@ func (n *Node) pullFrom(ctx context.Context, b *batch, p peer.ID) ([]steward.Tas
 	if err != nil {
 		return nil, err
 	}
-	if err := verifyState(p, b.id, resp.GetSnapshot()); err != nil {
+	return n.snapshotStates(b, p, resp.GetSnapshot())
+}
+
+// snapshotStates checks that snap is signed by steward p and decodes its task states of b,
+// verifying their records.
+func (n *Node) snapshotStates(b *batch, p peer.ID, snap *pb.StateSnapshot) ([]steward.TaskCopy, error) {
+	if err := verifyState(p, b.id, snap); err != nil {
 		n.logs.steward.Warn("state snapshot with a bad signature", "batch", b.id.String(), "from", shortID(p), "err", err)
 		return nil, err
 	}
-	states, err := n.decodeStates(b, resp.GetSnapshot().GetTasks())
+	states, err := n.decodeStates(b, snap.GetTasks())
 	if err != nil {
 		n.logs.steward.Warn("bad state from steward", "batch", b.id.String(), "from", shortID(p), "err", err)
 		return nil, fmt.Errorf("state of %s from %s: %w", b.id, shortID(p), err)

@@ -183,6 +183,15 @@ func (c *StewardClient) Pull(ctx context.Context, p peer.ID, batch cid.Cid) (*pb
 	return resp.GetSnapshot(), err
 }
 
+// Digest asks the steward p how its state of batch differs from the caller's, task by task
+// (section 10.13). The states in the answer are the caller's to verify.
+func (c *StewardClient) Digest(ctx context.Context, p peer.ID, batch cid.Cid, d *pb.StateDigest) (*pb.DigestMatch, error) {
+	req := stewardReq(batch)
+	req.Body = &pb.StewardRequest_Digest{Digest: d}
+	resp, err := c.Send(ctx, p, req)
+	return resp.GetDigest(), err
+}
+
 // Adopt hands batch, with its signed manifest, to the steward p (section 10.8).
 func (c *StewardClient) Adopt(ctx context.Context, p peer.ID, batch cid.Cid, manifest []byte) error {
 	req := stewardReq(batch)

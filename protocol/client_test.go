@@ -134,6 +134,25 @@ func TestStewardClientLocalAndMalformedAnswers(t *testing.T) {
 	}
 }
 
+// A digest's answer is checked as any other: its states signed and well-formed.
+func TestStewardClientDigest(t *testing.T) {
+	other := testPeer(t, 31)
+	f := &FakeCaller{}
+	c := &StewardClient{Caller: f, Swarm: "lab", Self: testPeer(t, 30)}
+	d := &pb.StateDigest{Tasks: []uint32{1}, Hashes: []uint64{9}}
+	answer := &pb.DigestMatch{Want: []uint32{1}}
+	f.HandleSteward(other, "lab", func(context.Context, *pb.StewardRequest) *pb.StewardResponse {
+		return &pb.StewardResponse{Body: &pb.StewardResponse_Digest{Digest: answer}}
+	})
+	if m, err := c.Digest(t.Context(), other, testBatch, d); err != nil || !slices.Equal(m.GetWant(), []uint32{1}) {
+		t.Fatalf("a valid answer: %v %v", m, err)
+	}
+	answer.Differing = &pb.StateSnapshot{Tasks: []*pb.TaskState{{Task: 1}}} // unsigned
+	if _, err := c.Digest(t.Context(), other, testBatch, d); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "digest.differing.signature") {
+		t.Fatalf("unsigned states in the answer: %v", err)
+	}
+}
+
 func TestResultClient(t *testing.T) {
 	holder := testPeer(t, 40)
 	f := &FakeCaller{}

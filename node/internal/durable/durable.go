@@ -139,7 +139,7 @@ func (p *Points) incarnate(ctx context.Context) error {
 func (p *Points) Incarnation() uint64 { return p.inc }
 
 // SyncWritten makes what was written since the last sync point durable, when anything
-// was: for a node about to tell a peer that it holds something.
+// was (Loop's periodic sync; an answer naming held results uses SyncThrough).
 func (p *Points) SyncWritten(ctx context.Context) error {
 	if p.ds.DB.Metrics().WAL.BytesIn == p.synced.Load() {
 		return nil
