@@ -282,7 +282,7 @@ func (n *Node) StewardTasks(id cid.Cid, withHolders ...int) (TestingTasks, bool)
 	if b == nil {
 		return TestingTasks{}, false
 	}
-	l := n.stewardOf(b)
+	l, _ := n.wake(n.ctx, b, "status")
 	if l == nil {
 		return TestingTasks{}, false
 	}

@@ -36,6 +36,8 @@ type batch struct {
 	raw []byte // the signed canonical manifest
 
 	steward   atomic.Pointer[stewardLoop] // set once, while this node is one of its stewards
+	dormant   atomic.Bool                 // a steward of it, its finished state on disk only (dormant.go)
+	wakeMu    sync.Mutex                  // one wake at a time
 	blobsHere atomic.Bool                 // its module and blob inputs are stored here
 
 	mu          sync.Mutex

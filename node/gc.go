@@ -118,7 +118,7 @@ func (g gcNode) Done(ctx context.Context, gb gc.Batch, ask bool) bool {
 	b.mu.Lock()
 	fin := b.workDone
 	b.mu.Unlock()
-	steward := n.stewardOf(b) != nil
+	steward := n.stewardHere(b)
 	fin = fin || n.stewardDone(b)
 	if !fin && !steward && ask {
 		sctx, cancel := context.WithTimeout(ctx, statusTimeout)
@@ -151,7 +151,8 @@ func (g gcNode) Collected(b gc.Batch) { b.(*batch).blobsHere.Store(false) }
 
 // stewardOutputs are the outputs in b's steward state. When collecting, it returns them
 // only if every accepted result has K live holders (the steward may still need them to
-// store a result); when marking, it returns them all.
+// store a result); when marking, it returns them all. A dormant state (dormant.go) gives
+// none either way: its results have their holders, and it is not loaded for this.
 func (n *Node) stewardOutputs(ctx context.Context, b *batch, collecting bool) ([]cid.Cid, error) {
 	l := n.stewardOf(b)
 	if l == nil {

@@ -263,7 +263,7 @@ func (g gaugeState) BatchesKnown() int { return len(g.n.listBatches()) }
 func (g gaugeState) BatchesStewarded() int {
 	count := 0
 	for _, b := range g.n.listBatches() {
-		if g.n.stewardOf(b) != nil {
+		if g.n.stewardHere(b) {
 			count++
 		}
 	}
@@ -319,7 +319,8 @@ func (n *Node) caughtLying(liars []peer.ID) {
 		return
 	}
 	liars = slices.Compact(slices.Sorted(slices.Values(liars)))
-	n.goLoop("reverify", func(context.Context) {
+	n.goLoop("reverify", func(ctx context.Context) {
+		n.wakeAll(ctx, "reverify") // dormant.go: finished batches' records are checked too
 		for _, b := range n.listBatches() {
 			if l := n.stewardOf(b); l != nil {
 				for _, p := range liars {

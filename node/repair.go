@@ -301,7 +301,7 @@ func (n *Node) storeCounts() StoreCounts {
 	var c StoreCounts
 	for _, b := range n.listBatches() {
 		c.Batches++
-		if n.stewardOf(b) != nil {
+		if n.stewardHere(b) {
 			c.StewardOf++
 		}
 	}

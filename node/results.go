@@ -119,11 +119,12 @@ func (n *Node) loadHeld(ctx context.Context) error {
 	// What a killed run wrote may not have reached the disk yet: the first answer that
 	// names any of it syncs once.
 	mark := n.durable.Mark()
+	var keys store.TaskKeyReader
 	for e := range res.Next() {
 		if e.Error != nil {
 			return e.Error
 		}
-		id, task, ok := store.ParseTaskKey(e.Key)
+		id, task, ok := keys.Parse(e.Key)
 		if !ok {
 			continue
 		}
@@ -367,7 +368,7 @@ func (n *Node) stewardResults(ctx context.Context, id cid.Cid, ts []int) decided
 	if b == nil {
 		return d
 	}
-	l := n.stewardOf(b)
+	l, _ := n.wake(ctx, b, "results")
 	if l == nil {
 		return d
 	}

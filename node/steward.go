@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -66,6 +67,14 @@ func (n *Node) handleSteward(ctx context.Context, from peer.ID, req *pb.StewardR
 		return errResp(protocol.Errorf(pb.ErrorCode_UNKNOWN_BATCH, "%s", id))
 	}
 	l := n.stewardOf(b)
+	if l == nil && b.dormant.Load() {
+		if req.GetLease() != nil {
+			return dormantLease() // dormant.go: finished, nothing to load
+		}
+		if l, err = n.wake(ctx, b, "request"); err != nil {
+			return errResp(protocol.Errorf(pb.ErrorCode_INTERNAL, "%v", err))
+		}
+	}
 	if l == nil {
 		// Not a steward yet: take the role only if this node's view says it is primary.
 		if p := n.stewardsOf(b)[0]; p != n.id {
@@ -243,6 +252,9 @@ func (n *Node) applyDelta(ctx context.Context, from peer.ID, id cid.Cid, d *pb.S
 	if err != nil {
 		return protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "%v", err)
 	}
+	if _, err := n.wake(ctx, b, "copy"); err != nil {
+		return protocol.Errorf(pb.ErrorCode_INTERNAL, "%v", err)
+	}
 	l, err := n.becomeSteward(ctx, b)
 	if err != nil {
 		return protocol.Errorf(pb.ErrorCode_INTERNAL, "%v", err)
@@ -272,6 +284,12 @@ func (n *Node) digestResp(ctx context.Context, from peer.ID, id cid.Cid, d *pb.S
 	}
 	if err := n.bothStewards(b, from); err != nil {
 		return errResp(err)
+	}
+	if n.dormantDigestMatches(ctx, b, d) {
+		return &pb.StewardResponse{Body: &pb.StewardResponse_Digest{Digest: &pb.DigestMatch{}}}
+	}
+	if _, err := n.wake(ctx, b, "digest"); err != nil {
+		return errResp(protocol.Errorf(pb.ErrorCode_INTERNAL, "%v", err))
 	}
 	l, err := n.becomeSteward(ctx, b)
 	if err != nil {
@@ -328,7 +346,10 @@ func (n *Node) snapshotResp(ctx context.Context, id cid.Cid) *pb.StewardResponse
 	if b == nil {
 		return errResp(protocol.Errorf(pb.ErrorCode_UNKNOWN_BATCH, "%s", id))
 	}
-	l := n.stewardOf(b)
+	l, err := n.wake(ctx, b, "pull")
+	if err != nil {
+		return errResp(protocol.Errorf(pb.ErrorCode_INTERNAL, "%v", err))
+	}
 	if l == nil {
 		return errResp(&protocol.WireError{Code: pb.ErrorCode_NOT_STEWARD, Message: "no state for " + id.String(), Hint: n.otherSteward(b)})
 	}
@@ -412,11 +433,17 @@ func verifyState(from peer.ID, batch cid.Cid, m protocol.StateCopy) error {
 	return nil
 }
 
-// saveTaskStates persists the given tasks' states in one datastore batch.
-func (n *Node) saveTaskStates(ctx context.Context, b *batch, states []*pb.TaskState) error {
+// saveTaskStates persists the given tasks' states in one datastore batch, with the
+// digest of a finished state (dormant.go) when digest is not nil.
+func (n *Node) saveTaskStates(ctx context.Context, b *batch, states []*pb.TaskState, digest []byte) error {
 	wb, err := n.ds.Batch(ctx)
 	if err != nil {
 		return err
+	}
+	if digest != nil {
+		if err := wb.Put(ctx, store.StewardMarker(b.id), digest); err != nil {
+			return err
+		}
 	}
 	for _, s := range states {
 		raw, err := proto.Marshal(s)
@@ -430,47 +457,65 @@ func (n *Node) saveTaskStates(ctx context.Context, b *batch, states []*pb.TaskSt
 	return wb.Commit(ctx)
 }
 
-// loadStewardState restores b's steward state, if this node kept one.
+// loadStewardState restores b's steward state, if this node kept one: a finished one stays
+// on disk (dormant.go) until something needs it.
 func (n *Node) loadStewardState(ctx context.Context, b *batch) error {
+	marker, err := n.ds.Get(ctx, store.StewardMarker(b.id))
+	switch {
+	case err == nil && len(marker) > 0 && validDigest(marker, b):
+		b.dormant.Store(true)
+		return nil
+	case err != nil && !errors.Is(err, datastore.ErrNotFound):
+		return err
+	}
+	st, err := n.readStewardState(ctx, b)
+	if err != nil || st == nil {
+		return err
+	}
+	n.startSteward(b, st)
+	return nil
+}
+
+// readStewardState reads b's steward state from the datastore; nil if this node keeps none.
+func (n *Node) readStewardState(ctx context.Context, b *batch) (*tasks.BatchState, error) {
 	res, err := n.ds.Query(ctx, query.Query{Prefix: store.StewardTasksPrefix(b.id)})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	entries, err := res.Rest()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// A steward whose state is empty still has a marker entry (task -1 never exists), so
 	// restore it even with no tasks touched yet.
 	if len(entries) == 0 {
 		if ok, _ := n.ds.Has(ctx, store.StewardMarker(b.id)); !ok {
-			return nil
+			return nil, nil
 		}
 	}
 	st := n.newBatchState(b)
 	for _, e := range entries {
 		var p pb.TaskState
 		if err := proto.Unmarshal(e.Value, &p); err != nil {
-			return fmt.Errorf("steward state %s is corrupt: %w", e.Key, err)
+			return nil, fmt.Errorf("steward state %s is corrupt: %w", e.Key, err)
 		}
 		i, t, err := st.TaskStateFromStore(&p)
 		if err != nil {
-			return fmt.Errorf("steward state %s: %w", e.Key, err)
+			return nil, fmt.Errorf("steward state %s: %w", e.Key, err)
 		}
 		for j := range t.Results {
 			n.verified.Remember(&t.Results[j]) // checked before it was stored
 		}
 		st.Merge(i, t)
 	}
-	n.startSteward(b, st)
-	return nil
+	return st, nil
 }
 
 // becomeSteward makes this node a steward of b (persisting the role) unless it is one, and
 // returns b's steward loop.
 func (n *Node) becomeSteward(ctx context.Context, b *batch) (*stewardLoop, error) {
-	if l := b.steward.Load(); l != nil {
-		return l, nil
+	if l, err := n.wake(ctx, b, "role"); l != nil || err != nil {
+		return l, err
 	}
 	if err := n.ds.Put(ctx, store.StewardMarker(b.id), nil); err != nil {
 		return nil, fmt.Errorf("persist the steward role of %s: %w", b.id, err)

@@ -64,6 +64,8 @@ type stewardLoop struct {
 	// Owned by the loop goroutine.
 	core    *steward.Steward
 	view    *placement.View                      // the view last stepped in
+	digest  bool                                 // the finished state's digest is on disk (dormant.go)
+	checked uint64                               // the state's Gen when dormancyMarker last looked
 	waiters map[steward.ReqID]chan steward.Reply // requests waiting for their reply
 	effects sync.WaitGroup                       // effect goroutines (the loop waits for them)
 }
@@ -234,10 +236,11 @@ func (l *stewardLoop) inspect(ctx context.Context, fn func(*steward.Steward)) er
 // stewardOf is b's steward loop, nil when this node keeps no steward state for b.
 func (n *Node) stewardOf(b *batch) *stewardLoop { return b.steward.Load() }
 
-// stewardDone reports whether this node's steward state says every task of b is decided.
+// stewardDone reports whether this node's steward state says every task of b is decided
+// (a dormant state is a finished one).
 func (n *Node) stewardDone(b *batch) bool {
 	l := b.steward.Load()
-	return l != nil && l.done.Load()
+	return l != nil && l.done.Load() || l == nil && b.dormant.Load()
 }
 
 // WithClock sets the clock the steward driver stamps its inputs with (leases, expiry,
@@ -255,9 +258,12 @@ const pullTimeout = 3 * time.Second
 // Ready: everything is done here and the answers are dropped.
 func (l *stewardLoop) carry(ctx context.Context, rd steward.Ready, final bool) {
 	n, b := l.n, l.b
-	if len(rd.Persist) > 0 {
-		if err := n.saveTaskStates(ctx, b, rd.Persist); err != nil {
+	// The marker goes with the states it sums up, so the two never disagree on disk.
+	if marker, write := l.dormancyMarker(len(rd.Persist) > 0); write {
+		if err := n.saveTaskStates(ctx, b, rd.Persist, marker); err != nil {
 			l.log.Error("persist steward state", "err", err)
+		} else if marker != nil {
+			l.digest = len(marker) > 0
 		}
 	}
 	for _, e := range rd.Events {

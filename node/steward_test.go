@@ -12,6 +12,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 
+	"allforone/node/internal/store"
 	"allforone/protocol/pb"
 	"allforone/tasks/steward"
 	"allforone/tasks/wasmtest"
@@ -210,6 +211,10 @@ func TestFinishedBatchStewardReturnsWithItsState(t *testing.T) {
 	}
 	xid := nodes[x].id
 	deadlineFor(t, ctx, "the primary to know x's copy whole", func() bool { return confirmed(xid) })
+	deadlineFor(t, ctx, "x to keep the digest of its finished state with it (dormant.go)", func() bool {
+		raw, err := nodes[x].ds.Get(ctx, store.StewardMarker(id))
+		return err == nil && validDigest(raw, nodes[x].getBatch(id))
+	})
 
 	full, digests := sent("full"), sent("digest")
 	if err := nodes[x].Close(); err != nil {
@@ -225,8 +230,26 @@ func TestFinishedBatchStewardReturnsWithItsState(t *testing.T) {
 	}
 	t.Cleanup(func() { n.Close() })
 	nodes[x] = n
+	xb := n.getBatch(id)
+	if n.stewardOf(xb) != nil || !n.stewardHere(xb) || !n.stewardDone(xb) {
+		t.Fatalf("x restarted with its finished state loaded (%v) or not kept (%v): want it dormant", n.stewardOf(xb) != nil, n.stewardHere(xb))
+	}
+	wakes := func(reason string) float64 {
+		var m dto.Metric
+		if err := n.metrics.StewardWakes.WithLabelValues(reason).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetCounter().GetValue()
+	}
 	connectNodes(t, n, p)
 	deadlineFor(t, ctx, "the primary to know x's copy whole again", func() bool { return confirmed(xid) })
+	if n.stewardOf(xb) != nil || wakes("digest") != 0 {
+		t.Errorf("x loaded its state to answer a digest that matches the one on disk (%v wakes)", wakes("digest"))
+	}
+	lease := n.handleSteward(ctx, p.id, &pb.StewardRequest{BatchId: id.Bytes(), Body: &pb.StewardRequest_Lease{Lease: &pb.LeaseRequest{Max: 1}}})
+	if g := lease.GetGrant(); g == nil || !g.GetDone() || len(g.GetLeases()) > 0 || n.stewardOf(xb) != nil {
+		t.Errorf("a lease request to the dormant steward: %v (loaded: %v); want done, nothing loaded", lease, n.stewardOf(xb) != nil)
+	}
 	if got := sent("digest"); got <= digests {
 		t.Errorf("the primary sent %v digests to the returning steward, want one", got-digests)
 	}
@@ -253,6 +276,9 @@ func TestFinishedBatchStewardReturnsWithItsState(t *testing.T) {
 	}
 	if a := ask(xid, wrong); a.Err != nil || !slices.Equal(a.Want, []int{d.Tasks[3]}) || len(a.Theirs) != 1 || a.Theirs[0].Task != d.Tasks[3] {
 		t.Errorf("a wrong hash for task %d: want %v, theirs %d, err %v", d.Tasks[3], a.Want, len(a.Theirs), a.Err)
+	}
+	if n.stewardOf(xb) == nil || wakes("digest") != 1 {
+		t.Errorf("a digest that differs: x's state loaded %v, %v wakes; want it loaded once", n.stewardOf(xb) != nil, wakes("digest"))
 	}
 	if a := ask(xid, short); a.Err != nil || len(a.Want) != 0 || len(a.Theirs) != 1 || a.Theirs[0].Task != d.Tasks[0] {
 		t.Errorf("a digest without task %d: want %v, theirs %d, err %v", d.Tasks[0], a.Want, len(a.Theirs), a.Err)

@@ -271,7 +271,10 @@ func (n *Node) statusResp(ctx context.Context, id cid.Cid) *pb.StewardResponse {
 	if b == nil {
 		return errResp(protocol.Errorf(pb.ErrorCode_UNKNOWN_BATCH, "%s", id))
 	}
-	l := n.stewardOf(b)
+	l, err := n.wake(ctx, b, "status")
+	if err != nil {
+		return errResp(protocol.Errorf(pb.ErrorCode_INTERNAL, "%v", err))
+	}
 	if l == nil {
 		return errResp(&protocol.WireError{Code: pb.ErrorCode_NOT_STEWARD, Hint: n.otherSteward(b)})
 	}
@@ -396,7 +399,7 @@ func (n *Node) status(ctx context.Context, id cid.Cid) (BatchStatus, error) {
 
 // stewardStatus asks b's primary steward (or this node's own state, when it is the primary).
 func (n *Node) stewardStatus(ctx context.Context, b *batch, id cid.Cid) (BatchStatus, error) {
-	l := n.stewardOf(b)
+	l, _ := n.wake(ctx, b, "status") // an error leaves l nil: the primary's answer, then
 	if n.stewardsOf(b)[0] == n.id && l != nil {
 		return n.localStatus(ctx, l)
 	}
@@ -414,7 +417,7 @@ func (n *Node) stewardStatus(ctx context.Context, b *batch, id cid.Cid) (BatchSt
 func (n *Node) Batches() []BatchInfo {
 	var out []BatchInfo
 	for _, b := range n.listBatches() {
-		steward := n.stewardOf(b) != nil
+		steward := n.stewardHere(b)
 		out = append(out, BatchInfo{BatchID: b.id.String(), Name: b.m.Name, Tasks: b.m.NumTasks(),
 			Submitter: b.m.Submitter.String(), Created: b.m.CreatedAt.UTC().Format(time.RFC3339),
 			Steward: steward, Held: n.HeldResults(b.id)})

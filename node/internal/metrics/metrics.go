@@ -19,22 +19,26 @@ type Metrics struct {
 	// StateCopies counts the state copies this node sent as primary steward, by kind:
 	// full, delta, or digest (a question whether a steward has a finished batch's state).
 	StateCopies *prometheus.CounterVec
+	// StewardWakes counts the dormant steward states (finished batches kept on disk only)
+	// this node loaded, by what needed them.
+	StewardWakes *prometheus.CounterVec
 }
 
 // New makes the node's metrics and registers them on reg.
 func New(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		TasksRun:    prometheus.NewCounter(prometheus.CounterOpts{Name: "allforone_tasks_run_total", Help: "Tasks this node ran successfully."}),
-		TasksFailed: prometheus.NewCounter(prometheus.CounterOpts{Name: "allforone_tasks_failed_total", Help: "Tasks that failed in this node's sandbox."}),
-		Leased:      prometheus.NewCounter(prometheus.CounterOpts{Name: "allforone_leases_taken_total", Help: "Task leases this node received from stewards."}),
-		Returned:    prometheus.NewCounter(prometheus.CounterOpts{Name: "allforone_leases_returned_total", Help: "Leases this node handed back unrun."}),
-		Accepted:    prometheus.NewCounter(prometheus.CounterOpts{Name: "allforone_results_accepted_total", Help: "Results accepted by quorum while this node was primary steward."}),
-		ResultsHeld: prometheus.NewCounter(prometheus.CounterOpts{Name: "allforone_results_stored_total", Help: "Accepted results stored on this node."}),
-		Repaired:    prometheus.NewCounter(prometheus.CounterOpts{Name: "allforone_results_repaired_total", Help: "Result copies this node restored on other holders."}),
-		ExecSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "allforone_task_seconds", Help: "Task execution time.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}),
-		StateCopies: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "allforone_state_copies_sent_total", Help: "State copies sent to other stewards, by kind: full, delta, or digest (asking whether a steward has a finished batch's state)."}, []string{"kind"}),
+		TasksRun:     prometheus.NewCounter(prometheus.CounterOpts{Name: "allforone_tasks_run_total", Help: "Tasks this node ran successfully."}),
+		TasksFailed:  prometheus.NewCounter(prometheus.CounterOpts{Name: "allforone_tasks_failed_total", Help: "Tasks that failed in this node's sandbox."}),
+		Leased:       prometheus.NewCounter(prometheus.CounterOpts{Name: "allforone_leases_taken_total", Help: "Task leases this node received from stewards."}),
+		Returned:     prometheus.NewCounter(prometheus.CounterOpts{Name: "allforone_leases_returned_total", Help: "Leases this node handed back unrun."}),
+		Accepted:     prometheus.NewCounter(prometheus.CounterOpts{Name: "allforone_results_accepted_total", Help: "Results accepted by quorum while this node was primary steward."}),
+		ResultsHeld:  prometheus.NewCounter(prometheus.CounterOpts{Name: "allforone_results_stored_total", Help: "Accepted results stored on this node."}),
+		Repaired:     prometheus.NewCounter(prometheus.CounterOpts{Name: "allforone_results_repaired_total", Help: "Result copies this node restored on other holders."}),
+		ExecSeconds:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "allforone_task_seconds", Help: "Task execution time.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}),
+		StateCopies:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "allforone_state_copies_sent_total", Help: "State copies sent to other stewards, by kind: full, delta, or digest (asking whether a steward has a finished batch's state)."}, []string{"kind"}),
+		StewardWakes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "allforone_steward_wakes_total", Help: "Finished batches' steward states loaded from disk when something needed them, by what: status, results, digest, copy, pull, role, gc, reverify."}, []string{"reason"}),
 	}
-	reg.MustRegister(m.TasksRun, m.TasksFailed, m.Leased, m.Returned, m.Accepted, m.ResultsHeld, m.Repaired, m.ExecSeconds, m.StateCopies)
+	reg.MustRegister(m.TasksRun, m.TasksFailed, m.Leased, m.Returned, m.Accepted, m.ResultsHeld, m.Repaired, m.ExecSeconds, m.StateCopies, m.StewardWakes)
 	return m
 }
 

@@ -7,6 +7,8 @@ package store
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
@@ -56,7 +58,9 @@ const (
 	NamesSuffix = "/names"
 	// StewardPrefix: <batch CID>/<task> -> the steward's state of a task (protobuf).
 	StewardPrefix = "/steward/"
-	// StewardOfPrefix: <batch CID> -> empty: this node is (or was) one of the batch's stewards.
+	// StewardOfPrefix: <batch CID> -> this node is (or was) one of the batch's stewards: empty,
+	// or the digest of its finished state (pb.StateDigest; node/dormant.go), written in the
+	// same datastore batch as the states it sums up.
 	StewardOfPrefix = "/steward-of/"
 	// ResultPrefix: <batch CID>/<task> -> an accepted result this node holds (protobuf).
 	ResultPrefix = "/results/"
@@ -111,15 +115,42 @@ func ResultKey(id cid.Cid, task int) datastore.Key {
 // ParseTaskKey reads the batch and the task back from a key of the form
 // <prefix><batch CID>/<task> (ResultKey, StewardKey, RanKey); ok is false for any other.
 func ParseTaskKey(key string) (id cid.Cid, task int, ok bool) {
-	k := datastore.NewKey(key)
-	if _, err := fmt.Sscanf(k.Name(), "%d", &task); err != nil {
+	var r TaskKeyReader
+	return r.Parse(key)
+}
+
+// TaskKeyReader is ParseTaskKey for the keys of a scan: the keys of one batch come
+// together, and it decodes each batch's CID once (decoding it for every key was a tenth
+// of a daemon's start).
+type TaskKeyReader struct {
+	last string // the batch part of the last key read
+	id   cid.Cid
+}
+
+// Parse is ParseTaskKey.
+func (r *TaskKeyReader) Parse(key string) (id cid.Cid, task int, ok bool) {
+	key = strings.TrimSuffix(key, "/")
+	slash := strings.LastIndexByte(key, '/')
+	if slash < 0 {
 		return cid.Undef, 0, false
 	}
-	id, err := cid.Decode(k.Parent().Name())
+	digits := key[slash+1:]
+	if digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return cid.Undef, 0, false
+	}
+	task, err := strconv.Atoi(digits)
 	if err != nil {
 		return cid.Undef, 0, false
 	}
-	return id, task, true
+	batch := key[strings.LastIndexByte(key[:slash], '/')+1 : slash]
+	if batch != r.last || !r.id.Defined() {
+		if r.id, err = cid.Decode(batch); err != nil {
+			r.last, r.id = "", cid.Undef
+			return cid.Undef, 0, false
+		}
+		r.last = batch
+	}
+	return r.id, task, true
 }
 
 // RanKey is where the output this node computed for one task of batch id is kept.

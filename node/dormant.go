@@ -1,0 +1,143 @@
+package node
+
+import (
+	"context"
+	"slices"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
+
+	"allforone/node/internal/store"
+	"allforone/protocol/pb"
+	"allforone/tasks"
+)
+
+// Dormant stewards. A finished batch's steward state changes only when its holders do, yet
+// loading it costs a restarting node more than anything else it does (decoding every task
+// state and its signed records: a third of a soak daemon's start with 170 finished batches).
+// So a steward keeps, with the states of a finished batch whose every accepted result has K
+// holders on record, and in the same datastore batch, their digest (one hash per task, protocol/README.md section 10.13) as the value of the
+// batch's steward marker. At start such a batch stays on disk, dormant: it counts as
+// stewarded and finished, and it is loaded (woken) only when something needs its state — a
+// status or results query, a pull, a copy, a digest that differs from the one on disk, a
+// completion, a liar found. A lease request gets "done"
+// without waking it, and the digest of a returning primary that matches the one on disk is
+// answered without loading anything. The holders' repair loops keep K copies of every
+// result meanwhile (repair.go), as they do for every batch. The outputs a dormant state names
+// are not held back from the garbage collector: its results are on their holders, whom
+// the state's stores name as sources (steward.StoreResult.Hints) once it is awake.
+
+// finishedDigest is the digest of a finished state, as stored in its steward marker.
+func finishedDigest(st *tasks.BatchState) []byte {
+	ts, hs := st.TaskHashes()
+	d := &pb.StateDigest{Hashes: hs}
+	for _, t := range ts {
+		d.Tasks = append(d.Tasks, uint32(t))
+	}
+	raw, _ := proto.Marshal(d) // a message of two packed lists cannot fail to marshal
+	return raw
+}
+
+// dormancyMarker says what b's steward marker should hold after this round, when it must
+// be written (write): the digest of a finished state whose every accepted result has K
+// holders on record, or a plain marker again (empty) for a state that no longer qualifies;
+// nil leaves the marker as it is. persisting says states are written this round: the
+// marker goes with them. Runs in the loop goroutine.
+func (l *stewardLoop) dormancyMarker(persisting bool) (marker []byte, write bool) {
+	st := l.core.State()
+	if !persisting && (l.digest || !l.core.Done() || l.checked == st.Gen()) {
+		return nil, false
+	}
+	l.checked = st.Gen()
+	k := int(max(l.b.m.Replication, 1))
+	onRecord := func(peer.ID) tasks.HolderState { return tasks.HolderLive }
+	ok := l.core.Done() && len(st.UnderReplicated(k, onRecord)) == 0
+	switch {
+	case ok:
+		marker = finishedDigest(st)
+	case l.digest:
+		marker = []byte{}
+	}
+	return marker, persisting || ok != l.digest
+}
+
+// storedDigest reads the digest in b's steward marker; nil if there is none or it does not
+// decode.
+func storedDigest(raw []byte, b *batch) *pb.StateDigest {
+	var d pb.StateDigest
+	if proto.Unmarshal(raw, &d) != nil || len(d.Tasks) != len(d.Hashes) || len(d.Tasks) > b.m.NumTasks() {
+		return nil
+	}
+	for i, t := range d.Tasks {
+		if int(t) >= b.m.NumTasks() || i > 0 && t <= d.Tasks[i-1] {
+			return nil
+		}
+	}
+	return &d
+}
+
+// validDigest reports whether raw is a digest of b's finished state: a marker that holds
+// anything else is read as no digest (the state is loaded, and its digest written again).
+func validDigest(raw []byte, b *batch) bool { return storedDigest(raw, b) != nil }
+
+// wake loads b's dormant steward state and starts its loop. It returns the loop that runs,
+// or nil (no error) when this node keeps no steward state of b.
+func (n *Node) wake(ctx context.Context, b *batch, reason string) (*stewardLoop, error) {
+	if l := b.steward.Load(); l != nil || !b.dormant.Load() {
+		return l, nil
+	}
+	b.wakeMu.Lock()
+	defer b.wakeMu.Unlock()
+	if l := b.steward.Load(); l != nil {
+		return l, nil
+	}
+	st, err := n.readStewardState(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil { // the marker went away: nothing to wake
+		b.dormant.Store(false)
+		return nil, nil
+	}
+	l := n.startSteward(b, st)
+	b.dormant.Store(false)
+	n.metrics.StewardWakes.WithLabelValues(reason).Inc()
+	n.logs.steward.Debug("dormant steward state loaded", "batch", b.id.String(), "reason", reason)
+	return l, nil
+}
+
+// stewardHere reports whether this node keeps a steward state of b, loaded or dormant.
+func (n *Node) stewardHere(b *batch) bool { return b.steward.Load() != nil || b.dormant.Load() }
+
+// dormantDigestMatches reports whether b is dormant here and d is the digest on disk, so a
+// returning primary's question is answered without loading the state.
+func (n *Node) dormantDigestMatches(ctx context.Context, b *batch, d *pb.StateDigest) bool {
+	if b.steward.Load() != nil || !b.dormant.Load() {
+		return false
+	}
+	raw, err := n.ds.Get(ctx, store.StewardMarker(b.id))
+	if err != nil {
+		return false
+	}
+	mine := storedDigest(raw, b)
+	return mine != nil && slices.Equal(mine.Tasks, d.GetTasks()) && slices.Equal(mine.Hashes, d.GetHashes())
+}
+
+// dormantLease answers a lease request for a dormant batch: every task is decided.
+func dormantLease() *pb.StewardResponse {
+	return &pb.StewardResponse{Body: &pb.StewardResponse_Grant{Grant: &pb.LeaseGrant{Done: true}}}
+}
+
+// wakeAll loads every dormant steward state (a liar found: its finished results are
+// checked again).
+func (n *Node) wakeAll(ctx context.Context, reason string) []*stewardLoop {
+	var out []*stewardLoop
+	for _, b := range n.listBatches() {
+		if l, err := n.wake(ctx, b, reason); err != nil {
+			n.logs.steward.Warn("load dormant steward state", "batch", b.id.String(), "err", err)
+		} else if l != nil {
+			out = append(out, l)
+		}
+	}
+	return out
+}
