@@ -61,11 +61,13 @@ func (l *stewardLoop) dormancyMarker(persisting bool) (marker []byte, write bool
 	return marker, persisting || ok != l.digest
 }
 
-// storedDigest reads the digest in b's steward marker; nil if there is none or it does not
-// decode.
+// storedDigest reads the digest in b's steward marker; nil if there is none, or it does not
+// decode or list every task of b once, in order.
 func storedDigest(raw []byte, b *batch) *pb.StateDigest {
 	var d pb.StateDigest
-	if proto.Unmarshal(raw, &d) != nil || len(d.Tasks) != len(d.Hashes) || len(d.Tasks) > b.m.NumTasks() {
+	// A finished state has a state of every task: a digest lists them all (and a plain
+	// marker, empty, is none).
+	if len(raw) == 0 || proto.Unmarshal(raw, &d) != nil || len(d.Tasks) != len(d.Hashes) || len(d.Tasks) != b.m.NumTasks() {
 		return nil
 	}
 	for i, t := range d.Tasks {

@@ -462,7 +462,7 @@ func (n *Node) saveTaskStates(ctx context.Context, b *batch, states []*pb.TaskSt
 func (n *Node) loadStewardState(ctx context.Context, b *batch) error {
 	marker, err := n.ds.Get(ctx, store.StewardMarker(b.id))
 	switch {
-	case err == nil && len(marker) > 0 && validDigest(marker, b):
+	case err == nil && validDigest(marker, b):
 		b.dormant.Store(true)
 		return nil
 	case err != nil && !errors.Is(err, datastore.ErrNotFound):

@@ -399,13 +399,14 @@ func (n *Node) status(ctx context.Context, id cid.Cid) (BatchStatus, error) {
 
 // stewardStatus asks b's primary steward (or this node's own state, when it is the primary).
 func (n *Node) stewardStatus(ctx context.Context, b *batch, id cid.Cid) (BatchStatus, error) {
-	l, _ := n.wake(ctx, b, "status") // an error leaves l nil: the primary's answer, then
-	if n.stewardsOf(b)[0] == n.id && l != nil {
-		return n.localStatus(ctx, l)
+	if n.stewardsOf(b)[0] == n.id {
+		if l, _ := n.wake(ctx, b, "status"); l != nil { // an error: the other stewards', then
+			return n.localStatus(ctx, l)
+		}
 	}
 	_, st, err := n.stewardClient.Status(ctx, n.route(b))
 	if err != nil {
-		if l != nil {
+		if l, _ := n.wake(ctx, b, "status"); l != nil {
 			return n.localStatus(ctx, l) // the best we know
 		}
 		return BatchStatus{}, fmt.Errorf("no steward of batch %s answers: %w", id, err)
