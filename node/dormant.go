@@ -10,6 +10,7 @@ import (
 	"allforone/node/internal/store"
 	"allforone/protocol/pb"
 	"allforone/tasks"
+	"allforone/tasks/placement"
 )
 
 // Dormant stewards. A finished batch's steward state changes only when its holders do, yet
@@ -20,7 +21,7 @@ import (
 // batch's steward marker. At start such a batch stays on disk, dormant: it counts as
 // stewarded and finished, and it is loaded (woken) only when something needs its state — a
 // status or results query, a pull, a copy, a digest that differs from the one on disk, a
-// completion, a liar found. A lease request gets "done"
+// completion, a liar found, a steward gone past the grace where this node is primary. A lease request gets "done"
 // without waking it, and the digest of a returning primary that matches the one on disk is
 // answered without loading anything. The holders' repair loops keep K copies of every
 // result meanwhile (repair.go), as they do for every batch. The outputs a dormant state names
@@ -38,27 +39,42 @@ func finishedDigest(st *tasks.BatchState) []byte {
 	return raw
 }
 
-// dormancyMarker says what b's steward marker should hold after this round, when it must
-// be written (write): the digest of a finished state whose every accepted result has K
-// holders on record, or a plain marker again (empty) for a state that no longer qualifies;
-// nil leaves the marker as it is. persisting says states are written this round: the
-// marker goes with them. Runs in the loop goroutine.
+// dormancyMarker says what b's steward marker should hold after this round, and whether to
+// write (write): the digest of a state that may go dormant, or a plain marker again (empty)
+// over one that no longer may (tasks reopened by a recheck); nil leaves the marker as it
+// is. persisting says states are written this round: the marker goes with them. Runs in
+// the loop goroutine.
 func (l *stewardLoop) dormancyMarker(persisting bool) (marker []byte, write bool) {
 	st := l.core.State()
 	if !persisting && (l.digest || !l.core.Done() || l.checked == st.Gen()) {
 		return nil, false
 	}
 	l.checked = st.Gen()
-	k := int(max(l.b.m.Replication, 1))
-	onRecord := func(peer.ID) tasks.HolderState { return tasks.HolderLive }
-	ok := l.core.Done() && len(st.UnderReplicated(k, onRecord)) == 0
 	switch {
-	case ok:
+	case !l.failed && mayDoze(st, int(max(l.b.m.Replication, 1))):
 		marker = finishedDigest(st)
-	case l.digest:
+	case l.marked:
 		marker = []byte{}
 	}
-	return marker, persisting || ok != l.digest
+	return marker, persisting || marker != nil
+}
+
+// mayDoze reports whether a state may stay on disk only: every task decided, every accepted
+// result with K holders on record, and none a single result not rechecked (only the
+// primary's tick places those: the holders do not spread them).
+func mayDoze(st *tasks.BatchState, k int) bool {
+	if !st.Done() {
+		return false
+	}
+	for i := range st.NumTasks() {
+		if t := st.Task(i); t.Single && !t.Reverified {
+			if _, ok := t.Accepted(); ok {
+				return false
+			}
+		}
+	}
+	onRecord := func(peer.ID) tasks.HolderState { return tasks.HolderLive }
+	return len(st.UnderReplicated(k, onRecord)) == 0
 }
 
 // storedDigest reads the digest in b's steward marker; nil if there is none, or it does not
@@ -85,7 +101,8 @@ func validDigest(raw []byte, b *batch) bool { return storedDigest(raw, b) != nil
 // wake loads b's dormant steward state and starts its loop. It returns the loop that runs,
 // or nil (no error) when this node keeps no steward state of b.
 func (n *Node) wake(ctx context.Context, b *batch, reason string) (*stewardLoop, error) {
-	if l := b.steward.Load(); l != nil || !b.dormant.Load() {
+	dormant := b.dormant.Load() // before the loop: below, the loop is stored before dormant clears
+	if l := b.steward.Load(); l != nil || !dormant {
 		return l, nil
 	}
 	b.wakeMu.Lock()
@@ -101,7 +118,7 @@ func (n *Node) wake(ctx context.Context, b *batch, reason string) (*stewardLoop,
 		b.dormant.Store(false)
 		return nil, nil
 	}
-	l := n.startSteward(b, st)
+	l := n.startSteward(b, st, true, true) // its marker holds the digest of what was read
 	b.dormant.Store(false)
 	n.metrics.StewardWakes.WithLabelValues(reason).Inc()
 	n.logs.steward.Debug("dormant steward state loaded", "batch", b.id.String(), "reason", reason)
@@ -109,7 +126,10 @@ func (n *Node) wake(ctx context.Context, b *batch, reason string) (*stewardLoop,
 }
 
 // stewardHere reports whether this node keeps a steward state of b, loaded or dormant.
-func (n *Node) stewardHere(b *batch) bool { return b.steward.Load() != nil || b.dormant.Load() }
+func (n *Node) stewardHere(b *batch) bool {
+	dormant := b.dormant.Load()
+	return b.steward.Load() != nil || dormant
+}
 
 // dormantDigestMatches reports whether b is dormant here and d is the digest on disk, so a
 // returning primary's question is answered without loading the state.
@@ -130,11 +150,14 @@ func dormantLease() *pb.StewardResponse {
 	return &pb.StewardResponse{Body: &pb.StewardResponse_Grant{Grant: &pb.LeaseGrant{Done: true}}}
 }
 
-// wakeAll loads every dormant steward state (a liar found: its finished results are
-// checked again).
-func (n *Node) wakeAll(ctx context.Context, reason string) []*stewardLoop {
+// wakePrimaries loads the dormant steward states of the batches whose primary this node
+// is (a liar found: their results are checked again, by the primary).
+func (n *Node) wakePrimaries(ctx context.Context, reason string) []*stewardLoop {
 	var out []*stewardLoop
 	for _, b := range n.listBatches() {
+		if !b.dormant.Load() || n.stewardsOf(b)[0] != n.id {
+			continue
+		}
 		if l, err := n.wake(ctx, b, reason); err != nil {
 			n.logs.steward.Warn("load dormant steward state", "batch", b.id.String(), "err", err)
 		} else if l != nil {
@@ -142,4 +165,28 @@ func (n *Node) wakeAll(ctx context.Context, reason string) []*stewardLoop {
 		}
 	}
 	return out
+}
+
+// wakeForLostStewards loads the dormant states of the batches whose primary this node is
+// and one of whose stewards has been gone past the grace, so the state reaches the member
+// that took its place (a digest, then what it lacks). A steward that comes back within
+// the grace still has its copy. Called by each repair round with its view.
+func (n *Node) wakeForLostStewards(ctx context.Context, v *placement.View) {
+	for _, b := range n.listBatches() {
+		if !b.dormant.Load() {
+			continue
+		}
+		k := n.stewardCount(b)
+		if v.Primary(b.id, k) != n.id {
+			continue
+		}
+		for _, s := range v.KnownClosest(b.id, k) {
+			if s != n.id && v.State(s) == tasks.HolderGone {
+				if _, err := n.wake(ctx, b, "members"); err != nil {
+					n.logs.steward.Warn("load dormant steward state", "batch", b.id.String(), "err", err)
+				}
+				break
+			}
+		}
+	}
 }

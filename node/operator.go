@@ -320,7 +320,7 @@ func (n *Node) caughtLying(liars []peer.ID) {
 	}
 	liars = slices.Compact(slices.Sorted(slices.Values(liars)))
 	n.goLoop("reverify", func(ctx context.Context) {
-		n.wakeAll(ctx, "reverify") // dormant.go: finished batches' records are checked too
+		n.wakePrimaries(ctx, "reverify") // dormant.go: finished batches' records are checked too
 		for _, b := range n.listBatches() {
 			if l := n.stewardOf(b); l != nil {
 				for _, p := range liars {

@@ -184,6 +184,7 @@ func (n *Node) repairOnce(ctx context.Context, rs *repairState) {
 	// A holder that left moments ago still counts (RepairGrace): it comes back with its
 	// data. Copies go to live peers only (pushHeld skips the others).
 	v := n.liveView()
+	n.wakeForLostStewards(ctx, v) // dormant.go
 	n.recheck(ctx, rs, v)
 	members, held := v.CandidatesKey(), n.held.gen()
 	// A round where nothing changed (the same candidates, the same held results, every

@@ -66,8 +66,9 @@ func (n *Node) handleSteward(ctx context.Context, from peer.ID, req *pb.StewardR
 	if b == nil {
 		return errResp(protocol.Errorf(pb.ErrorCode_UNKNOWN_BATCH, "%s", id))
 	}
+	dormant := b.dormant.Load() // before the loop: wake stores the loop, then clears dormant
 	l := n.stewardOf(b)
-	if l == nil && b.dormant.Load() {
+	if l == nil && dormant {
 		if req.GetLease() != nil {
 			return dormantLease() // dormant.go: finished, nothing to load
 		}
@@ -472,7 +473,7 @@ func (n *Node) loadStewardState(ctx context.Context, b *batch) error {
 	if err != nil || st == nil {
 		return err
 	}
-	n.startSteward(b, st)
+	n.startSteward(b, st, len(marker) > 0, false) // a marker that is no digest of b is cleared or rewritten
 	return nil
 }
 
@@ -520,12 +521,15 @@ func (n *Node) becomeSteward(ctx context.Context, b *batch) (*stewardLoop, error
 	if err := n.ds.Put(ctx, store.StewardMarker(b.id), nil); err != nil {
 		return nil, fmt.Errorf("persist the steward role of %s: %w", b.id, err)
 	}
-	return n.startSteward(b, n.newBatchState(b)), nil
+	return n.startSteward(b, n.newBatchState(b), false, false), nil
 }
 
 // startSteward starts b's steward loop with state st, unless one runs already; it returns
 // the loop that runs.
-func (n *Node) startSteward(b *batch, st *tasks.BatchState) *stewardLoop {
+//
+// marked says b's steward marker holds something (perhaps no digest of st): the loop
+// rewrites or clears it (dormant.go); digest says it holds st's digest.
+func (n *Node) startSteward(b *batch, st *tasks.BatchState, marked, digest bool) *stewardLoop {
 	b.mu.Lock() // only to make one loop: the loop owns the state
 	if l := b.steward.Load(); l != nil {
 		b.mu.Unlock()
@@ -534,6 +538,7 @@ func (n *Node) startSteward(b *batch, st *tasks.BatchState) *stewardLoop {
 	core := steward.New(steward.Config{Self: n.id, State: st, View: n.liveView(), LeaseDuration: leaseDuration(b.m),
 		MaxPerGrant: maxLeasesPerGrant, Trust: n.trust, SelfMemoryMiB: n.cfg.MaxTaskMemoryMB})
 	l := newStewardLoop(n, b, core)
+	l.marked, l.digest = marked, digest
 	b.steward.Store(l)
 	b.mu.Unlock()
 	l.start()

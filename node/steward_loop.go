@@ -64,7 +64,9 @@ type stewardLoop struct {
 	// Owned by the loop goroutine.
 	core    *steward.Steward
 	view    *placement.View                      // the view last stepped in
-	digest  bool                                 // the finished state's digest is on disk (dormant.go)
+	digest  bool                                 // the marker holds the digest of this state (dormant.go)
+	marked  bool                                 // the marker holds something: cleared if the state does not qualify
+	failed  bool                                 // a save failed: the disk may lack states, so no digest
 	checked uint64                               // the state's Gen when dormancyMarker last looked
 	waiters map[steward.ReqID]chan steward.Reply // requests waiting for their reply
 	effects sync.WaitGroup                       // effect goroutines (the loop waits for them)
@@ -239,8 +241,9 @@ func (n *Node) stewardOf(b *batch) *stewardLoop { return b.steward.Load() }
 // stewardDone reports whether this node's steward state says every task of b is decided
 // (a dormant state is a finished one).
 func (n *Node) stewardDone(b *batch) bool {
+	dormant := b.dormant.Load() // before the loop: wake stores the loop, then clears dormant
 	l := b.steward.Load()
-	return l != nil && l.done.Load() || l == nil && b.dormant.Load()
+	return l != nil && l.done.Load() || l == nil && dormant
 }
 
 // WithClock sets the clock the steward driver stamps its inputs with (leases, expiry,
@@ -262,8 +265,9 @@ func (l *stewardLoop) carry(ctx context.Context, rd steward.Ready, final bool) {
 	if marker, write := l.dormancyMarker(len(rd.Persist) > 0); write {
 		if err := n.saveTaskStates(ctx, b, rd.Persist, marker); err != nil {
 			l.log.Error("persist steward state", "err", err)
+			l.failed, l.digest = true, false
 		} else if marker != nil {
-			l.digest = len(marker) > 0
+			l.digest, l.marked = len(marker) > 0, len(marker) > 0
 		}
 	}
 	for _, e := range rd.Events {

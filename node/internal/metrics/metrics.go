@@ -36,7 +36,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		Repaired:     prometheus.NewCounter(prometheus.CounterOpts{Name: "allforone_results_repaired_total", Help: "Result copies this node restored on other holders."}),
 		ExecSeconds:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "allforone_task_seconds", Help: "Task execution time.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}),
 		StateCopies:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "allforone_state_copies_sent_total", Help: "State copies sent to other stewards, by kind: full, delta, or digest (asking whether a steward has a finished batch's state)."}, []string{"kind"}),
-		StewardWakes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "allforone_steward_wakes_total", Help: "Finished batches' steward states loaded from disk when something needed them, by what: status, results, digest, copy, pull, role, gc, reverify."}, []string{"reason"}),
+		StewardWakes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "allforone_steward_wakes_total", Help: "Finished batches' steward states loaded from disk when something needed them, by what: status, results, digest, copy, pull, request, role, members, reverify."}, []string{"reason"}),
 	}
 	reg.MustRegister(m.TasksRun, m.TasksFailed, m.Leased, m.Returned, m.Accepted, m.ResultsHeld, m.Repaired, m.ExecSeconds, m.StateCopies, m.StewardWakes)
 	return m
