@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -83,7 +84,24 @@ func TestFinishedBatchShortOfHoldersStaysLoaded(t *testing.T) {
 		}
 		t.Fatalf("with every result on 3 holders the batch came back loaded (%v), want dormant", n.stewardOf(b) != nil)
 	}
+	// Its other stewards crash for good (the test grace is 0): node 0, now primary, loads
+	// the state so that whoever takes their place gets it.
+	connectNodes(t, n, nodes[1])
+	connectNodes(t, n, third)
+	deadlineFor(t, ctx, "node 0 to see both other stewards", func() bool { return n.live(nodes[1].id) && n.live(third.id) })
+	b := n.getBatch(id)
+	loadedBefore := n.stewardOf(b) != nil // a digest that differed wakes it too
+	for _, o := range []*Node{nodes[1], third} {
+		o.fail(errors.New("test: a crash (a failed node hands nothing off)"))
+		o.Close()
+	}
+	deadlineFor(t, ctx, "node 0 to load the state once its other stewards are gone", func() bool { return n.stewardOf(b) != nil })
+	var m dto.Metric
+	n.metrics.StewardWakes.WithLabelValues("members").Write(&m)
+	if got := m.GetCounter().GetValue(); !loadedBefore && got != 1 {
+		t.Errorf("node 0 loaded the state %v times for its lost stewards, want once", got)
+	}
 	if _, err := n.Status(ctx, id); err != nil {
-		t.Fatalf("status of a dormant batch: %v", err)
+		t.Fatalf("status of the batch: %v", err)
 	}
 }
