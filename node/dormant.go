@@ -14,19 +14,23 @@ import (
 )
 
 // Dormant stewards. A finished batch's steward state changes only when its holders do, yet
-// loading it costs a restarting node more than anything else it does (decoding every task
-// state and its signed records: a third of a soak daemon's start with 170 finished batches).
-// So a steward keeps, with the states of a finished batch whose every accepted result has K
-// holders on record, and in the same datastore batch, their digest (one hash per task, protocol/README.md section 10.13) as the value of the
-// batch's steward marker. At start such a batch stays on disk, dormant: it counts as
-// stewarded and finished, and it is loaded (woken) only when something needs its state — a
-// status or results query, a pull, a copy, a digest that differs from the one on disk, a
-// completion, a liar found, a steward gone past the grace where this node is primary. A lease request gets "done"
+// loading it cost a restarting node more than anything else it did (decoding every task
+// state and its signed records: a third of a soak daemon's start with 170 finished
+// batches). So once a batch is finished, every accepted result has K holders on record and
+// no single result waits for its recheck (mayDoze), its steward writes the digest of the
+// state (one hash per task, protocol/README.md section 10.13) as the value of the batch's
+// steward marker, in the same datastore batch as the task states.
+//
+// At start such a batch stays on disk, dormant: it counts as stewarded and finished, and it
+// is loaded (woken) only when something needs its state: a status or results query, a
+// pull, a copy, a completion, a digest that differs from the one on disk, a liar found (on
+// the batches this node is primary of), a steward gone past the grace where this node is
+// primary (so the member taking its place gets the state). A lease request gets "done"
 // without waking it, and the digest of a returning primary that matches the one on disk is
 // answered without loading anything. The holders' repair loops keep K copies of every
-// result meanwhile (repair.go), as they do for every batch. The outputs a dormant state names
-// are not held back from the garbage collector: its results are on their holders, whom
-// the state's stores name as sources (steward.StoreResult.Hints) once it is awake.
+// result meanwhile (repair.go), as they do for every batch. The outputs a dormant state
+// names are not held back from the garbage collector: its results are on their holders,
+// whom the state's stores name as sources (steward.StoreResult.Hints) once it is awake.
 
 // finishedDigest is the digest of a finished state, as stored in its steward marker.
 func finishedDigest(st *tasks.BatchState) []byte {
@@ -152,19 +156,15 @@ func dormantLease() *pb.StewardResponse {
 
 // wakePrimaries loads the dormant steward states of the batches whose primary this node
 // is (a liar found: their results are checked again, by the primary).
-func (n *Node) wakePrimaries(ctx context.Context, reason string) []*stewardLoop {
-	var out []*stewardLoop
+func (n *Node) wakePrimaries(ctx context.Context, reason string) {
 	for _, b := range n.listBatches() {
 		if !b.dormant.Load() || n.stewardsOf(b)[0] != n.id {
 			continue
 		}
-		if l, err := n.wake(ctx, b, reason); err != nil {
+		if _, err := n.wake(ctx, b, reason); err != nil {
 			n.logs.steward.Warn("load dormant steward state", "batch", b.id.String(), "err", err)
-		} else if l != nil {
-			out = append(out, l)
 		}
 	}
-	return out
 }
 
 // wakeForLostStewards loads the dormant states of the batches whose primary this node is
