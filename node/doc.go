@@ -42,7 +42,8 @@
 // internal packages that cmd/ and testnet/ use, and Init), p2p.go (DHT, pubsub, peer events,
 // membership), bootstrap.go (bootstrap, reachability, connect), stream.go (the peer
 // protocols and blobs), batches.go (known batches, announcements, waiting reasons),
-// submit.go (submission and status), steward.go, steward_loop.go and dormant.go (the
+// submit.go (submission and status), steward.go, steward_state.go, steward_loop.go and
+// dormant.go (the
 // steward driver),
 // worker.go (the task loop, the sandbox's calls, drain), results.go, fetch.go and repair.go
 // (holding, fetching and re-replicating results, and fetching again what a datastore lost),
