@@ -43,8 +43,7 @@
 // membership), bootstrap.go (bootstrap, reachability, connect), stream.go (the peer
 // protocols and blobs), batches.go (known batches, announcements, waiting reasons),
 // submit.go (submission and status), steward.go, steward_state.go, steward_loop.go and
-// dormant.go (the
-// steward driver),
+// dormant.go (the steward driver),
 // worker.go (the task loop, the sandbox's calls, drain), results.go, fetch.go and repair.go
 // (holding, fetching and re-replicating results, and fetching again what a datastore lost),
 // gc.go (running garbage collection, and the node's side of gc.Node), operator.go (prefs,

@@ -20,12 +20,7 @@ import (
 func TestFinishedBatchShortOfHoldersStaysLoaded(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	cfgs := make([]Config, 2)
-	nodes := make([]*Node, 2)
-	for i := range nodes {
-		cfgs[i] = TestConfig(filepath.Join(t.TempDir(), "n"))
-		nodes[i] = startTestNode(t, cfgs[i], nil)
-	}
+	cfgs, nodes := startNodesWithConfigs(t, 2)
 	connectNodes(t, nodes[1], nodes[0])
 	id := submitTasks(t, ctx, nodes[0], "echo", wasmtest.Echo(), 6, 3)
 	deadlineFor(t, ctx, "both nodes to hold the 6 results and steward a finished batch", func() bool {
@@ -104,4 +99,16 @@ func TestFinishedBatchShortOfHoldersStaysLoaded(t *testing.T) {
 	if _, err := n.Status(ctx, id); err != nil {
 		t.Fatalf("status of the batch: %v", err)
 	}
+}
+
+// startNodesWithConfigs starts n nodes, each on a data dir of its own, and returns their
+// configurations too, so a test can start one again on its data.
+func startNodesWithConfigs(t *testing.T, n int) ([]Config, []*Node) {
+	t.Helper()
+	cfgs, nodes := make([]Config, n), make([]*Node, n)
+	for i := range nodes {
+		cfgs[i] = TestConfig(filepath.Join(t.TempDir(), "n"))
+		nodes[i] = startTestNode(t, cfgs[i], nil)
+	}
+	return cfgs, nodes
 }

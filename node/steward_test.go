@@ -173,12 +173,7 @@ func TestStoredSingleReadsTheFlagAlone(t *testing.T) {
 func TestFinishedBatchStewardReturnsWithItsState(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	cfgs := make([]Config, 3)
-	nodes := make([]*Node, 3)
-	for i := range nodes {
-		cfgs[i] = TestConfig(filepath.Join(t.TempDir(), "n"))
-		nodes[i] = startTestNode(t, cfgs[i], nil)
-	}
+	cfgs, nodes := startNodesWithConfigs(t, 3)
 	connectNodes(t, nodes[1], nodes[0])
 	connectNodes(t, nodes[2], nodes[0])
 	connectNodes(t, nodes[2], nodes[1])
