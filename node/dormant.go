@@ -103,7 +103,9 @@ func storedDigest(raw []byte, b *batch) *pb.StateDigest {
 func validDigest(raw []byte, b *batch) bool { return storedDigest(raw, b) != nil }
 
 // wake loads b's dormant steward state and starts its loop. It returns the loop that runs,
-// or nil (no error) when this node keeps no steward state of b.
+// or nil (no error) when this node keeps no steward state of b. A state it cannot read is
+// logged here (the store's health check reports a corrupt datastore), so callers that can
+// do without the state just go on.
 func (n *Node) wake(ctx context.Context, b *batch, reason string) (*stewardLoop, error) {
 	dormant := b.dormant.Load() // before the loop: below, the loop is stored before dormant clears
 	if l := b.steward.Load(); l != nil || !dormant {
@@ -116,6 +118,7 @@ func (n *Node) wake(ctx context.Context, b *batch, reason string) (*stewardLoop,
 	}
 	st, err := n.readStewardState(ctx, b)
 	if err != nil {
+		n.logs.steward.Warn("cannot load the finished batch's steward state: it stays on disk", "batch", b.id.String(), "reason", reason, "err", err)
 		return nil, err
 	}
 	if st == nil { // the marker went away: nothing to wake
@@ -161,9 +164,7 @@ func (n *Node) wakePrimaries(ctx context.Context, reason string) {
 		if !b.dormant.Load() || n.stewardsOf(b)[0] != n.id {
 			continue
 		}
-		if _, err := n.wake(ctx, b, reason); err != nil {
-			n.logs.steward.Warn("load dormant steward state", "batch", b.id.String(), "err", err)
-		}
+		n.wake(ctx, b, reason) // an error is logged there
 	}
 }
 
@@ -182,9 +183,7 @@ func (n *Node) wakeForLostStewards(ctx context.Context, v *placement.View) {
 		}
 		for _, s := range v.KnownClosest(b.id, k) {
 			if s != n.id && v.State(s) == tasks.HolderGone {
-				if _, err := n.wake(ctx, b, "members"); err != nil {
-					n.logs.steward.Warn("load dormant steward state", "batch", b.id.String(), "err", err)
-				}
+				n.wake(ctx, b, "members") // an error is logged there
 				break
 			}
 		}
