@@ -270,7 +270,7 @@ func (n *Node) repairPeer(ctx context.Context, b *batch, h peer.ID, ts []int, rs
 	if len(push) == 0 {
 		return
 	}
-	stored, err := n.pushResults(ctx, b, h, push)
+	stored, err := n.pushResults(ctx, b, h, push, 0)
 	mark(stored)
 	if len(stored) > 0 {
 		n.logs.results.Info("restored result copies", "batch", b.id.String(), "to", shortID(h), "results", len(stored))

@@ -334,7 +334,7 @@ func (n *Node) resultCall(ctx context.Context, p peer.ID, req *pb.ResultRequest)
 
 // pushResults stores the given held (or steward-known) results on p, in messages that stay
 // under the size limit. It returns the tasks p holds afterwards.
-func (n *Node) pushResults(ctx context.Context, b *batch, p peer.ID, results []*pb.StoredResult) ([]int, error) {
+func (n *Node) pushResults(ctx context.Context, b *batch, p peer.ID, results []*pb.StoredResult, epoch uint64) ([]int, error) {
 	var have []int
 	for len(results) > 0 {
 		k, size := 0, 0
@@ -342,7 +342,7 @@ func (n *Node) pushResults(ctx context.Context, b *batch, p peer.ID, results []*
 			size += len(results[k].Output)
 			k++
 		}
-		held, err := n.resultClient.Store(ctx, p, b.id, b.raw, results[:k])
+		held, err := n.resultClient.Store(ctx, p, b.id, b.raw, results[:k], epoch)
 		if err != nil {
 			return have, err
 		}

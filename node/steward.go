@@ -57,6 +57,8 @@ func (n *Node) handleSteward(ctx context.Context, from peer.ID, req *pb.StewardR
 		return n.snapshotResp(ctx, id)
 	case *pb.StewardRequest_Status:
 		return n.statusResp(ctx, id)
+	case *pb.StewardRequest_Vote:
+		return n.voteResp(ctx, from, id, body.Vote) // steward_fence.go
 	}
 	b := n.getBatch(id)
 	if b == nil {
@@ -257,7 +259,7 @@ func (n *Node) applyDelta(ctx context.Context, from peer.ID, id cid.Cid, d *pb.S
 		return protocol.Errorf(pb.ErrorCode_INTERNAL, "%v", err)
 	}
 	return stewardErr(l.call(ctx, func(now time.Time, req steward.ReqID) steward.Input {
-		return steward.StateCopy{Req: req, From: from, Now: now, Tasks: states}
+		return steward.StateCopy{Req: req, From: from, Now: now, Tasks: states, Epoch: d.GetEpoch()}
 	}))
 }
 
@@ -354,15 +356,16 @@ func (n *Node) snapshotResp(ctx context.Context, id cid.Cid) *pb.StewardResponse
 	if err := stewardErr(r, err); err != nil {
 		return errResp(err)
 	}
-	snap := &pb.StateSnapshot{Manifest: b.raw, Tasks: r.Snapshot}
+	snap := &pb.StateSnapshot{Manifest: b.raw, Tasks: r.Snapshot, Epoch: r.Epoch}
 	if err := n.signState(id, snap); err != nil {
 		return errResp(protocol.Errorf(pb.ErrorCode_INTERNAL, "%v", err))
 	}
 	return &pb.StewardResponse{Body: &pb.StewardResponse_Snapshot{Snapshot: snap}}
 }
 
-// pullFrom asks steward p for its whole state of b and returns it, verified.
-func (n *Node) pullFrom(ctx context.Context, b *batch, p peer.ID) ([]steward.TaskCopy, error) {
+// pullFrom asks steward p for its whole state of b and returns it, verified, with the
+// primary epoch p promised.
+func (n *Node) pullFrom(ctx context.Context, b *batch, p peer.ID) ([]steward.TaskCopy, uint64, error) {
 	var resp pb.StewardResponse
 	err := n.request(ctx, p, protocol.StewardProtocol(n.cfg.Swarm), protocol.MaxStewardMessage,
 		&pb.StewardRequest{BatchId: b.id.Bytes(), Body: &pb.StewardRequest_Pull{Pull: &pb.StatePull{}}}, &resp)
@@ -370,9 +373,10 @@ func (n *Node) pullFrom(ctx context.Context, b *batch, p peer.ID) ([]steward.Tas
 		err = protocol.FromPB(resp.GetError())
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return n.snapshotStates(b, p, resp.GetSnapshot())
+	ts, err := n.snapshotStates(b, p, resp.GetSnapshot())
+	return ts, resp.GetSnapshot().GetEpoch(), err
 }
 
 // snapshotStates checks that snap is signed by steward p and decodes its task states of b,

@@ -68,6 +68,7 @@ type stewardLoop struct {
 	marked  bool                                 // the marker holds something: cleared if the state does not qualify
 	failed  bool                                 // a save failed: the disk may lack states, so no digest
 	checked uint64                               // the state's Gen when dormancyMarker last looked
+	promise steward.Promise                      // the primary promise on disk (steward_fence.go)
 	waiters map[steward.ReqID]chan steward.Reply // requests waiting for their reply
 	effects sync.WaitGroup                       // effect goroutines (the loop waits for them)
 }
@@ -261,6 +262,14 @@ const pullTimeout = 3 * time.Second
 // Ready: everything is done here and the answers are dropped.
 func (l *stewardLoop) carry(ctx context.Context, rd steward.Ready, final bool) {
 	n, b := l.n, l.b
+	// The promise is durable before anything of this Ready goes out, or nothing does.
+	if !l.keepPromise(ctx, rd.Promise) {
+		ins := l.withheld(rd)
+		if !final {
+			l.goEffect(final, func(context.Context) []steward.Input { return ins })
+		}
+		return
+	}
 	// The marker goes with the states it sums up, so the two never disagree on disk.
 	if marker, write := l.dormancyMarker(len(rd.Persist) > 0); write {
 		if err := n.saveTaskStates(ctx, b, rd.Persist, marker); err != nil {
@@ -296,6 +305,9 @@ func (l *stewardLoop) carry(ctx context.Context, rd steward.Ready, final bool) {
 	}
 	if len(rd.Pull) > 0 && !final { // a stopping loop has no use for them
 		l.goEffect(final, func(ctx context.Context) []steward.Input { return l.pull(ctx, rd.Pull) })
+	}
+	if len(rd.Votes) > 0 && !final {
+		l.goEffect(final, func(ctx context.Context) []steward.Input { return l.sendVotes(ctx, rd.Votes) })
 	}
 	if len(rd.Copies)+len(rd.Stores) > 0 {
 		l.goEffect(final, func(ctx context.Context) []steward.Input { return l.send(ctx, rd.Copies, rd.Stores) })
@@ -361,7 +373,7 @@ func (l *stewardLoop) sendCopy(ctx context.Context, c steward.Copy) steward.Inpu
 	var err error
 	for first := true; first || len(states) > 0; first = false {
 		k := min(len(states), maxTasksPerDelta)
-		d := &pb.StateDelta{Manifest: manifest, Tasks: states[:k]}
+		d := &pb.StateDelta{Manifest: manifest, Tasks: states[:k], Epoch: c.Epoch}
 		states, manifest = states[k:], nil
 		if err = n.signState(b.id, d); err != nil {
 			break
@@ -427,7 +439,11 @@ func (l *stewardLoop) store(ctx context.Context, s steward.Store, outputs map[in
 	if len(push) == 0 {
 		return ack
 	}
-	have, err := n.pushResults(ctx, b, s.Holder, push)
+	have, err := n.pushResults(ctx, b, s.Holder, push, s.Epoch)
+	var we *protocol.WireError
+	if errors.As(err, &we) && we.Code == pb.ErrorCode_FENCED {
+		ack.Epoch = we.Epoch // the holder stored under a higher epoch: this lease is over
+	}
 	if err != nil {
 		l.log.Debug("store results", "holder", shortID(s.Holder), "err", err)
 	}
@@ -455,8 +471,8 @@ func (l *stewardLoop) pull(ctx context.Context, from []peer.ID) []steward.Input 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ts, err := l.n.pullFrom(ctx, l.b, p)
-			out[i] = steward.Pulled{From: p, Tasks: ts, Err: err}
+			ts, epoch, err := l.n.pullFrom(ctx, l.b, p)
+			out[i] = steward.Pulled{From: p, Tasks: ts, Err: err, Epoch: epoch}
 		}()
 	}
 	wg.Wait()

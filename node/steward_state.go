@@ -119,10 +119,19 @@ func (n *Node) startSteward(b *batch, st *tasks.BatchState, marked, digest bool)
 		b.mu.Unlock()
 		return l
 	}
+	var fence *steward.Fence
+	var promise steward.Promise
+	if n.cfg.PrimaryLeases { // steward_fence.go
+		var err error
+		if promise, err = n.readPromise(context.Background(), b.id); err != nil {
+			n.logs.steward.Error("the steward starts without its primary promise", "batch", b.id.String(), "err", err)
+		}
+		fence = &steward.Fence{Promise: promise}
+	}
 	core := steward.New(steward.Config{Self: n.id, State: st, View: n.liveView(), LeaseDuration: leaseDuration(b.m),
-		MaxPerGrant: maxLeasesPerGrant, Trust: n.trust, SelfMemoryMiB: n.cfg.MaxTaskMemoryMB})
+		MaxPerGrant: maxLeasesPerGrant, Trust: n.trust, SelfMemoryMiB: n.cfg.MaxTaskMemoryMB, Fence: fence})
 	l := newStewardLoop(n, b, core)
-	l.marked, l.digest = marked, digest
+	l.marked, l.digest, l.promise = marked, digest, promise
 	b.steward.Store(l)
 	b.mu.Unlock()
 	l.start()

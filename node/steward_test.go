@@ -263,8 +263,10 @@ func TestFinishedBatchStewardReturnsWithItsState(t *testing.T) {
 	wrong := steward.Digest{Tasks: d.Tasks, Hashes: slices.Clone(d.Hashes)}
 	wrong.Hashes[3]++
 	short := steward.Digest{Tasks: d.Tasks[1:], Hashes: d.Hashes[1:]}
+	var epoch uint64 // the primary's: a digest carries it, as every copy does
+	l.inspect(ctx, func(s *steward.Steward) { epoch = s.Epoch() })
 	ask := func(to peer.ID, d steward.Digest) steward.CopySent {
-		return l.sendDigest(ctx, steward.Copy{To: to, Full: true, Digest: &d}).(steward.CopySent)
+		return l.sendDigest(ctx, steward.Copy{To: to, Full: true, Digest: &d, Epoch: epoch}).(steward.CopySent)
 	}
 	if a := ask(xid, d); a.Err != nil || a.Differs || len(a.Want) != 0 || len(a.Theirs) != 0 {
 		t.Errorf("the primary's own digest: %+v", a)

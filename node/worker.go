@@ -411,6 +411,9 @@ func (n *Node) drain() {
 			if _, err := l.call(ctx, func(_ time.Time, r steward.ReqID) steward.Input { return steward.HandOff{Req: r} }); err == nil {
 				handed++
 			}
+			// Then the primary lease goes: the next steward takes over without waiting
+			// for it to run out (the votes that give it up go out as the loop stops).
+			l.call(ctx, func(now time.Time, r steward.ReqID) steward.Input { return steward.Release{Req: r, Now: now} })
 		}
 	}
 	// Results held here: K copies elsewhere, or this node keeps them (on disk) anyway.

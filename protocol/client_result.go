@@ -42,8 +42,8 @@ func (c *ResultClient) Send(ctx context.Context, p peer.ID, req *pb.ResultReques
 // Store asks p to hold results of batch (section 12.2); manifest lets a holder that never
 // heard of the batch check them. It returns the tasks of results that p holds now. The
 // caller keeps each message under the limits (MaxResultsPerMessage, MaxOutputsPerMessage).
-func (c *ResultClient) Store(ctx context.Context, p peer.ID, batch cid.Cid, manifest []byte, results []*pb.StoredResult) ([]uint32, error) {
-	req := &pb.ResultRequest{BatchId: batch.Bytes(), Body: &pb.ResultRequest_Store{Store: &pb.StoreResults{Manifest: manifest, Results: results}}}
+func (c *ResultClient) Store(ctx context.Context, p peer.ID, batch cid.Cid, manifest []byte, results []*pb.StoredResult, epoch uint64) ([]uint32, error) {
+	req := &pb.ResultRequest{BatchId: batch.Bytes(), Body: &pb.ResultRequest_Store{Store: &pb.StoreResults{Manifest: manifest, Results: results, Epoch: epoch}}}
 	resp, err := c.Send(ctx, p, req)
 	return resp.GetHave(), err
 }

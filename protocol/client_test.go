@@ -171,7 +171,7 @@ func TestResultClient(t *testing.T) {
 	})
 	c := &ResultClient{Caller: f, Swarm: "lab"}
 	sr := &pb.StoredResult{Task: 3, Output: []byte("42\n"), Records: []*pb.ResultRecord{okRecord(t, 3)}}
-	if have, err := c.Store(t.Context(), holder, testBatch, nil, []*pb.StoredResult{sr}); err != nil || !slices.Equal(have, []uint32{3}) {
+	if have, err := c.Store(t.Context(), holder, testBatch, nil, []*pb.StoredResult{sr}, 0); err != nil || !slices.Equal(have, []uint32{3}) {
 		t.Fatalf("store: %v, %v", have, err)
 	}
 	if have, err := c.Have(t.Context(), holder, testBatch, []uint32{7, 8}); err != nil || !slices.Equal(have, []uint32{7}) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -267,8 +268,18 @@ func (h *Harness) Stop(i int, timeout time.Duration) error {
 		return nil
 	case <-time.After(timeout):
 		p.kill()
-		return fmt.Errorf("node %d did not stop within %s of SIGTERM: killed", i, timeout)
+		return fmt.Errorf("node %d did not stop within %s of SIGTERM: killed; the end of its log:\n%s", i, timeout, h.logTail(i, 30))
 	}
+}
+
+// logTail is the last n lines of node i's daemon.log.
+func (h *Harness) logTail(i, n int) string {
+	b, err := os.ReadFile(filepath.Join(h.dataDir(i), "daemon.log"))
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // CPU is the CPU time node i's daemon processes have used so far, the exited ones and the

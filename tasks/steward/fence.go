@@ -434,3 +434,35 @@ func (s *Steward) copyEpochOK(from peer.ID, epoch uint64) error {
 	}
 	return nil
 }
+
+// releaseVote is how long the vote that gives a lease up binds its voter: a renewal of the
+// epoch held, asked for this long, ends the voter's promise to this node almost at once
+// (rule 5 of protocol/README.md section 10.12), so no message beyond PrimaryVote is needed.
+const releaseVote = time.Millisecond
+
+// release gives the primary lease up (a graceful stop, after the hand-off): this node
+// stops acting as primary now and asks each voter to renew its epoch for releaseVote, which
+// frees it to vote for the next steward. It asks for no lease again for a lease's length.
+func (s *Steward) release() {
+	f := s.f
+	if !s.holding() {
+		return
+	}
+	epoch := f.epoch
+	f.leaseUntil = time.Time{}
+	f.quietUntil = s.now.Add(f.cfg.Lease)
+	f.nextRound++
+	r := &round{epoch: epoch, sent: s.now, set: s.votingSet(), won: true} // won: it grants nothing
+	f.rounds[f.nextRound] = r
+	for _, p := range s.liveSet() {
+		if p == s.cfg.Self {
+			continue
+		}
+		r.waiting++
+		s.rd.Votes = append(s.rd.Votes, VoteAsk{To: p, Round: f.nextRound, Epoch: epoch, Duration: releaseVote, Stewards: r.set})
+	}
+	if r.waiting == 0 {
+		delete(f.rounds, f.nextRound)
+	}
+	s.event(slog.LevelInfo, "primary lease given up: a graceful stop", "epoch", epoch, "voters", r.waiting)
+}

@@ -93,9 +93,10 @@ func (s *Steward) claimFenced(stewards []peer.ID) bool {
 	}
 	if s.primary {
 		// The set may have grown: a steward that joined gets a full copy (its copy state
-		// is new) and is pulled once, so what it had converges here.
+		// is new) and is pulled once, so what it had converges here. Of a finished batch
+		// it gets a digest instead, whose answer brings what differs (Copy.Digest).
 		for _, p := range s.others {
-			if s.copies[p] == nil && len(s.pulling) == 0 && f.settled && !slices.Contains(s.rd.Pull, p) {
+			if s.copies[p] == nil && len(s.pulling) == 0 && f.settled && !s.st.Done() && !slices.Contains(s.rd.Pull, p) {
 				s.rd.Pull = append(s.rd.Pull, p)
 			}
 		}

@@ -148,6 +148,14 @@ type Reverify struct{ Peer peer.ID }
 // stores what is pending. Its reply comes once that is done.
 type HandOff struct{ Req ReqID }
 
+// Release is the end of a graceful stop, after HandOff: a primary under primary leases
+// (fence.go) gives its lease up at once instead of letting it run out, so the next steward
+// need not wait a lease to take over. Its reply comes at once.
+type Release struct {
+	Req ReqID
+	Now time.Time
+}
+
 // StatusQuery asks for the batch's progress.
 type StatusQuery struct {
 	Req ReqID
@@ -171,6 +179,7 @@ func (CopySent) input()      {}
 func (Left) input()          {}
 func (Reverify) input()      {}
 func (HandOff) input()       {}
+func (Release) input()       {}
 func (StatusQuery) input()   {}
 func (SnapshotQuery) input() {}
 

@@ -228,6 +228,13 @@ func (s *Steward) Step(in Input) {
 		} else {
 			s.reply(Reply{Req: in.Req})
 		}
+	case Release:
+		s.advance(in.Now)
+		if s.f != nil {
+			s.release()
+			s.claim()
+		}
+		s.reply(Reply{Req: in.Req})
 	case StatusQuery:
 		s.advance(in.Now)
 		s.reply(Reply{Req: in.Req, Status: &Status{Summary: s.st.Summary(s.now, s.view.Live), Waiting: s.waitingFor(s.now)}})

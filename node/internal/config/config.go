@@ -122,6 +122,11 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful stop: finishing or handing back running tasks,
 	// handing steward roles over and copying held results. Default 30s.
 	ShutdownTimeout Duration `json:"shutdown_timeout"`
+	// PrimaryLeases makes this node's stewards elect one fenced primary per batch: a lease
+	// from a majority of the batch's stewards, with epochs (protocol/README.md section
+	// 10.12). Off by default until every steward path holds up under it (a graceful stop
+	// of a K=2 batch's steward still stalls it).
+	PrimaryLeases bool `json:"primary_leases,omitempty"`
 
 	// Prefs are the volunteer's preferences (see prefs.go).
 	Prefs Prefs `json:"prefs"`

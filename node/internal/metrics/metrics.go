@@ -22,6 +22,9 @@ type Metrics struct {
 	// StewardWakes counts the dormant steward states (finished batches kept on disk only)
 	// this node loaded, by what needed them.
 	StewardWakes *prometheus.CounterVec
+	// PrimaryVotes counts the primary-lease votes this node asked for (protocol/README.md
+	// section 10.12), by answer: granted, fenced, refused, unanswered.
+	PrimaryVotes *prometheus.CounterVec
 }
 
 // New makes the node's metrics and registers them on reg.
@@ -36,9 +39,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		Repaired:     prometheus.NewCounter(prometheus.CounterOpts{Name: "allforone_results_repaired_total", Help: "Result copies this node restored on other holders."}),
 		ExecSeconds:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "allforone_task_seconds", Help: "Task execution time.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}),
 		StateCopies:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "allforone_state_copies_sent_total", Help: "State copies sent to other stewards, by kind: full, delta, or digest (asking whether a steward has a finished batch's state)."}, []string{"kind"}),
+		PrimaryVotes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "allforone_primary_votes_total", Help: "Votes for this node's primary lease of a batch that it asked other stewards for, by answer: granted, fenced (the steward promised another epoch or holder), refused, unanswered."}, []string{"answer"}),
 		StewardWakes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "allforone_steward_wakes_total", Help: "Finished batches' steward states loaded from disk when something needed them, by what: status, results, digest, copy, pull, request, role, members, reverify."}, []string{"reason"}),
 	}
-	reg.MustRegister(m.TasksRun, m.TasksFailed, m.Leased, m.Returned, m.Accepted, m.ResultsHeld, m.Repaired, m.ExecSeconds, m.StateCopies, m.StewardWakes)
+	reg.MustRegister(m.TasksRun, m.TasksFailed, m.Leased, m.Returned, m.Accepted, m.ResultsHeld, m.Repaired, m.ExecSeconds, m.StateCopies, m.StewardWakes, m.PrimaryVotes)
 	return m
 }
 

@@ -62,6 +62,10 @@ const (
 	// or the digest of its finished state (pb.StateDigest; node/dormant.go), written in the
 	// same datastore batch as the states it sums up.
 	StewardOfPrefix = "/steward-of/"
+	// PromisePrefix: <batch CID> -> this steward's primary-epoch promise for the batch
+	// (protocol/README.md section 10.12): the epoch, 8 bytes big endian, then the binary
+	// peer ID it was granted to. Synced before any answer that depends on it goes out.
+	PromisePrefix = "/steward-promise/"
 	// ResultPrefix: <batch CID>/<task> -> an accepted result this node holds (protobuf).
 	ResultPrefix = "/results/"
 	// RanPrefix: <batch CID>/<task> -> the output CID this node computed for the task.
@@ -105,6 +109,11 @@ func StewardTasksPrefix(id cid.Cid) string { return StewardPrefix + id.String() 
 // StewardMarker marks batch id as one this node stewards.
 func StewardMarker(id cid.Cid) datastore.Key {
 	return datastore.NewKey(StewardOfPrefix + id.String())
+}
+
+// PromiseKey is where this steward's primary-epoch promise for batch id is kept.
+func PromiseKey(id cid.Cid) datastore.Key {
+	return datastore.NewKey(PromisePrefix + id.String())
 }
 
 // ResultKey is where the accepted result of one task of batch id is kept.
