@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -83,7 +84,12 @@ func TestFinishedBatchShortOfHoldersStaysLoaded(t *testing.T) {
 	// the state so that whoever takes their place gets it.
 	connectNodes(t, n, nodes[1])
 	connectNodes(t, n, third)
-	deadlineFor(t, ctx, "node 0 to see both other stewards", func() bool { return n.live(nodes[1].id) && n.live(third.id) })
+	// Node 0 must know them as members, not only be connected: a peer it never learnt to
+	// be a steward (identify not done when it crashed) held no role in its view.
+	deadlineFor(t, ctx, "node 0 to see both other stewards", func() bool {
+		known := n.liveView().KnownClosest(id, 3)
+		return n.live(nodes[1].id) && n.live(third.id) && slices.Contains(known, nodes[1].id) && slices.Contains(known, third.id)
+	})
 	b := n.getBatch(id)
 	loadedBefore := n.stewardOf(b) != nil // a digest that differed wakes it too
 	for _, o := range []*Node{nodes[1], third} {

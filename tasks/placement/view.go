@@ -44,7 +44,8 @@ type Config struct {
 	// live when connected, members or not.
 	Connected []peer.ID
 	// Departed says when members left (their last connection closed). One that left less
-	// than Grace before At and is not live is away: it counts as holding what it held.
+	// than Grace before At and is not live is away: it counts as holding what it held. The
+	// others that are not live are known members still (KnownClosest), gone.
 	Departed map[peer.ID]time.Time
 	// Grace is the repair grace (Config.RepairGrace): 0 counts nobody away.
 	Grace time.Duration
@@ -89,6 +90,9 @@ func New(c Config) *View {
 	}
 	seen := make(map[peer.ID]bool, len(c.Members))
 	all := map[peer.ID]bool{c.Self: true}
+	for p := range c.Departed {
+		all[p] = true
+	}
 	for _, p := range c.Members {
 		all[p] = true
 		if !seen[p] && v.Live(p) {

@@ -62,9 +62,11 @@ func (s *Steward) reachable(p peer.ID) bool {
 	return s.view.Live(p)
 }
 
-// liveSet is the voting set less the stewards that cannot be reached now.
+// liveSet is the voting set less the stewards that cannot be reached now: a new slice
+// (DeleteFunc on the cached set itself would zero its tail, and votes would carry an
+// empty steward).
 func (s *Steward) liveSet() []peer.ID {
-	return slices.DeleteFunc(s.votingSet(), func(p peer.ID) bool { return !s.reachable(p) })
+	return slices.DeleteFunc(slices.Clone(s.votingSet()), func(p peer.ID) bool { return !s.reachable(p) })
 }
 
 // addrsOf are p's addresses as the lookup found them (nil when unknown), for a hint.

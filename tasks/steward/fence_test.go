@@ -59,6 +59,10 @@ func TestLookupDecidesTheStewardsAndHintsCarryAddresses(t *testing.T) {
 	if len(rd.Votes) != 1 || rd.Votes[0].To != w.ids["s3"] || rd.Votes[0].Epoch != 1 || rd.Promise == nil || rd.Promise.Holder != s2 {
 		t.Fatalf("votes %+v, promise %+v", rd.Votes, rd.Promise)
 	}
+	// The vote names the whole voting set, the unreachable s1 too (the voter checks it).
+	if want := []peer.ID{s1, s2, w.ids["s3"]}; !slices.Equal(rd.Votes[0].Stewards, want) || !slices.Equal(core.votingSet(), want) {
+		t.Fatalf("the vote names stewards %v and the voting set is %v, want %v", rd.Votes[0].Stewards, core.votingSet(), want)
+	}
 	core.Step(VoteAnswer{From: w.ids["s3"], Round: rd.Votes[0].Round})
 	if core.Epoch() != 1 || core.Ready().Pull == nil {
 		t.Fatalf("epoch %d after a majority of votes", core.Epoch())

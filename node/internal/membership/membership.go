@@ -32,6 +32,12 @@ import (
 // TTL bounds how stale the view may be when no event arrives.
 const TTL = time.Second
 
+// Remember is how long a member that left stays known (gone, once past the grace) when the
+// routing table has dropped it: a view that was built before it left and one built after
+// the routing table forgot it must both name it, or a role it held is lost without anyone
+// noticing (a dormant primary wakes for a steward gone only if some view shows it gone).
+const Remember = 10 * time.Minute
+
 // Network is what the members are read from: the node's host and DHT (a fake in tests).
 type Network interface {
 	// ServesDHT reports whether this node serves the DHT (and so may take roles).
@@ -71,7 +77,7 @@ type Members struct {
 	builtT time.Time
 
 	departMu   sync.Mutex
-	departedAt map[peer.ID]time.Time // members that left, for the grace
+	departedAt map[peer.ID]time.Time // members that left, for the grace and Remember
 }
 
 // New returns the members of net as cfg.Self sees them.
@@ -146,11 +152,9 @@ func (m *Members) List() []peer.ID {
 // Live reports whether p is this node or connected to it.
 func (m *Members) Live(p peer.ID) bool { return p == m.cfg.Self || m.net.IsConnected(p) }
 
-// Departed notes that p left: if it was a member, views count it away for the grace.
+// Departed notes that p left: if it was a member, views count it away for the grace and
+// know it, gone, until Remember has passed too.
 func (m *Members) Departed(p peer.ID) {
-	if m.cfg.Grace <= 0 {
-		return
-	}
 	if !m.net.Speaks(p, m.cfg.Steward, m.cfg.Kad) {
 		return // it held no role
 	}
@@ -159,13 +163,14 @@ func (m *Members) Departed(p peer.ID) {
 	m.departedAt[p] = m.cfg.Now()
 }
 
-// departures are the members that left less than the grace ago, with when (the view
-// leaves out those that are back).
+// departures are the members that left less than the grace or Remember ago (the longer),
+// with when: the view counts those within the grace away and the others gone, and leaves
+// out those that are back.
 func (m *Members) departures(now time.Time) map[peer.ID]time.Time {
 	m.departMu.Lock()
 	defer m.departMu.Unlock()
 	for p, at := range m.departedAt {
-		if now.Sub(at) >= m.cfg.Grace {
+		if now.Sub(at) >= max(m.cfg.Grace, Remember) {
 			delete(m.departedAt, p)
 		}
 	}

@@ -6,9 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	libp2pproto "github.com/libp2p/go-libp2p/core/protocol"
+
+	"allforone/tasks"
 )
 
 const (
@@ -159,7 +162,8 @@ func TestADepartedMemberIsAwayForTheGrace(t *testing.T) {
 	}
 }
 
-// Without a grace, or for a peer that held no role, a departure is not noted.
+// Without a grace a departed member is not away, and a peer that held no role is not
+// noted at all.
 func TestDeparturesWithoutARole(t *testing.T) {
 	m, net, _, _, others := setup(t, 0)
 	net.disconnect(others[0])
@@ -174,5 +178,28 @@ func TestDeparturesWithoutARole(t *testing.T) {
 	m.Invalidate()
 	if away := m.View().Away(); len(away) != 0 {
 		t.Fatalf("a peer that held no role is away: %v", away)
+	}
+	if slices.Contains(m.View().KnownClosest(cid.Cid{}, 10), stranger) {
+		t.Fatal("a peer that held no role is a known member")
+	}
+}
+
+// A member that left stays known, gone, for Remember once no list names it any more (its
+// last connection closed and the routing table dropped it), with no grace too: a node that
+// never built a view while it was gone-but-listed still sees that it is gone.
+func TestADepartedMemberIsKnownGone(t *testing.T) {
+	m, net, c, _, others := setup(t, 0)
+	gone := others[0]
+	net.disconnect(gone)
+	m.Departed(gone)
+	net.speaks[gone] = nil // the peerstore forgot it too
+	m.Invalidate()
+	v := m.View()
+	if !slices.Contains(v.KnownClosest(cid.Cid{}, 10), gone) || v.State(gone) != tasks.HolderGone {
+		t.Fatalf("just after it left: known %v, state %v; want it known and gone", v.KnownClosest(cid.Cid{}, 10), v.State(gone))
+	}
+	c.t = c.t.Add(Remember)
+	if v := m.View(); slices.Contains(v.KnownClosest(cid.Cid{}, 10), gone) {
+		t.Fatal("a member that left is still known after Remember")
 	}
 }
