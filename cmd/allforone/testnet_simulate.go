@@ -30,6 +30,7 @@ func testnetSimulateCmd() *cli.Command {
 			&cli.DurationFlag{Name: "partition", Value: time.Minute, Usage: "cut a fifth of the nodes off for this long, a minute in (0: no partition)", Sources: env("partition")},
 			&cli.IntFlag{Name: "replicas", Value: 1, Usage: "R: executions per task that must agree", Sources: env("replicas")},
 			&cli.IntFlag{Name: "replication", Value: 3, Usage: "K: stewards of a batch and holders of each result", Sources: env("replication")},
+			&cli.BoolFlag{Name: "primary-leases", Value: true, Usage: "fence each batch's primary with a lease a majority of its stewards voted for (false: a steward's own view makes it primary, the node's default today)", Sources: env("primary-leases")},
 			&cli.DurationFlag{Name: "max-time", Value: 2 * time.Hour, Usage: "give up after this much virtual time", Sources: env("max-time")},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
@@ -39,6 +40,7 @@ func testnetSimulateCmd() *cli.Command {
 			cfg.PartitionFor = cmd.Duration("partition")
 			cfg.Redundancy, cfg.Replication = int(cmd.Int("replicas")), int(cmd.Int("replication"))
 			cfg.MaxTime = cmd.Duration("max-time")
+			cfg.PrimaryLeases = cmd.Bool("primary-leases")
 			if err := cfg.Validate(); err != nil {
 				return usagef("%v", err)
 			}

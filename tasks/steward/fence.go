@@ -41,11 +41,24 @@ import (
 // Assumed: the candidates of one batch agree on its K stewards (the same lookup result);
 // two views that differ in the steward set can form majorities that do not overlap.
 // A voter refuses a candidate that is not among its own K + placement.Slack closest.
+// Two rules keep the sets the same where a partition would split them. Members that left
+// stay in a view's voting set for a while (node/internal/membership's Remember), so a
+// steward cut off from the others still counts them and cannot reach a majority. And a
+// newcomer (a steward that has heard of no epoch of a batch that is no longer young: one
+// that learnt of it from its own lookup on the far side of a partition, say) neither
+// stands nor votes for a while (Fence.Newcomer): it waits to hear from the batch's
+// primary, by a copy, instead of electing one with other newcomers or lending its vote
+// to a candidate whose steward set differs from the others'. A batch whose
+// stewards all left for good gets a new primary once that wait is over.
 
 // Default primary lease timings.
 const (
 	// DefaultPrimaryLease is how long a vote holds.
 	DefaultPrimaryLease = 10 * time.Second
+	// DefaultNewcomer is how long a newcomer to a batch under way waits to hear of an
+	// epoch before it stands (node/internal/membership's Remember: by then the members
+	// that left are forgotten too).
+	DefaultNewcomer = 10 * time.Minute
 )
 
 // Fence configures primary leases. Its zero values take the defaults.
@@ -61,6 +74,10 @@ type Fence struct {
 	// Promise is the promise this steward persisted last (Ready.Promise), restored at a
 	// restart.
 	Promise Promise
+	// Newcomer is how long a steward that has heard of no epoch waits before it stands
+	// for a batch created more than Young before its first input. Defaults
+	// DefaultNewcomer and 3 leases.
+	Newcomer, Young time.Duration
 }
 
 // Promise is a steward's vote: Epoch is the highest primary epoch it granted, Holder the
@@ -109,6 +126,8 @@ type fence struct {
 	promise      Promise
 	promiseUntil time.Time // no vote for another holder before this
 	restored     bool      // promiseUntil is set at the first input
+	since        time.Time // the first input's time
+	knew         bool      // the state had tasks with state at the first input
 	seen         uint64    // the highest epoch heard of
 	hint         peer.ID   // the holder a refusal named
 
@@ -141,6 +160,12 @@ func newFence(c Fence) *fence {
 	c.Lease = min(c.Lease, protocol.MaxPrimaryLease)
 	if c.Margin <= 0 || c.Margin >= c.Lease {
 		c.Margin = c.Lease / 5
+	}
+	if c.Newcomer <= 0 {
+		c.Newcomer = DefaultNewcomer
+	}
+	if c.Young <= 0 {
+		c.Young = 3 * c.Lease
 	}
 	f := &fence{cfg: c, promise: c.Promise, seen: c.Promise.Epoch, rounds: make(map[uint64]*round)}
 	f.restored = c.Promise.Epoch > 0
@@ -229,6 +254,12 @@ func (s *Steward) vote(in VoteRequest) {
 	case !slices.Contains(s.votingSet(), in.From):
 		s.reply(Reply{Req: in.Req, Err: s.notSteward()})
 		return
+	case in.Epoch > p.Epoch && s.newcomer():
+		// It knows nothing of the batch's primaries: its vote would let a candidate whose
+		// steward set differs from the others' win without them.
+		s.reply(Reply{Req: in.Req, Err: protocol.Errorf(pb.ErrorCode_UNAVAILABLE, "this steward is new to batch %s and has heard from none of its primaries: it votes once it has, or in %v",
+			s.id, s.f.since.Add(s.f.cfg.Newcomer).Sub(s.now).Round(time.Second))})
+		return
 	case in.Epoch < p.Epoch:
 		s.reply(Reply{Req: in.Req, Err: s.fenced("epoch %d is stale: this steward promised epoch %d to %s; ask for a higher one", in.Epoch, p.Epoch, p.Holder)})
 		return
@@ -308,6 +339,8 @@ func (s *Steward) campaign() {
 		return // a lease this node granted may still be held
 	case s.now.Before(f.quietUntil):
 		return // another acts as primary
+	case s.newcomer():
+		return // it waits to hear from the batch's primary
 	case len(stewards) < s.quorum():
 		return // it cannot win: too few stewards are reachable (asking would only raise the epoch)
 	default:
@@ -330,6 +363,18 @@ func (s *Steward) campaign() {
 	if r.waiting == 0 {
 		s.roundOver(f.nextRound)
 	}
+}
+
+// newcomer reports whether this steward is a newcomer that may not stand yet: it has
+// heard of no epoch of the batch and started with no task state, the batch was created
+// more than Fence.Young before this steward's first input, and Fence.Newcomer has not
+// passed since.
+func (s *Steward) newcomer() bool {
+	f := s.f
+	if f.seen > 0 || f.knew || s.m.CreatedAt.IsZero() || f.since.Sub(s.m.CreatedAt) < f.cfg.Young {
+		return false
+	}
+	return s.now.Before(f.since.Add(f.cfg.Newcomer))
 }
 
 // roundOver forgets a round whose answers are all in; requests that waited for a vote

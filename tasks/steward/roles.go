@@ -47,6 +47,10 @@ func (s *Steward) notSteward() error {
 				f.promise.Holder, f.promise.Epoch, f.promiseUntil.Sub(s.now).Round(time.Millisecond))
 		}
 		p = s.primaryHint()
+		if p == s.cfg.Self && s.newcomer() {
+			return protocol.Errorf(pb.ErrorCode_UNAVAILABLE, "no primary known: this steward joined batch %s after it began and has heard from none of its primaries yet; it waits for one up to %v more before it stands itself: retry later",
+				s.id, s.f.since.Add(s.f.cfg.Newcomer).Sub(s.now).Round(time.Second))
+		}
 		if p == s.cfg.Self {
 			return protocol.Errorf(pb.ErrorCode_UNAVAILABLE, "no primary now: this steward holds no primary lease and cannot get one: it reaches fewer than a majority (%d) of batch %s's stewards; retry later",
 				s.quorum(), s.id)

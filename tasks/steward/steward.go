@@ -249,6 +249,12 @@ func (s *Steward) advance(now time.Time) {
 	if now.After(s.now) {
 		s.now = now
 	}
+	if s.f != nil && s.f.since.IsZero() && !s.now.IsZero() {
+		s.f.since = s.now
+		for i := range s.st.NumTasks() {
+			s.f.knew = s.f.knew || s.st.HasState(i) // a state from an earlier life, with decisions of its primaries
+		}
+	}
 	if s.f != nil && s.f.restored && !s.now.IsZero() {
 		s.f.restored, s.f.promiseUntil = false, s.now.Add(s.f.cfg.Lease) // a restart: wait out what it granted
 	}

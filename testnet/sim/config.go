@@ -45,6 +45,11 @@ type Config struct {
 	// notice after detectLag) at this virtual time: the takeover, with nothing else going
 	// on, for tests.
 	PrimariesLeave time.Duration
+	// PrimaryLeases fences the primary (node.Config.PrimaryLeases): a steward acts as
+	// primary only while it holds a lease a majority of the batch's stewards voted for,
+	// with an epoch. Without, a steward acts as primary while its own view says it is the
+	// closest live steward.
+	PrimaryLeases bool
 	// Trace, when set, gets a line for each change of a batch's primaries (debugging).
 	Trace io.Writer
 }
@@ -57,7 +62,7 @@ func DefaultConfig(n int) Config {
 		Churn: 0.01, ChurnDown: 2 * time.Minute, ChurnGone: 0.1,
 		NAT: 0.3, PartitionAt: time.Minute, PartitionFor: time.Minute, PartitionShare: 0.2,
 		TaskTime: 20 * time.Second, TaskTimeout: 2 * time.Minute, Loss: 0.01,
-		MaxTime: 2 * time.Hour, Seed: 1, BatchEvery: 2 * time.Second,
+		MaxTime: 2 * time.Hour, Seed: 1, BatchEvery: 2 * time.Second, PrimaryLeases: true,
 	}
 }
 

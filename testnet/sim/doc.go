@@ -8,8 +8,10 @@
 // retransmission (net.go), Kademlia routing tables of
 // k-buckets with iterative lookups over them (kad.go), NATed nodes that compute but serve
 // no DHT and take no role, churn (nodes leave, most come back, some for good) and one
-// partition that heals (churn.go). Who a steward believes is live, and so who it believes
-// is primary, is decided in one place (roles.go), the place fenced primaries will change.
+// partition that heals (churn.go). Who a steward believes is live is decided in one place
+// (roles.go); who acts as primary is the core's to decide: with primary leases (the
+// default here, Config.PrimaryLeases) the holder of a lease a majority of the stewards
+// voted for, their votes carried as messages of their own (fence.go).
 //
 // What is simulated, not run: task execution (a task takes a time drawn from the node's
 // speed), blobs (every node has them), signatures (records carry a placeholder signature

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"allforone/protocol/pb"
+	"allforone/tasks/steward"
 	"allforone/tasks/worker"
 
 	kb "github.com/libp2p/go-libp2p-kbucket"
@@ -48,6 +49,7 @@ type node struct {
 
 	stewards map[int32]*stew                 // by batch: the steward cores it runs
 	saved    map[int32]map[int]*pb.TaskState // by batch: the task states it persisted
+	promises map[int32]steward.Promise       // by batch: its primary-lease promise (fence.go)
 	records  *worker.OpenTable               // open-work records it holds as a DHT server
 	w        *wstate                         // its worker
 	ann      *worker.Announcements           // the batch announcements it admitted
@@ -185,7 +187,8 @@ const (
 	kindStore
 	kindRecordPut
 	kindRecordGet
+	kindVote
 	numKinds
 )
 
-var kindNames = [numKinds]string{"lookup", "gossip", "adopt", "lease", "complete", "copy", "pull", "store", "record_put", "record_get"}
+var kindNames = [numKinds]string{"lookup", "gossip", "adopt", "lease", "complete", "copy", "pull", "store", "record_put", "record_get", "vote"}

@@ -19,6 +19,8 @@ type Report struct {
 	Replication int     `json:"replication"`
 	Seed        uint64  `json:"seed"`
 	Churn       float64 `json:"churn_per_minute"`
+	// PrimaryLeases: primaries were fenced (Config.PrimaryLeases).
+	PrimaryLeases bool `json:"primary_leases"`
 
 	// Finished: every task's result was stored on a live node before MaxTime.
 	Finished bool `json:"finished"`
@@ -58,6 +60,9 @@ type Report struct {
 	Returns       int            `json:"returns"`
 	GoneForGood   int            `json:"gone_for_good"`
 	PrimariesLeft int            `json:"primaries_taken_down,omitempty"`
+	// Votes are primary-lease votes answered (or timed out), VotesGranted those granted.
+	Votes        int `json:"primary_votes"`
+	VotesGranted int `json:"primary_votes_granted"`
 	// MemoryPerNode is the live heap at its peak, less the heap before the world was
 	// built, per node: every simulated node's state, its share of the event queue and of
 	// the steward cores included.
@@ -73,7 +78,7 @@ type Report struct {
 
 func (s *Sim) report(wall time.Duration, stopped bool) *Report {
 	r := &Report{Nodes: s.cfg.Nodes, Batches: len(s.batches), Redundancy: s.cfg.Redundancy, Replication: s.cfg.Replication,
-		Seed: s.cfg.Seed, Churn: s.cfg.Churn, Finished: s.finished, Executions: s.executions, CutShort: s.cutShort,
+		Seed: s.cfg.Seed, Churn: s.cfg.Churn, PrimaryLeases: s.cfg.PrimaryLeases, Votes: s.votes, VotesGranted: s.votesGranted, Finished: s.finished, Executions: s.executions, CutShort: s.cutShort,
 		CompletesLost: s.completesLost, Messages: s.msgs, Lookups: s.lookups, RecordPuts: s.puts, StewardCores: s.stews,
 		PrimariesLeft: s.primariesLeft, Departures: s.departures, Returns: s.returns, GoneForGood: s.gone, PeakHeapBytes: s.peakHeap,
 		VirtualSeconds: s.now.Seconds(), WallSeconds: wall.Seconds(), Events: s.events, MaxQueue: s.maxQueue, Stopped: stopped}
@@ -147,7 +152,11 @@ func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "simulated %d nodes (%d behind NAT), %d batches, %d tasks (R=%d, K=%d), seed %d: %s\n",
 		r.Nodes, r.NATNodes, r.Batches, r.TasksTotal, r.Redundancy, r.Replication, r.Seed, state)
 	fmt.Fprintf(w, "  tasks lost               %d (under-replicated at the end: %d)\n", r.TasksLost, r.UnderReplicated)
-	fmt.Fprintf(w, "  max primaries            %d per batch at once (%d outside the partition)\n", r.MaxPrimaries, r.MaxPrimariesWhole)
+	fence := "unfenced: a steward's own view makes it primary"
+	if r.PrimaryLeases {
+		fence = fmt.Sprintf("fenced by primary leases: %d of %d votes granted", r.VotesGranted, r.Votes)
+	}
+	fmt.Fprintf(w, "  max primaries            %d per batch at once (%d outside the partition), %s\n", r.MaxPrimaries, r.MaxPrimariesWhole, fence)
 	fmt.Fprintf(w, "  duplicate executions     %.2f%% (%d runs finished, %d cut short by departures, %d results undelivered)\n",
 		r.DuplicateExecutionPct, r.Executions, r.CutShort, r.CompletesLost)
 	fmt.Fprintf(w, "  lease latency            p50 %.0f ms, p99 %.0f ms (%d grants)\n", r.LeaseP50Ms, r.LeaseP99Ms, r.LeaseGrants)

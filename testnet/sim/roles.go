@@ -1,8 +1,10 @@
 package sim
 
 import (
+	"cmp"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"time"
 
 	"allforone/tasks/placement"
@@ -10,15 +12,14 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// Roles: what a steward believes of the swarm, and so who it believes is primary. This is
-// the one place that decides it: today a node acts as a batch's primary while its view says
-// it is the closest live steward (tasks/steward's claim, on the placement.View built here
-// from its own lookup of the batch ID), so two nodes whose lookups or reachability differ
-// may both act as primary; max_primaries counts them. Fenced primaries (a lease granted by
-// a majority of the stewards, with an epoch) change what is stepped here and what
-// countPrimary reads (the core's Primary, then: holding a granted, unexpired lease); the
-// votes they exchange are more of a Ready to carry (steward.go's carry, one message kind
-// more), and the rest of the simulation stays as it is.
+// Roles: what a steward believes of the swarm, on the placement.View built here from its
+// own lookup of the batch ID. Without primary leases a node acts as a batch's primary
+// while that view says it is the closest live steward (tasks/steward's claim), so two
+// nodes whose lookups or reachability differ may both act as primary; max_primaries
+// counts them (countPrimary reads the core's Primary). With them (fence.go) it acts as
+// primary while it holds a lease a majority of the batch's voting stewards granted: the
+// servers its lookups found, and those it found before that cannot be reached now
+// (remembered), so a lookup on the far side of a partition does not change the set.
 
 const (
 	// repairGrace is node.Config's default RepairGrace.
@@ -29,7 +30,29 @@ const (
 	// relookEvery is how often a steward looks the batch's closest servers up again; it
 	// does so at once when one of them leaves.
 	relookEvery = time.Minute
+	// rememberLeft is how long a member that left stays known, gone
+	// (node/internal/membership's Remember): a lookup that no longer finds it does not
+	// drop it from the batch's voting stewards, so the side of a partition that cannot
+	// reach a majority of them cannot elect a primary of its own from the servers it
+	// finds instead.
+	rememberLeft = 10 * time.Minute
 )
+
+// remembered is what st knows of the batch's servers after a lookup found found: those,
+// and the servers it knew that cannot be reached now and were lost less than rememberLeft ago,
+// closest first.
+func (s *Sim) remembered(st *stew, found []int32) []int32 {
+	out := slices.Clone(found)
+	for _, m := range st.members {
+		p := s.nodes[m]
+		if !slices.Contains(found, m) && p != st.n && !s.reach(st.n, p) && s.now-s.leftAt(st.n, p) < rememberLeft {
+			out = append(out, m)
+		}
+	}
+	target := st.b.kp
+	slices.SortFunc(out, func(a, b int32) int { return cmp.Compare(s.kps[a]^target, s.kps[b]^target) })
+	return out
+}
 
 // viewSig hashes what the view of st would hold now: the believed-live members, the away
 // ones and the connected workers.

@@ -48,6 +48,7 @@ type Sim struct {
 	departures, returns, gone     int
 	rejected                      int
 	primariesLeft                 int
+	votes, votesGranted           int     // primary-lease votes answered, and granted (fence.go)
 	leaseLatency                  []int32 // ms, of requests that got leases
 	baseHeap, peakHeap            uint64
 }

@@ -44,12 +44,10 @@ func TestSimChurnLosesNothing(t *testing.T) {
 		if r.DuplicateExecutionPct > 10 {
 			t.Errorf("seed %d: %.1f%% of executions were duplicates, want at most 10%%", seed, r.DuplicateExecutionPct)
 		}
-		// Today's core: a node acts as primary while its own view says it is the closest
-		// live steward, so the partition's minority side elects its own (2 at once). Once
-		// fenced primaries land (a majority lease with an epoch), assert 1 here for the
-		// whole run, partition included.
-		if r.MaxPrimaries > 2 {
-			t.Errorf("seed %d: %d nodes acted as one batch's primary at once, want at most 2 (one per side of the partition)", seed, r.MaxPrimaries)
+		// Fenced primaries: the partition's minority side cannot reach a majority of the
+		// stewards it knew, and its newcomers neither stand nor vote.
+		if r.MaxPrimaries != 1 || r.VotesGranted == 0 {
+			t.Errorf("seed %d: %d nodes acted as one batch's primary at once (%d votes granted), want 1", seed, r.MaxPrimaries, r.VotesGranted)
 		}
 	}
 }
@@ -91,14 +89,28 @@ func TestSimPrimariesLeave(t *testing.T) {
 	if claims := r.CoreEvents["primary steward"]; claims < 2*c.Batches {
 		t.Errorf("%d primary claims, want at least %d: a takeover for each batch", claims, 2*c.Batches)
 	}
-	// Today's core: the old primary, back from its departure, claims the role from its own
-	// lookup before the steward that took over has heard of it (2 at once for a round
-	// trip). Once fenced primaries land, assert 1 here.
-	if r.MaxPrimaries > 2 {
-		t.Errorf("max primaries %d, want at most 2 (the returning primary and its successor, a round trip)", r.MaxPrimaries)
+	// Fenced: the old primary, back from its departure, finds its successor's lease
+	// granted by the others and waits.
+	if r.MaxPrimaries != 1 {
+		t.Errorf("max primaries %d, want 1", r.MaxPrimaries)
 	}
 	if r.DuplicateExecutionPct > 10 {
 		t.Errorf("%.1f%% duplicates, want at most 10%%", r.DuplicateExecutionPct)
+	}
+}
+
+// Without primary leases (the node's default today) a steward acts as primary while its
+// own view says it is the closest live steward: nothing is lost, but the partition's
+// minority side elects its own.
+func TestSimUnfenced(t *testing.T) {
+	c := small(150, 1)
+	c.PrimaryLeases = false
+	r := run(t, c)
+	if !r.Finished || r.TasksLost != 0 {
+		t.Fatalf("finished %v, %d of %d tasks lost", r.Finished, r.TasksLost, r.TasksTotal)
+	}
+	if r.Votes != 0 || r.MaxPrimaries > 2 || r.MaxPrimariesWhole != 1 {
+		t.Errorf("%d votes, max primaries %d (%d outside the partition), want no votes, at most 2 and 1", r.Votes, r.MaxPrimaries, r.MaxPrimariesWhole)
 	}
 }
 

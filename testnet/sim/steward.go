@@ -147,7 +147,8 @@ func (s *Sim) startStew(n *node, b *batch, members []int32) *stew {
 		contacts: map[int32]time.Duration{}, pending: map[steward.ReqID]func(steward.Reply){}}
 	x.sig = s.viewSig(x)
 	x.core = steward.New(steward.Config{Self: n.id, State: st, View: s.view(x),
-		LeaseDuration: protocol.LeaseDuration(b.m.Limits.Timeout), MaxPerGrant: protocol.MaxLeasesPerGrant, SelfMemoryMiB: 256})
+		LeaseDuration: protocol.LeaseDuration(b.m.Limits.Timeout), MaxPerGrant: protocol.MaxLeasesPerGrant, SelfMemoryMiB: 256,
+		Fence: s.fenceFor(n, b)})
 	if n.stewards == nil {
 		n.stewards = map[int32]*stew{}
 	}
@@ -198,7 +199,7 @@ func (s *Sim) tickStew(st *stew) {
 		s.lookup(st.n, st.b.kp, func(found []int32) {
 			st.looking, st.lookedAt = false, s.now
 			if st.alive() && len(found) > 0 {
-				st.members = found
+				st.members = s.remembered(st, found)
 				s.refreshView(st)
 			}
 		})
@@ -232,6 +233,7 @@ func (s *Sim) refreshView(st *stew) {
 // carry carries out st's Ready.
 func (s *Sim) carry(st *stew, rd steward.Ready) {
 	n, b := st.n, st.b
+	s.carryVotes(st, rd) // the promise is persisted first (fence.go)
 	if len(rd.Persist) > 0 {
 		if n.saved == nil {
 			n.saved = map[int32]map[int]*pb.TaskState{}
@@ -261,7 +263,7 @@ func (s *Sim) carry(st *stew, rd steward.Ready) {
 				return
 			}
 			s.heardFrom(o, n)
-			id := o.req(func(r steward.Reply) { reply(r.Snapshot) })
+			id := o.req(func(r steward.Reply) { reply(r) })
 			s.stepStew(o, steward.SnapshotQuery{Req: id})
 		}, func(resp any, ok bool) {
 			if !st.alive() {
@@ -269,8 +271,8 @@ func (s *Sim) carry(st *stew, rd steward.Ready) {
 			}
 			in := steward.Pulled{From: p}
 			switch r := resp.(type) {
-			case []*pb.TaskState:
-				in.Tasks = s.decode(b, r)
+			case steward.Reply:
+				in.Tasks, in.Epoch, in.Err = s.decode(b, r.Snapshot), r.Epoch, r.Err
 			case error:
 				in.Err = r
 			default:
@@ -284,21 +286,9 @@ func (s *Sim) carry(st *stew, rd steward.Ready) {
 	}
 	for _, c := range rd.Copies {
 		to := s.nodes[s.byID[c.To]]
-		members := st.members
-		s.call(kindCopy, n, to, rpcTimeout, func(reply func(any)) {
-			s.withStew(to, b, members, func(o *stew) {
-				s.heardFrom(o, n)
-				id := o.req(func(r steward.Reply) { reply(r.Err) })
-				s.stepStew(o, steward.StateCopy{Req: id, From: n.id, Now: s.wall(), Tasks: s.decode(b, c.Tasks)})
-			})
-		}, func(resp any, ok bool) {
-			if !st.alive() {
-				return
-			}
-			err, _ := resp.(error)
-			if !ok {
-				err = errUnreachable
-			}
+		s.askSteward(kindCopy, st, to, func(id steward.ReqID) steward.Input {
+			return steward.StateCopy{Req: id, From: n.id, Now: s.wall(), Tasks: s.decode(b, c.Tasks), Epoch: c.Epoch}
+		}, func(err error) {
 			if err != nil && s.cfg.Trace != nil {
 				fmt.Fprintf(s.cfg.Trace, "%8.3fs batch %d: copy %d -> %d full %v: %v (to up %v believed %v)\n", s.now.Seconds(), b.idx, n.idx, to.idx, c.Full, err, to.up, s.believed(n, to))
 			}
@@ -332,6 +322,31 @@ func (s *Sim) carry(st *stew, rd steward.Ready) {
 		})
 	}
 	s.countPrimary(st, st.core.Primary())
+}
+
+// askSteward sends what ask makes to to's steward of st's batch (one started with st's
+// servers when to has none, as a node handed the manifest starts one) and gives done its
+// answer's error, errUnreachable when none came, while st is alive.
+func (s *Sim) askSteward(kind msgKind, st *stew, to *node, ask func(steward.ReqID) steward.Input, done func(error)) {
+	members := st.members
+	s.call(kind, st.n, to, rpcTimeout, func(reply func(any)) {
+		s.withStew(to, st.b, members, func(o *stew) {
+			if !o.alive() {
+				return
+			}
+			s.heardFrom(o, st.n)
+			s.stepStew(o, ask(o.req(func(r steward.Reply) { reply(r.Err) })))
+		})
+	}, func(resp any, ok bool) {
+		if !st.alive() {
+			return
+		}
+		err, _ := resp.(error)
+		if !ok {
+			err = errUnreachable
+		}
+		done(err)
+	})
 }
 
 // decode converts wire task states as a node does (records are not verified here).
