@@ -17,7 +17,9 @@
 //
 // Stewarding (steward.go): the decisions are tasks/steward's; one goroutine per stewarded
 // batch feeds its core and carries out what it decides (steward_loop.go). A finished batch's
-// state stays on disk, dormant, from a start until something needs it (dormant.go).
+// state stays on disk, dormant, from a start until something needs it (dormant.go). Under
+// primary_leases the stewards elect one fenced primary (steward_fence.go) and find each
+// other by a DHT lookup of the batch ID (steward_lookup.go).
 //
 // Peers (stream.go): every request a peer sends is checked against the wire contract
 // (protocol.Validate*) before its handler sees it, and answered BAD_REQUEST with the field
@@ -42,8 +44,8 @@
 // internal packages that cmd/ and testnet/ use, and Init), p2p.go (DHT, pubsub, peer events,
 // membership), bootstrap.go (bootstrap, reachability, connect), stream.go (the peer
 // protocols and blobs), batches.go (known batches, announcements, waiting reasons),
-// submit.go (submission and status), steward.go, steward_state.go, steward_loop.go and
-// dormant.go (the steward driver),
+// submit.go (submission and status), steward.go, steward_state.go, steward_loop.go,
+// steward_fence.go, steward_lookup.go and dormant.go (the steward driver),
 // worker.go (the task loop, the sandbox's calls, drain), results.go, fetch.go and repair.go
 // (holding, fetching and re-replicating results, and fetching again what a datastore lost),
 // gc.go (running garbage collection, and the node's side of gc.Node), operator.go (prefs,

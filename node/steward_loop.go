@@ -69,6 +69,7 @@ type stewardLoop struct {
 	failed  bool                                 // a save failed: the disk may lack states, so no digest
 	checked uint64                               // the state's Gen when dormancyMarker last looked
 	promise steward.Promise                      // the primary promise on disk (steward_fence.go)
+	look    lookupState                          // the lookup of the batch ID (steward_lookup.go)
 	waiters map[steward.ReqID]chan steward.Reply // requests waiting for their reply
 	effects sync.WaitGroup                       // effect goroutines (the loop waits for them)
 }
@@ -125,6 +126,7 @@ func (l *stewardLoop) run(ctx context.Context) {
 			if !l.n.up.Load() {
 				continue
 			}
+			l.maybeLookup(ctx)
 			l.stepIn(steward.Tick{Now: l.clock()})
 		}
 		l.flush(ctx)
@@ -161,6 +163,7 @@ func (l *stewardLoop) stepIn(in steward.Input) {
 		l.view = v
 		l.core.Step(steward.Members{View: v})
 	}
+	l.lookedUpLeft(in)
 	l.core.Step(in)
 }
 

@@ -124,7 +124,7 @@ type Config struct {
 	ShutdownTimeout Duration `json:"shutdown_timeout"`
 	// PrimaryLeases makes this node's stewards elect one fenced primary per batch: a lease
 	// from a majority of the batch's stewards, with epochs (protocol/README.md section
-	// 10.12). Off by default until every steward path holds up under it (a graceful stop
+	// 10.12), the stewards found by a DHT lookup of the batch ID (node/steward_lookup.go). Off by default until every steward path holds up under it (a graceful stop
 	// of a K=2 batch's steward still stalls it).
 	PrimaryLeases bool `json:"primary_leases,omitempty"`
 

@@ -134,7 +134,7 @@ var configTable = []Key{
 	{Key: "shutdown_timeout", Section: SectionUpkeep, Example: "1m",
 		Doc: "how long a graceful stop may take to finish or hand back tasks, hand over steward roles and copy held results"},
 	{Key: "primary_leases", Section: SectionUpkeep, Example: "true",
-		Doc: "elect one fenced primary per batch (a lease from a majority of its stewards, with epochs; experimental)"},
+		Doc: "elect one fenced primary per batch (a lease from a majority of its stewards, with epochs; stewards found by DHT lookup; experimental)"},
 
 	{Key: "nat.reachability", Flag: "reachability", Section: SectionNAT, Example: ReachPrivate,
 		Doc: "auto (AutoNAT finds out), public (dialable from the internet) or private (behind a NAT)"},

@@ -1,0 +1,142 @@
+package node
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"allforone/node/internal/membership"
+	"allforone/protocol"
+	"allforone/tasks/placement"
+	"allforone/tasks/steward"
+)
+
+// Roles by DHT lookup (protocol/README.md section 8, issue 16). Under primary leases a
+// batch's steward loop looks the batch ID up with kad-dht's GetClosestPeers, which
+// converges on the same K closest servers from anywhere in the swarm, and steps the result
+// into its core (steward.Lookup): the stewards, the voting set and the hints (with the
+// addresses the lookup found) come from it instead of from the peers this node happens to
+// be connected to. A lookup is done again when it is stale (placement.Lookup.Stale: ten
+// minutes old, empty, or a member of the set found unreachable, which a departure marks).
+//
+// A server that an earlier lookup found and that cannot be reached now stays in the result
+// for membership.Remember, closest-first among the others: a lookup on the far side of a
+// partition does not find the stewards cut off from it, and the voting set must still
+// count them (protocol/README.md 10.12). A lookup that finds nothing leaves the view's
+// stewards in place (the core falls back to them) and is tried again within seconds.
+
+// lookupTimeout bounds one lookup of a batch ID.
+const lookupTimeout = 10 * time.Second
+
+// lookupState is a loop's lookup of its batch. Owned by the loop goroutine.
+type lookupState struct {
+	last    *placement.Lookup
+	running bool
+	missing map[peer.ID]time.Time // servers found before and not since, unreachable: since when
+}
+
+// maybeLookup starts a lookup of the batch ID when primary leases are on and the last one
+// is stale. Runs in the loop goroutine; the result is stepped in there too.
+func (l *stewardLoop) maybeLookup(ctx context.Context) {
+	if !l.n.cfg.PrimaryLeases || l.look.running || l.n.dht == nil {
+		return
+	}
+	k := l.n.stewardCount(l.b)
+	if l.look.last != nil {
+		if stale, _ := l.look.last.Stale(k, l.clock()); !stale {
+			return
+		}
+	}
+	l.look.running = true
+	l.effects.Add(1)
+	go func() {
+		defer l.effects.Done()
+		found := l.n.lookupServers(ctx, l.b.id)
+		l.postFn(func(c *steward.Steward) {
+			l.look.running = false
+			l.look.last = l.remembered(found, l.clock())
+			c.Step(steward.Lookup{Result: l.look.last})
+		})
+	}()
+}
+
+// remembered is the lookup made of found and the servers the last lookup had that it did
+// not find and that are not connected now, for membership.Remember from when they were
+// first missed.
+func (l *stewardLoop) remembered(found []placement.PeerInfo, now time.Time) *placement.Lookup {
+	if l.look.last != nil {
+		if l.look.missing == nil {
+			l.look.missing = make(map[peer.ID]time.Time)
+		}
+		for _, p := range l.look.last.Found() {
+			if slices.ContainsFunc(found, func(q placement.PeerInfo) bool { return q.ID == p.ID }) || l.n.live(p.ID) {
+				delete(l.look.missing, p.ID)
+				continue
+			}
+			since, ok := l.look.missing[p.ID]
+			if !ok {
+				since = now
+				l.look.missing[p.ID] = now
+			}
+			if now.Sub(since) < membership.Remember {
+				found = append(found, p) // NewLookup orders them by distance
+			} else {
+				delete(l.look.missing, p.ID)
+			}
+		}
+	}
+	res := placement.NewLookup(l.b.id, found, now)
+	for p := range l.look.missing {
+		res = res.Unreachable(p, now)
+	}
+	return res
+}
+
+// lookedUpLeft marks a peer that left unreachable in the loop's lookup, so the next tick
+// looks the batch up again when it was one of the set. Runs in the loop goroutine.
+func (l *stewardLoop) lookedUpLeft(in steward.Input) {
+	left, ok := in.(steward.Left)
+	if !ok || l.look.last == nil {
+		return
+	}
+	if u := l.look.last.Unreachable(left.Peer, left.Now); u != l.look.last {
+		l.look.last = u
+		l.core.Step(steward.Lookup{Result: u})
+	}
+}
+
+// postFn runs fn on the core in the loop goroutine, without waiting for it; dropped when
+// the loop has stopped.
+func (l *stewardLoop) postFn(fn func(*steward.Steward)) {
+	select {
+	case l.inbox <- loopMsg{fn: fn, ran: make(chan struct{})}:
+	case <-l.quit:
+	}
+}
+
+// lookupServers finds the swarm's DHT servers closest to id that serve the steward
+// protocol, with their addresses, this node among them when it serves the DHT. An error
+// gives what was found before it (often nothing): the caller's lookup is then empty, and
+// stale within placement.EmptyLookupRetry.
+func (n *Node) lookupServers(ctx context.Context, id cid.Cid) []placement.PeerInfo {
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
+	ids, err := n.dht.GetClosestPeers(ctx, string(id.Bytes()))
+	if err != nil {
+		n.logs.steward.Debug("lookup of the batch's stewards", "batch", id.String(), "found", len(ids), "err", err)
+	}
+	net := memberNet{n}
+	var out []placement.PeerInfo
+	if net.ServesDHT() {
+		out = append(out, placement.PeerInfo{ID: n.id, Addrs: n.host.Addrs()})
+	}
+	for _, p := range ids {
+		if p != n.id && net.Speaks(p, protocol.StewardProtocol(n.cfg.Swarm)) {
+			out = append(out, placement.PeerInfo{ID: p, Addrs: n.host.Peerstore().Addrs(p)})
+		}
+	}
+	return out
+}
