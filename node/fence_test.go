@@ -18,11 +18,22 @@ import (
 )
 
 // newFencedNode starts a test node whose stewards use primary leases.
-func newFencedNode(t *testing.T) *Node {
+func newFencedNode(t *testing.T, opts ...Option) *Node {
 	t.Helper()
 	cfg := TestConfig(filepath.Join(t.TempDir(), "n"))
 	cfg.PrimaryLeases = true
-	return startTestNode(t, cfg, nil)
+	if _, err := Init(cfg, ""); err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(cfg, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
 }
 
 // primaryEpoch is the primary epoch node n holds for batch id now, 0 when it holds none.
@@ -220,4 +231,57 @@ func TestFencedEpochsRefused(t *testing.T) {
 	if e := primaryEpoch(ctx, primary, id); e != epoch {
 		t.Fatalf("the primary's epoch went from %d to %d", epoch, e)
 	}
+}
+
+// A batch of K=2 under primary leases votes among three stewards (steward.MinVoters): when
+// its primary crashes with tasks still open, the two others are a majority, and one of them
+// takes over with a higher epoch and finishes the batch. With two voters the survivor
+// alone is no majority and the batch would stop until the crashed node came back.
+func TestFencedK2OutlivesItsPrimary(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	gate := make(chan struct{}) // no result is recorded before the crash
+	hold := WithTestHooks(TestHooks{TaskGate: func(ctx context.Context, _ int) {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+	}})
+	nodes := make([]*Node, 3)
+	for i := range nodes {
+		nodes[i] = newFencedNode(t, hold)
+		for _, o := range nodes[:i] {
+			connectNodes(t, nodes[i], o)
+		}
+	}
+	const n = 40
+	id := submitTasks(t, ctx, nodes[0], "echo", wasmtest.Echo(), n, 2)
+	var first *Node
+	var epoch uint64
+	deadlineFor(t, ctx, "a node to hold the primary lease", func() bool {
+		for _, x := range nodes {
+			if e := primaryEpoch(ctx, x, id); e > 0 {
+				first, epoch = x, e
+				return true
+			}
+		}
+		return false
+	})
+	first.fail(errors.New("test: a crash"))
+	first.Close()
+	close(gate)
+	var rest []*Node
+	for _, x := range nodes {
+		if x != first {
+			rest = append(rest, x)
+		}
+	}
+	deadlineFor(t, ctx, "a survivor to take the primary lease with a higher epoch and finish the batch", func() bool {
+		for _, x := range rest {
+			if st, err := x.Status(ctx, id); err == nil && st.State == "complete" && st.Done == n && primaryEpoch(ctx, x, id) > epoch {
+				return true
+			}
+		}
+		return false
+	})
 }

@@ -44,7 +44,7 @@ func (l *stewardLoop) maybeLookup(ctx context.Context) {
 	if !l.n.cfg.PrimaryLeases || l.look.running || l.n.dht == nil {
 		return
 	}
-	k := l.n.stewardCount(l.b)
+	k := max(l.n.stewardCount(l.b), steward.MinVoters) // the voting set's size
 	if l.look.last != nil {
 		if stale, _ := l.look.last.Stale(k, l.clock()); !stale {
 			return
@@ -58,34 +58,44 @@ func (l *stewardLoop) maybeLookup(ctx context.Context) {
 		l.postFn(func(c *steward.Steward) {
 			l.look.running = false
 			l.look.last = l.remembered(found, l.clock())
+			l.log.Debug("stewards looked up", "found", len(found), "set", shortIDs(l.look.last.Set(k)))
 			c.Step(steward.Lookup{Result: l.look.last})
 		})
 	}()
 }
 
-// remembered is the lookup made of found and the servers the last lookup had that it did
-// not find and that are not connected now, for membership.Remember from when they were
-// first missed.
+// remembered is the lookup made of found and the servers known before that it did not find
+// and that are not connected now, for membership.Remember from when they were first
+// missed: those of the last lookup, or before the first one those of the view's voting
+// set (its members that left are remembered by membership), so the switch from the view's
+// set to the lookup's does not drop a steward that just crashed.
 func (l *stewardLoop) remembered(found []placement.PeerInfo, now time.Time) *placement.Lookup {
+	var before []placement.PeerInfo
 	if l.look.last != nil {
-		if l.look.missing == nil {
-			l.look.missing = make(map[peer.ID]time.Time)
+		before = l.look.last.Found()
+	} else {
+		k := max(l.n.stewardCount(l.b), steward.MinVoters)
+		for _, p := range l.n.liveView().KnownClosest(l.b.id, k) {
+			before = append(before, placement.PeerInfo{ID: p})
 		}
-		for _, p := range l.look.last.Found() {
-			if slices.ContainsFunc(found, func(q placement.PeerInfo) bool { return q.ID == p.ID }) || l.n.live(p.ID) {
-				delete(l.look.missing, p.ID)
-				continue
-			}
-			since, ok := l.look.missing[p.ID]
-			if !ok {
-				since = now
-				l.look.missing[p.ID] = now
-			}
-			if now.Sub(since) < membership.Remember {
-				found = append(found, p) // NewLookup orders them by distance
-			} else {
-				delete(l.look.missing, p.ID)
-			}
+	}
+	if l.look.missing == nil {
+		l.look.missing = make(map[peer.ID]time.Time)
+	}
+	for _, p := range before {
+		if slices.ContainsFunc(found, func(q placement.PeerInfo) bool { return q.ID == p.ID }) || l.n.live(p.ID) {
+			delete(l.look.missing, p.ID)
+			continue
+		}
+		since, ok := l.look.missing[p.ID]
+		if !ok {
+			since = now
+			l.look.missing[p.ID] = now
+		}
+		if now.Sub(since) < membership.Remember {
+			found = append(found, p) // NewLookup orders them by distance
+		} else {
+			delete(l.look.missing, p.ID)
 		}
 	}
 	res := placement.NewLookup(l.b.id, found, now)
@@ -106,6 +116,15 @@ func (l *stewardLoop) lookedUpLeft(in steward.Input) {
 		l.look.last = u
 		l.core.Step(steward.Lookup{Result: u})
 	}
+}
+
+// shortIDs are ps as the logs name peers.
+func shortIDs(ps []peer.ID) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = shortID(p)
+	}
+	return out
 }
 
 // postFn runs fn on the core in the loop goroutine, without waiting for it; dropped when

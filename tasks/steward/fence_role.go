@@ -33,17 +33,26 @@ func (s *Steward) stewards() []peer.ID {
 	return s.view.Stewards(s.id, s.k)
 }
 
-// votingSet are the batch's stewards under primary leases, closest first: the K closest
-// members this node knows (from the lookup when there is one), reachable or not. Votes
-// and acknowledgements count only from them, and a strict majority is of them, so two
-// candidates with the same set need overlapping majorities.
+// MinVoters is the fewest stewards that vote on a batch's primary, whatever its K: with
+// two, a majority is both, and one steward that leaves stops the batch until it is back;
+// with one, each side of a partition is a majority. A batch of K=1 or 2 keeps its state on
+// this many stewards under primary leases.
+const MinVoters = 3
+
+// voters is how many stewards vote: K, at least MinVoters.
+func (s *Steward) voters() int { return max(s.k, MinVoters) }
+
+// votingSet are the batch's stewards under primary leases, closest first: the voters()
+// closest members this node knows (from the lookup when there is one), reachable or not.
+// Votes and acknowledgements count only from them, and a strict majority is of them, so
+// two candidates with the same set need overlapping majorities.
 func (s *Steward) votingSet() []peer.ID {
 	if s.vset != nil {
 		return s.vset
 	}
-	s.vset = s.view.KnownClosest(s.id, s.k)
+	s.vset = s.view.KnownClosest(s.id, s.voters())
 	if s.lookup != nil {
-		if ps := s.lookup.Set(s.k); len(ps) > 0 {
+		if ps := s.lookup.Set(s.voters()); len(ps) > 0 {
 			s.vset = ps
 		}
 	}
@@ -56,8 +65,8 @@ func (s *Steward) reachable(p peer.ID) bool {
 	if p == s.cfg.Self {
 		return true
 	}
-	if s.lookup != nil && len(s.lookup.Set(s.k)) > 0 {
-		return slices.Contains(s.lookup.Closest(s.k, s.now), p)
+	if s.lookup != nil && len(s.lookup.Set(s.voters())) > 0 {
+		return slices.Contains(s.lookup.Closest(s.voters(), s.now), p)
 	}
 	return s.view.Live(p)
 }
