@@ -22,18 +22,7 @@ func newFencedNode(t *testing.T, opts ...Option) *Node {
 	t.Helper()
 	cfg := TestConfig(filepath.Join(t.TempDir(), "n"))
 	cfg.PrimaryLeases = true
-	if _, err := Init(cfg, ""); err != nil {
-		t.Fatal(err)
-	}
-	n, err := New(cfg, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return n
+	return startTestNode(t, cfg, nil, opts...)
 }
 
 // primaryEpoch is the primary epoch node n holds for batch id now, 0 when it holds none.

@@ -37,7 +37,7 @@ func newTestNode(t *testing.T) *Node {
 
 // startTestNode initialises cfg.DataDir (with a swarm key unless key is nil) and returns
 // the node started; the test's cleanup closes it.
-func startTestNode(t *testing.T, cfg Config, key []byte) *Node {
+func startTestNode(t *testing.T, cfg Config, key []byte, opts ...Option) *Node {
 	t.Helper()
 	if _, err := InitWithSwarmKey(cfg, key); err != nil {
 		t.Fatal(err)
@@ -45,7 +45,7 @@ func startTestNode(t *testing.T, cfg Config, key []byte) *Node {
 	if key != nil {
 		cfg.SwarmKeyFile = SwarmKeyFile
 	}
-	n, err := New(cfg)
+	n, err := New(cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
