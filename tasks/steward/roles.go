@@ -47,7 +47,9 @@ func (s *Steward) notSteward() error {
 				f.promise.Holder, f.promise.Epoch, f.promiseUntil.Sub(s.now).Round(time.Millisecond))
 		}
 		p = s.primaryHint()
-		if p == s.cfg.Self && s.newcomer() {
+		if s.newcomer() && (p == s.cfg.Self || p != s.f.promise.Holder && p != s.f.hint) {
+			// It knows of no primary: a hint would be a guess, and its fellow newcomers'
+			// guesses would send the worker round in a circle.
 			return protocol.Errorf(pb.ErrorCode_UNAVAILABLE, "no primary known: this steward joined batch %s after it began and has heard from none of its primaries yet; it waits for one up to %v more before it stands itself: retry later",
 				s.id, s.f.since.Add(s.f.cfg.Newcomer).Sub(s.now).Round(time.Second))
 		}
