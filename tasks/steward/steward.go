@@ -251,8 +251,8 @@ func (s *Steward) advance(now time.Time) {
 	}
 	if s.f != nil && s.f.since.IsZero() && !s.now.IsZero() {
 		s.f.since = s.now
-		for i := range s.st.NumTasks() {
-			s.f.knew = s.f.knew || s.st.HasState(i) // a state from an earlier life, with decisions of its primaries
+		for i := 0; i < s.st.NumTasks() && !s.f.knew; i++ {
+			s.f.knew = s.st.HasState(i) // a state from an earlier life, with decisions of its primaries
 		}
 	}
 	if s.f != nil && s.f.restored && !s.now.IsZero() {
