@@ -39,8 +39,8 @@ const (
 )
 
 // remembered is what st knows of the batch's servers after a lookup found found: those,
-// and the servers it knew that cannot be reached now and were lost less than rememberLeft ago,
-// closest first.
+// and the servers it knew that cannot be reached now and were lost less than rememberLeft
+// ago, closest first.
 func (s *Sim) remembered(st *stew, found []int32) []int32 {
 	out := slices.Clone(found)
 	for _, m := range st.members {
