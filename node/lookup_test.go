@@ -82,6 +82,9 @@ func TestStewardsComeFromTheLookup(t *testing.T) {
 		return l != nil && l.At().After(crashed)
 	})
 	l := lookupOf(ctx, survivor, id)
+	if stale, why := l.Stale(k, time.Now()); stale {
+		t.Errorf("the lookup after the crash is stale at once (%s): the loop would look again every tick", why)
+	}
 	if got := l.Set(k); !slices.Equal(got, want) {
 		t.Errorf("voting set after the crash %v, want %v (the crashed steward still counted)", got, want)
 	}

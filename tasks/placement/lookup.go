@@ -146,7 +146,9 @@ func (l *Lookup) Unreachable(p peer.ID, at time.Time) *Lookup {
 
 // Stale says whether the lookup is to be done again at now for a set of k, and why: it is
 // older than MaxLookupAge, found no server (after EmptyLookupRetry), or a member of its k
-// closest was found unreachable (churn: the next closest may not be known to it).
+// closest was found unreachable after it was made (churn: the next closest may not be
+// known to it). A member marked unreachable at the lookup's own time was known to be so
+// when it was made: looking again would find the same.
 func (l *Lookup) Stale(k int, now time.Time) (bool, string) {
 	switch {
 	case len(l.peers) == 0:
@@ -158,7 +160,7 @@ func (l *Lookup) Stale(k int, now time.Time) (bool, string) {
 		return true, fmt.Sprintf("the lookup is %v old", now.Sub(l.at).Round(time.Second))
 	}
 	for _, p := range l.peers[:min(k, len(l.peers))] {
-		if at, gone := l.unreachable[p.ID]; gone {
+		if at, gone := l.unreachable[p.ID]; gone && at.After(l.at) {
 			return true, fmt.Sprintf("member %s of the set was found unreachable at %s", p.ID, at.UTC().Format(time.RFC3339))
 		}
 	}

@@ -49,6 +49,11 @@ func TestLookupOrderUnreachableAndStale(t *testing.T) {
 	if stale, _ := gone.Stale(1, t0.Add(2*time.Second)); stale {
 		t.Fatal("a peer outside the set of 1 made it stale")
 	}
+	// A member known unreachable when the lookup was made (a steward remembered after it
+	// left) does not make it stale: looking again would find the same, every tick.
+	if stale, why := l.Unreachable(order[1], l.At()).Stale(3, t0.Add(2*time.Second)); stale {
+		t.Fatalf("a member marked unreachable at the lookup's own time made it stale: %s", why)
+	}
 	if stale, why := l.Stale(3, t0.Add(MaxLookupAge)); !stale || !strings.Contains(why, "old") {
 		t.Fatalf("age: stale %v (%s)", stale, why)
 	}
