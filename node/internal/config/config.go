@@ -124,8 +124,9 @@ type Config struct {
 	ShutdownTimeout Duration `json:"shutdown_timeout"`
 	// PrimaryLeases makes this node's stewards elect one fenced primary per batch: a lease
 	// from a majority of the batch's stewards, with epochs (protocol/README.md section
-	// 10.12), the stewards found by a DHT lookup of the batch ID (node/steward_lookup.go). Off by default until every steward path holds up under it (a graceful stop
-	// of a K=2 batch's steward still stalls it).
+	// 10.12), the stewards found by a DHT lookup of the batch ID (node/steward_lookup.go).
+	// Off by default until the voting set is reconfigured by the primary: today a batch
+	// that loses two of its three voting stewards waits up to 10 minutes.
 	PrimaryLeases bool `json:"primary_leases,omitempty"`
 
 	// Prefs are the volunteer's preferences (see prefs.go).
