@@ -312,59 +312,6 @@ func f0(f *fence) Promise {
 	return f.promise
 }
 
-// campaign asks for the primary lease, or renews it: the closest live steward asks once
-// no lease it promised another is left, with an epoch above every one it heard of; the
-// holder asks again for its epoch when half its lease is gone.
-func (s *Steward) campaign() {
-	f := s.f
-	if s.campaigning() || len(f.rounds) > 0 && s.now.Sub(f.asked) < f.cfg.Lease/4 {
-		return // a round is under way
-	}
-	set := s.votingSet()
-	stewards := s.liveSet()
-	epoch := f.epoch
-	switch {
-	case s.holding():
-		if f.bump {
-			// The same holder asks for a higher epoch; it holds its own until that wins.
-			f.bump = false
-			epoch = max(f.seen, f.epoch, f.promise.Epoch) + 1
-		} else if f.leaseUntil.Sub(s.now) > f.cfg.Lease/2 && !f.renewNow {
-			return
-		}
-		f.renewNow = false
-	case !slices.Contains(set, s.cfg.Self) || stewards[0] != s.cfg.Self:
-		return // the closest reachable steward asks
-	case f.promise.Holder != s.cfg.Self && f.promise.Holder != "" && s.now.Before(f.promiseUntil):
-		return // a lease this node granted may still be held
-	case s.now.Before(f.quietUntil):
-		return // another acts as primary
-	case s.newcomer():
-		return // it waits to hear from the batch's primary
-	case len(stewards) < s.quorum():
-		return // it cannot win: too few stewards are reachable (asking would only raise the epoch)
-	default:
-		epoch = max(f.seen, f.promise.Epoch) + 1
-		f.epoch, f.leaseUntil, f.settled, f.pulledOK = epoch, time.Time{}, false, 0
-	}
-	f.nextRound++
-	f.asked = s.now
-	r := &round{epoch: epoch, sent: s.now, set: set}
-	f.rounds[f.nextRound] = r
-	s.promise(Promise{epoch, s.cfg.Self}, s.now.Add(f.cfg.Lease)) // its own vote
-	for _, p := range stewards {
-		if p == s.cfg.Self {
-			continue
-		}
-		r.waiting++
-		s.rd.Votes = append(s.rd.Votes, VoteAsk{To: p, Round: f.nextRound, Epoch: epoch, Duration: f.cfg.Lease, Stewards: set})
-	}
-	s.won(r)
-	if r.waiting == 0 {
-		s.roundOver(f.nextRound)
-	}
-}
-
 // newcomer reports whether this steward is a newcomer that may not stand yet: it has
 // heard of no epoch of the batch and started with no task state, the batch was created
 // more than Fence.Young before this steward's first input, and Fence.Newcomer has not
@@ -375,85 +322,6 @@ func (s *Steward) newcomer() bool {
 		return false
 	}
 	return s.now.Before(f.since.Add(f.cfg.Newcomer))
-}
-
-// roundOver forgets a round whose answers are all in; requests that waited for a vote
-// this node lost are sent elsewhere.
-func (s *Steward) roundOver(id uint64) {
-	delete(s.f.rounds, id)
-	if !s.holding() && !s.campaigning() && len(s.parked) > 0 {
-		parked := s.parked
-		s.parked = nil
-		for _, in := range parked {
-			if req, ok := reqOf(in); ok {
-				s.reply(Reply{Req: req, Err: s.notSteward()})
-			}
-		}
-	}
-}
-
-// voteAnswer counts an answer; a strict majority (this node's own vote included) grants
-// or renews the lease from when the round was sent, less the margin.
-func (s *Steward) voteAnswer(in VoteAnswer) {
-	f := s.f
-	r := f.rounds[in.Round]
-	if r == nil {
-		return
-	}
-	r.waiting--
-	var we *protocol.WireError
-	switch {
-	case in.Err == nil && slices.Contains(r.set, in.From):
-		r.granted++
-	case in.Err == nil:
-	case asWire(in.Err, &we) && we.Code == pb.ErrorCode_FENCED:
-		s.see(we.Epoch, we.Hint, in.From, false)
-		if we.Hint != in.From {
-			s.quiet(we.Hint) // a third peer holds the lease
-		}
-	default:
-		s.event(slog.LevelDebug, "primary vote", "from", short(in.From), "err", in.Err)
-	}
-	s.won(r)
-	if r.waiting <= 0 {
-		s.roundOver(in.Round)
-	}
-}
-
-func (s *Steward) won(r *round) {
-	f := s.f
-	if r.won || r.granted+1 < len(r.set)/2+1 || r.epoch < f.epoch || f.promise != (Promise{r.epoch, s.cfg.Self}) {
-		return
-	}
-	r.won = true
-	if r.epoch > f.epoch {
-		f.epoch = r.epoch // a higher epoch for the holder: its copies carry it from now on
-		if s.primary {
-			s.st.Epoch = r.epoch
-		}
-	}
-	until := r.sent.Add(f.cfg.Lease - f.cfg.Margin)
-	if !s.holding() {
-		s.event(slog.LevelInfo, "primary lease granted", "epoch", r.epoch, "votes", r.granted+1)
-	}
-	if until.After(f.leaseUntil) {
-		f.leaseUntil = until
-	}
-}
-
-// campaigning reports whether this node asked for the lease and the answers are not all
-// in: requests wait for them rather than be sent elsewhere.
-func (s *Steward) campaigning() bool {
-	f := s.f
-	if f.epoch == 0 || f.promise != (Promise{f.epoch, s.cfg.Self}) || s.now.Sub(f.asked) >= f.cfg.Lease/4 {
-		return false
-	}
-	for _, r := range f.rounds {
-		if r.waiting > 0 && !r.won {
-			return true
-		}
-	}
-	return false
 }
 
 // near reports whether p is among the batch's stewards, with the slack for views that
@@ -478,36 +346,4 @@ func (s *Steward) copyEpochOK(from peer.ID, epoch uint64) error {
 		return s.fenced("%s claims epoch %d, which this steward did not grant (it promised epoch %d to %s): ask for its vote first", from, epoch, p.Epoch, p.Holder)
 	}
 	return nil
-}
-
-// releaseVote is how long the vote that gives a lease up binds its voter: a renewal of the
-// epoch held, asked for this long, ends the voter's promise to this node almost at once
-// (rule 5 of protocol/README.md section 10.12), so no message beyond PrimaryVote is needed.
-const releaseVote = time.Millisecond
-
-// release gives the primary lease up (a graceful stop, after the hand-off): this node
-// stops acting as primary now and asks each voter to renew its epoch for releaseVote, which
-// frees it to vote for the next steward. It asks for no lease again for a lease's length.
-func (s *Steward) release() {
-	f := s.f
-	if !s.holding() {
-		return
-	}
-	epoch := f.epoch
-	f.leaseUntil = time.Time{}
-	f.quietUntil = s.now.Add(f.cfg.Lease)
-	f.nextRound++
-	r := &round{epoch: epoch, sent: s.now, set: s.votingSet(), won: true} // won: it grants nothing
-	f.rounds[f.nextRound] = r
-	for _, p := range s.liveSet() {
-		if p == s.cfg.Self {
-			continue
-		}
-		r.waiting++
-		s.rd.Votes = append(s.rd.Votes, VoteAsk{To: p, Round: f.nextRound, Epoch: epoch, Duration: releaseVote, Stewards: r.set})
-	}
-	if r.waiting == 0 {
-		delete(f.rounds, f.nextRound)
-	}
-	s.event(slog.LevelInfo, "primary lease given up: a graceful stop", "epoch", epoch, "voters", r.waiting)
 }
