@@ -25,6 +25,12 @@ const (
 	MaxLookupAge = 10 * time.Minute
 	// EmptyLookupRetry is how soon a lookup that found no servers is tried again.
 	EmptyLookupRetry = 5 * time.Second
+	// RememberLeft is how long a member that left stays known, gone: a view or lookup
+	// that no longer finds it keeps it in a batch's voting stewards for this long, so the
+	// side of a partition cut off from them cannot elect a primary from the servers it
+	// finds instead; a steward new to a batch under way waits as long to hear from its
+	// primary (protocol/README.md 10.12).
+	RememberLeft = 10 * time.Minute
 )
 
 // PeerInfo is a peer a lookup found, with the addresses it was found with.

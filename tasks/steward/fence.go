@@ -8,6 +8,7 @@ import (
 
 	"allforone/protocol"
 	"allforone/protocol/pb"
+	"allforone/tasks/placement"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -56,9 +57,8 @@ const (
 	// DefaultPrimaryLease is how long a vote holds.
 	DefaultPrimaryLease = 10 * time.Second
 	// DefaultNewcomer is how long a newcomer to a batch under way waits to hear of an
-	// epoch before it stands (node/internal/membership's Remember: by then the members
-	// that left are forgotten too).
-	DefaultNewcomer = 10 * time.Minute
+	// epoch before it stands: by then the members that left are forgotten too.
+	DefaultNewcomer = placement.RememberLeft
 )
 
 // Fence configures primary leases. Its zero values take the defaults.

@@ -30,22 +30,16 @@ const (
 	// relookEvery is how often a steward looks the batch's closest servers up again; it
 	// does so at once when one of them leaves.
 	relookEvery = time.Minute
-	// rememberLeft is how long a member that left stays known, gone
-	// (node/internal/membership's Remember): a lookup that no longer finds it does not
-	// drop it from the batch's voting stewards, so the side of a partition that cannot
-	// reach a majority of them cannot elect a primary of its own from the servers it
-	// finds instead.
-	rememberLeft = 10 * time.Minute
 )
 
 // remembered is what st knows of the batch's servers after a lookup found found: those,
-// and the servers it knew that cannot be reached now and were lost less than rememberLeft
-// ago, closest first.
+// and the servers it knew that cannot be reached now and were lost less than
+// placement.RememberLeft ago, closest first.
 func (s *Sim) remembered(st *stew, found []int32) []int32 {
 	out := slices.Clone(found)
 	for _, m := range st.members {
 		p := s.nodes[m]
-		if !slices.Contains(found, m) && p != st.n && !s.reach(st.n, p) && s.now-s.leftAt(st.n, p) < rememberLeft {
+		if !slices.Contains(found, m) && p != st.n && !s.reach(st.n, p) && s.now-s.leftAt(st.n, p) < placement.RememberLeft {
 			out = append(out, m)
 		}
 	}

@@ -33,10 +33,11 @@ import (
 const TTL = time.Second
 
 // Remember is how long a member that left stays known (gone, once past the grace) when the
-// routing table has dropped it: a view that was built before it left and one built after
-// the routing table forgot it must both name it, or a role it held is lost without anyone
-// noticing (a dormant primary wakes for a steward gone only if some view shows it gone).
-const Remember = 10 * time.Minute
+// routing table has dropped it (placement.RememberLeft): a view that was built before it
+// left and one built after the routing table forgot it must both name it, or a role it
+// held is lost without anyone noticing (a dormant primary wakes for a steward gone only if
+// some view shows it gone).
+const Remember = placement.RememberLeft
 
 // Network is what the members are read from: the node's host and DHT (a fake in tests).
 type Network interface {
