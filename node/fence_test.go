@@ -198,10 +198,10 @@ func TestFencedEpochsRefused(t *testing.T) {
 		}
 	}
 	// A vote for the primary's epoch, asked by another peer: one holder per epoch.
-	_, err := liar.stewardClient.Vote(ctx, other.id, id, epoch, steward.DefaultPrimaryLease, nil)
+	_, err := liar.stewardClient.Vote(ctx, other.id, id, epoch, steward.DefaultPrimaryLease, nil, nil)
 	fenced("a vote for an epoch granted to another", err, epoch)
 	// A vote below it.
-	_, err = primary.stewardClient.Vote(ctx, other.id, id, epoch-1, steward.DefaultPrimaryLease, nil)
+	_, err = primary.stewardClient.Vote(ctx, other.id, id, epoch-1, steward.DefaultPrimaryLease, nil, nil)
 	if epoch > 1 {
 		fenced("a stale vote", err, epoch)
 	}

@@ -251,6 +251,10 @@ func (n *Node) applyDelta(ctx context.Context, from peer.ID, id cid.Cid, d *pb.S
 	if err != nil {
 		return protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "%v", err)
 	}
+	voters, err := steward.VotersFromPB(d.GetVotingSet())
+	if err != nil {
+		return protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "%v", err)
+	}
 	if _, err := n.wake(ctx, b, "copy"); err != nil {
 		return protocol.Errorf(pb.ErrorCode_INTERNAL, "%v", err)
 	}
@@ -259,7 +263,7 @@ func (n *Node) applyDelta(ctx context.Context, from peer.ID, id cid.Cid, d *pb.S
 		return protocol.Errorf(pb.ErrorCode_INTERNAL, "%v", err)
 	}
 	return stewardErr(l.call(ctx, func(now time.Time, req steward.ReqID) steward.Input {
-		return steward.StateCopy{Req: req, From: from, Now: now, Tasks: states, Epoch: d.GetEpoch()}
+		return steward.StateCopy{Req: req, From: from, Now: now, Tasks: states, Epoch: d.GetEpoch(), Voters: voters}
 	}))
 }
 
@@ -356,7 +360,7 @@ func (n *Node) snapshotResp(ctx context.Context, id cid.Cid) *pb.StewardResponse
 	if err := stewardErr(r, err); err != nil {
 		return errResp(err)
 	}
-	snap := &pb.StateSnapshot{Manifest: b.raw, Tasks: r.Snapshot, Epoch: r.Epoch}
+	snap := &pb.StateSnapshot{Manifest: b.raw, Tasks: r.Snapshot, Epoch: r.Epoch, VotingSet: r.Voters.PB()}
 	if err := n.signState(id, snap); err != nil {
 		return errResp(protocol.Errorf(pb.ErrorCode_INTERNAL, "%v", err))
 	}
@@ -364,8 +368,8 @@ func (n *Node) snapshotResp(ctx context.Context, id cid.Cid) *pb.StewardResponse
 }
 
 // pullFrom asks steward p for its whole state of b and returns it, verified, with the
-// primary epoch p promised.
-func (n *Node) pullFrom(ctx context.Context, b *batch, p peer.ID) ([]steward.TaskCopy, uint64, error) {
+// primary epoch p promised and its voting set.
+func (n *Node) pullFrom(ctx context.Context, b *batch, p peer.ID) steward.Pulled {
 	var resp pb.StewardResponse
 	err := n.request(ctx, p, protocol.StewardProtocol(n.cfg.Swarm), protocol.MaxStewardMessage,
 		&pb.StewardRequest{BatchId: b.id.Bytes(), Body: &pb.StewardRequest_Pull{Pull: &pb.StatePull{}}}, &resp)
@@ -373,10 +377,18 @@ func (n *Node) pullFrom(ctx context.Context, b *batch, p peer.ID) ([]steward.Tas
 		err = protocol.FromPB(resp.GetError())
 	}
 	if err != nil {
-		return nil, 0, err
+		return steward.Pulled{From: p, Err: err}
 	}
-	ts, err := n.snapshotStates(b, p, resp.GetSnapshot())
-	return ts, resp.GetSnapshot().GetEpoch(), err
+	snap := resp.GetSnapshot()
+	ts, err := n.snapshotStates(b, p, snap)
+	if err != nil {
+		return steward.Pulled{From: p, Err: err}
+	}
+	voters, err := steward.VotersFromPB(snap.GetVotingSet())
+	if err != nil {
+		return steward.Pulled{From: p, Err: fmt.Errorf("state of %s from %s: %w", b.id, shortID(p), err)}
+	}
+	return steward.Pulled{From: p, Tasks: ts, Epoch: snap.GetEpoch(), Voters: voters}
 }
 
 // snapshotStates checks that snap is signed by steward p and decodes its task states of b,

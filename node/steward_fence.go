@@ -11,6 +11,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
 
 	"allforone/node/internal/store"
 	"allforone/protocol"
@@ -59,6 +60,47 @@ func (n *Node) savePromise(ctx context.Context, id cid.Cid, p steward.Promise) e
 		return fmt.Errorf("sync the primary promise of batch %s: %w", id, err)
 	}
 	return nil
+}
+
+// readVoters is this node's saved voting set for batch id (none when none was fixed).
+func (n *Node) readVoters(ctx context.Context, id cid.Cid) (steward.Voters, error) {
+	raw, err := n.ds.Get(ctx, store.VotersKey(id))
+	switch {
+	case errors.Is(err, datastore.ErrNotFound):
+		return steward.Voters{}, nil
+	case err != nil:
+		return steward.Voters{}, fmt.Errorf("read the voting set of batch %s: %w", id, err)
+	}
+	var m pb.VotingSet
+	if err := proto.Unmarshal(raw, &m); err != nil {
+		return steward.Voters{}, fmt.Errorf("the voting set of batch %s does not decode (%v): run allforone repair", id, err)
+	}
+	v, err := steward.VotersFromPB(&m)
+	if err != nil {
+		return steward.Voters{}, fmt.Errorf("the voting set of batch %s: %v: run allforone repair", id, err)
+	}
+	return v, nil
+}
+
+// keepVoters persists the voting set of a Ready, synced, before anything of it goes out
+// (a steward that forgot a newer set could vote for a candidate counting by an older
+// one); it reports whether that may happen.
+func (l *stewardLoop) keepVoters(ctx context.Context, v *steward.Voters) bool {
+	if v == nil {
+		return true
+	}
+	raw, err := proto.Marshal(v.PB())
+	if err == nil {
+		err = l.n.ds.Put(ctx, store.VotersKey(l.b.id), raw)
+	}
+	if err == nil {
+		err = l.n.durable.SyncThrough(ctx, l.n.durable.Mark())
+	}
+	if err != nil {
+		l.log.Error("voting set not saved: this Ready is not carried out", "err", err)
+		return false
+	}
+	return true
 }
 
 // keepPromise persists the promise of a Ready before anything of it goes out; it reports
@@ -118,10 +160,10 @@ func (l *stewardLoop) sendVotes(ctx context.Context, votes []steward.VoteAsk) []
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(ctx, voteTimeout)
 			defer cancel()
-			_, err := n.stewardClient.Vote(ctx, v.To, b.id, v.Epoch, v.Duration, v.Stewards)
+			_, err := n.stewardClient.Vote(ctx, v.To, b.id, v.Epoch, v.Duration, v.Stewards, v.Voters.PB())
 			if errors.Is(err, protocol.ErrUnknownBatch) {
 				if err = n.stewardClient.Adopt(ctx, v.To, b.id, b.raw); err == nil {
-					_, err = n.stewardClient.Vote(ctx, v.To, b.id, v.Epoch, v.Duration, v.Stewards)
+					_, err = n.stewardClient.Vote(ctx, v.To, b.id, v.Epoch, v.Duration, v.Stewards, v.Voters.PB())
 				}
 			}
 			n.metrics.PrimaryVotes.WithLabelValues(voteOutcome(err)).Inc()
@@ -175,9 +217,13 @@ func (n *Node) voteResp(ctx context.Context, from peer.ID, id cid.Cid, v *pb.Pri
 			set = append(set, p)
 		}
 	}
+	voters, err := steward.VotersFromPB(v.GetVotingSet())
+	if err != nil {
+		return errResp(protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "%v", err))
+	}
 	r, err := l.call(ctx, func(now time.Time, req steward.ReqID) steward.Input {
 		return steward.VoteRequest{Req: req, From: from, Now: now, Epoch: v.GetEpoch(),
-			Duration: time.Duration(v.GetDurationMs()) * time.Millisecond, Stewards: set}
+			Duration: time.Duration(v.GetDurationMs()) * time.Millisecond, Stewards: set, Voters: voters}
 	})
 	if err := stewardErr(r, err); err != nil {
 		return errResp(err)

@@ -266,7 +266,7 @@ const pullTimeout = 3 * time.Second
 func (l *stewardLoop) carry(ctx context.Context, rd steward.Ready, final bool) {
 	n, b := l.n, l.b
 	// The promise is durable before anything of this Ready goes out, or nothing does.
-	if !l.keepPromise(ctx, rd.Promise) {
+	if !l.keepPromise(ctx, rd.Promise) || !l.keepVoters(ctx, rd.Voters) {
 		ins := l.withheld(rd)
 		if !final {
 			l.goEffect(final, func(context.Context) []steward.Input { return ins })
@@ -376,7 +376,7 @@ func (l *stewardLoop) sendCopy(ctx context.Context, c steward.Copy) steward.Inpu
 	var err error
 	for first := true; first || len(states) > 0; first = false {
 		k := min(len(states), maxTasksPerDelta)
-		d := &pb.StateDelta{Manifest: manifest, Tasks: states[:k], Epoch: c.Epoch}
+		d := &pb.StateDelta{Manifest: manifest, Tasks: states[:k], Epoch: c.Epoch, VotingSet: c.Voters.PB()}
 		states, manifest = states[k:], nil
 		if err = n.signState(b.id, d); err != nil {
 			break
@@ -474,8 +474,7 @@ func (l *stewardLoop) pull(ctx context.Context, from []peer.ID) []steward.Input 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ts, epoch, err := l.n.pullFrom(ctx, l.b, p)
-			out[i] = steward.Pulled{From: p, Tasks: ts, Err: err, Epoch: epoch}
+			out[i] = l.n.pullFrom(ctx, l.b, p)
 		}()
 	}
 	wg.Wait()

@@ -126,7 +126,11 @@ func (n *Node) startSteward(b *batch, st *tasks.BatchState, marked, digest bool)
 		if promise, err = n.readPromise(context.Background(), b.id); err != nil {
 			n.logs.steward.Error("the steward starts without its primary promise", "batch", b.id.String(), "err", err)
 		}
-		fence = &steward.Fence{Promise: promise}
+		voters, err := n.readVoters(context.Background(), b.id)
+		if err != nil {
+			n.logs.steward.Error("the steward starts without its voting set", "batch", b.id.String(), "err", err)
+		}
+		fence = &steward.Fence{Promise: promise, Voters: voters}
 	}
 	core := steward.New(steward.Config{Self: n.id, State: st, View: n.liveView(), LeaseDuration: leaseDuration(b.m),
 		MaxPerGrant: maxLeasesPerGrant, Trust: n.trust, SelfMemoryMiB: n.cfg.MaxTaskMemoryMB, Fence: fence})

@@ -110,11 +110,11 @@ func (c *StewardClient) ToPrimary(ctx context.Context, r Route, req *pb.StewardR
 }
 
 // Vote asks the steward p for its vote on epoch as batch's primary epoch, for a lease of d
-// (section 10.12), naming the caller's steward set. A refusal is a *WireError (ErrFenced
+// (section 10.12), naming the caller's steward set and voting set (nil when none was fixed). A refusal is a *WireError (ErrFenced
 // with the epoch p promised, or ErrNotSteward).
-func (c *StewardClient) Vote(ctx context.Context, p peer.ID, batch cid.Cid, epoch uint64, d time.Duration, stewards []peer.ID) (*pb.VoteGrant, error) {
+func (c *StewardClient) Vote(ctx context.Context, p peer.ID, batch cid.Cid, epoch uint64, d time.Duration, stewards []peer.ID, voters *pb.VotingSet) (*pb.VoteGrant, error) {
 	req := stewardReq(batch)
-	v := &pb.PrimaryVote{Epoch: epoch, DurationMs: uint32(d.Milliseconds())}
+	v := &pb.PrimaryVote{Epoch: epoch, DurationMs: uint32(d.Milliseconds()), VotingSet: voters}
 	for _, s := range stewards {
 		v.Stewards = append(v.Stewards, []byte(s))
 	}

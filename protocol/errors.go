@@ -48,6 +48,9 @@ type WireError struct {
 	Addrs []ma.Multiaddr
 	// Epoch, with ErrFenced: the highest primary epoch the peer has promised (10.12).
 	Epoch uint64
+	// Voters, optional with ErrFenced: the peer's voting set of the batch, newer than the
+	// one the request named (10.12).
+	Voters *pb.VotingSet
 }
 
 func (e *WireError) Error() string {
@@ -77,7 +80,7 @@ func ToPB(err error) *pb.Error {
 	}
 	var we *WireError
 	if errors.As(err, &we) {
-		e := &pb.Error{Code: we.Code, Message: we.Message, StewardHint: []byte(we.Hint), Epoch: we.Epoch}
+		e := &pb.Error{Code: we.Code, Message: we.Message, StewardHint: []byte(we.Hint), Epoch: we.Epoch, VotingSet: we.Voters}
 		for _, a := range we.Addrs {
 			e.StewardAddrs = append(e.StewardAddrs, a.Bytes())
 		}
@@ -102,7 +105,7 @@ func FromPB(e *pb.Error) error {
 	if _, ok := codeErrors[code]; !ok {
 		code = pb.ErrorCode_INTERNAL
 	}
-	we := &WireError{Code: code, Message: e.Message, Epoch: e.Epoch}
+	we := &WireError{Code: code, Message: e.Message, Epoch: e.Epoch, Voters: e.VotingSet}
 	if len(e.StewardHint) > 0 {
 		if id, err := peer.IDFromBytes(e.StewardHint); err == nil {
 			we.Hint = id

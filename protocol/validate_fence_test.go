@@ -18,6 +18,10 @@ func TestValidateFencing(t *testing.T) {
 	if err := ValidateStewardRequest(vote(&pb.PrimaryVote{Epoch: 1, DurationMs: 10000, Stewards: [][]byte{p1, p2}})); err != nil {
 		t.Fatalf("a valid vote: %v", err)
 	}
+	set := &pb.VotingSet{Epoch: 2, Seq: 1, Set: [][]byte{p1, p2}, Next: [][]byte{p2}}
+	if err := ValidateStewardRequest(vote(&pb.PrimaryVote{Epoch: 3, DurationMs: 10000, VotingSet: set})); err != nil {
+		t.Fatalf("a valid vote with a voting set: %v", err)
+	}
 	bad := []struct {
 		name  string
 		v     *pb.PrimaryVote
@@ -29,6 +33,10 @@ func TestValidateFencing(t *testing.T) {
 		{"a steward twice", &pb.PrimaryVote{Epoch: 1, DurationMs: 1, Stewards: [][]byte{p1, p1}}, "vote.stewards[1]"},
 		{"a steward that is no peer", &pb.PrimaryVote{Epoch: 1, DurationMs: 1, Stewards: [][]byte{{1, 2}}}, "vote.stewards[0]"},
 		{"too many stewards", &pb.PrimaryVote{Epoch: 1, DurationMs: 1, Stewards: make([][]byte, MaxStewardSet+1)}, "vote.stewards"},
+		{"a voting set of epoch 0", &pb.PrimaryVote{Epoch: 1, DurationMs: 1, VotingSet: &pb.VotingSet{Set: [][]byte{p1}}}, "vote.voting_set.epoch"},
+		{"an empty voting set", &pb.PrimaryVote{Epoch: 1, DurationMs: 1, VotingSet: &pb.VotingSet{Epoch: 1}}, "vote.voting_set.set"},
+		{"a voter twice", &pb.PrimaryVote{Epoch: 1, DurationMs: 1, VotingSet: &pb.VotingSet{Epoch: 1, Set: [][]byte{p1}, Next: [][]byte{p2, p2}}}, "vote.voting_set.next[1]"},
+		{"a voter that is no peer", &pb.PrimaryVote{Epoch: 1, DurationMs: 1, VotingSet: &pb.VotingSet{Epoch: 1, Set: [][]byte{{7}}}}, "vote.voting_set.set[0]"},
 	}
 	for _, c := range bad {
 		err := ValidateStewardRequest(vote(c.v))

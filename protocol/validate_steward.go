@@ -43,6 +43,9 @@ func ValidateStewardRequest(req *pb.StewardRequest) error {
 		if err := c.taskStates("delta.tasks", d.GetTasks(), id); err != nil {
 			return err
 		}
+		if err := c.votingSet("delta.voting_set", d.GetVotingSet()); err != nil {
+			return err
+		}
 		return c.signature("delta.signature", d.GetSignature())
 	case *pb.StewardRequest_Adopt:
 		return c.manifest("adopt.manifest", body.Adopt.GetManifest(), true, id)
@@ -89,16 +92,42 @@ func (c check) vote(field string, v *pb.PrimaryVote) error {
 		return c.bad(field+".epoch", "is 0: epochs start at 1; ask for one above the highest you know")
 	case v.GetDurationMs() == 0 || v.GetDurationMs() > uint32(MaxPrimaryLease.Milliseconds()):
 		return c.bad(field+".duration_ms", "is %d: a primary lease is 1 to %d ms", v.GetDurationMs(), MaxPrimaryLease.Milliseconds())
-	case len(v.GetStewards()) > MaxStewardSet:
-		return c.bad(field+".stewards", "has %d peers: name at most %d", len(v.GetStewards()), MaxStewardSet)
 	}
-	seen := make(map[string]bool, len(v.GetStewards()))
-	for i, p := range v.GetStewards() {
+	if err := c.peerSet(field+".stewards", v.GetStewards()); err != nil {
+		return err
+	}
+	return c.votingSet(field+".voting_set", v.GetVotingSet())
+}
+
+// votingSet checks a VotingSet (section 10.12), which may be absent: a fixed one has an
+// epoch and a set, and each list names at most MaxStewardSet distinct peers.
+func (c check) votingSet(field string, v *pb.VotingSet) error {
+	switch {
+	case v == nil:
+		return nil
+	case v.GetEpoch() == 0:
+		return c.bad(field+".epoch", "is 0: a voting set is fixed by a primary of some epoch; send none instead")
+	case len(v.GetSet()) == 0:
+		return c.bad(field+".set", "is empty: a voting set names its stewards")
+	}
+	if err := c.peerSet(field+".set", v.GetSet()); err != nil {
+		return err
+	}
+	return c.peerSet(field+".next", v.GetNext())
+}
+
+// peerSet checks a list of at most MaxStewardSet distinct binary peer IDs.
+func (c check) peerSet(field string, ps [][]byte) error {
+	if len(ps) > MaxStewardSet {
+		return c.bad(field, "has %d peers: name at most %d", len(ps), MaxStewardSet)
+	}
+	seen := make(map[string]bool, len(ps))
+	for i, p := range ps {
 		if err := c.peerID("", p); err != nil {
-			return within(err, fmt.Sprintf("%s.stewards[%d]", field, i))
+			return within(err, fmt.Sprintf("%s[%d]", field, i))
 		}
 		if seen[string(p)] {
-			return c.bad(fmt.Sprintf("%s.stewards[%d]", field, i), "names a peer again: list each steward once")
+			return c.bad(fmt.Sprintf("%s[%d]", field, i), "names a peer again: list each steward once")
 		}
 		seen[string(p)] = true
 	}
@@ -179,6 +208,9 @@ func ValidateStewardResponse(resp *pb.StewardResponse, req *pb.StewardRequest) e
 				return err
 			}
 			if err := c.taskStates("snapshot.tasks", s.GetTasks(), id); err != nil {
+				return err
+			}
+			if err := c.votingSet("snapshot.voting_set", s.GetVotingSet()); err != nil {
 				return err
 			}
 			return c.signature("snapshot.signature", s.GetSignature())

@@ -105,7 +105,10 @@ type Error struct {
 	// binary multiaddrs (without /p2p), so a peer with no route to it can dial it (10.3).
 	StewardAddrs [][]byte `protobuf:"bytes,4,rep,name=steward_addrs,json=stewardAddrs,proto3" json:"steward_addrs,omitempty"`
 	// epoch, with FENCED: the highest primary epoch the responder has promised (10.12).
-	Epoch         uint64 `protobuf:"varint,5,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Epoch uint64 `protobuf:"varint,5,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// voting_set, optional with FENCED: the responder's voting set of the batch when it is
+	// newer than the one the request named (10.12): adopt it and ask again.
+	VotingSet     *VotingSet `protobuf:"bytes,6,opt,name=voting_set,json=votingSet,proto3" json:"voting_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -175,6 +178,88 @@ func (x *Error) GetEpoch() uint64 {
 	return 0
 }
 
+func (x *Error) GetVotingSet() *VotingSet {
+	if x != nil {
+		return x.VotingSet
+	}
+	return nil
+}
+
+// VotingSet is a batch's voting stewards as a fenced primary fixed them (10.12,
+// reconfiguration): a primary that holds the lease replaces a steward that left by the
+// closest live member. Sets are ordered by (epoch, seq): epoch is the primary's that made
+// the set, seq counts that primary's changes. next, when set, is a change under way: a
+// quorum is a majority of set and a majority of next, until a copy carrying the set
+// reaches both and the primary makes next the set. An empty VotingSet (epoch 0) is the K
+// closest members each steward knows.
+type VotingSet struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	Set           [][]byte               `protobuf:"bytes,3,rep,name=set,proto3" json:"set,omitempty"` // binary peer IDs, closest to the batch first
+	Next          [][]byte               `protobuf:"bytes,4,rep,name=next,proto3" json:"next,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VotingSet) Reset() {
+	*x = VotingSet{}
+	mi := &file_wire_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VotingSet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VotingSet) ProtoMessage() {}
+
+func (x *VotingSet) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VotingSet.ProtoReflect.Descriptor instead.
+func (*VotingSet) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *VotingSet) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *VotingSet) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *VotingSet) GetSet() [][]byte {
+	if x != nil {
+		return x.Set
+	}
+	return nil
+}
+
+func (x *VotingSet) GetNext() [][]byte {
+	if x != nil {
+		return x.Next
+	}
+	return nil
+}
+
 // Announcement is the only message published on gossipsub, on /allforone/<swarm>/batches/1.
 type Announcement struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -185,7 +270,7 @@ type Announcement struct {
 
 func (x *Announcement) Reset() {
 	*x = Announcement{}
-	mi := &file_wire_proto_msgTypes[1]
+	mi := &file_wire_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -197,7 +282,7 @@ func (x *Announcement) String() string {
 func (*Announcement) ProtoMessage() {}
 
 func (x *Announcement) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[1]
+	mi := &file_wire_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -210,7 +295,7 @@ func (x *Announcement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Announcement.ProtoReflect.Descriptor instead.
 func (*Announcement) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{1}
+	return file_wire_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Announcement) GetManifest() []byte {
@@ -238,7 +323,7 @@ type ResultRecord struct {
 
 func (x *ResultRecord) Reset() {
 	*x = ResultRecord{}
-	mi := &file_wire_proto_msgTypes[2]
+	mi := &file_wire_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -250,7 +335,7 @@ func (x *ResultRecord) String() string {
 func (*ResultRecord) ProtoMessage() {}
 
 func (x *ResultRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[2]
+	mi := &file_wire_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -263,7 +348,7 @@ func (x *ResultRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultRecord.ProtoReflect.Descriptor instead.
 func (*ResultRecord) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{2}
+	return file_wire_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ResultRecord) GetBatchId() []byte {
@@ -352,7 +437,7 @@ type StewardRequest struct {
 
 func (x *StewardRequest) Reset() {
 	*x = StewardRequest{}
-	mi := &file_wire_proto_msgTypes[3]
+	mi := &file_wire_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -364,7 +449,7 @@ func (x *StewardRequest) String() string {
 func (*StewardRequest) ProtoMessage() {}
 
 func (x *StewardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[3]
+	mi := &file_wire_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -377,7 +462,7 @@ func (x *StewardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StewardRequest.ProtoReflect.Descriptor instead.
 func (*StewardRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{3}
+	return file_wire_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *StewardRequest) GetBatchId() []byte {
@@ -582,7 +667,7 @@ type StewardResponse struct {
 
 func (x *StewardResponse) Reset() {
 	*x = StewardResponse{}
-	mi := &file_wire_proto_msgTypes[4]
+	mi := &file_wire_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -594,7 +679,7 @@ func (x *StewardResponse) String() string {
 func (*StewardResponse) ProtoMessage() {}
 
 func (x *StewardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[4]
+	mi := &file_wire_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -607,7 +692,7 @@ func (x *StewardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StewardResponse.ProtoReflect.Descriptor instead.
 func (*StewardResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{4}
+	return file_wire_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *StewardResponse) GetError() *Error {
@@ -741,7 +826,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_wire_proto_msgTypes[5]
+	mi := &file_wire_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -753,7 +838,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[5]
+	mi := &file_wire_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -766,7 +851,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{5}
+	return file_wire_proto_rawDescGZIP(), []int{6}
 }
 
 // LeaseRequest asks for up to max tasks of the batch.
@@ -790,7 +875,7 @@ type LeaseRequest struct {
 
 func (x *LeaseRequest) Reset() {
 	*x = LeaseRequest{}
-	mi := &file_wire_proto_msgTypes[6]
+	mi := &file_wire_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -802,7 +887,7 @@ func (x *LeaseRequest) String() string {
 func (*LeaseRequest) ProtoMessage() {}
 
 func (x *LeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[6]
+	mi := &file_wire_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -815,7 +900,7 @@ func (x *LeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRequest.ProtoReflect.Descriptor instead.
 func (*LeaseRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{6}
+	return file_wire_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *LeaseRequest) GetMax() uint32 {
@@ -857,7 +942,7 @@ type Lease struct {
 
 func (x *Lease) Reset() {
 	*x = Lease{}
-	mi := &file_wire_proto_msgTypes[7]
+	mi := &file_wire_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -869,7 +954,7 @@ func (x *Lease) String() string {
 func (*Lease) ProtoMessage() {}
 
 func (x *Lease) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[7]
+	mi := &file_wire_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -882,7 +967,7 @@ func (x *Lease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lease.ProtoReflect.Descriptor instead.
 func (*Lease) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{7}
+	return file_wire_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Lease) GetTask() uint32 {
@@ -928,7 +1013,7 @@ type LeaseGrant struct {
 
 func (x *LeaseGrant) Reset() {
 	*x = LeaseGrant{}
-	mi := &file_wire_proto_msgTypes[8]
+	mi := &file_wire_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -940,7 +1025,7 @@ func (x *LeaseGrant) String() string {
 func (*LeaseGrant) ProtoMessage() {}
 
 func (x *LeaseGrant) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[8]
+	mi := &file_wire_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -953,7 +1038,7 @@ func (x *LeaseGrant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseGrant.ProtoReflect.Descriptor instead.
 func (*LeaseGrant) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{8}
+	return file_wire_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *LeaseGrant) GetLeases() []*Lease {
@@ -1007,7 +1092,7 @@ type LeaseRenew struct {
 
 func (x *LeaseRenew) Reset() {
 	*x = LeaseRenew{}
-	mi := &file_wire_proto_msgTypes[9]
+	mi := &file_wire_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1019,7 +1104,7 @@ func (x *LeaseRenew) String() string {
 func (*LeaseRenew) ProtoMessage() {}
 
 func (x *LeaseRenew) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[9]
+	mi := &file_wire_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1032,7 +1117,7 @@ func (x *LeaseRenew) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRenew.ProtoReflect.Descriptor instead.
 func (*LeaseRenew) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{9}
+	return file_wire_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *LeaseRenew) GetTasks() []uint32 {
@@ -1052,7 +1137,7 @@ type LeaseReturn struct {
 
 func (x *LeaseReturn) Reset() {
 	*x = LeaseReturn{}
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1064,7 +1149,7 @@ func (x *LeaseReturn) String() string {
 func (*LeaseReturn) ProtoMessage() {}
 
 func (x *LeaseReturn) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1077,7 +1162,7 @@ func (x *LeaseReturn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseReturn.ProtoReflect.Descriptor instead.
 func (*LeaseReturn) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{10}
+	return file_wire_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *LeaseReturn) GetTasks() []uint32 {
@@ -1101,7 +1186,7 @@ type Complete struct {
 
 func (x *Complete) Reset() {
 	*x = Complete{}
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_wire_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1113,7 +1198,7 @@ func (x *Complete) String() string {
 func (*Complete) ProtoMessage() {}
 
 func (x *Complete) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_wire_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1126,7 +1211,7 @@ func (x *Complete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Complete.ProtoReflect.Descriptor instead.
 func (*Complete) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{11}
+	return file_wire_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Complete) GetRecords() []*ResultRecord {
@@ -1163,7 +1248,7 @@ type FailureNote struct {
 
 func (x *FailureNote) Reset() {
 	*x = FailureNote{}
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1175,7 +1260,7 @@ func (x *FailureNote) String() string {
 func (*FailureNote) ProtoMessage() {}
 
 func (x *FailureNote) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1188,7 +1273,7 @@ func (x *FailureNote) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailureNote.ProtoReflect.Descriptor instead.
 func (*FailureNote) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{12}
+	return file_wire_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *FailureNote) GetExecutor() []byte {
@@ -1226,7 +1311,7 @@ type LeaseState struct {
 
 func (x *LeaseState) Reset() {
 	*x = LeaseState{}
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1238,7 +1323,7 @@ func (x *LeaseState) String() string {
 func (*LeaseState) ProtoMessage() {}
 
 func (x *LeaseState) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1251,7 +1336,7 @@ func (x *LeaseState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseState.ProtoReflect.Descriptor instead.
 func (*LeaseState) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{13}
+	return file_wire_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LeaseState) GetWorker() []byte {
@@ -1311,7 +1396,7 @@ type TaskState struct {
 
 func (x *TaskState) Reset() {
 	*x = TaskState{}
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1323,7 +1408,7 @@ func (x *TaskState) String() string {
 func (*TaskState) ProtoMessage() {}
 
 func (x *TaskState) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1336,7 +1421,7 @@ func (x *TaskState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskState.ProtoReflect.Descriptor instead.
 func (*TaskState) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{14}
+	return file_wire_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TaskState) GetTask() uint32 {
@@ -1412,14 +1497,15 @@ type StateDelta struct {
 	// the deterministic encoding of this message with signature empty.
 	Signature []byte `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
 	// epoch is the sending primary's epoch (10.12); 0 from a steward without epochs.
-	Epoch         uint64 `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Epoch         uint64     `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	VotingSet     *VotingSet `protobuf:"bytes,5,opt,name=voting_set,json=votingSet,proto3" json:"voting_set,omitempty"` // the sending primary's voting set (10.12), if it fixed one
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StateDelta) Reset() {
 	*x = StateDelta{}
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1431,7 +1517,7 @@ func (x *StateDelta) String() string {
 func (*StateDelta) ProtoMessage() {}
 
 func (x *StateDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1444,7 +1530,7 @@ func (x *StateDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateDelta.ProtoReflect.Descriptor instead.
 func (*StateDelta) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{15}
+	return file_wire_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StateDelta) GetManifest() []byte {
@@ -1475,6 +1561,13 @@ func (x *StateDelta) GetEpoch() uint64 {
 	return 0
 }
 
+func (x *StateDelta) GetVotingSet() *VotingSet {
+	if x != nil {
+		return x.VotingSet
+	}
+	return nil
+}
+
 type StatePull struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1483,7 +1576,7 @@ type StatePull struct {
 
 func (x *StatePull) Reset() {
 	*x = StatePull{}
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1495,7 +1588,7 @@ func (x *StatePull) String() string {
 func (*StatePull) ProtoMessage() {}
 
 func (x *StatePull) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1508,7 +1601,7 @@ func (x *StatePull) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatePull.ProtoReflect.Descriptor instead.
 func (*StatePull) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{16}
+	return file_wire_proto_rawDescGZIP(), []int{17}
 }
 
 // StateDigest asks a steward whether its state of a finished batch is the sender's, task by
@@ -1526,7 +1619,7 @@ type StateDigest struct {
 
 func (x *StateDigest) Reset() {
 	*x = StateDigest{}
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1538,7 +1631,7 @@ func (x *StateDigest) String() string {
 func (*StateDigest) ProtoMessage() {}
 
 func (x *StateDigest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1551,7 +1644,7 @@ func (x *StateDigest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateDigest.ProtoReflect.Descriptor instead.
 func (*StateDigest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{17}
+	return file_wire_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StateDigest) GetEpoch() uint64 {
@@ -1589,7 +1682,7 @@ type DigestMatch struct {
 
 func (x *DigestMatch) Reset() {
 	*x = DigestMatch{}
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1601,7 +1694,7 @@ func (x *DigestMatch) String() string {
 func (*DigestMatch) ProtoMessage() {}
 
 func (x *DigestMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1614,7 +1707,7 @@ func (x *DigestMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DigestMatch.ProtoReflect.Descriptor instead.
 func (*DigestMatch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{18}
+	return file_wire_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DigestMatch) GetWant() []uint32 {
@@ -1637,14 +1730,15 @@ type StateSnapshot struct {
 	Tasks     []*TaskState           `protobuf:"bytes,2,rep,name=tasks,proto3" json:"tasks,omitempty"`
 	Signature []byte                 `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"` // as StateDelta's, by the steward that answers
 	// epoch is the highest primary epoch the answering steward has promised (10.12).
-	Epoch         uint64 `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Epoch         uint64     `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	VotingSet     *VotingSet `protobuf:"bytes,5,opt,name=voting_set,json=votingSet,proto3" json:"voting_set,omitempty"` // the answering steward's voting set (10.12), if one was fixed
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StateSnapshot) Reset() {
 	*x = StateSnapshot{}
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1656,7 +1750,7 @@ func (x *StateSnapshot) String() string {
 func (*StateSnapshot) ProtoMessage() {}
 
 func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1669,7 +1763,7 @@ func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateSnapshot.ProtoReflect.Descriptor instead.
 func (*StateSnapshot) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{19}
+	return file_wire_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StateSnapshot) GetManifest() []byte {
@@ -1700,6 +1794,13 @@ func (x *StateSnapshot) GetEpoch() uint64 {
 	return 0
 }
 
+func (x *StateSnapshot) GetVotingSet() *VotingSet {
+	if x != nil {
+		return x.VotingSet
+	}
+	return nil
+}
+
 type StatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1708,7 +1809,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1720,7 +1821,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1733,7 +1834,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{20}
+	return file_wire_proto_rawDescGZIP(), []int{21}
 }
 
 type PeerShare struct {
@@ -1748,7 +1849,7 @@ type PeerShare struct {
 
 func (x *PeerShare) Reset() {
 	*x = PeerShare{}
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1760,7 +1861,7 @@ func (x *PeerShare) String() string {
 func (*PeerShare) ProtoMessage() {}
 
 func (x *PeerShare) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1773,7 +1874,7 @@ func (x *PeerShare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerShare.ProtoReflect.Descriptor instead.
 func (*PeerShare) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{21}
+	return file_wire_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PeerShare) GetPeer() []byte {
@@ -1831,7 +1932,7 @@ type BatchStatus struct {
 
 func (x *BatchStatus) Reset() {
 	*x = BatchStatus{}
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1843,7 +1944,7 @@ func (x *BatchStatus) String() string {
 func (*BatchStatus) ProtoMessage() {}
 
 func (x *BatchStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1856,7 +1957,7 @@ func (x *BatchStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchStatus.ProtoReflect.Descriptor instead.
 func (*BatchStatus) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{22}
+	return file_wire_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *BatchStatus) GetState() string {
@@ -1979,7 +2080,7 @@ type TaskFailure struct {
 
 func (x *TaskFailure) Reset() {
 	*x = TaskFailure{}
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1991,7 +2092,7 @@ func (x *TaskFailure) String() string {
 func (*TaskFailure) ProtoMessage() {}
 
 func (x *TaskFailure) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2004,7 +2105,7 @@ func (x *TaskFailure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskFailure.ProtoReflect.Descriptor instead.
 func (*TaskFailure) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{23}
+	return file_wire_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *TaskFailure) GetTask() uint32 {
@@ -2061,7 +2162,7 @@ type WaitReason struct {
 
 func (x *WaitReason) Reset() {
 	*x = WaitReason{}
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2073,7 +2174,7 @@ func (x *WaitReason) String() string {
 func (*WaitReason) ProtoMessage() {}
 
 func (x *WaitReason) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2086,7 +2187,7 @@ func (x *WaitReason) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitReason.ProtoReflect.Descriptor instead.
 func (*WaitReason) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{24}
+	return file_wire_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *WaitReason) GetCode() string {
@@ -2121,7 +2222,7 @@ type Adopt struct {
 
 func (x *Adopt) Reset() {
 	*x = Adopt{}
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2133,7 +2234,7 @@ func (x *Adopt) String() string {
 func (*Adopt) ProtoMessage() {}
 
 func (x *Adopt) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2146,7 +2247,7 @@ func (x *Adopt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Adopt.ProtoReflect.Descriptor instead.
 func (*Adopt) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{25}
+	return file_wire_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Adopt) GetManifest() []byte {
@@ -2164,7 +2265,7 @@ type ListBatches struct {
 
 func (x *ListBatches) Reset() {
 	*x = ListBatches{}
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2176,7 +2277,7 @@ func (x *ListBatches) String() string {
 func (*ListBatches) ProtoMessage() {}
 
 func (x *ListBatches) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2189,7 +2290,7 @@ func (x *ListBatches) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBatches.ProtoReflect.Descriptor instead.
 func (*ListBatches) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{26}
+	return file_wire_proto_rawDescGZIP(), []int{27}
 }
 
 type BatchList struct {
@@ -2201,7 +2302,7 @@ type BatchList struct {
 
 func (x *BatchList) Reset() {
 	*x = BatchList{}
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2213,7 +2314,7 @@ func (x *BatchList) String() string {
 func (*BatchList) ProtoMessage() {}
 
 func (x *BatchList) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2226,7 +2327,7 @@ func (x *BatchList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchList.ProtoReflect.Descriptor instead.
 func (*BatchList) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{27}
+	return file_wire_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *BatchList) GetManifests() [][]byte {
@@ -2245,14 +2346,15 @@ type PrimaryVote struct {
 	Epoch      uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	DurationMs uint32                 `protobuf:"varint,2,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
 	// stewards is the candidate's steward set of the batch, closest first (its lookup).
-	Stewards      [][]byte `protobuf:"bytes,3,rep,name=stewards,proto3" json:"stewards,omitempty"`
+	Stewards      [][]byte   `protobuf:"bytes,3,rep,name=stewards,proto3" json:"stewards,omitempty"`
+	VotingSet     *VotingSet `protobuf:"bytes,4,opt,name=voting_set,json=votingSet,proto3" json:"voting_set,omitempty"` // the candidate's voting set (10.12), if one was fixed
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PrimaryVote) Reset() {
 	*x = PrimaryVote{}
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2264,7 +2366,7 @@ func (x *PrimaryVote) String() string {
 func (*PrimaryVote) ProtoMessage() {}
 
 func (x *PrimaryVote) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2277,7 +2379,7 @@ func (x *PrimaryVote) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrimaryVote.ProtoReflect.Descriptor instead.
 func (*PrimaryVote) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{28}
+	return file_wire_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PrimaryVote) GetEpoch() uint64 {
@@ -2301,6 +2403,13 @@ func (x *PrimaryVote) GetStewards() [][]byte {
 	return nil
 }
 
+func (x *PrimaryVote) GetVotingSet() *VotingSet {
+	if x != nil {
+		return x.VotingSet
+	}
+	return nil
+}
+
 // VoteGrant answers a PrimaryVote with the vote; a refusal is an Error (FENCED or
 // NOT_STEWARD) instead.
 type VoteGrant struct {
@@ -2313,7 +2422,7 @@ type VoteGrant struct {
 
 func (x *VoteGrant) Reset() {
 	*x = VoteGrant{}
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2325,7 +2434,7 @@ func (x *VoteGrant) String() string {
 func (*VoteGrant) ProtoMessage() {}
 
 func (x *VoteGrant) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2338,7 +2447,7 @@ func (x *VoteGrant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VoteGrant.ProtoReflect.Descriptor instead.
 func (*VoteGrant) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{29}
+	return file_wire_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *VoteGrant) GetEpoch() uint64 {
@@ -2364,7 +2473,7 @@ type BlobRequest struct {
 
 func (x *BlobRequest) Reset() {
 	*x = BlobRequest{}
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2376,7 +2485,7 @@ func (x *BlobRequest) String() string {
 func (*BlobRequest) ProtoMessage() {}
 
 func (x *BlobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2389,7 +2498,7 @@ func (x *BlobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobRequest.ProtoReflect.Descriptor instead.
 func (*BlobRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{30}
+	return file_wire_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *BlobRequest) GetCid() []byte {
@@ -2409,7 +2518,7 @@ type BlobResponse struct {
 
 func (x *BlobResponse) Reset() {
 	*x = BlobResponse{}
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2421,7 +2530,7 @@ func (x *BlobResponse) String() string {
 func (*BlobResponse) ProtoMessage() {}
 
 func (x *BlobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2434,7 +2543,7 @@ func (x *BlobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobResponse.ProtoReflect.Descriptor instead.
 func (*BlobResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{31}
+	return file_wire_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *BlobResponse) GetError() *Error {
@@ -2466,7 +2575,7 @@ type ResultRequest struct {
 
 func (x *ResultRequest) Reset() {
 	*x = ResultRequest{}
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2478,7 +2587,7 @@ func (x *ResultRequest) String() string {
 func (*ResultRequest) ProtoMessage() {}
 
 func (x *ResultRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2491,7 +2600,7 @@ func (x *ResultRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultRequest.ProtoReflect.Descriptor instead.
 func (*ResultRequest) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{32}
+	return file_wire_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ResultRequest) GetBatchId() []byte {
@@ -2575,7 +2684,7 @@ type StoredResult struct {
 
 func (x *StoredResult) Reset() {
 	*x = StoredResult{}
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2587,7 +2696,7 @@ func (x *StoredResult) String() string {
 func (*StoredResult) ProtoMessage() {}
 
 func (x *StoredResult) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2600,7 +2709,7 @@ func (x *StoredResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredResult.ProtoReflect.Descriptor instead.
 func (*StoredResult) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{33}
+	return file_wire_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *StoredResult) GetTask() uint32 {
@@ -2659,7 +2768,7 @@ type StoreResults struct {
 
 func (x *StoreResults) Reset() {
 	*x = StoreResults{}
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2671,7 +2780,7 @@ func (x *StoreResults) String() string {
 func (*StoreResults) ProtoMessage() {}
 
 func (x *StoreResults) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2684,7 +2793,7 @@ func (x *StoreResults) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreResults.ProtoReflect.Descriptor instead.
 func (*StoreResults) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{34}
+	return file_wire_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *StoreResults) GetManifest() []byte {
@@ -2718,7 +2827,7 @@ type FetchResults struct {
 
 func (x *FetchResults) Reset() {
 	*x = FetchResults{}
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2730,7 +2839,7 @@ func (x *FetchResults) String() string {
 func (*FetchResults) ProtoMessage() {}
 
 func (x *FetchResults) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2743,7 +2852,7 @@ func (x *FetchResults) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchResults.ProtoReflect.Descriptor instead.
 func (*FetchResults) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{35}
+	return file_wire_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *FetchResults) GetTasks() []uint32 {
@@ -2769,7 +2878,7 @@ type HaveResults struct {
 
 func (x *HaveResults) Reset() {
 	*x = HaveResults{}
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2781,7 +2890,7 @@ func (x *HaveResults) String() string {
 func (*HaveResults) ProtoMessage() {}
 
 func (x *HaveResults) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2794,7 +2903,7 @@ func (x *HaveResults) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HaveResults.ProtoReflect.Descriptor instead.
 func (*HaveResults) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{36}
+	return file_wire_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *HaveResults) GetTasks() []uint32 {
@@ -2820,7 +2929,7 @@ type ResultResponse struct {
 
 func (x *ResultResponse) Reset() {
 	*x = ResultResponse{}
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2832,7 +2941,7 @@ func (x *ResultResponse) String() string {
 func (*ResultResponse) ProtoMessage() {}
 
 func (x *ResultResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2845,7 +2954,7 @@ func (x *ResultResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultResponse.ProtoReflect.Descriptor instead.
 func (*ResultResponse) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{37}
+	return file_wire_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ResultResponse) GetError() *Error {
@@ -2881,13 +2990,20 @@ var File_wire_proto protoreflect.FileDescriptor
 const file_wire_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"wire.proto\x12\x11allforone.wire.v1\"\xb1\x01\n" +
+	"wire.proto\x12\x11allforone.wire.v1\"\xee\x01\n" +
 	"\x05Error\x120\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x1c.allforone.wire.v1.ErrorCodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12!\n" +
 	"\fsteward_hint\x18\x03 \x01(\fR\vstewardHint\x12#\n" +
 	"\rsteward_addrs\x18\x04 \x03(\fR\fstewardAddrs\x12\x14\n" +
-	"\x05epoch\x18\x05 \x01(\x04R\x05epoch\"*\n" +
+	"\x05epoch\x18\x05 \x01(\x04R\x05epoch\x12;\n" +
+	"\n" +
+	"voting_set\x18\x06 \x01(\v2\x1c.allforone.wire.v1.VotingSetR\tvotingSet\"Y\n" +
+	"\tVotingSet\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x10\n" +
+	"\x03set\x18\x03 \x03(\fR\x03set\x12\x12\n" +
+	"\x04next\x18\x04 \x03(\fR\x04next\"*\n" +
 	"\fAnnouncement\x12\x1a\n" +
 	"\bmanifest\x18\x01 \x01(\fR\bmanifest\"\x8f\x02\n" +
 	"\fResultRecord\x12\x19\n" +
@@ -2981,13 +3097,15 @@ const file_wire_proto_rawDesc = "" +
 	"reverified\x124\n" +
 	"\x05notes\x18\a \x03(\v2\x1e.allforone.wire.v1.FailureNoteR\x05notes\x12#\n" +
 	"\rdecided_epoch\x18\b \x01(\x04R\fdecidedEpoch\x12%\n" +
-	"\x0edecided_output\x18\t \x01(\fR\rdecidedOutput\"\x90\x01\n" +
+	"\x0edecided_output\x18\t \x01(\fR\rdecidedOutput\"\xcd\x01\n" +
 	"\n" +
 	"StateDelta\x12\x1a\n" +
 	"\bmanifest\x18\x01 \x01(\fR\bmanifest\x122\n" +
 	"\x05tasks\x18\x02 \x03(\v2\x1c.allforone.wire.v1.TaskStateR\x05tasks\x12\x1c\n" +
 	"\tsignature\x18\x03 \x01(\fR\tsignature\x12\x14\n" +
-	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\"\v\n" +
+	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\x12;\n" +
+	"\n" +
+	"voting_set\x18\x05 \x01(\v2\x1c.allforone.wire.v1.VotingSetR\tvotingSet\"\v\n" +
 	"\tStatePull\"Q\n" +
 	"\vStateDigest\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x14\n" +
@@ -2995,12 +3113,14 @@ const file_wire_proto_rawDesc = "" +
 	"\x06hashes\x18\x03 \x03(\x06R\x06hashes\"a\n" +
 	"\vDigestMatch\x12\x12\n" +
 	"\x04want\x18\x01 \x03(\rR\x04want\x12>\n" +
-	"\tdiffering\x18\x02 \x01(\v2 .allforone.wire.v1.StateSnapshotR\tdiffering\"\x93\x01\n" +
+	"\tdiffering\x18\x02 \x01(\v2 .allforone.wire.v1.StateSnapshotR\tdiffering\"\xd0\x01\n" +
 	"\rStateSnapshot\x12\x1a\n" +
 	"\bmanifest\x18\x01 \x01(\fR\bmanifest\x122\n" +
 	"\x05tasks\x18\x02 \x03(\v2\x1c.allforone.wire.v1.TaskStateR\x05tasks\x12\x1c\n" +
 	"\tsignature\x18\x03 \x01(\fR\tsignature\x12\x14\n" +
-	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\"\x0f\n" +
+	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\x12;\n" +
+	"\n" +
+	"voting_set\x18\x05 \x01(\v2\x1c.allforone.wire.v1.VotingSetR\tvotingSet\"\x0f\n" +
 	"\rStatusRequest\"c\n" +
 	"\tPeerShare\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\fR\x04peer\x12\x12\n" +
@@ -3046,12 +3166,14 @@ const file_wire_proto_rawDesc = "" +
 	"\bmanifest\x18\x01 \x01(\fR\bmanifest\"\r\n" +
 	"\vListBatches\")\n" +
 	"\tBatchList\x12\x1c\n" +
-	"\tmanifests\x18\x01 \x03(\fR\tmanifests\"`\n" +
+	"\tmanifests\x18\x01 \x03(\fR\tmanifests\"\x9d\x01\n" +
 	"\vPrimaryVote\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x1f\n" +
 	"\vduration_ms\x18\x02 \x01(\rR\n" +
 	"durationMs\x12\x1a\n" +
-	"\bstewards\x18\x03 \x03(\fR\bstewards\"B\n" +
+	"\bstewards\x18\x03 \x03(\fR\bstewards\x12;\n" +
+	"\n" +
+	"voting_set\x18\x04 \x01(\v2\x1c.allforone.wire.v1.VotingSetR\tvotingSet\"B\n" +
 	"\tVoteGrant\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x1f\n" +
 	"\vduration_ms\x18\x02 \x01(\rR\n" +
@@ -3117,94 +3239,99 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_wire_proto_goTypes = []any{
 	(ErrorCode)(0),          // 0: allforone.wire.v1.ErrorCode
 	(*Error)(nil),           // 1: allforone.wire.v1.Error
-	(*Announcement)(nil),    // 2: allforone.wire.v1.Announcement
-	(*ResultRecord)(nil),    // 3: allforone.wire.v1.ResultRecord
-	(*StewardRequest)(nil),  // 4: allforone.wire.v1.StewardRequest
-	(*StewardResponse)(nil), // 5: allforone.wire.v1.StewardResponse
-	(*Ack)(nil),             // 6: allforone.wire.v1.Ack
-	(*LeaseRequest)(nil),    // 7: allforone.wire.v1.LeaseRequest
-	(*Lease)(nil),           // 8: allforone.wire.v1.Lease
-	(*LeaseGrant)(nil),      // 9: allforone.wire.v1.LeaseGrant
-	(*LeaseRenew)(nil),      // 10: allforone.wire.v1.LeaseRenew
-	(*LeaseReturn)(nil),     // 11: allforone.wire.v1.LeaseReturn
-	(*Complete)(nil),        // 12: allforone.wire.v1.Complete
-	(*FailureNote)(nil),     // 13: allforone.wire.v1.FailureNote
-	(*LeaseState)(nil),      // 14: allforone.wire.v1.LeaseState
-	(*TaskState)(nil),       // 15: allforone.wire.v1.TaskState
-	(*StateDelta)(nil),      // 16: allforone.wire.v1.StateDelta
-	(*StatePull)(nil),       // 17: allforone.wire.v1.StatePull
-	(*StateDigest)(nil),     // 18: allforone.wire.v1.StateDigest
-	(*DigestMatch)(nil),     // 19: allforone.wire.v1.DigestMatch
-	(*StateSnapshot)(nil),   // 20: allforone.wire.v1.StateSnapshot
-	(*StatusRequest)(nil),   // 21: allforone.wire.v1.StatusRequest
-	(*PeerShare)(nil),       // 22: allforone.wire.v1.PeerShare
-	(*BatchStatus)(nil),     // 23: allforone.wire.v1.BatchStatus
-	(*TaskFailure)(nil),     // 24: allforone.wire.v1.TaskFailure
-	(*WaitReason)(nil),      // 25: allforone.wire.v1.WaitReason
-	(*Adopt)(nil),           // 26: allforone.wire.v1.Adopt
-	(*ListBatches)(nil),     // 27: allforone.wire.v1.ListBatches
-	(*BatchList)(nil),       // 28: allforone.wire.v1.BatchList
-	(*PrimaryVote)(nil),     // 29: allforone.wire.v1.PrimaryVote
-	(*VoteGrant)(nil),       // 30: allforone.wire.v1.VoteGrant
-	(*BlobRequest)(nil),     // 31: allforone.wire.v1.BlobRequest
-	(*BlobResponse)(nil),    // 32: allforone.wire.v1.BlobResponse
-	(*ResultRequest)(nil),   // 33: allforone.wire.v1.ResultRequest
-	(*StoredResult)(nil),    // 34: allforone.wire.v1.StoredResult
-	(*StoreResults)(nil),    // 35: allforone.wire.v1.StoreResults
-	(*FetchResults)(nil),    // 36: allforone.wire.v1.FetchResults
-	(*HaveResults)(nil),     // 37: allforone.wire.v1.HaveResults
-	(*ResultResponse)(nil),  // 38: allforone.wire.v1.ResultResponse
+	(*VotingSet)(nil),       // 2: allforone.wire.v1.VotingSet
+	(*Announcement)(nil),    // 3: allforone.wire.v1.Announcement
+	(*ResultRecord)(nil),    // 4: allforone.wire.v1.ResultRecord
+	(*StewardRequest)(nil),  // 5: allforone.wire.v1.StewardRequest
+	(*StewardResponse)(nil), // 6: allforone.wire.v1.StewardResponse
+	(*Ack)(nil),             // 7: allforone.wire.v1.Ack
+	(*LeaseRequest)(nil),    // 8: allforone.wire.v1.LeaseRequest
+	(*Lease)(nil),           // 9: allforone.wire.v1.Lease
+	(*LeaseGrant)(nil),      // 10: allforone.wire.v1.LeaseGrant
+	(*LeaseRenew)(nil),      // 11: allforone.wire.v1.LeaseRenew
+	(*LeaseReturn)(nil),     // 12: allforone.wire.v1.LeaseReturn
+	(*Complete)(nil),        // 13: allforone.wire.v1.Complete
+	(*FailureNote)(nil),     // 14: allforone.wire.v1.FailureNote
+	(*LeaseState)(nil),      // 15: allforone.wire.v1.LeaseState
+	(*TaskState)(nil),       // 16: allforone.wire.v1.TaskState
+	(*StateDelta)(nil),      // 17: allforone.wire.v1.StateDelta
+	(*StatePull)(nil),       // 18: allforone.wire.v1.StatePull
+	(*StateDigest)(nil),     // 19: allforone.wire.v1.StateDigest
+	(*DigestMatch)(nil),     // 20: allforone.wire.v1.DigestMatch
+	(*StateSnapshot)(nil),   // 21: allforone.wire.v1.StateSnapshot
+	(*StatusRequest)(nil),   // 22: allforone.wire.v1.StatusRequest
+	(*PeerShare)(nil),       // 23: allforone.wire.v1.PeerShare
+	(*BatchStatus)(nil),     // 24: allforone.wire.v1.BatchStatus
+	(*TaskFailure)(nil),     // 25: allforone.wire.v1.TaskFailure
+	(*WaitReason)(nil),      // 26: allforone.wire.v1.WaitReason
+	(*Adopt)(nil),           // 27: allforone.wire.v1.Adopt
+	(*ListBatches)(nil),     // 28: allforone.wire.v1.ListBatches
+	(*BatchList)(nil),       // 29: allforone.wire.v1.BatchList
+	(*PrimaryVote)(nil),     // 30: allforone.wire.v1.PrimaryVote
+	(*VoteGrant)(nil),       // 31: allforone.wire.v1.VoteGrant
+	(*BlobRequest)(nil),     // 32: allforone.wire.v1.BlobRequest
+	(*BlobResponse)(nil),    // 33: allforone.wire.v1.BlobResponse
+	(*ResultRequest)(nil),   // 34: allforone.wire.v1.ResultRequest
+	(*StoredResult)(nil),    // 35: allforone.wire.v1.StoredResult
+	(*StoreResults)(nil),    // 36: allforone.wire.v1.StoreResults
+	(*FetchResults)(nil),    // 37: allforone.wire.v1.FetchResults
+	(*HaveResults)(nil),     // 38: allforone.wire.v1.HaveResults
+	(*ResultResponse)(nil),  // 39: allforone.wire.v1.ResultResponse
 }
 var file_wire_proto_depIdxs = []int32{
 	0,  // 0: allforone.wire.v1.Error.code:type_name -> allforone.wire.v1.ErrorCode
-	7,  // 1: allforone.wire.v1.StewardRequest.lease:type_name -> allforone.wire.v1.LeaseRequest
-	10, // 2: allforone.wire.v1.StewardRequest.renew:type_name -> allforone.wire.v1.LeaseRenew
-	11, // 3: allforone.wire.v1.StewardRequest.return:type_name -> allforone.wire.v1.LeaseReturn
-	12, // 4: allforone.wire.v1.StewardRequest.complete:type_name -> allforone.wire.v1.Complete
-	16, // 5: allforone.wire.v1.StewardRequest.delta:type_name -> allforone.wire.v1.StateDelta
-	17, // 6: allforone.wire.v1.StewardRequest.pull:type_name -> allforone.wire.v1.StatePull
-	21, // 7: allforone.wire.v1.StewardRequest.status:type_name -> allforone.wire.v1.StatusRequest
-	26, // 8: allforone.wire.v1.StewardRequest.adopt:type_name -> allforone.wire.v1.Adopt
-	27, // 9: allforone.wire.v1.StewardRequest.list:type_name -> allforone.wire.v1.ListBatches
-	29, // 10: allforone.wire.v1.StewardRequest.vote:type_name -> allforone.wire.v1.PrimaryVote
-	18, // 11: allforone.wire.v1.StewardRequest.digest:type_name -> allforone.wire.v1.StateDigest
-	1,  // 12: allforone.wire.v1.StewardResponse.error:type_name -> allforone.wire.v1.Error
-	9,  // 13: allforone.wire.v1.StewardResponse.grant:type_name -> allforone.wire.v1.LeaseGrant
-	6,  // 14: allforone.wire.v1.StewardResponse.ack:type_name -> allforone.wire.v1.Ack
-	20, // 15: allforone.wire.v1.StewardResponse.snapshot:type_name -> allforone.wire.v1.StateSnapshot
-	23, // 16: allforone.wire.v1.StewardResponse.status:type_name -> allforone.wire.v1.BatchStatus
-	28, // 17: allforone.wire.v1.StewardResponse.batches:type_name -> allforone.wire.v1.BatchList
-	30, // 18: allforone.wire.v1.StewardResponse.vote:type_name -> allforone.wire.v1.VoteGrant
-	19, // 19: allforone.wire.v1.StewardResponse.digest:type_name -> allforone.wire.v1.DigestMatch
-	8,  // 20: allforone.wire.v1.LeaseGrant.leases:type_name -> allforone.wire.v1.Lease
-	3,  // 21: allforone.wire.v1.Complete.records:type_name -> allforone.wire.v1.ResultRecord
-	13, // 22: allforone.wire.v1.Complete.notes:type_name -> allforone.wire.v1.FailureNote
-	3,  // 23: allforone.wire.v1.TaskState.results:type_name -> allforone.wire.v1.ResultRecord
-	14, // 24: allforone.wire.v1.TaskState.leases:type_name -> allforone.wire.v1.LeaseState
-	13, // 25: allforone.wire.v1.TaskState.notes:type_name -> allforone.wire.v1.FailureNote
-	15, // 26: allforone.wire.v1.StateDelta.tasks:type_name -> allforone.wire.v1.TaskState
-	20, // 27: allforone.wire.v1.DigestMatch.differing:type_name -> allforone.wire.v1.StateSnapshot
-	15, // 28: allforone.wire.v1.StateSnapshot.tasks:type_name -> allforone.wire.v1.TaskState
-	22, // 29: allforone.wire.v1.BatchStatus.peers:type_name -> allforone.wire.v1.PeerShare
-	24, // 30: allforone.wire.v1.BatchStatus.failures:type_name -> allforone.wire.v1.TaskFailure
-	25, // 31: allforone.wire.v1.BatchStatus.waiting:type_name -> allforone.wire.v1.WaitReason
-	1,  // 32: allforone.wire.v1.BlobResponse.error:type_name -> allforone.wire.v1.Error
-	35, // 33: allforone.wire.v1.ResultRequest.store:type_name -> allforone.wire.v1.StoreResults
-	36, // 34: allforone.wire.v1.ResultRequest.fetch:type_name -> allforone.wire.v1.FetchResults
-	37, // 35: allforone.wire.v1.ResultRequest.have:type_name -> allforone.wire.v1.HaveResults
-	3,  // 36: allforone.wire.v1.StoredResult.records:type_name -> allforone.wire.v1.ResultRecord
-	34, // 37: allforone.wire.v1.StoreResults.results:type_name -> allforone.wire.v1.StoredResult
-	1,  // 38: allforone.wire.v1.ResultResponse.error:type_name -> allforone.wire.v1.Error
-	34, // 39: allforone.wire.v1.ResultResponse.results:type_name -> allforone.wire.v1.StoredResult
-	40, // [40:40] is the sub-list for method output_type
-	40, // [40:40] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	2,  // 1: allforone.wire.v1.Error.voting_set:type_name -> allforone.wire.v1.VotingSet
+	8,  // 2: allforone.wire.v1.StewardRequest.lease:type_name -> allforone.wire.v1.LeaseRequest
+	11, // 3: allforone.wire.v1.StewardRequest.renew:type_name -> allforone.wire.v1.LeaseRenew
+	12, // 4: allforone.wire.v1.StewardRequest.return:type_name -> allforone.wire.v1.LeaseReturn
+	13, // 5: allforone.wire.v1.StewardRequest.complete:type_name -> allforone.wire.v1.Complete
+	17, // 6: allforone.wire.v1.StewardRequest.delta:type_name -> allforone.wire.v1.StateDelta
+	18, // 7: allforone.wire.v1.StewardRequest.pull:type_name -> allforone.wire.v1.StatePull
+	22, // 8: allforone.wire.v1.StewardRequest.status:type_name -> allforone.wire.v1.StatusRequest
+	27, // 9: allforone.wire.v1.StewardRequest.adopt:type_name -> allforone.wire.v1.Adopt
+	28, // 10: allforone.wire.v1.StewardRequest.list:type_name -> allforone.wire.v1.ListBatches
+	30, // 11: allforone.wire.v1.StewardRequest.vote:type_name -> allforone.wire.v1.PrimaryVote
+	19, // 12: allforone.wire.v1.StewardRequest.digest:type_name -> allforone.wire.v1.StateDigest
+	1,  // 13: allforone.wire.v1.StewardResponse.error:type_name -> allforone.wire.v1.Error
+	10, // 14: allforone.wire.v1.StewardResponse.grant:type_name -> allforone.wire.v1.LeaseGrant
+	7,  // 15: allforone.wire.v1.StewardResponse.ack:type_name -> allforone.wire.v1.Ack
+	21, // 16: allforone.wire.v1.StewardResponse.snapshot:type_name -> allforone.wire.v1.StateSnapshot
+	24, // 17: allforone.wire.v1.StewardResponse.status:type_name -> allforone.wire.v1.BatchStatus
+	29, // 18: allforone.wire.v1.StewardResponse.batches:type_name -> allforone.wire.v1.BatchList
+	31, // 19: allforone.wire.v1.StewardResponse.vote:type_name -> allforone.wire.v1.VoteGrant
+	20, // 20: allforone.wire.v1.StewardResponse.digest:type_name -> allforone.wire.v1.DigestMatch
+	9,  // 21: allforone.wire.v1.LeaseGrant.leases:type_name -> allforone.wire.v1.Lease
+	4,  // 22: allforone.wire.v1.Complete.records:type_name -> allforone.wire.v1.ResultRecord
+	14, // 23: allforone.wire.v1.Complete.notes:type_name -> allforone.wire.v1.FailureNote
+	4,  // 24: allforone.wire.v1.TaskState.results:type_name -> allforone.wire.v1.ResultRecord
+	15, // 25: allforone.wire.v1.TaskState.leases:type_name -> allforone.wire.v1.LeaseState
+	14, // 26: allforone.wire.v1.TaskState.notes:type_name -> allforone.wire.v1.FailureNote
+	16, // 27: allforone.wire.v1.StateDelta.tasks:type_name -> allforone.wire.v1.TaskState
+	2,  // 28: allforone.wire.v1.StateDelta.voting_set:type_name -> allforone.wire.v1.VotingSet
+	21, // 29: allforone.wire.v1.DigestMatch.differing:type_name -> allforone.wire.v1.StateSnapshot
+	16, // 30: allforone.wire.v1.StateSnapshot.tasks:type_name -> allforone.wire.v1.TaskState
+	2,  // 31: allforone.wire.v1.StateSnapshot.voting_set:type_name -> allforone.wire.v1.VotingSet
+	23, // 32: allforone.wire.v1.BatchStatus.peers:type_name -> allforone.wire.v1.PeerShare
+	25, // 33: allforone.wire.v1.BatchStatus.failures:type_name -> allforone.wire.v1.TaskFailure
+	26, // 34: allforone.wire.v1.BatchStatus.waiting:type_name -> allforone.wire.v1.WaitReason
+	2,  // 35: allforone.wire.v1.PrimaryVote.voting_set:type_name -> allforone.wire.v1.VotingSet
+	1,  // 36: allforone.wire.v1.BlobResponse.error:type_name -> allforone.wire.v1.Error
+	36, // 37: allforone.wire.v1.ResultRequest.store:type_name -> allforone.wire.v1.StoreResults
+	37, // 38: allforone.wire.v1.ResultRequest.fetch:type_name -> allforone.wire.v1.FetchResults
+	38, // 39: allforone.wire.v1.ResultRequest.have:type_name -> allforone.wire.v1.HaveResults
+	4,  // 40: allforone.wire.v1.StoredResult.records:type_name -> allforone.wire.v1.ResultRecord
+	35, // 41: allforone.wire.v1.StoreResults.results:type_name -> allforone.wire.v1.StoredResult
+	1,  // 42: allforone.wire.v1.ResultResponse.error:type_name -> allforone.wire.v1.Error
+	35, // 43: allforone.wire.v1.ResultResponse.results:type_name -> allforone.wire.v1.StoredResult
+	44, // [44:44] is the sub-list for method output_type
+	44, // [44:44] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -3212,7 +3339,7 @@ func file_wire_proto_init() {
 	if File_wire_proto != nil {
 		return
 	}
-	file_wire_proto_msgTypes[3].OneofWrappers = []any{
+	file_wire_proto_msgTypes[4].OneofWrappers = []any{
 		(*StewardRequest_Lease)(nil),
 		(*StewardRequest_Renew)(nil),
 		(*StewardRequest_Return)(nil),
@@ -3225,7 +3352,7 @@ func file_wire_proto_init() {
 		(*StewardRequest_Vote)(nil),
 		(*StewardRequest_Digest)(nil),
 	}
-	file_wire_proto_msgTypes[4].OneofWrappers = []any{
+	file_wire_proto_msgTypes[5].OneofWrappers = []any{
 		(*StewardResponse_Grant)(nil),
 		(*StewardResponse_Ack)(nil),
 		(*StewardResponse_Snapshot)(nil),
@@ -3234,7 +3361,7 @@ func file_wire_proto_init() {
 		(*StewardResponse_Vote)(nil),
 		(*StewardResponse_Digest)(nil),
 	}
-	file_wire_proto_msgTypes[32].OneofWrappers = []any{
+	file_wire_proto_msgTypes[33].OneofWrappers = []any{
 		(*ResultRequest_Store)(nil),
 		(*ResultRequest_Fetch)(nil),
 		(*ResultRequest_Have)(nil),
@@ -3245,7 +3372,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   38,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

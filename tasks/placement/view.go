@@ -227,3 +227,13 @@ func closer(a, b, target kb.ID) bool {
 	}
 	return false
 }
+
+// ByDistance returns ps sorted by XOR distance to key, nearest first, in a new slice: the
+// order of a batch's stewards that every node computes alike.
+func ByDistance(key cid.Cid, ps []peer.ID) []peer.ID {
+	m := &members{}
+	for _, p := range ps {
+		m.add(p)
+	}
+	return closestOf(keyOf(key), len(ps), m)
+}

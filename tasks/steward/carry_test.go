@@ -3,6 +3,7 @@ package steward
 import (
 	"errors"
 	"fmt"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +25,10 @@ func (w *world) carry(x string, rd Ready) {
 	if rd.Promise != nil {
 		n.promise = *rd.Promise
 		w.printf("%s: promise epoch %d to %s", x, rd.Promise.Epoch, w.names[rd.Promise.Holder])
+	}
+	if rd.Voters != nil {
+		n.voters = *rd.Voters
+		w.printf("%s: voters epoch %d change %d: %s -> %s", x, rd.Voters.Epoch, rd.Voters.Seq, w.nameList(rd.Voters.Set), w.nameList(rd.Voters.Next))
 	}
 	for _, e := range rd.Events {
 		w.printf("%s: %s: %s%s", x, strings.ToLower(e.Level.String()), e.Msg, w.args(e.Args))
@@ -174,7 +179,7 @@ func (w *world) deliverCopy(x string, c Copy) Input {
 		}
 		return CopySent{To: c.To, Seq: c.Seq, Full: c.Full, Err: reply.Err, Want: reply.Want, Theirs: w.decode(reply.Differing)}
 	}
-	node.core.Step(w.at(p, StateCopy{Req: id, From: w.ids[x], Tasks: w.decode(c.Tasks), Epoch: c.Epoch}))
+	node.core.Step(w.at(p, StateCopy{Req: id, From: w.ids[x], Tasks: w.decode(c.Tasks), Epoch: c.Epoch, Voters: c.Voters}))
 	rd := node.core.Ready()
 	reply := takeReply(&rd, id)
 	w.carry(p, rd)
@@ -200,7 +205,7 @@ func (w *world) deliverPull(x, p string) Input {
 	reply := takeReply(&rd, id)
 	w.carry(p, rd)
 	w.printf("%s -> %s: snapshot %s", p, x, taskList(pbTasks(reply.Snapshot)))
-	return Pulled{From: w.ids[p], Tasks: w.decode(reply.Snapshot), Epoch: reply.Epoch}
+	return Pulled{From: w.ids[p], Tasks: w.decode(reply.Snapshot), Epoch: reply.Epoch, Voters: reply.Voters}
 }
 
 // deliverVote carries a vote request to its steward (which takes up the batch if it had
@@ -215,7 +220,7 @@ func (w *world) deliverVote(x string, v VoteAsk) Input {
 	}
 	node := w.steward(p)
 	id := w.newReq(nil)
-	node.core.Step(w.at(p, VoteRequest{Req: id, From: w.ids[x], Epoch: v.Epoch, Duration: v.Duration, Stewards: v.Stewards}))
+	node.core.Step(w.at(p, VoteRequest{Req: id, From: w.ids[x], Epoch: v.Epoch, Duration: v.Duration, Stewards: v.Stewards, Voters: v.Voters}))
 	rd := node.core.Ready()
 	reply := takeReply(&rd, id)
 	w.carry(p, rd)
@@ -429,4 +434,13 @@ func taskList(ts []int) string {
 		i = j + 1
 	}
 	return strings.Join(parts, ",")
+}
+
+// nameList names peers for the trace.
+func (w *world) nameList(ps []peer.ID) string {
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = w.names[p]
+	}
+	return "[" + strings.Join(names, " ") + "]"
 }

@@ -19,6 +19,9 @@ import (
 // views of the swarm).
 func (s *Steward) stateCopy(in StateCopy) {
 	if s.admitCopy(in.Req, in.From, in.Epoch) {
+		if s.f != nil {
+			s.adopt(in.Voters)
+		}
 		s.merge(in.Tasks)
 		s.reply(Reply{Req: in.Req})
 	}
@@ -106,6 +109,9 @@ func (s *Steward) pulled(in Pulled) {
 		s.event(slog.LevelDebug, "pull state", "from", short(in.From), "err", in.Err)
 	} else {
 		s.merge(in.Tasks)
+		if s.f != nil {
+			s.adopt(in.Voters)
+		}
 	}
 	if s.f != nil {
 		s.pulledFenced(in)

@@ -78,6 +78,9 @@ type Fence struct {
 	// for a batch created more than Young before its first input. Defaults
 	// DefaultNewcomer and 3 leases.
 	Newcomer, Young time.Duration
+	// Voters is the voting set this steward persisted last (Ready.Voters), restored at a
+	// restart.
+	Voters Voters
 }
 
 // Promise is a steward's vote: Epoch is the highest primary epoch it granted, Holder the
@@ -96,6 +99,7 @@ type VoteRequest struct {
 	Epoch    uint64
 	Duration time.Duration
 	Stewards []peer.ID // the candidate's steward set, closest first (informational)
+	Voters   Voters    // the candidate's voting set
 }
 
 // VoteAnswer is the answer to a VoteAsk: granted, or refused with Err (a
@@ -115,6 +119,7 @@ type VoteAsk struct {
 	Epoch    uint64
 	Duration time.Duration
 	Stewards []peer.ID
+	Voters   Voters // the candidate's voting set, for the voter to adopt or refuse
 }
 
 func (VoteRequest) input() {}
@@ -140,7 +145,10 @@ type fence struct {
 	renewNow   bool      // renew at the next tick: a steward is behind this epoch
 	quietUntil time.Time // another peer acts as primary: no campaign before this
 	settled    bool      // the takeover's copies are acknowledged by a majority
-	pulledOK   int       // takeover pulls answered with a state
+	pulledOK   []peer.ID // takeover pulls answered with a state
+
+	voters    Voters // the newest voting set known (fence_voters.go)
+	votersGen uint64 // counts changes of voters: copies carry the newest
 }
 
 // round is one request for votes.
@@ -148,9 +156,10 @@ type round struct {
 	epoch   uint64
 	sent    time.Time
 	waiting int
-	granted int
+	granted []peer.ID // the voters that granted it (this node not among them)
 	won     bool
 	set     []peer.ID // the voting set it was asked of
+	voters  Voters    // the fixed set then: a round under an older one wins nothing
 }
 
 func newFence(c Fence) *fence {
@@ -167,7 +176,7 @@ func newFence(c Fence) *fence {
 	if c.Young <= 0 {
 		c.Young = 3 * c.Lease
 	}
-	f := &fence{cfg: c, promise: c.Promise, seen: c.Promise.Epoch, rounds: make(map[uint64]*round)}
+	f := &fence{cfg: c, promise: c.Promise, seen: max(c.Promise.Epoch, c.Voters.Epoch), rounds: make(map[uint64]*round), voters: c.Voters}
 	f.restored = c.Promise.Epoch > 0
 	return f
 }
@@ -188,8 +197,8 @@ func (s *Steward) Epoch() uint64 {
 	return s.f.epoch
 }
 
-// quorum is a strict majority of the batch's voting stewards: of its K, or of the members
-// this node knows when there are fewer (a lone node is its own majority).
+// quorum is how many of the batch's voting stewards make a strict majority (for messages:
+// majority decides, and counts both sets of a change under way).
 func (s *Steward) quorum() int { return len(s.votingSet())/2 + 1 }
 
 // holding reports whether this node holds the primary lease now.
@@ -247,9 +256,18 @@ func (s *Steward) fenced(format string, args ...any) error {
 // vote answers another steward's request for its vote: where a vote is granted.
 func (s *Steward) vote(in VoteRequest) {
 	f, p := s.f, f0(s.f)
+	if f != nil {
+		s.adopt(in.Voters)
+	}
 	switch {
 	case f == nil:
 		s.reply(Reply{Req: in.Req, Err: protocol.Errorf(pb.ErrorCode_BAD_REQUEST, "this steward keeps no primary epochs for batch %s", s.id)})
+		return
+	case f.voters.newer(in.Voters):
+		err := s.fenced("the voting set named (epoch %d, change %d) is older than this steward's (epoch %d, change %d): take the one attached and ask again",
+			in.Voters.Epoch, in.Voters.Seq, f.voters.Epoch, f.voters.Seq)
+		err.(*protocol.WireError).Voters = f.voters.PB()
+		s.reply(Reply{Req: in.Req, Err: err})
 		return
 	case !slices.Contains(s.votingSet(), in.From):
 		s.reply(Reply{Req: in.Req, Err: s.notSteward()})

@@ -35,7 +35,7 @@ func (s *Steward) campaign() {
 			return
 		}
 		f.renewNow = false
-	case !slices.Contains(set, s.cfg.Self) || stewards[0] != s.cfg.Self:
+	case !slices.Contains(set, s.cfg.Self) || stewards[0] != s.cfg.Self && !s.standIn(stewards):
 		return // the closest reachable steward asks
 	case f.promise.Holder != s.cfg.Self && f.promise.Holder != "" && s.now.Before(f.promiseUntil):
 		return // a lease this node granted may still be held
@@ -43,19 +43,36 @@ func (s *Steward) campaign() {
 		return // another acts as primary
 	case s.newcomer():
 		return // it waits to hear from the batch's primary
-	case len(stewards) < s.quorum():
+	case !s.majority(s.among(stewards)):
 		return // it cannot win: too few stewards are reachable (asking would only raise the epoch)
 	default:
 		epoch = max(f.seen, f.promise.Epoch) + 1
-		f.epoch, f.leaseUntil, f.settled, f.pulledOK = epoch, time.Time{}, false, 0
+		f.epoch, f.leaseUntil, f.settled, f.pulledOK = epoch, time.Time{}, false, nil
 	}
 	f.asked = s.now
 	s.promise(Promise{epoch, s.cfg.Self}, s.now.Add(f.cfg.Lease)) // its own vote
-	id, r := s.askVotes(&round{epoch: epoch, sent: s.now, set: set}, stewards, f.cfg.Lease)
+	id, r := s.askVotes(&round{epoch: epoch, sent: s.now, set: set, voters: f.voters}, stewards, f.cfg.Lease)
 	s.won(r)
 	if r.waiting == 0 {
 		s.roundOver(id)
 	}
+}
+
+// standIn reports whether a steward that is not the closest reachable one asks for the
+// lease all the same: the i-th closest does once i leases passed with no sign of a primary
+// (no vote it granted holds, nobody acted as primary). The closest may not know it is a
+// steward (a change of the voting set it missed), or may not reach a majority that this
+// one reaches; the next one's request carries the voting set to it.
+func (s *Steward) standIn(stewards []peer.ID) bool {
+	f := s.f
+	rank := slices.Index(stewards, s.cfg.Self)
+	last := f.since
+	for _, t := range []time.Time{f.promiseUntil, f.quietUntil} {
+		if t.After(last) {
+			last = t
+		}
+	}
+	return rank > 0 && !s.now.Before(last.Add(time.Duration(rank)*f.cfg.Lease))
 }
 
 // askVotes starts round r: a vote for r.epoch lasting d asked of each of to but this node.
@@ -66,7 +83,7 @@ func (s *Steward) askVotes(r *round, to []peer.ID, d time.Duration) (uint64, *ro
 	for _, p := range to {
 		if p != s.cfg.Self {
 			r.waiting++
-			s.rd.Votes = append(s.rd.Votes, VoteAsk{To: p, Round: f.nextRound, Epoch: r.epoch, Duration: d, Stewards: r.set})
+			s.rd.Votes = append(s.rd.Votes, VoteAsk{To: p, Round: f.nextRound, Epoch: r.epoch, Duration: d, Stewards: r.set, Voters: f.voters})
 		}
 	}
 	return f.nextRound, r
@@ -99,9 +116,10 @@ func (s *Steward) voteAnswer(in VoteAnswer) {
 	var we *protocol.WireError
 	switch {
 	case in.Err == nil && slices.Contains(r.set, in.From):
-		r.granted++
+		r.granted = append(r.granted, in.From)
 	case in.Err == nil:
 	case asWire(in.Err, &we) && we.Code == pb.ErrorCode_FENCED:
+		s.adoptWire(we)
 		s.see(we.Epoch, we.Hint, in.From, false)
 		if we.Hint != in.From {
 			s.quiet(we.Hint) // a third peer holds the lease
@@ -117,7 +135,7 @@ func (s *Steward) voteAnswer(in VoteAnswer) {
 
 func (s *Steward) won(r *round) {
 	f := s.f
-	if r.won || r.granted+1 < len(r.set)/2+1 || r.epoch < f.epoch || f.promise != (Promise{r.epoch, s.cfg.Self}) {
+	if r.won || f.voters.newer(r.voters) || !s.majority(s.among(r.granted)) || r.epoch < f.epoch || f.promise != (Promise{r.epoch, s.cfg.Self}) {
 		return
 	}
 	r.won = true
@@ -129,7 +147,7 @@ func (s *Steward) won(r *round) {
 	}
 	until := r.sent.Add(f.cfg.Lease - f.cfg.Margin)
 	if !s.holding() {
-		s.event(slog.LevelInfo, "primary lease granted", "epoch", r.epoch, "votes", r.granted+1)
+		s.event(slog.LevelInfo, "primary lease granted", "epoch", r.epoch, "votes", len(r.granted)+1)
 	}
 	if until.After(f.leaseUntil) {
 		f.leaseUntil = until
@@ -168,7 +186,7 @@ func (s *Steward) release() {
 	f.leaseUntil = time.Time{}
 	f.quietUntil = s.now.Add(f.cfg.Lease)
 	// won: the round grants nothing
-	id, r := s.askVotes(&round{epoch: epoch, sent: s.now, set: s.votingSet(), won: true}, s.liveSet(), releaseVote)
+	id, r := s.askVotes(&round{epoch: epoch, sent: s.now, set: s.votingSet(), voters: f.voters, won: true}, s.liveSet(), releaseVote)
 	if r.waiting == 0 {
 		delete(f.rounds, id)
 	}

@@ -42,12 +42,17 @@ const MinVoters = 3
 // voters is how many stewards vote: K, at least MinVoters.
 func (s *Steward) voters() int { return max(s.k, MinVoters) }
 
-// votingSet are the batch's stewards under primary leases, closest first: the voters()
+// votingSet are the batch's stewards under primary leases, closest first: the set a
+// primary fixed (both sets of a change under way: fence_voters.go), else the voters()
 // closest members this node knows (from the lookup when there is one), reachable or not.
 // Votes and acknowledgements count only from them, and a strict majority is of them, so
 // two candidates with the same set need overlapping majorities.
 func (s *Steward) votingSet() []peer.ID {
 	if s.vset != nil {
+		return s.vset
+	}
+	if s.f != nil && s.f.voters.Fixed() {
+		s.vset = s.fixedSet()
 		return s.vset
 	}
 	s.vset = s.view.KnownClosest(s.id, s.voters())
@@ -118,7 +123,7 @@ func (s *Steward) claimFenced(stewards []peer.ID) bool {
 	s.resetCopies()
 	s.event(slog.LevelInfo, "primary steward", "epoch", f.epoch)
 	others := s.others
-	f.pulledOK = 0
+	f.pulledOK = nil
 	if len(others) == 0 {
 		s.takenOverFenced()
 		return true
@@ -144,12 +149,12 @@ func (s *Steward) pulledFenced(in Pulled) {
 	}
 	delete(s.pulling, in.From)
 	if in.Err == nil || errors.Is(in.Err, protocol.ErrUnknownBatch) {
-		f.pulledOK++ // a steward that never heard of the batch has nothing to miss
+		f.pulledOK = append(f.pulledOK, in.From) // a steward that never heard of the batch has nothing to miss
 	}
 	if !s.primary || !s.holding() {
 		return
 	}
-	if f.pulledOK+1 >= s.quorum() {
+	if s.majority(s.among(f.pulledOK)) {
 		s.takenOverFenced()
 	} else if len(s.pulling) == 0 {
 		s.pulling = nil
@@ -166,6 +171,7 @@ func (s *Steward) takenOverFenced() {
 	s.st.TagDecisions(s.f.epoch)
 	s.f.settled = false
 	s.barriers = append(s.barriers, &barrier{noReply: true, settle: true})
+	s.restampVoters()
 	s.takenOver()
 }
 

@@ -41,6 +41,7 @@ type peerCopy struct {
 	answered map[uint64]bool  // copies after done answered already (out of order)
 	paused   bool             // a copy failed: the next goes at the next tick
 	digested bool             // it got a digest since it joined the set: no second one
+	voters   uint64           // the fence's votersGen its last copy carried
 }
 
 // barrier holds a reply until its changes are copied and its results stored.
@@ -57,6 +58,7 @@ type barrier struct {
 	queued  bool             // committed: its stores are queued
 	noReply bool             // a commit without a reply (decisions a merge made, a takeover)
 	settle  bool             // the takeover's: committing it lets the primary store
+	voters  *Voters          // a change of the voting set: committing it ends the change
 }
 
 // peer returns the copy state of steward p, making it.
@@ -102,25 +104,26 @@ func (s *Steward) copyOut(changed []int, encoded map[int]*pb.TaskState) {
 		}
 		b.final, b.copies, b.acked = true, make(map[peer.ID]uint64), make(map[peer.ID]bool)
 		for _, p := range s.others {
-			if pc := s.copies[p]; pc.state == copyNone || len(pc.unsent) > 0 {
+			if pc := s.copies[p]; pc.state == copyNone || len(pc.unsent) > 0 || s.votersOwed(pc) {
 				b.copies[p] = pc.sent + 1 // the next copy holds its changes
 			}
 		}
 	}
 	for _, p := range s.others {
 		pc := s.copies[p]
-		if pc.inflight >= MaxInflight || pc.paused || (pc.state != copyNone && len(pc.unsent) == 0) {
+		if pc.inflight >= MaxInflight || pc.paused || (pc.state != copyNone && len(pc.unsent) == 0 && !s.votersOwed(pc)) {
 			continue
 		}
 		c := Copy{To: p, Manifest: pc.state != copyConfirmed}
 		if s.f != nil {
-			c.Epoch = s.f.epoch
+			c.Epoch, c.Voters, pc.voters = s.f.epoch, s.f.voters, s.f.votersGen
 		}
 		switch {
-		case pc.state == copyNone && s.st.Done() && !pc.digested:
+		case pc.state == copyNone && s.st.Done() && !pc.digested && (s.f == nil || len(s.f.voters.Next) == 0):
 			// A finished batch changes only when holders do: a steward that returns to the
 			// set most likely has all of it, and a digest costs it and this node far less
-			// than the whole state, signed, checked and merged.
+			// than the whole state, signed, checked and merged. (Not while the voting set
+			// changes: a digest carries no set.)
 			ts, hs := s.st.TaskHashes()
 			c.Full, c.Manifest, c.Digest, pc.state, pc.digested = true, false, &Digest{Tasks: ts, Hashes: hs}, copySending, true
 		case pc.state == copyNone:
@@ -211,6 +214,11 @@ func (s *Steward) committing() map[int]bool {
 	return out
 }
 
+// votersOwed reports whether steward pc was sent no copy with the newest voting set.
+func (s *Steward) votersOwed(pc *peerCopy) bool {
+	return s.f != nil && s.f.voters.Fixed() && pc.voters != s.f.votersGen
+}
+
 // commitBarriers queues the stores of the barriers that a majority acknowledged (primary
 // leases): a decision is stored and answered only once every later primary will learn it.
 func (s *Steward) commitBarriers() {
@@ -218,16 +226,12 @@ func (s *Steward) commitBarriers() {
 		if !b.final || b.queued || !s.f.settled && !b.settle {
 			continue
 		}
-		acked := 1 // this node
-		for p := range b.acked {
-			if slices.Contains(s.others, p) {
-				acked++
-			}
-		}
-		if acked < s.quorum() && (len(b.copies) > 0 || len(b.stores) > 0 || b.settle || len(s.others) == 0) {
+		acked := func(p peer.ID) bool { return p == s.cfg.Self || b.acked[p] && slices.Contains(s.others, p) }
+		if !s.majority(acked) && (len(b.copies) > 0 || len(b.stores) > 0 || b.settle || b.voters != nil || len(s.others) == 0) {
 			continue // a decision is stored and answered only once a majority has it
 		}
 		b.queued = true
+		s.committedVoters(b)
 		if b.settle {
 			s.f.settled = true
 			s.event(slog.LevelInfo, "takeover committed: a majority holds this primary's state", "epoch", s.f.epoch)

@@ -94,20 +94,22 @@ type Digest struct {
 }
 
 type StateCopy struct {
-	Req   ReqID
-	From  peer.ID
-	Now   time.Time
-	Tasks []TaskCopy
-	Epoch uint64 // the sender's primary epoch (StateDelta.epoch); 0 from one without
+	Req    ReqID
+	From   peer.ID
+	Now    time.Time
+	Tasks  []TaskCopy
+	Epoch  uint64 // the sender's primary epoch (StateDelta.epoch); 0 from one without
+	Voters Voters // the sender's voting set (StateDelta.voting_set)
 }
 
 // Pulled is the answer of a steward this one pulled state from (Ready.Pull); Err when it
 // gave none.
 type Pulled struct {
-	From  peer.ID
-	Tasks []TaskCopy
-	Err   error
-	Epoch uint64 // the epoch the answering steward promised (StateSnapshot.epoch)
+	From   peer.ID
+	Tasks  []TaskCopy
+	Err    error
+	Epoch  uint64 // the epoch the answering steward promised (StateSnapshot.epoch)
+	Voters Voters // the answering steward's voting set (StateSnapshot.voting_set)
 }
 
 // Stored is a holder's acknowledgement of a Store: it holds Stored, and Failed did not
@@ -214,6 +216,9 @@ type Ready struct {
 	Promise *Promise
 	// Votes are votes to ask for (fence.go); each answer comes back as VoteAnswer.
 	Votes []VoteAsk
+	// Voters, when set, is this steward's new voting set (fence_voters.go): persist it,
+	// like Promise, before anything of this Ready goes out.
+	Voters *Voters
 	// Events are what to log.
 	Events []Event
 }
@@ -222,7 +227,7 @@ type Ready struct {
 func (r *Ready) Empty() bool {
 	return len(r.Replies) == 0 && len(r.Persist) == 0 && len(r.Copies) == 0 && len(r.Stores) == 0 &&
 		len(r.Pull) == 0 && len(r.Verdicts) == 0 && len(r.Block) == 0 && len(r.Protect) == 0 &&
-		!r.FetchBlobs && r.Accepted == 0 && len(r.Events) == 0 && r.Promise == nil && len(r.Votes) == 0
+		!r.FetchBlobs && r.Accepted == 0 && len(r.Events) == 0 && r.Promise == nil && len(r.Votes) == 0 && r.Voters == nil
 }
 
 // Reply answers a request.
@@ -241,8 +246,10 @@ type Reply struct {
 	// of, or none, and its states of the tasks that differ or that the digest lacks.
 	Want      []int
 	Differing []*pb.TaskState
-	// Epoch goes with a Snapshot: the epoch this steward promised (StateSnapshot.epoch).
-	Epoch uint64
+	// Epoch goes with a Snapshot: the epoch this steward promised (StateSnapshot.epoch),
+	// and Voters its voting set (StateSnapshot.voting_set).
+	Epoch  uint64
+	Voters Voters
 }
 
 // Status is the batch's progress, for a StatusQuery.
@@ -261,6 +268,7 @@ type Copy struct {
 	Manifest bool
 	Tasks    []*pb.TaskState
 	Epoch    uint64 // the primary's epoch (StateDelta.epoch); 0 without epochs
+	Voters   Voters // the primary's voting set (StateDelta.voting_set)
 	// Digest, when set, makes this a question instead (StateDigest): which tasks of this
 	// finished batch does the steward have another state of? It carries no tasks; once
 	// answered it counts as a full copy sent, and the tasks that differ go next.

@@ -238,7 +238,11 @@ func (s *Steward) Step(in Input) {
 		s.advance(in.Now)
 		s.reply(Reply{Req: in.Req, Status: &Status{Summary: s.st.Summary(s.now, s.view.Live), Waiting: s.waitingFor(s.now)}})
 	case SnapshotQuery:
-		s.reply(Reply{Req: in.Req, Snapshot: s.allStates(), Epoch: f0(s.f).Epoch})
+		r := Reply{Req: in.Req, Snapshot: s.allStates(), Epoch: f0(s.f).Epoch}
+		if s.f != nil {
+			r.Voters = s.f.voters
+		}
+		s.reply(r)
 	default:
 		panic(fmt.Sprintf("steward: unknown input %T", in))
 	}
@@ -289,6 +293,9 @@ func (s *Steward) tick() {
 			s.needStore[i] = struct{}{}
 		}
 		clear(s.retry)
+		if s.f != nil {
+			s.reconfigure()
+		}
 	}
 }
 

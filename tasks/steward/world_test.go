@@ -87,6 +87,7 @@ type simNode struct {
 	core    *Steward
 	saved   map[int]*pb.TaskState // what it persisted: a restart starts from it
 	promise Promise               // the promise it persisted
+	voters  Voters                // the voting set it persisted
 	sig     string                // its view's content at the last look
 }
 
@@ -301,7 +302,7 @@ func (w *world) steward(x string) *simNode {
 	var fence *Fence
 	if w.fence != nil {
 		f := *w.fence
-		f.Promise = n.promise // what it persisted
+		f.Promise, f.Voters = n.promise, n.voters // what it persisted
 		fence = &f
 	}
 	n.core = New(Config{Self: w.ids[x], State: st, View: v, LeaseDuration: w.leaseFor, MaxPerGrant: 64,

@@ -16,10 +16,10 @@ func (s *Sim) fenceFor(n *node, b *batch) *steward.Fence {
 	if !s.cfg.PrimaryLeases {
 		return nil
 	}
-	return &steward.Fence{Promise: n.promises[b.idx]}
+	return &steward.Fence{Promise: n.promises[b.idx], Voters: n.voters[b.idx]}
 }
 
-// carryVotes persists st's promise (before anything of its Ready goes out) and sends the
+// carryVotes persists st's promise and voting set (before anything of its Ready goes out) and sends the
 // votes it asks for.
 func (s *Sim) carryVotes(st *stew, rd steward.Ready) {
 	n, b := st.n, st.b
@@ -29,9 +29,15 @@ func (s *Sim) carryVotes(st *stew, rd steward.Ready) {
 		}
 		n.promises[b.idx] = *rd.Promise
 	}
+	if rd.Voters != nil {
+		if n.voters == nil {
+			n.voters = map[int32]steward.Voters{}
+		}
+		n.voters[b.idx] = *rd.Voters
+	}
 	for _, v := range rd.Votes {
 		s.askSteward(kindVote, st, s.nodes[s.byID[v.To]], func(id steward.ReqID) steward.Input {
-			return steward.VoteRequest{Req: id, From: n.id, Now: s.wall(), Epoch: v.Epoch, Duration: v.Duration, Stewards: v.Stewards}
+			return steward.VoteRequest{Req: id, From: n.id, Now: s.wall(), Epoch: v.Epoch, Duration: v.Duration, Stewards: v.Stewards, Voters: v.Voters}
 		}, func(err error) {
 			s.votes++
 			if err == nil {

@@ -50,6 +50,7 @@ type node struct {
 	stewards map[int32]*stew                 // by batch: the steward cores it runs
 	saved    map[int32]map[int]*pb.TaskState // by batch: the task states it persisted
 	promises map[int32]steward.Promise       // by batch: its primary-lease promise (fence.go)
+	voters   map[int32]steward.Voters        // by batch: its voting set (fence.go)
 	records  *worker.OpenTable               // open-work records it holds as a DHT server
 	w        *wstate                         // its worker
 	ann      *worker.Announcements           // the batch announcements it admitted

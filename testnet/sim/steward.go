@@ -272,7 +272,7 @@ func (s *Sim) carry(st *stew, rd steward.Ready) {
 			in := steward.Pulled{From: p}
 			switch r := resp.(type) {
 			case steward.Reply:
-				in.Tasks, in.Epoch, in.Err = s.decode(b, r.Snapshot), r.Epoch, r.Err
+				in.Tasks, in.Epoch, in.Voters, in.Err = s.decode(b, r.Snapshot), r.Epoch, r.Voters, r.Err
 			case error:
 				in.Err = r
 			default:
@@ -287,7 +287,7 @@ func (s *Sim) carry(st *stew, rd steward.Ready) {
 	for _, c := range rd.Copies {
 		to := s.nodes[s.byID[c.To]]
 		s.askSteward(kindCopy, st, to, func(id steward.ReqID) steward.Input {
-			return steward.StateCopy{Req: id, From: n.id, Now: s.wall(), Tasks: s.decode(b, c.Tasks), Epoch: c.Epoch}
+			return steward.StateCopy{Req: id, From: n.id, Now: s.wall(), Tasks: s.decode(b, c.Tasks), Epoch: c.Epoch, Voters: c.Voters}
 		}, func(err error) {
 			if err != nil && s.cfg.Trace != nil {
 				fmt.Fprintf(s.cfg.Trace, "%8.3fs batch %d: copy %d -> %d full %v: %v (to up %v believed %v)\n", s.now.Seconds(), b.idx, n.idx, to.idx, c.Full, err, to.up, s.believed(n, to))

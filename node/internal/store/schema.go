@@ -66,6 +66,9 @@ const (
 	// (protocol/README.md section 10.12): the epoch, 8 bytes big endian, then the binary
 	// peer ID it was granted to. Synced before any answer that depends on it goes out.
 	PromisePrefix = "/steward-promise/"
+	// VotersPrefix: <batch CID> -> the newest voting set of the batch this steward knows
+	// (pb.VotingSet, protobuf): one a fenced primary fixed (protocol/README.md 10.12).
+	VotersPrefix = "/steward-voters/"
 	// ResultPrefix: <batch CID>/<task> -> an accepted result this node holds (protobuf).
 	ResultPrefix = "/results/"
 	// RanPrefix: <batch CID>/<task> -> the output CID this node computed for the task.
@@ -114,6 +117,11 @@ func StewardMarker(id cid.Cid) datastore.Key {
 // PromiseKey is where this steward's primary-epoch promise for batch id is kept.
 func PromiseKey(id cid.Cid) datastore.Key {
 	return datastore.NewKey(PromisePrefix + id.String())
+}
+
+// VotersKey is where this steward's voting set for batch id is kept.
+func VotersKey(id cid.Cid) datastore.Key {
+	return datastore.NewKey(VotersPrefix + id.String())
 }
 
 // ResultKey is where the accepted result of one task of batch id is kept.
