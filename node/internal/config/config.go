@@ -124,10 +124,11 @@ type Config struct {
 	ShutdownTimeout Duration `json:"shutdown_timeout"`
 	// PrimaryLeases makes this node's stewards elect one fenced primary per batch: a lease
 	// from a majority of the batch's stewards, with epochs (protocol/README.md section
-	// 10.12), the stewards found by a DHT lookup of the batch ID (node/steward_lookup.go).
-	// Off by default until the voting set is reconfigured by the primary: today a batch
-	// that loses two of its three voting stewards waits up to 10 minutes.
-	PrimaryLeases bool `json:"primary_leases,omitempty"`
+	// 10.12), the stewards found by a DHT lookup of the batch ID (node/steward_lookup.go),
+	// the voting set moved by the primary as stewards leave and return. On by default;
+	// off, the primary is the closest steward in each node's own view, unfenced (every
+	// steward of a batch must be set alike).
+	PrimaryLeases bool `json:"primary_leases"`
 
 	// Prefs are the volunteer's preferences (see prefs.go).
 	Prefs Prefs `json:"prefs"`
@@ -178,6 +179,7 @@ func Default(dataDir string) Config {
 		SyncInterval:      Duration(time.Minute),
 		BlobGrace:         Duration(time.Hour),
 		ShutdownTimeout:   Duration(30 * time.Second),
+		PrimaryLeases:     true,
 		Prefs:             DefaultPrefs(),
 		NAT:               DefaultNATConfig(),
 	}

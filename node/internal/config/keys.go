@@ -133,8 +133,8 @@ var configTable = []Key{
 		Doc: "how long a blob no batch refers to (an upload awaiting its submission) is kept; 0: collect it at the next round"},
 	{Key: "shutdown_timeout", Section: SectionUpkeep, Example: "1m",
 		Doc: "how long a graceful stop may take to finish or hand back tasks, hand over steward roles and copy held results"},
-	{Key: "primary_leases", Section: SectionUpkeep, Example: "true",
-		Doc: "elect one fenced primary per batch (a lease from a majority of its stewards, with epochs; stewards found by DHT lookup; experimental)"},
+	{Key: "primary_leases", Section: SectionUpkeep, Example: "false",
+		Doc: "elect one fenced primary per batch (a lease from a majority of its stewards, with epochs; stewards found by DHT lookup); false: the closest steward in each node's own view acts as primary, unfenced (set every node of a swarm alike)"},
 
 	{Key: "nat.reachability", Flag: "reachability", Section: SectionNAT, Example: ReachPrivate,
 		Doc: "auto (AutoNAT finds out), public (dialable from the internet) or private (behind a NAT)"},
