@@ -112,7 +112,7 @@ func (n *Node) fetchFromSelf(ctx context.Context, b *batch, ts []int) {
 	decided := n.stewardResults(ctx, b.id, ts)
 	for _, t := range ts {
 		if sr, err := decided.get(ctx, n, t, true); err == nil {
-			n.storeResult(ctx, b, sr)
+			n.storeResult(ctx, b, sr, 0)
 		}
 	}
 }
@@ -127,7 +127,7 @@ func (n *Node) fetchFrom(ctx context.Context, b *batch, p peer.ID, ts []int) {
 		}
 		got := make(map[int]bool)
 		for _, sr := range results {
-			if err := n.storeResult(ctx, b, sr); err != nil {
+			if err := n.storeResult(ctx, b, sr, 0); err != nil {
 				n.logs.results.Warn("a holder sent a result that does not verify", "peer", shortID(p), "task", sr.GetTask(), "err", err)
 				return
 			}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -193,14 +194,34 @@ func (n *Node) checkStored(b *batch, sr *pb.StoredResult) ([]tasks.ResultRecord,
 	return recs, out, nil
 }
 
-// storeResult keeps a verified result. A result accepted by the full quorum replaces one
-// that a single trusted peer vouched for (the peer may have been caught lying since).
-func (n *Node) storeResult(ctx context.Context, b *batch, sr *pb.StoredResult) error {
+// storeResult keeps a verified result, stored by a primary of the given epoch (0: none,
+// or a holder repairing). A result accepted by the full quorum replaces one that a single
+// trusted peer vouched for (the peer may have been caught lying since), and another output
+// stored under a higher epoch replaces the held one (the decision of the higher epoch
+// wins, as in 10.6). A held result is otherwise kept, and a store of another output under
+// a lower epoch than the held one's is refused as FENCED (protocol/README.md 12.2: only a
+// stale primary could send it).
+func (n *Node) storeResult(ctx context.Context, b *batch, sr *pb.StoredResult, epoch uint64) error {
+	var old *pb.StoredResult
 	if n.held.has(b.id, int(sr.GetTask())) {
-		old, err := n.loadResult(ctx, b.id, int(sr.GetTask()), false)
-		if err == nil && (!old.GetSingle() || sr.GetSingle()) {
-			return nil
+		var err error
+		if old, err = n.loadResult(ctx, b.id, int(sr.GetTask()), false); err != nil {
+			old = nil
 		}
+	}
+	same := old != nil && storedOutput(old).Equals(tasks.ContentID(sr.GetOutput()))
+	if old != nil && !same && epoch > 0 && old.GetEpoch() > epoch {
+		return &protocol.WireError{Code: pb.ErrorCode_FENCED, Epoch: old.GetEpoch(),
+			Message: fmt.Sprintf("task %d: this holder stored another output under epoch %d, above the store's %d", sr.GetTask(), old.GetEpoch(), epoch)}
+	}
+	if old != nil && (!old.GetSingle() || sr.GetSingle()) && (same || epoch <= old.GetEpoch()) {
+		if epoch > old.GetEpoch() {
+			old.Epoch = epoch // the same output under a newer epoch: the newer counts
+			if raw, err := proto.Marshal(old); err == nil {
+				return n.ds.Put(ctx, store.ResultKey(b.id, int(sr.GetTask())), raw)
+			}
+		}
+		return nil
 	}
 	if _, _, err := n.checkStored(b, sr); err != nil {
 		return err
@@ -209,7 +230,7 @@ func (n *Node) storeResult(ctx context.Context, b *batch, sr *pb.StoredResult) e
 		return err
 	}
 	meta := &pb.StoredResult{Task: sr.GetTask(), Records: sr.GetRecords(), Single: sr.GetSingle(),
-		Steward: sr.GetSteward(), StewardSignature: sr.GetStewardSignature()}
+		Steward: sr.GetSteward(), StewardSignature: sr.GetStewardSignature(), Epoch: max(epoch, old.GetEpoch())}
 	raw, err := proto.Marshal(meta)
 	if err != nil {
 		return err
@@ -222,6 +243,16 @@ func (n *Node) storeResult(ctx context.Context, b *batch, sr *pb.StoredResult) e
 	}
 	n.metrics.ResultsHeld.Inc()
 	return nil
+}
+
+// storedOutput is the output CID a held result's records accept (they all agree on it).
+func storedOutput(sr *pb.StoredResult) cid.Cid {
+	for _, rec := range sr.GetRecords() {
+		if r, err := tasks.ResultFromPB(rec); err == nil && r.Error == "" {
+			return r.Output
+		}
+	}
+	return cid.Undef
 }
 
 // loadResult reads a held result, with its output if withOutput.
@@ -286,8 +317,12 @@ func (n *Node) handleResult(ctx context.Context, from peer.ID, req *pb.ResultReq
 		}
 		resp := &pb.ResultResponse{}
 		for _, sr := range body.Store.GetResults() {
-			if err := n.storeResult(ctx, b, sr); err != nil {
+			if err := n.storeResult(ctx, b, sr, body.Store.GetEpoch()); err != nil {
 				n.logs.results.Warn("refused a result", "batch", id.String(), "task", sr.GetTask(), "from", shortID(from), "err", err)
+				var we *protocol.WireError
+				if errors.As(err, &we) && we.Code == pb.ErrorCode_FENCED {
+					resp.Error = protocol.ToPB(err) // the storing primary is stale (12.2)
+				}
 				continue
 			}
 			resp.Have = append(resp.Have, sr.GetTask())

@@ -2678,8 +2678,11 @@ type StoredResult struct {
 	Single           bool   `protobuf:"varint,4,opt,name=single,proto3" json:"single,omitempty"`
 	Steward          []byte `protobuf:"bytes,5,opt,name=steward,proto3" json:"steward,omitempty"`
 	StewardSignature []byte `protobuf:"bytes,6,opt,name=steward_signature,json=stewardSignature,proto3" json:"steward_signature,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// epoch, from a holder: the primary epoch it stored the result under (12.2; 0 when the
+	// store carried none). Ignored in a StoreResults, whose own epoch counts.
+	Epoch         uint64 `protobuf:"varint,7,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StoredResult) Reset() {
@@ -2752,6 +2755,13 @@ func (x *StoredResult) GetStewardSignature() []byte {
 		return x.StewardSignature
 	}
 	return nil
+}
+
+func (x *StoredResult) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
 }
 
 type StoreResults struct {
@@ -3188,14 +3198,15 @@ const file_wire_proto_rawDesc = "" +
 	"\x05store\x18\x02 \x01(\v2\x1f.allforone.wire.v1.StoreResultsH\x00R\x05store\x127\n" +
 	"\x05fetch\x18\x03 \x01(\v2\x1f.allforone.wire.v1.FetchResultsH\x00R\x05fetch\x124\n" +
 	"\x04have\x18\x04 \x01(\v2\x1e.allforone.wire.v1.HaveResultsH\x00R\x04haveB\x06\n" +
-	"\x04body\"\xd4\x01\n" +
+	"\x04body\"\xea\x01\n" +
 	"\fStoredResult\x12\x12\n" +
 	"\x04task\x18\x01 \x01(\rR\x04task\x12\x16\n" +
 	"\x06output\x18\x02 \x01(\fR\x06output\x129\n" +
 	"\arecords\x18\x03 \x03(\v2\x1f.allforone.wire.v1.ResultRecordR\arecords\x12\x16\n" +
 	"\x06single\x18\x04 \x01(\bR\x06single\x12\x18\n" +
 	"\asteward\x18\x05 \x01(\fR\asteward\x12+\n" +
-	"\x11steward_signature\x18\x06 \x01(\fR\x10stewardSignature\"{\n" +
+	"\x11steward_signature\x18\x06 \x01(\fR\x10stewardSignature\x12\x14\n" +
+	"\x05epoch\x18\a \x01(\x04R\x05epoch\"{\n" +
 	"\fStoreResults\x12\x1a\n" +
 	"\bmanifest\x18\x01 \x01(\fR\bmanifest\x129\n" +
 	"\aresults\x18\x02 \x03(\v2\x1f.allforone.wire.v1.StoredResultR\aresults\x12\x14\n" +
