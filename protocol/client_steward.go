@@ -62,14 +62,16 @@ func (c *StewardClient) Send(ctx context.Context, p peer.ID, req *pb.StewardRequ
 // NOT_STEWARD and FENCED hints (at most MaxRedirects), learning a hint's addresses first,
 // and, once, hands the batch (Adopt) to a steward other than Self that does not know it,
 // then asks it again. A target that cannot be dialled is skipped for the next of r.Next
-// not tried yet; the error, when none answers, says why each was skipped. It returns who
-// answered.
+// not tried yet, and so is a hint to a steward tried already (hints in a circle: stewards
+// that missed where the role went) or one past MaxRedirects; the error, when none answers,
+// says why each was skipped. It returns who answered.
 func (c *StewardClient) ToPrimary(ctx context.Context, r Route, req *pb.StewardRequest) (peer.ID, *pb.StewardResponse, error) {
 	target, adopted := r.First, false
 	tried := map[peer.ID]bool{}
 	var skipped []error
 	var hintFrom peer.ID // who hinted at target ("" for r.First and r.Next)
-	for range MaxRedirects + 1 {
+	redirects := 0
+	for range MaxRedirects + 1 + len(r.Next) {
 		tried[target] = true
 		resp, err := c.Send(ctx, target, req)
 		var we *WireError
@@ -94,6 +96,16 @@ func (c *StewardClient) ToPrimary(ctx context.Context, r Route, req *pb.StewardR
 		case errors.As(err, &we) && (errors.Is(err, ErrNotSteward) || errors.Is(err, ErrFenced)) && we.Hint != "" && we.Hint != target:
 			if c.Learn != nil && len(we.Addrs) > 0 {
 				c.Learn(we.Hint, we.Addrs)
+			}
+			redirects++
+			if next := slices.IndexFunc(r.Next, func(p peer.ID) bool { return !tried[p] }); next >= 0 && (tried[we.Hint] || redirects > MaxRedirects) {
+				// The hints lead in a circle (stewards that missed where the role went):
+				// ask the next steward of the route instead.
+				target, hintFrom = r.Next[next], ""
+				continue
+			}
+			if redirects > MaxRedirects {
+				return target, nil, errors.Join(append(skipped, fmt.Errorf("batch %s: stewards keep redirecting", r.Batch))...)
 			}
 			target, hintFrom = we.Hint, target
 		case errors.Is(err, ErrUnknownBatch) && !adopted && target != c.Self:

@@ -185,3 +185,22 @@ func TestResultClient(t *testing.T) {
 		t.Fatalf("a request over the limit: %v", err)
 	}
 }
+
+// Hints that lead in a circle (two stewards that missed where the role went name each
+// other) send the request to the next steward of the route, which is the primary.
+func TestStewardClientLeavesAHintCircleForTheNextSteward(t *testing.T) {
+	a, b, p := testPeer(t, 30), testPeer(t, 31), testPeer(t, 32)
+	names := map[peer.ID]string{a: "a", b: "b", p: "p"}
+	f := &FakeCaller{}
+	f.HandleSteward(a, "lab", func(context.Context, *pb.StewardRequest) *pb.StewardResponse { return notSteward(b) })
+	f.HandleSteward(b, "lab", func(context.Context, *pb.StewardRequest) *pb.StewardResponse { return notSteward(a) })
+	f.HandleSteward(p, "lab", func(context.Context, *pb.StewardRequest) *pb.StewardResponse { return grantOf(1) })
+	c := &StewardClient{Caller: f, Swarm: "lab"}
+	from, g, err := c.Lease(t.Context(), Route{Batch: testBatch, First: a, Next: []peer.ID{a, b, p}}, &pb.LeaseRequest{Max: 1})
+	if err != nil || from != p || len(g.GetLeases()) != 1 {
+		t.Fatalf("granted by %s: %v, %v", names[from], g, err)
+	}
+	if got, want := kinds(f.Calls(), names), []string{"a:lease", "b:lease", "p:lease"}; !slices.Equal(got, want) {
+		t.Fatalf("calls %v, want %v", got, want)
+	}
+}

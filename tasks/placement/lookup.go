@@ -135,6 +135,12 @@ func (l *Lookup) Addrs(p peer.ID) []ma.Multiaddr {
 	return nil
 }
 
+// Reachable reports whether the lookup found p and p was not found unreachable since.
+func (l *Lookup) Reachable(p peer.ID) bool {
+	_, gone := l.unreachable[p]
+	return !gone && slices.ContainsFunc(l.peers, func(q PeerInfo) bool { return q.ID == p })
+}
+
 // Unreachable returns the lookup with p marked as found unreachable at at: it no longer
 // counts among the closest, and the lookup is stale (churn).
 func (l *Lookup) Unreachable(p peer.ID, at time.Time) *Lookup {

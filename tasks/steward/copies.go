@@ -91,6 +91,13 @@ func (s *Steward) merge(ts []TaskCopy) {
 			s.persist[tc.Task] = struct{}{}
 		}
 		if (c.Accepted || c.Failed) && s.primary && s.f != nil {
+			if len(s.pulling) > 0 {
+				// A takeover's pull: the decisions keep their epochs until every copy of
+				// the majority is merged (takenOverFenced tags them then). Tagged now, an
+				// uncommitted decision of an old epoch pulled first would outrank a
+				// committed one of a later epoch pulled next.
+				continue
+			}
 			// This primary's decision now: copied, and committed before it is stored.
 			s.st.TagDecision(tc.Task, s.f.epoch)
 			decided = append(decided, tc.Task)

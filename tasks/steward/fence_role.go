@@ -64,16 +64,11 @@ func (s *Steward) votingSet() []peer.ID {
 	return s.vset
 }
 
-// reachable reports whether p may be asked now: not found unreachable by the lookup, or
-// live in the view.
+// reachable reports whether p may be asked now: live in the view (connected), or found by
+// the lookup and not found unreachable since (it can be dialled). A steward that comes back
+// after a partition is reachable again as soon as it is connected, without a new lookup.
 func (s *Steward) reachable(p peer.ID) bool {
-	if p == s.cfg.Self {
-		return true
-	}
-	if s.lookup != nil && len(s.lookup.Set(s.voters())) > 0 {
-		return slices.Contains(s.lookup.Closest(s.voters(), s.now), p)
-	}
-	return s.view.Live(p)
+	return p == s.cfg.Self || s.view.Live(p) || s.lookup != nil && s.lookup.Reachable(p)
 }
 
 // liveSet is the voting set less the stewards that cannot be reached now: a new slice

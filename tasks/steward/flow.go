@@ -70,6 +70,15 @@ func (s *Steward) peerCopy(p peer.ID) *peerCopy {
 		s.copyBase += 1 << 32
 		pc = &peerCopy{unsent: make(map[int]struct{}), answered: make(map[uint64]bool), sent: s.copyBase, done: s.copyBase}
 		s.copies[p] = pc
+		// A steward that joins the set (or comes back) counts for the barriers waiting for
+		// a majority: its first copy is a full one, which holds what they wait for.
+		// Without this, a barrier made while a steward was unreachable waited for the
+		// others alone, and under primary leases could wait for ever.
+		for _, b := range s.barriers {
+			if b.final && !b.queued {
+				b.copies[p] = pc.sent + 1
+			}
+		}
 	}
 	return pc
 }
