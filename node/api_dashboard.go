@@ -291,6 +291,25 @@ func (n *Node) StewardTasks(id cid.Cid, withHolders ...int) (TestingTasks, bool)
 	return out, err == nil
 }
 
+// PrimaryEpoch is the primary epoch this node holds for batch id now: 0 when it holds none
+// or runs no steward of the batch (a dormant one is not woken). For tests and testnets that
+// check one primary per batch.
+func (n *Node) PrimaryEpoch(id cid.Cid) uint64 {
+	b := n.getBatch(id)
+	if b == nil {
+		return 0
+	}
+	l := b.steward.Load()
+	if l == nil || !l.primary.Load() {
+		return 0
+	}
+	var e uint64
+	if l.inspect(n.ctx, func(s *steward.Steward) { e = s.Epoch() }) != nil {
+		return 0
+	}
+	return e
+}
+
 // testingTasks is st's view of every task, with the holders of withHolders.
 func testingTasks(id cid.Cid, b *batch, st *tasks.BatchState, withHolders []int) TestingTasks {
 	out := TestingTasks{BatchID: id.String(), Redundancy: int(b.m.Redundancy), Replication: int(b.m.Replication),
