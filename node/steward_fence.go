@@ -204,7 +204,10 @@ func (n *Node) voteResp(ctx context.Context, from peer.ID, id cid.Cid, v *pb.Pri
 		return errResp(protocol.Errorf(pb.ErrorCode_INTERNAL, "%v", err))
 	}
 	if l == nil {
-		if !n.liveView().NearSteward(b.id, n.stewardCount(b), n.id) {
+		// Under primary leases the candidate found this node by its lookup, and the core
+		// checks the candidate against this node's own lookup (or voting set): the view
+		// of the peers this node is connected to says nothing in a swarm larger than them.
+		if !n.cfg.PrimaryLeases && !n.liveView().NearSteward(b.id, n.stewardCount(b), n.id) {
 			return errResp(&protocol.WireError{Code: pb.ErrorCode_NOT_STEWARD, Message: "this node is not among the batch's stewards", Hint: n.otherSteward(b)})
 		}
 		if l, err = n.becomeSteward(ctx, b); err != nil {

@@ -55,6 +55,13 @@ func (l *stewardLoop) maybeLookup(ctx context.Context) {
 	go func() {
 		defer l.effects.Done()
 		found := l.n.lookupServers(ctx, l.b.id)
+		if len(found) <= 1 && l.n.swarmExpected() {
+			// Only this node: its routing table is empty (it has just started and not yet
+			// reached its bootstrap peers). As a lookup it would make a voting set of one
+			// that this node wins alone; as none, the core waits (Fence.AwaitLookup) and
+			// the lookup is made again within placement.EmptyLookupRetry.
+			found = nil
+		}
 		l.postFn(func(c *steward.Steward) {
 			l.look.running = false
 			l.look.last = l.remembered(found, l.clock())
@@ -118,6 +125,13 @@ func (l *stewardLoop) lookedUpLeft(in steward.Input) {
 	}
 }
 
+// swarmExpected reports whether this node is meant to be in a swarm with others: it has
+// bootstrap peers or is connected to a peer. A node with neither is alone, and a lookup
+// that finds only itself is the truth.
+func (n *Node) swarmExpected() bool {
+	return len(n.cfg.BootstrapPeers) > 0 || len(n.host.Network().Peers()) > 0
+}
+
 // shortIDs are ps as the logs name peers.
 func shortIDs(ps []peer.ID) []string {
 	out := make([]string, len(ps))
@@ -152,8 +166,12 @@ func (n *Node) lookupServers(ctx context.Context, id cid.Cid) []placement.PeerIn
 	if net.ServesDHT() {
 		out = append(out, placement.PeerInfo{ID: n.id, Addrs: n.host.Addrs()})
 	}
+	steward := protocol.StewardProtocol(n.cfg.Swarm)
 	for _, p := range ids {
-		if p != n.id && net.Speaks(p, protocol.StewardProtocol(n.cfg.Swarm)) {
+		// A server of this swarm's DHT whose protocols this node has not learnt yet (it
+		// was only queried) counts: dropping it made lookups differ from node to node.
+		// One known not to serve the steward protocol does not.
+		if protos, _ := n.host.Peerstore().GetProtocols(p); p != n.id && (len(protos) == 0 || slices.Contains(protos, steward)) {
 			out = append(out, placement.PeerInfo{ID: p, Addrs: n.host.Peerstore().Addrs(p)})
 		}
 	}

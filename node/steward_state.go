@@ -130,7 +130,7 @@ func (n *Node) startSteward(b *batch, st *tasks.BatchState, marked, digest bool)
 		if err != nil {
 			n.logs.steward.Error("the steward starts without its voting set", "batch", b.id.String(), "err", err)
 		}
-		fence = &steward.Fence{Promise: promise, Voters: voters}
+		fence = &steward.Fence{Promise: promise, Voters: voters, AwaitLookup: n.dht != nil}
 	}
 	core := steward.New(steward.Config{Self: n.id, State: st, View: n.liveView(), LeaseDuration: leaseDuration(b.m),
 		MaxPerGrant: maxLeasesPerGrant, Trust: n.trust, SelfMemoryMiB: n.cfg.MaxTaskMemoryMB, Fence: fence})

@@ -157,7 +157,8 @@ func (l *Lookup) Unreachable(p peer.ID, at time.Time) *Lookup {
 }
 
 // Stale says whether the lookup is to be done again at now for a set of k, and why: it is
-// older than MaxLookupAge, found no server (after EmptyLookupRetry), or a member of its k
+// older than MaxLookupAge, found no server or fewer than k (after EmptyLookupRetry: in a
+// swarm that small it is looked up again now and then), or a member of its k
 // closest was found unreachable after it was made (churn: the next closest may not be
 // known to it). A member marked unreachable at the lookup's own time was known to be so
 // when it was made: looking again would find the same.
@@ -168,6 +169,8 @@ func (l *Lookup) Stale(k int, now time.Time) (bool, string) {
 			return true, "the last lookup found no DHT servers"
 		}
 		return false, ""
+	case len(l.peers) < k && now.Sub(l.at) >= EmptyLookupRetry:
+		return true, fmt.Sprintf("the last lookup found %d DHT servers, fewer than %d", len(l.peers), k)
 	case now.Sub(l.at) >= MaxLookupAge:
 		return true, fmt.Sprintf("the lookup is %v old", now.Sub(l.at).Round(time.Second))
 	}

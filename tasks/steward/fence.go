@@ -81,6 +81,12 @@ type Fence struct {
 	// Voters is the voting set this steward persisted last (Ready.Voters), restored at a
 	// restart.
 	Voters Voters
+	// AwaitLookup makes a steward that has no lookup of the batch yet (Lookup) neither
+	// stand nor vote: before it, the voting set would come from the peers this node is
+	// connected to, and in a swarm larger than a node's connections two nodes' sets differ
+	// (two primaries of one epoch, each with a majority of its own set). A node with a DHT
+	// sets it; a voting set fixed by a primary (Voters) needs no lookup.
+	AwaitLookup bool
 }
 
 // Promise is a steward's vote: Epoch is the highest primary epoch it granted, Holder the
@@ -272,6 +278,9 @@ func (s *Steward) vote(in VoteRequest) {
 	case !slices.Contains(s.votingSet(), in.From):
 		s.reply(Reply{Req: in.Req, Err: s.notSteward()})
 		return
+	case s.awaiting():
+		s.reply(Reply{Req: in.Req, Err: protocol.Errorf(pb.ErrorCode_UNAVAILABLE, "this steward is still looking up batch %s's stewards in the DHT: it votes once it knows them; retry in a moment", s.id)})
+		return
 	case in.Epoch > p.Epoch && s.newcomer():
 		// It knows nothing of the batch's primaries: its vote would let a candidate whose
 		// steward set differs from the others' win without them.
@@ -328,6 +337,22 @@ func f0(f *fence) Promise {
 		return Promise{}
 	}
 	return f.promise
+}
+
+// awaiting reports whether this steward waits for a lookup before it stands or votes
+// (Fence.AwaitLookup): it has none, or the last found fewer servers than this node knows
+// members (incomplete: a server whose protocols were not known yet, a lookup cut short),
+// which would make a set of one or two that this node could win alone.
+func (s *Steward) awaiting() bool {
+	f := s.f
+	if !f.cfg.AwaitLookup || f.voters.Fixed() {
+		return false
+	}
+	if s.lookup == nil {
+		return true
+	}
+	v := s.voters()
+	return len(s.lookup.Set(v)) < min(v, len(s.view.KnownClosest(s.id, v)))
 }
 
 // newcomer reports whether this steward is a newcomer that may not stand yet: it has

@@ -43,6 +43,8 @@ func (s *Steward) campaign() {
 		return // another acts as primary
 	case s.newcomer():
 		return // it waits to hear from the batch's primary
+	case s.awaiting():
+		return // it waits for its lookup of the batch's stewards
 	case !s.majority(s.among(stewards)):
 		return // it cannot win: too few stewards are reachable (asking would only raise the epoch)
 	default:

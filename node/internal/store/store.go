@@ -216,6 +216,9 @@ func classifyOpenError(dataDir string, err error) error {
 		return fmt.Errorf("open datastore %s: %w (free some disk space)", dir, err)
 	case errors.As(err, &errno) && errno == syscall.EROFS:
 		return fmt.Errorf("open datastore %s: %w (the data dir must be on a writable file system)", dir, err)
+	case errors.As(err, &errno) && (errno == syscall.EMFILE || errno == syscall.ENFILE) || strings.Contains(err.Error(), "too many open files"):
+		// Not damage: the process (or the system) ran out of file descriptors.
+		return fmt.Errorf("open datastore %s: %w (this process may open too few files: raise the limit, e.g. `ulimit -n 65536` or LimitNOFILE= in the service unit, and start again; the datastore is not damaged)", dir, err)
 	}
 	// Anything else pebble refuses (a malformed MANIFEST or OPTIONS file, an sst that is
 	// missing, truncated or not a table) is damage to the datastore's files.

@@ -2,11 +2,13 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -124,5 +126,21 @@ func TestParseTaskKey(t *testing.T) {
 		if _, _, ok := ParseTaskKey(k); ok {
 			t.Errorf("ParseTaskKey(%s) is a task key", k)
 		}
+	}
+}
+
+// Running out of file descriptors is not damage: the error says to raise the limit and
+// that the datastore is not damaged, and is no CorruptionError (which would send the user
+// to `allforone repair --move-aside`). A malformed file still is one.
+func TestTooManyOpenFilesIsNoCorruption(t *testing.T) {
+	dir := t.TempDir()
+	emfile := &os.PathError{Op: "open", Path: filepath.Join(dir, DatastoreDir, "000018.sst"), Err: syscall.EMFILE}
+	err := classifyOpenError(dir, fmt.Errorf("backing file 000018 error: %w", emfile))
+	var ce *CorruptionError
+	if errors.As(err, &ce) || !strings.Contains(err.Error(), "ulimit") || !strings.Contains(err.Error(), "not damaged") {
+		t.Fatalf("too many open files: %v", err)
+	}
+	if err := classifyOpenError(dir, errors.New("pebble: corrupt manifest")); !errors.As(err, &ce) {
+		t.Fatalf("a corrupt manifest: %v", err)
 	}
 }
