@@ -62,6 +62,10 @@ func (l *stewardLoop) maybeLookup(ctx context.Context) {
 			// the lookup is made again within placement.EmptyLookupRetry.
 			found = nil
 		}
+		if len(found) == 0 && !l.n.swarmExpected() {
+			// Alone, and not serving the DHT (a client-mode node): it is its own steward.
+			found = []placement.PeerInfo{{ID: l.n.id}}
+		}
 		l.postFn(func(c *steward.Steward) {
 			l.look.running = false
 			l.look.last = l.remembered(found, l.clock())
