@@ -48,6 +48,10 @@ func (s *Steward) campaign() {
 	case !s.majority(s.among(stewards)):
 		return // it cannot win: too few stewards are reachable (asking would only raise the epoch)
 	default:
+		// A new term: the lease lapsed (another may have held one since), so a primary of
+		// the old one stops acting as primary and takes over again once this round wins,
+		// even when that is in the same step (a clock that jumped past the lease).
+		s.lapsed()
 		epoch = max(f.seen, f.promise.Epoch) + 1
 		f.epoch, f.leaseUntil, f.settled, f.pulledOK = epoch, time.Time{}, false, nil
 	}

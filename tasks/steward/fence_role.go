@@ -93,13 +93,7 @@ func (s *Steward) addrsOf(p peer.ID) []ma.Multiaddr {
 func (s *Steward) claimFenced(stewards []peer.ID) bool {
 	f := s.f
 	if !s.holding() {
-		if s.primary {
-			s.primary = false
-			s.st.Epoch = 0
-			s.event(slog.LevelInfo, "no longer primary steward: the primary lease lapsed", "epoch", f.epoch)
-			s.pulling = nil
-			s.dropAll()
-		}
+		s.lapsed()
 		return false
 	}
 	if s.primary {
@@ -129,6 +123,18 @@ func (s *Steward) claimFenced(stewards []peer.ID) bool {
 	}
 	s.rd.Pull = append(s.rd.Pull, others...)
 	return false
+}
+
+// lapsed ends the primary role of a lease that is no longer held.
+func (s *Steward) lapsed() {
+	if !s.primary {
+		return
+	}
+	s.primary = false
+	s.st.Epoch = 0
+	s.event(slog.LevelInfo, "no longer primary steward: the primary lease lapsed", "epoch", s.f.epoch)
+	s.pulling = nil
+	s.dropAll()
 }
 
 // pulledFenced counts a takeover's pull; the takeover completes once a majority's copies
