@@ -152,9 +152,14 @@ type fence struct {
 	quietUntil time.Time // another peer acts as primary: no campaign before this
 	settled    bool      // the takeover's copies are acknowledged by a majority
 	pulledOK   []peer.ID // takeover pulls answered with a state
+	repullAt   time.Time // no takeover pulls again before this (too few states last time)
 
 	voters    Voters // the newest voting set known (fence_voters.go)
 	votersGen uint64 // counts changes of voters: copies carry the newest
+
+	leaving   bool // a graceful stop: the primary moves the voting set off itself (fence_leave.go)
+	leaveWait bool // the HandOff leaveReq waits for that
+	leaveReq  ReqID
 }
 
 // round is one request for votes.
@@ -275,7 +280,8 @@ func (s *Steward) vote(in VoteRequest) {
 		err.(*protocol.WireError).Voters = f.voters.PB()
 		s.reply(Reply{Req: in.Req, Err: err})
 		return
-	case !slices.Contains(s.votingSet(), in.From):
+	case !slices.Contains(s.votingSet(), in.From) && !(in.From == p.Holder && in.Epoch == p.Epoch && in.Duration <= releaseVote):
+		// (The holder giving its lease up may have moved the set off itself: fence_leave.go.)
 		s.reply(Reply{Req: in.Req, Err: s.notSteward()})
 		return
 	case s.awaiting():

@@ -123,6 +123,9 @@ func (s *Steward) voteAnswer(in VoteAnswer) {
 	switch {
 	case in.Err == nil && slices.Contains(r.set, in.From):
 		r.granted = append(r.granted, in.From)
+		if pc := s.copies[in.From]; pc != nil && r.epoch == f.epoch {
+			pc.paused = false // a copy it refused before its vote goes again now
+		}
 	case in.Err == nil:
 	case asWire(in.Err, &we) && we.Code == pb.ErrorCode_FENCED:
 		s.adoptWire(we)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"time"
 
 	"allforone/protocol"
 	"allforone/tasks/placement"
@@ -107,6 +108,9 @@ func (s *Steward) claimFenced(stewards []peer.ID) bool {
 		}
 		return len(s.pulling) == 0
 	}
+	if s.now.Before(f.repullAt) {
+		return false // the last pulls found too few states: again a little later
+	}
 	s.primary = true
 	s.st.Epoch = f.epoch
 	s.resetCopies()
@@ -135,7 +139,12 @@ func (s *Steward) lapsed() {
 	s.event(slog.LevelInfo, "no longer primary steward: the primary lease lapsed", "epoch", s.f.epoch)
 	s.pulling = nil
 	s.dropAll()
+	s.leave()
 }
+
+// repullEvery is how long a takeover whose pulls found too few states waits before it
+// pulls again (at once, the answers of the same reachable stewards came back in a loop).
+const repullEvery = time.Second
 
 // pulledFenced counts a takeover's pull; the takeover completes once a majority's copies
 // (this node's own included) are merged, and again pulls the missing ones at the next tick
@@ -159,8 +168,9 @@ func (s *Steward) pulledFenced(in Pulled) {
 		s.takenOverFenced()
 	} else if len(s.pulling) == 0 {
 		s.pulling = nil
-		s.primary = false // claim again at the next step: pull once more
+		s.primary = false // claim again after repullEvery: pull once more
 		s.st.Epoch = 0
+		f.repullAt = s.now.Add(repullEvery)
 	}
 }
 

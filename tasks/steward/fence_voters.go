@@ -164,7 +164,7 @@ func (s *Steward) among(ps []peer.ID) func(peer.ID) bool {
 }
 
 // reconfigure, on the primary, moves the voting set to the voters() closest members it
-// can reach, itself among them: a steward that left is replaced by the closest reachable
+// can reach, itself among them (not when it is leaving: fence_leave.go): a steward that left is replaced by the closest reachable
 // member that does not vote yet, and one that returns (closer than the member that took
 // its place) gets its place back, so the set stays where lookups of the batch point. A
 // change is under way until a quorum of both sets acknowledged a copy carrying it; one at
@@ -183,11 +183,14 @@ func (s *Steward) reconfigure() {
 	}
 	pool = append(pool, s.view.Closest(s.id, 2*n+len(cur))...)
 	next := []peer.ID{s.cfg.Self}
+	if f.leaving {
+		next = nil // a graceful stop: the set moves to the closest others
+	}
 	for _, p := range placement.ByDistance(s.id, append(pool, cur...)) {
 		if len(next) == n {
 			break
 		}
-		if !slices.Contains(next, p) && s.reachable(p) {
+		if !slices.Contains(next, p) && s.reachable(p) && !(f.leaving && p == s.cfg.Self) {
 			next = append(next, p)
 		}
 	}
@@ -243,4 +246,5 @@ func (s *Steward) committedVoters(b *barrier) {
 	s.adopt(v)
 	s.event(slog.LevelInfo, "voting set changed", "epoch", v.Epoch, "seq", v.Seq, "stewards", len(v.Set))
 	s.claim()
+	s.leave()
 }

@@ -217,13 +217,11 @@ func (s *Steward) Step(in Input) {
 	case Reverify:
 		s.reverify(in.Peer)
 	case HandOff:
-		if s.primary && len(s.pulling) == 0 {
-			s.resetCopies() // every other steward gets a full, current copy
-			for i := range s.retry {
-				s.needStore[i] = struct{}{}
-			}
-			clear(s.retry)
-			s.hold(Reply{Req: in.Req}, sortedKeys(s.needStore))
+		if s.f != nil && s.primary && s.holding() {
+			s.f.leaving, s.f.leaveWait, s.f.leaveReq = true, true, in.Req
+			s.leave()
+		} else if s.primary && len(s.pulling) == 0 {
+			s.handOff(in.Req)
 		} else {
 			s.reply(Reply{Req: in.Req})
 		}
@@ -295,6 +293,7 @@ func (s *Steward) tick() {
 		clear(s.retry)
 		if s.f != nil {
 			s.reconfigure()
+			s.leave()
 		}
 	}
 }

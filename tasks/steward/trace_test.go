@@ -55,6 +55,7 @@ import (
 //	    deliver carries out all of them and what follows from them; deliver all also
 //	    stops holding.
 //	handoff on=s1       s1 stops gracefully: it hands its state over.
+//	release on=s1       then gives its primary lease up.
 //	status on=s1        state on=s1        holders        trust on=s1
 //	    What s1 says of the batch, its task states, who holds which result, s1's trust
 //	    records.
@@ -155,6 +156,10 @@ func runCommand(t *testing.T, w *world, d *datadriven.TestData) {
 	case "handoff":
 		x := onArg(t, d)
 		w.step(x, HandOff{Req: w.newReq(&request{worker: "operator"})})
+		w.run()
+	case "release":
+		x := onArg(t, d)
+		w.step(x, Release{Req: w.newReq(&request{worker: "operator"}), Now: w.nowOf(x)})
 		w.run()
 	case "status":
 		x := onArg(t, d)
