@@ -208,6 +208,10 @@ func (s *Steward) reconfigure() {
 	s.event(slog.LevelInfo, "voting set change", "epoch", f.epoch, "seq", seq, "out", len(cur)+in-len(next), "in", in)
 	s.claim() // the new stewards join the copies
 	s.barriers = append(s.barriers, &barrier{noReply: true, voters: &v})
+	if in > 0 {
+		f.renewNow = true // the new stewards take copies of an epoch they granted
+		s.campaign()
+	}
 }
 
 // sameSet reports whether a and b hold the same peers.
